@@ -1,0 +1,31 @@
+/** Element types. Compiled kernels handle float32 now; the table is what lets int8, int32 and bool slot in. */
+export type DType = "float32" | "float64" | "int8" | "uint8" | "int16" | "int32" | "int64" | "bool";
+
+export type TypedArray =
+  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Int32Array | BigInt64Array;
+
+interface DTypeInfo {
+  bytes: number;
+  array: { new (n: number): TypedArray; new (buf: ArrayBuffer, off: number, n: number): TypedArray };
+  /** numpy descr ('<f4'), used by .npy */
+  npy: string;
+  /** safetensors dtype name */
+  safetensors: string;
+  /** AssemblyScript load/store type in generated code */
+  as: string;
+}
+
+export const DTYPES: Record<DType, DTypeInfo> = {
+  float32: { bytes: 4, array: Float32Array, npy: "<f4", safetensors: "F32", as: "f32" },
+  float64: { bytes: 8, array: Float64Array, npy: "<f8", safetensors: "F64", as: "f64" },
+  int8: { bytes: 1, array: Int8Array, npy: "|i1", safetensors: "I8", as: "i8" },
+  uint8: { bytes: 1, array: Uint8Array, npy: "|u1", safetensors: "U8", as: "u8" },
+  int16: { bytes: 2, array: Int16Array, npy: "<i2", safetensors: "I16", as: "i16" },
+  int32: { bytes: 4, array: Int32Array, npy: "<i4", safetensors: "I32", as: "i32" },
+  int64: { bytes: 8, array: BigInt64Array as unknown as DTypeInfo["array"], npy: "<i8", safetensors: "I64", as: "i64" },
+  bool: { bytes: 1, array: Uint8Array, npy: "|b1", safetensors: "BOOL", as: "u8" },
+};
+
+export const isDType = (s: string): s is DType => Object.hasOwn(DTYPES, s);
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
