@@ -1,0 +1,28 @@
+import type { Attrs, HostTensor, TensorType } from "../ir/graph";
+import { emitElementwise } from "../codegen/elementwise";
+import { defineOp, getOp } from "./registry";
+
+/**
+ * A chain of element-wise ops fused by passes/fuse-elementwise into one generated loop.
+ * Step args index the node's inputs first, then earlier steps' results; the last step is the output.
+ */
+export interface FusedStep {
+  op: string;
+  args: number[];
+  attrs: Attrs;
+}
+
+export const fusedSteps = (attrs: Attrs): FusedStep[] => attrs.steps as FusedStep[];
+
+defineOp({
+  name: "fused",
+  infer: (_inputs, attrs) => [attrs.out as TensorType],
+  reference(inputs, attrs) {
+    const vals: HostTensor[] = [...inputs];
+    for (const s of fusedSteps(attrs)) vals.push(getOp(s.op).reference(s.args.map((a) => vals[a]), s.attrs)[0]);
+    return [vals[vals.length - 1]];
+  },
+  lower: (ctx, node) => emitElementwise(ctx, node.inputs, fusedSteps(node.attrs), node.outputs[0]),
+  inPlace: true,
+  compiledDTypes: () => true,
+});

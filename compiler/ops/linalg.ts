@@ -1,0 +1,225 @@
+import { fail } from "../errors";
+import { numel } from "../ir/dtype";
+import type { Attrs, TensorType } from "../ir/graph";
+import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape";
+import { ACT, applyEpilogue, floatLiteral } from "./elementwise";
+import { defineOp, type Epilogue } from "./registry";
+
+/** matmul and conv2d: the two ops whose kernels take a bias and a fused activation epilogue. */
+
+export const epilogueOf = (attrs: Attrs): Epilogue =>
+  (attrs.epilogue as Epilogue | undefined) ?? { act: ACT.none, p0: 0, p1: 0 };
+const epilogueArgs = (attrs: Attrs): (number | string)[] => {
+  const e = epilogueOf(attrs);
+  return [e.act, floatLiteral(e.p0), floatLiteral(e.p1)];
+};
+
+function requireFloat(op: string, ts: TensorType[]): void {
+  for (const t of ts) if (t.dtype !== "float32" && t.dtype !== "float64") fail(`${op} needs float tensors, got ${t.dtype}`);
+}
+
+// --- matmul: numpy semantics (1-D operands promoted, batch dims broadcast); optional bias[N] ------
+interface MatmulDims { batch: number[]; M: number; K: number; N: number; aBatch: number[]; bBatch: number[] }
+
+function matmulDims(a: number[], b: number[]): MatmulDims {
+  if (a.length === 0 || b.length === 0) fail(`matmul needs tensors of rank >= 1, got ${shapeStr(a)} and ${shapeStr(b)}`);
+  const a2 = a.length === 1 ? [1, a[0]] : a;
+  const b2 = b.length === 1 ? [b[0], 1] : b;
+  const K = a2[a2.length - 1];
+  if (b2[b2.length - 2] !== K) fail(`matmul: inner dimensions differ: ${shapeStr(a)} @ ${shapeStr(b)}`);
+  const aBatch = a2.slice(0, -2), bBatch = b2.slice(0, -2);
+  return { batch: broadcastShapes(aBatch, bBatch), M: a2[a2.length - 2], K, N: b2[b2.length - 1], aBatch, bBatch };
+}
+
+function matmulOutShape(a: number[], b: number[]): number[] {
+  const d = matmulDims(a, b);
+  return [...d.batch, ...(a.length > 1 ? [d.M] : []), ...(b.length > 1 ? [d.N] : [])];
+}
+
+/** Element offset of batch index `i` (over the broadcast batch shape) into an operand with batch shape `own`. */
+function batchOffset(i: number, batch: number[], own: number[], matrixSize: number): number {
+  const idx: number[] = [];
+  for (let d = batch.length - 1; d >= 0; d--) {
+    idx.unshift(i % batch[d]);
+    i = Math.floor(i / batch[d]);
+  }
+  const st = stridesOf(own);
+  const off = batch.length - own.length;
+  let e = 0;
+  for (let d = 0; d < own.length; d++) if (own[d] !== 1) e += idx[d + off] * st[d];
+  return e * matrixSize;
+}
+
+defineOp({
+  name: "matmul",
+  infer(inputs) {
+    const [a, b, bias] = inputs;
+    requireFloat("matmul", inputs);
+    const shape = matmulOutShape(a.shape, b.shape);
+    if (bias && (bias.shape.length !== 1 || bias.shape[0] !== matmulDims(a.shape, b.shape).N)) {
+      fail(`matmul bias must have shape [${matmulDims(a.shape, b.shape).N}], got ${shapeStr(bias.shape)}`);
+    }
+    return [{ shape, dtype: a.dtype }];
+  },
+  reference([a, b, bias], attrs) {
+    const d = matmulDims(a.shape, b.shape);
+    const out = newHost(matmulOutShape(a.shape, b.shape), a.dtype);
+    const e = epilogueOf(attrs);
+    const A = a.data as Float32Array, B = b.data as Float32Array, C = out.data as Float32Array;
+    const batches = numel(d.batch);
+    for (let t = 0; t < batches; t++) {
+      const ao = batchOffset(t, d.batch, d.aBatch, d.M * d.K), bo = batchOffset(t, d.batch, d.bBatch, d.K * d.N);
+      for (let i = 0; i < d.M; i++) for (let j = 0; j < d.N; j++) {
+        let s = bias ? Number(bias.data[j]) : 0;
+        for (let k = 0; k < d.K; k++) s += A[ao + i * d.K + k] * B[bo + k * d.N + j];
+        C[(t * d.M + i) * d.N + j] = applyEpilogue(s, e);
+      }
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [a, b, bias] = node.inputs;
+    const d = matmulDims(a.shape, b.shape);
+    const [A, B, C] = [ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0])];
+    const biasArgs = bias ? [ctx.ptr(bias), 1] : [0, 0];
+    const call = (ao: number | string, bo: number | string, co: number | string) =>
+      ctx.call("gemm", "gemm", [ao, bo, co, biasArgs[0], d.M, d.N, d.K, d.K, d.N, d.N, biasArgs[1], ...epilogueArgs(node.attrs)]);
+    const batches = numel(d.batch);
+    // byte stride per batch step: 0 for an operand broadcast whole, null for a partial broadcast
+    const strideOf = (own: number[], size: number) => (numel(own) === 1 ? 0 : numel(own) === batches ? size * 4 : null);
+    const sa = strideOf(d.aBatch, d.M * d.K), sb = strideOf(d.bBatch, d.K * d.N);
+    if (batches === 1) call(A, B, C);
+    else if (sa !== null && sb !== null) {
+      ctx.emit(`for (let t: usize = 0; t < ${batches}; t++) {`);
+      call(`${A} + t * ${sa}`, `${B} + t * ${sb}`, `${C} + t * ${d.M * d.N * 4}`);
+      ctx.emit(`}`);
+    } else {
+      for (let t = 0; t < batches; t++) {
+        call(A + 4 * batchOffset(t, d.batch, d.aBatch, d.M * d.K), B + 4 * batchOffset(t, d.batch, d.bBatch, d.K * d.N), C + 4 * t * d.M * d.N);
+      }
+    }
+  },
+});
+
+// --- conv2d (NCHW): weight [OC, C/groups, KH, KW], optional bias [OC] --------------------------------
+export interface ConvAttrs { stride: number[]; pads: number[]; dilation: number[]; groups: number }
+
+export function convOutSize(size: number, k: number, s: number, p0: number, p1: number, d: number, ceil = false): number {
+  const span = size + p0 + p1 - d * (k - 1) - 1;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch/ONNX: the last window must start inside the input or the leading pad
+  if (ceil && (out - 1) * s >= size + p0) out--;
+  return out;
+}
+
+function convGeometry(x: number[], w: number[], attrs: Attrs) {
+  const { stride, pads, dilation, groups } = attrs as unknown as ConvAttrs;
+  if (x.length !== 4) fail(`conv2d input must be [N, C, H, W], got ${shapeStr(x)}`);
+  if (w.length !== 4) fail(`conv2d weight must be [OC, C/groups, KH, KW], got ${shapeStr(w)}`);
+  const [N, C, H, W] = x, [OC, CG, KH, KW] = w;
+  if (C % groups || OC % groups || CG * groups !== C) {
+    fail(`conv2d: input ${shapeStr(x)} has ${C} channels but weight ${shapeStr(w)} with groups=${groups} expects ${CG * groups}`);
+  }
+  const OH = convOutSize(H, KH, stride[0], pads[0], pads[2], dilation[0]);
+  const OW = convOutSize(W, KW, stride[1], pads[1], pads[3], dilation[1]);
+  if (OH <= 0 || OW <= 0) fail(`conv2d: kernel ${KH}x${KW} does not fit input ${shapeStr(x)} with the given padding`);
+  return { N, C, H, W, OC, CG, KH, KW, OH, OW, stride, pads, dilation, groups };
+}
+
+defineOp({
+  name: "conv2d",
+  infer(inputs, attrs) {
+    requireFloat("conv2d", inputs);
+    const g = convGeometry(inputs[0].shape, inputs[1].shape, attrs);
+    const bias = inputs[2];
+    if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.OC)) fail(`conv2d bias must have shape [${g.OC}], got ${shapeStr(bias.shape)}`);
+    return [{ shape: [g.N, g.OC, g.OH, g.OW], dtype: inputs[0].dtype }];
+  },
+  reference([x, w, bias], attrs) {
+    const g = convGeometry(x.shape, w.shape, attrs);
+    const out = newHost([g.N, g.OC, g.OH, g.OW], x.dtype);
+    const X = x.data as Float32Array, Wt = w.data as Float32Array, Y = out.data as Float32Array;
+    const e = epilogueOf(attrs);
+    const ocPerGroup = g.OC / g.groups;
+    let o = 0;
+    for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
+      const c0 = Math.floor(oc / ocPerGroup) * g.CG;
+      for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++) {
+        let s = bias ? Number(bias.data[oc]) : 0;
+        for (let c = 0; c < g.CG; c++) for (let kh = 0; kh < g.KH; kh++) {
+          const ih = oh * g.stride[0] - g.pads[0] + kh * g.dilation[0];
+          if (ih < 0 || ih >= g.H) continue;
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
+            if (iw < 0 || iw >= g.W) continue;
+            s += X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw] * Wt[((oc * g.CG + c) * g.KH + kh) * g.KW + kw];
+          }
+        }
+        Y[o++] = applyEpilogue(s, e);
+      }
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [x, w, bias] = node.inputs;
+    const g = convGeometry(x.shape, w.shape, node.attrs);
+    ctx.call("conv", "conv2d", [
+      ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]),
+      g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+      g.dilation[0], g.dilation[1], g.groups, ...epilogueArgs(node.attrs),
+    ]);
+  },
+});
+
+// --- pooling (NCHW) -------------------------------------------------------------------------------
+function poolGeometry(x: number[], attrs: Attrs) {
+  if (x.length !== 4) fail(`pooling input must be [N, C, H, W], got ${shapeStr(x)}`);
+  const kernel = attrs.kernel as number[], stride = attrs.stride as number[], pads = attrs.pads as number[];
+  const dilation = (attrs.dilation as number[] | undefined) ?? [1, 1];
+  const ceil = Boolean(attrs.ceilMode);
+  const [N, C, H, W] = x;
+  const OH = convOutSize(H, kernel[0], stride[0], pads[0], pads[2], dilation[0], ceil);
+  const OW = convOutSize(W, kernel[1], stride[1], pads[1], pads[3], dilation[1], ceil);
+  if (OH <= 0 || OW <= 0) fail(`pooling window ${kernel.join("x")} does not fit input ${shapeStr(x)}`);
+  return { N, C, H, W, OH, OW, kernel, stride, pads, dilation };
+}
+
+function pool(name: "maxpool2d" | "avgpool2d"): void {
+  const isMax = name === "maxpool2d";
+  defineOp({
+    name,
+    infer([x], attrs) {
+      requireFloat(name, [x]);
+      const g = poolGeometry(x.shape, attrs);
+      return [{ shape: [g.N, g.C, g.OH, g.OW], dtype: x.dtype }];
+    },
+    reference([x], attrs) {
+      const g = poolGeometry(x.shape, attrs);
+      const out = newHost([g.N, g.C, g.OH, g.OW], x.dtype);
+      const X = x.data as Float32Array, Y = out.data as Float32Array;
+      const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
+      let o = 0;
+      for (let nc = 0; nc < g.N * g.C; nc++) for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++) {
+        let acc = isMax ? -Infinity : 0, count = 0, padded = 0;
+        for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+          const ih = oh * sh - g.pads[0] + i * dh, iw = ow * sw - g.pads[1] + j * dw;
+          if (ih >= -g.pads[0] && ih < g.H + g.pads[2] && iw >= -g.pads[1] && iw < g.W + g.pads[3]) padded++;
+          if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+          const v = X[(nc * g.H + ih) * g.W + iw];
+          acc = isMax ? (v > acc || Number.isNaN(v) ? v : acc) : acc + v;
+          count++;
+        }
+        Y[o++] = isMax ? acc : acc / (attrs.countIncludePad ? padded : count);
+      }
+      return [out];
+    },
+    lower(ctx, node) {
+      const g = poolGeometry(node.inputs[0].shape, node.attrs);
+      const head = [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1]];
+      if (isMax) ctx.call("pool", "maxpool2d", [...head, g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]]);
+      else ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
+    },
+  });
+}
+pool("maxpool2d");
+pool("avgpool2d");

@@ -1,0 +1,198 @@
+import { fail } from "../errors";
+import { numel } from "../ir/dtype";
+import type { Attrs, HostTensor } from "../ir/graph";
+import { newHost, normalizeAxis, shapeStr } from "../ir/shape";
+import { floatLiteral } from "./elementwise";
+import { defineOp } from "./registry";
+import { emitPermute, permuteHost } from "./shape";
+
+/**
+ * Reductions, arg-reductions, softmax and layer norm: kernels that see their input as a
+ * [outer, R, inner] view and work along the middle axis.
+ */
+
+export const REDUCE_KINDS = ["sum", "mean", "max", "min", "prod", "sumSquares", "l1", "logSumExp"] as const;
+export type ReduceKind = (typeof REDUCE_KINDS)[number];
+
+function reduceValues(kind: ReduceKind, xs: Float64Array): number {
+  let acc: number;
+  switch (kind) {
+    case "sum": case "mean": acc = 0; for (const x of xs) acc += x; return kind === "mean" ? acc / xs.length : acc;
+    case "max": acc = -Infinity; for (const x of xs) acc = x > acc || Number.isNaN(x) ? x : acc; return acc;
+    case "min": acc = Infinity; for (const x of xs) acc = x < acc || Number.isNaN(x) ? x : acc; return acc;
+    case "prod": acc = 1; for (const x of xs) acc *= x; return acc;
+    case "sumSquares": acc = 0; for (const x of xs) acc += x * x; return acc;
+    case "l1": acc = 0; for (const x of xs) acc += Math.abs(x); return acc;
+    case "logSumExp": {
+      let m = -Infinity;
+      for (const x of xs) m = Math.max(m, x);
+      if (!Number.isFinite(m)) return m;
+      acc = 0;
+      for (const x of xs) acc += Math.exp(x - m);
+      return m + Math.log(acc);
+    }
+  }
+}
+
+/** The [outer, R, inner] view of `shape` around the axis range [a, b]. */
+export function around(shape: number[], a: number, b: number): [number, number, number] {
+  return [numel(shape.slice(0, a)), numel(shape.slice(a, b + 1)), numel(shape.slice(b + 1))];
+}
+
+/** Applies `fn` to every line along the middle axis of a [outer, R, inner] view, writing `width` results per line. */
+function forEachLine(x: HostTensor, outer: number, R: number, inner: number, out: HostTensor, width: number, fn: (line: Float64Array) => ArrayLike<number>): void {
+  const line = new Float64Array(R);
+  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+    for (let r = 0; r < R; r++) line[r] = Number(x.data[(o * R + r) * inner + i]);
+    const res = fn(line);
+    for (let r = 0; r < width; r++) (out.data as Float32Array)[(o * width + r) * inner + i] = res[r];
+  }
+}
+
+function reducedShape(shape: number[], axes: number[], keepdim: boolean): number[] {
+  return keepdim ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+}
+
+function axesOf(attrs: Attrs, rank: number): number[] {
+  const axes = (attrs.axes as number[] | undefined) ?? [...Array(rank).keys()];
+  const norm = [...new Set(axes.map((a) => normalizeAxis(a, rank)))].sort((a, b) => a - b);
+  return norm;
+}
+
+/** Reduced axes moved last, so any axis set becomes one contiguous range. */
+function permutationFor(rank: number, axes: number[]): number[] {
+  return [...[...Array(rank).keys()].filter((d) => !axes.includes(d)), ...axes];
+}
+const isContiguousRange = (axes: number[]): boolean => axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
+
+defineOp({
+  name: "reduce",
+  infer([x], attrs) {
+    if (!REDUCE_KINDS.includes(attrs.kind as ReduceKind)) fail(`unknown reduction '${attrs.kind}'`);
+    return [{ shape: reducedShape(x.shape, axesOf(attrs, x.shape.length), Boolean(attrs.keepdim)), dtype: x.dtype }];
+  },
+  reference([x], attrs) {
+    const axes = axesOf(attrs, x.shape.length);
+    const perm = permutationFor(x.shape.length, axes);
+    const moved = perm.map((d) => x.shape[d]);
+    const src = isContiguousRange(axes) ? x : permuteHost(x, perm);
+    const [outer, R, inner] = isContiguousRange(axes)
+      ? around(x.shape, axes[0] ?? 0, axes[axes.length - 1] ?? -1)
+      : around(moved, moved.length - axes.length, moved.length - 1);
+    const out = newHost(reducedShape(x.shape, axes, Boolean(attrs.keepdim)), x.dtype);
+    forEachLine(src, outer, R, inner, out, 1, (line) => [reduceValues(attrs.kind as ReduceKind, line)]);
+    return [out];
+  },
+  scratchBytes(node) {
+    const axes = axesOf(node.attrs, node.inputs[0].shape.length);
+    return isContiguousRange(axes) ? 0 : node.inputs[0].bytes;
+  },
+  lower(ctx, node) {
+    const x = node.inputs[0];
+    const axes = axesOf(node.attrs, x.shape.length);
+    const kind = REDUCE_KINDS.indexOf(node.attrs.kind as ReduceKind);
+    if (isContiguousRange(axes)) {
+      const [outer, R, inner] = around(x.shape, axes[0] ?? 0, axes[axes.length - 1] ?? -1);
+      ctx.call("reduce", "reduce", [ctx.ptr(x), ctx.ptr(node.outputs[0]), outer, R, inner, kind]);
+      return;
+    }
+    const perm = permutationFor(x.shape.length, axes);
+    emitPermute(ctx, x.shape, perm, ctx.ptr(x), ctx.scratch(node), 4);
+    const moved = perm.map((d) => x.shape[d]);
+    const [outer, R] = around(moved, moved.length - axes.length, moved.length - 1);
+    ctx.call("reduce", "reduce", [ctx.scratch(node), ctx.ptr(node.outputs[0]), outer, R, 1, kind]);
+  },
+});
+
+// --- argmax / argmin: int32 indices (wasm32 has no use for int64 offsets) -------------------------
+defineOp({
+  name: "argreduce",
+  infer([x], attrs) {
+    const axis = normalizeAxis(attrs.axis as number, x.shape.length);
+    return [{ shape: reducedShape(x.shape, [axis], Boolean(attrs.keepdim)), dtype: "int32" }];
+  },
+  reference([x], attrs) {
+    const axis = normalizeAxis(attrs.axis as number, x.shape.length);
+    const [outer, R, inner] = around(x.shape, axis, axis);
+    const out = newHost(reducedShape(x.shape, [axis], Boolean(attrs.keepdim)), "int32");
+    const better = attrs.isMin ? (a: number, b: number) => a < b : (a: number, b: number) => a > b;
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+      let best = 0, bestV = Number(x.data[o * R * inner + i]);
+      for (let r = 1; r < R; r++) {
+        const v = Number(x.data[(o * R + r) * inner + i]);
+        if (better(v, bestV) || (attrs.selectLast && v === bestV)) { best = r; bestV = v; }
+      }
+      out.data[o * inner + i] = best;
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const x = node.inputs[0];
+    const axis = normalizeAxis(node.attrs.axis as number, x.shape.length);
+    const [outer, R, inner] = around(x.shape, axis, axis);
+    ctx.call("reduce", "argreduce", [ctx.ptr(x), ctx.ptr(node.outputs[0]), outer, R, inner, node.attrs.isMin ? 1 : 0, node.attrs.selectLast ? 1 : 0]);
+  },
+  compiledDTypes: (node) => node.inputs[0].dtype === "float32",
+});
+
+// --- softmax / logSoftmax along one axis -----------------------------------------------------------
+defineOp({
+  name: "softmax",
+  infer([x], attrs) {
+    normalizeAxis(attrs.axis as number, x.shape.length);
+    return [{ ...x, shape: [...x.shape] }];
+  },
+  reference([x], attrs) {
+    const axis = normalizeAxis(attrs.axis as number, x.shape.length);
+    const [outer, R, inner] = around(x.shape, axis, axis);
+    const out = newHost([...x.shape], x.dtype);
+    forEachLine(x, outer, R, inner, out, R, (line) => {
+      const m = Math.max(...line);
+      let s = 0;
+      for (const v of line) s += Math.exp(v - m);
+      return line.map((v) => (attrs.log ? v - m - Math.log(s) : Math.exp(v - m) / s));
+    });
+    return [out];
+  },
+  inPlace: true,
+  lower(ctx, node) {
+    const x = node.inputs[0];
+    const axis = normalizeAxis(node.attrs.axis as number, x.shape.length);
+    ctx.call("softmax", "softmax", [ctx.ptr(x), ctx.ptr(node.outputs[0]), ...around(x.shape, axis, axis), node.attrs.log ? 1 : 0]);
+  },
+});
+
+// --- layer norm over the trailing dims from `axis` on; optional gamma/beta of that shape -----------
+defineOp({
+  name: "layernorm",
+  infer([x, gamma, beta], attrs) {
+    const axis = normalizeAxis(attrs.axis as number, x.shape.length);
+    const norm = x.shape.slice(axis);
+    for (const p of [gamma, beta]) {
+      if (p && numel(p.shape) !== numel(norm)) fail(`layernorm: weight ${shapeStr(p.shape)} does not match normalized shape ${shapeStr(norm)} of input ${shapeStr(x.shape)}`);
+    }
+    return [{ ...x, shape: [...x.shape] }];
+  },
+  reference([x, gamma, beta], attrs) {
+    const axis = normalizeAxis(attrs.axis as number, x.shape.length);
+    const [outer, R] = around(x.shape, axis, x.shape.length - 1);
+    const out = newHost([...x.shape], x.dtype);
+    const eps = attrs.eps as number;
+    forEachLine(x, outer, R, 1, out, R, (line) => {
+      let mean = 0, v = 0;
+      for (const a of line) mean += a;
+      mean /= R;
+      for (const a of line) v += (a - mean) ** 2;
+      const inv = 1 / Math.sqrt(v / R + eps);
+      return line.map((a, r) => (a - mean) * inv * (gamma ? Number(gamma.data[r]) : 1) + (beta ? Number(beta.data[r]) : 0));
+    });
+    return [out];
+  },
+  inPlace: true,
+  lower(ctx, node) {
+    const [x, gamma, beta] = node.inputs;
+    const axis = normalizeAxis(node.attrs.axis as number, x.shape.length);
+    const [outer, R] = around(x.shape, axis, x.shape.length - 1);
+    ctx.call("norm", "layernorm", [ctx.ptr(x), gamma ? ctx.ptr(gamma) : 0, beta ? ctx.ptr(beta) : 0, ctx.ptr(node.outputs[0]), outer, R, floatLiteral(node.attrs.eps as number)]);
+  },
+});

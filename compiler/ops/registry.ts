@@ -1,0 +1,86 @@
+import { fail } from "../errors";
+import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph";
+
+/** Where the code generator lets an op's lowering emit kernel calls. */
+export interface LowerContext {
+  /** absolute byte address of a value's buffer */
+  ptr(v: Value): number;
+  /** absolute byte address of the node's scratch buffer (see OpDef.scratchBytes) */
+  scratch(node: Node): number;
+  /** emits `fn(args…);` in run(), importing fn from runtime-as/<file>.ts */
+  call(file: string, fn: string, args: (number | string)[]): void;
+  /** emits a call whose non-zero i32 result makes run() return `status` */
+  callChecked(file: string, fn: string, args: (number | string)[], status: number): void;
+  /** emits a raw statement in run() */
+  emit(line: string): void;
+}
+
+/** A fused epilogue the gemm/conv kernels apply at store time (codes match runtime-as/act.ts). */
+export interface Epilogue {
+  act: number;
+  p0: number;
+  p1: number;
+}
+
+/** Scalar and SIMD expression templates for element-wise ops: args are AS expressions. */
+export interface ElementwiseCode {
+  scalar(args: string[], attrs: Attrs): string;
+  /** absent: a fused group containing this op runs the scalar loop only */
+  vector?(args: string[], attrs: Attrs): string;
+}
+
+/**
+ * One op, defined once: its shape rule, its host reference implementation (eager mode and the test
+ * oracle), and how it becomes code. Exactly one of `lower`, `elementwise`, `view` or `decompose` says how.
+ */
+export interface OpDef {
+  name: string;
+  /** output types; throws a TeenygradError naming the offending shapes */
+  infer(inputs: TensorType[], attrs: Attrs): TensorType[];
+  reference(inputs: HostTensor[], attrs: Attrs): HostTensor[];
+  /** emits kernel calls */
+  lower?(ctx: LowerContext, node: Node): void;
+  /** scratch bytes the lowering needs, live only during this node */
+  scratchBytes?(node: Node): number;
+  /** the kernel may write its output over input 0 when that input dies here */
+  inPlace?: boolean;
+  /** fused into generated loops by the code generator */
+  elementwise?: ElementwiseCode;
+  /** output aliases input 0's bytes (reshape-like): no code at all */
+  view?: boolean;
+  /** rewrites the node into other ops before lowering; returns the replacement outputs */
+  decompose?(g: Graph, node: Node): Value[];
+  /** can be applied by a producing gemm/conv kernel at store time */
+  epilogue?(attrs: Attrs): Epilogue | null;
+  /** compiled dtypes; the default is float32 everywhere */
+  compiledDTypes?(node: Node): boolean;
+}
+
+const OPS = new Map<string, OpDef>();
+
+export function defineOp(def: OpDef): OpDef {
+  if (OPS.has(def.name)) throw new Error(`op ${def.name} defined twice`);
+  OPS.set(def.name, def);
+  return def;
+}
+
+export function getOp(name: string, nodeName?: string): OpDef {
+  const def = OPS.get(name);
+  if (!def) fail(`unsupported op '${name}'${nodeName ? ` (node ${nodeName})` : ""}`);
+  return def;
+}
+
+export const allOps = (): OpDef[] => [...OPS.values()];
+
+/** Output types of `op`, with the node named in any error. */
+export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeName: string): TensorType[] {
+  const def = getOp(op, nodeName);
+  try {
+    return def.infer(inputs, attrs);
+  } catch (e) {
+    if (e instanceof Error && e.name === "TeenygradError" && !e.message.includes(nodeName)) {
+      e.message = `${op} (node ${nodeName}): ${e.message}`;
+    }
+    throw e;
+  }
+}

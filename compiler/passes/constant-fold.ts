@@ -1,0 +1,30 @@
+import { numel } from "../ir/dtype";
+import type { Graph } from "../ir/graph";
+import { getOp } from "../ops";
+
+/** A folded tensor may grow at most this much over its inputs (an expand of a scalar should stay a scalar). */
+const MAX_GROWTH = 4;
+
+/**
+ * Evaluates, at compile time, every node whose inputs are all known, replacing it with a constant.
+ * A result derived from one named weight keeps that name with the op appended ("fc.weight:permute"),
+ * so the manifest still says where each weight came from.
+ */
+export function foldConstants(g: Graph): number {
+  let folded = 0;
+  for (const node of [...g.nodes]) {
+    if (!node.inputs.length || !node.inputs.every((v) => v.isConstant)) continue;
+    const inBytes = node.inputs.reduce((a, v) => a + v.bytes, 0);
+    if (node.outputs.some((v) => v.bytes > MAX_GROWTH * inBytes && numel(v.shape) > 16)) continue;
+    const results = getOp(node.op).reference(node.inputs.map((v) => v.host()), node.attrs);
+    const weights = node.inputs.filter((v) => v.kind === "weight");
+    node.outputs.forEach((out, i) => {
+      const name = weights.length === 1 ? `${weights[0].name}:${node.op}` : out.name;
+      const c = g.addConstant(results[i], name, weights.length === 1 ? "weight" : "const");
+      g.replaceAllUses(out, c);
+    });
+    g.removeNode(node);
+    folded++;
+  }
+  return folded;
+}

@@ -1,0 +1,16 @@
+import type { Graph } from "../ir/graph";
+import { getOp } from "../ops";
+
+/** Rewrites ops that have no kernel of their own (batchnorm…) into primitive ops. */
+export function decompose(g: Graph): number {
+  let count = 0;
+  for (const node of [...g.nodes]) {
+    const def = getOp(node.op, node.name);
+    if (!def.decompose) continue;
+    const outs = def.decompose(g, node);
+    node.outputs.forEach((v, i) => g.replaceAllUses(v, outs[i]));
+    g.removeNode(node);
+    count++;
+  }
+  return count;
+}

@@ -1,0 +1,44 @@
+import type { Graph, Node, Value } from "../ir/graph";
+import { getOp } from "../ops";
+import type { FusedStep } from "../ops/fused";
+
+/**
+ * Merges chains of element-wise ops into single "fused" nodes, each one generated loop. A producer
+ * joins its consumer's group when the consumer is its only reader, its result is not a graph output,
+ * and it has the consumer's full shape (so the loop indexes both alike).
+ */
+export function fuseElementwise(g: Graph): number {
+  const uses = g.consumers();
+  const groups = new Map<Node, Node[]>();
+  for (const n of g.nodes) {
+    if (!getOp(n.op).elementwise) continue;
+    const members: Node[] = [];
+    for (const v of n.inputs) {
+      const p = v.producer;
+      if (!p || !groups.has(p) || uses.get(v)!.length !== 1 || g.outputs.includes(v)) continue;
+      if (v.shape.join() !== n.outputs[0].shape.join()) continue;
+      members.push(...groups.get(p)!);
+      groups.delete(p);
+    }
+    groups.set(n, [...members, n]);
+  }
+  let fused = 0;
+  const order = new Map(g.nodes.map((n, i) => [n, i]));
+  for (const [head, group] of groups) {
+    if (group.length === 1) continue;
+    group.sort((a, b) => order.get(a)! - order.get(b)!);
+    const produced = new Map<Value, number>(group.map((m, i) => [m.outputs[0], i]));
+    const external: Value[] = [];
+    for (const m of group) for (const v of m.inputs) if (!produced.has(v) && !external.includes(v)) external.push(v);
+    const steps: FusedStep[] = group.map((m) => ({
+      op: m.op,
+      args: m.inputs.map((v) => (produced.has(v) ? external.length + produced.get(v)! : external.indexOf(v))),
+      attrs: m.attrs,
+    }));
+    const node = g.insertBefore(head, "fused", external, { steps, out: head.outputs[0].type }, head.name);
+    g.replaceAllUses(head.outputs[0], node.outputs[0]);
+    for (const m of group) g.removeNode(m);
+    fused += group.length;
+  }
+  return fused;
+}

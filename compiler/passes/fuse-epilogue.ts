@@ -1,0 +1,56 @@
+import { numel } from "../ir/dtype";
+import type { Graph, Node, Value } from "../ir/graph";
+import { getOp } from "../ops";
+import { epilogueOf } from "../ops/linalg";
+
+/**
+ * Folds what follows a matmul/conv2d into its kernel call: a constant bias add (per output column of
+ * matmul, per channel of conv2d), then one activation applied at store time. conv+bias+relu is one call.
+ */
+export function fuseEpilogues(g: Graph): number {
+  let fused = 0;
+  for (const node of [...g.nodes]) {
+    if (node.op !== "matmul" && node.op !== "conv2d") continue;
+    for (;;) {
+      const out = node.outputs[0];
+      const users = g.consumers().get(out) ?? [];
+      if (users.length !== 1 || g.outputs.includes(out)) break;
+      const next = users[0];
+      if (next.outputs[0].shape.join() !== out.shape.join()) break;
+      if (!absorbBias(g, node, next) && !absorbActivation(node, next)) break;
+      g.replaceAllUses(next.outputs[0], out);
+      g.removeNode(next);
+      fused++;
+    }
+  }
+  return fused;
+}
+
+function absorbBias(g: Graph, node: Node, add: Node): boolean {
+  if (add.op !== "add" || node.inputs.length > 2 || epilogueOf(node.attrs).act !== 0) return false;
+  const out = node.outputs[0];
+  const other = add.inputs[0] === out ? add.inputs[1] : add.inputs[0];
+  if (other === out || !other.isConstant || !isPerChannel(node, other)) return false;
+  const n = numel(other.shape);
+  node.inputs = [...node.inputs, g.addConstant({ shape: [n], dtype: other.dtype, data: other.data! }, other.name, other.kind as "weight")];
+  return true;
+}
+
+/** other broadcasts along every dim except matmul's last / conv2d's channel dim, which it fills. */
+function isPerChannel(node: Node, other: Value): boolean {
+  const out = node.outputs[0].shape;
+  if (node.op === "matmul") {
+    if (node.inputs[1].shape.length < 2) return false;
+    const N = out[out.length - 1];
+    return other.shape.length <= out.length && numel(other.shape) === N && other.shape[other.shape.length - 1] === N;
+  }
+  const s = other.shape;
+  return s.length >= 3 && s.length <= 4 && s[s.length - 3] === out[1] && numel(s) === out[1];
+}
+
+function absorbActivation(node: Node, act: Node): boolean {
+  const epilogue = getOp(act.op).epilogue?.(act.attrs);
+  if (!epilogue || epilogueOf(node.attrs).act !== 0) return false;
+  node.attrs = { ...node.attrs, epilogue };
+  return true;
+}

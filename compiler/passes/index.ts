@@ -1,0 +1,29 @@
+import type { Graph } from "../ir/graph";
+import { foldConstants } from "./constant-fold";
+import { eliminateDeadNodes } from "./dead-code";
+import { decompose } from "./decompose";
+import { foldBatchNorm } from "./fold-batchnorm";
+import { fuseElementwise } from "./fuse-elementwise";
+import { fuseEpilogues } from "./fuse-epilogue";
+
+export interface PassStats {
+  batchNormsFolded: number;
+  decomposed: number;
+  constantsFolded: number;
+  deadNodesRemoved: number;
+  epiloguesFused: number;
+  elementwiseFused: number;
+}
+
+/** The optimisation pipeline, in order; each pass rewrites the graph in place. */
+export function optimize(g: Graph): PassStats {
+  const batchNormsFolded = foldBatchNorm(g);
+  const decomposed = decompose(g);
+  const constantsFolded = foldConstants(g);
+  const deadNodesRemoved = eliminateDeadNodes(g);
+  const epiloguesFused = fuseEpilogues(g);
+  const elementwiseFused = fuseElementwise(g);
+  return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused };
+}
+
+export { foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues };

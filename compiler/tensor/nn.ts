@@ -1,0 +1,281 @@
+import { fail } from "../errors";
+import type { DType } from "../ir/dtype";
+import type { Graph } from "../ir/graph";
+import { shapeStr } from "../ir/shape";
+import { encodeSafetensors, parseSafetensors } from "../host/safetensors";
+import { Tensor, type ConvOptions, type PoolOptions } from "./tensor";
+import { Trace, withTrace } from "./trace";
+
+/** A trainable tensor (torch.nn.Parameter). */
+export class Parameter extends Tensor {
+  constructor(t: Tensor, requiresGrad = true) {
+    super(t.shape, t.dtype, t.data);
+    this.requiresGrad = requiresGrad;
+  }
+}
+
+const MODULE = Symbol.for("teenygrad.Module");
+
+/**
+ * torch.nn.Module: parameters, buffers and child modules are found from the instance's own properties
+ * in assignment order, so `this.fc = new Linear(…)` registers "fc.weight" and "fc.bias".
+ */
+export abstract class Module {
+  readonly [MODULE] = true;
+  private bufferNames = new Set<string>();
+
+  abstract forward(...inputs: Tensor[]): Tensor | Tensor[] | Record<string, Tensor>;
+
+  /** registers a non-trainable tensor saved in the state dict (e.g. BatchNorm running statistics) */
+  protected registerBuffer(name: string, t: Tensor): Tensor {
+    this.bufferNames.add(name);
+    (this as unknown as Record<string, Tensor>)[name] = t;
+    return t;
+  }
+
+  namedChildren(): [string, Module][] {
+    const out: [string, Module][] = [];
+    for (const [k, v] of Object.entries(this)) {
+      if (isModule(v)) out.push([k, v]);
+      else if (Array.isArray(v)) v.forEach((m, i) => isModule(m) && out.push([`${k}.${i}`, m]));
+    }
+    return out;
+  }
+  namedModules(prefix = ""): [string, Module][] {
+    return [[prefix, this], ...this.namedChildren().flatMap(([k, m]) => m.namedModules(prefix ? `${prefix}.${k}` : k))];
+  }
+  namedParameters(): [string, Parameter][] {
+    return this.namedTensors().filter((e): e is [string, Parameter] => e[1] instanceof Parameter);
+  }
+  namedBuffers(): [string, Tensor][] {
+    return this.namedTensors().filter(([, t]) => !(t instanceof Parameter));
+  }
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+  /** parameters and buffers in registration order, with dotted names */
+  private namedTensors(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [k, v] of Object.entries(m)) {
+        if (v instanceof Parameter || (v instanceof Tensor && m.bufferNames.has(k))) out.push([prefix ? `${prefix}.${k}` : k, v]);
+      }
+    }
+    return out;
+  }
+
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries(this.namedTensors());
+  }
+  /** copies values into this module's tensors; every key must match by name and shape unless strict is false */
+  loadStateDict(state: Record<string, Tensor>, strict = true): void {
+    const own = new Map(this.namedTensors());
+    if (strict) {
+      const missing = [...own.keys()].filter((k) => !(k in state));
+      const unexpected = Object.keys(state).filter((k) => !own.has(k));
+      if (missing.length || unexpected.length) {
+        fail(`loadStateDict: ${missing.length ? `missing keys: ${missing.join(", ")}` : ""}${missing.length && unexpected.length ? "; " : ""}${unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : ""}`);
+      }
+    }
+    for (const [k, t] of Object.entries(state)) {
+      const dst = own.get(k);
+      if (!dst) continue;
+      if (dst.shape.join() !== t.shape.join()) fail(`loadStateDict: '${k}' has shape ${shapeStr(t.shape)} but the module expects ${shapeStr(dst.shape)}`);
+      dst.copy_(t);
+    }
+  }
+}
+
+export const isModule = (v: unknown): v is Module => typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[MODULE] === true;
+
+/** torch's default init for Linear/Conv: U(-1/sqrt(fanIn), 1/sqrt(fanIn)) */
+const uniformInit = (shape: number[], fanIn: number) => new Parameter(Tensor.rand(shape, { low: -1 / Math.sqrt(fanIn), high: 1 / Math.sqrt(fanIn) }));
+
+export class Linear extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+    super();
+    this.weight = uniformInit([outFeatures, inFeatures], inFeatures);
+    this.bias = bias ? uniformInit([outFeatures], inFeatures) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return x.linear(this.weight, this.bias ?? undefined);
+  }
+}
+
+type ConvArgs = ConvOptions & { bias?: boolean };
+abstract class ConvNd extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  protected opts: ConvOptions;
+  constructor(inChannels: number, outChannels: number, kernel: number[], args: ConvArgs) {
+    super();
+    const groups = args.groups ?? 1;
+    if (inChannels % groups || outChannels % groups) fail(`conv: ${inChannels} in and ${outChannels} out channels are not divisible by groups=${groups}`);
+    const fanIn = (inChannels / groups) * kernel.reduce((a, b) => a * b, 1);
+    this.weight = uniformInit([outChannels, inChannels / groups, ...kernel], fanIn);
+    this.bias = args.bias === false ? null : uniformInit([outChannels], fanIn);
+    this.opts = { stride: args.stride, padding: args.padding, dilation: args.dilation, groups };
+  }
+}
+export class Conv1d extends ConvNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: number, args: ConvArgs = {}) {
+    super(inChannels, outChannels, [kernelSize], args);
+  }
+  forward(x: Tensor): Tensor {
+    return x.conv1d(this.weight, this.bias ?? undefined, this.opts);
+  }
+}
+export class Conv2d extends ConvNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], args: ConvArgs = {}) {
+    super(inChannels, outChannels, typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize, args);
+  }
+  forward(x: Tensor): Tensor {
+    return x.conv2d(this.weight, this.bias ?? undefined, this.opts);
+  }
+}
+
+/** Inference-mode batch norm over channel dim 1, using the running statistics. */
+export class BatchNorm2d extends Module {
+  weight: Parameter;
+  bias: Parameter;
+  declare runningMean: Tensor;
+  declare runningVar: Tensor;
+  constructor(readonly numFeatures: number, readonly eps = 1e-5) {
+    super();
+    this.weight = new Parameter(Tensor.ones([numFeatures]));
+    this.bias = new Parameter(Tensor.zeros([numFeatures]));
+    this.registerBuffer("runningMean", Tensor.zeros([numFeatures]));
+    this.registerBuffer("runningVar", Tensor.ones([numFeatures]));
+  }
+  forward(x: Tensor): Tensor {
+    return x.batchNorm(this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
+  }
+}
+
+export class LayerNorm extends Module {
+  weight: Parameter;
+  bias: Parameter;
+  readonly normalizedShape: number[];
+  constructor(normalizedShape: number | number[], readonly eps = 1e-5) {
+    super();
+    this.normalizedShape = [normalizedShape].flat();
+    this.weight = new Parameter(Tensor.ones(this.normalizedShape));
+    this.bias = new Parameter(Tensor.zeros(this.normalizedShape));
+  }
+  forward(x: Tensor): Tensor {
+    return x.layerNorm(this.normalizedShape, this.weight, this.bias, this.eps);
+  }
+}
+
+export class Embedding extends Module {
+  weight: Parameter;
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number) {
+    super();
+    this.weight = new Parameter(Tensor.randn([numEmbeddings, embeddingDim]));
+  }
+  forward(indices: Tensor): Tensor {
+    return this.weight.embedding(indices);
+  }
+}
+
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+  }
+  override namedChildren(): [string, Module][] {
+    return this.layers.map((m, i) => [String(i), m]);
+  }
+  forward(x: Tensor): Tensor {
+    return this.layers.reduce((h, m) => m.forward(h) as Tensor, x);
+  }
+}
+
+/** A module with no parameters that applies one tensor method. */
+function fn(name: string, f: (x: Tensor) => Tensor) {
+  const cls = class extends Module {
+    forward(x: Tensor): Tensor {
+      return f(x);
+    }
+  };
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
+}
+export const ReLU = fn("ReLU", (x) => x.relu());
+export const ReLU6 = fn("ReLU6", (x) => x.relu6());
+export const Sigmoid = fn("Sigmoid", (x) => x.sigmoid());
+export const Tanh = fn("Tanh", (x) => x.tanh());
+export const GELU = fn("GELU", (x) => x.gelu());
+export const SiLU = fn("SiLU", (x) => x.silu());
+export const Hardswish = fn("Hardswish", (x) => x.hardswish());
+export const Hardsigmoid = fn("Hardsigmoid", (x) => x.hardsigmoid());
+export const GlobalAvgPool2d = fn("GlobalAvgPool2d", (x) => x.globalAvgPool2d());
+/** identity at inference */
+export const Dropout = fn("Dropout", (x) => x);
+
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) { super(); }
+  forward(x: Tensor): Tensor { return x.leakyRelu(this.negativeSlope); }
+}
+export class Softmax extends Module {
+  constructor(readonly dim = -1) { super(); }
+  forward(x: Tensor): Tensor { return x.softmax(this.dim); }
+}
+export class LogSoftmax extends Module {
+  constructor(readonly dim = -1) { super(); }
+  forward(x: Tensor): Tensor { return x.logSoftmax(this.dim); }
+}
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) { super(); }
+  forward(x: Tensor): Tensor { return x.flatten(this.startDim, this.endDim); }
+}
+export class MaxPool2d extends Module {
+  constructor(readonly kernelSize: number | number[], readonly opts: PoolOptions = {}) { super(); }
+  forward(x: Tensor): Tensor { return x.maxPool2d(this.kernelSize, this.opts); }
+}
+export class AvgPool2d extends Module {
+  constructor(readonly kernelSize: number | number[], readonly opts: PoolOptions = {}) { super(); }
+  forward(x: Tensor): Tensor { return x.avgPool2d(this.kernelSize, this.opts); }
+}
+
+// --- tracing and state-dict files ------------------------------------------------------------------
+export interface InputSpec { shape: number[]; dtype?: DType }
+
+/** Runs `model.forward` once on symbolic inputs and returns the static graph it built. */
+export function traceModule(model: Module, inputs: Record<string, number[] | InputSpec>): Graph {
+  const names = new Map<Tensor, string>(Object.entries(model.stateDict()).map(([k, t]) => [t, k]));
+  const trace = new Trace(names);
+  return withTrace(trace, () => {
+    const g = trace.graph;
+    const symbolic = Object.entries(inputs).map(([name, spec]) => {
+      const { shape, dtype = "float32" } = Array.isArray(spec) ? { shape: spec } : spec;
+      if (!shape.every((d) => Number.isInteger(d) && d > 0)) fail(`input '${name}' needs a static shape of positive integers, got ${shapeStr(shape)}`);
+      const v = g.addInput(name, { shape: [...shape], dtype });
+      return new Tensor(v.shape, v.dtype, null, v);
+    });
+    if (symbolic.length === 0) fail("the model declares no inputs");
+    const result = model.forward(...symbolic);
+    const outputs: [string, Tensor][] = result instanceof Tensor ? [["output", result]]
+      : Array.isArray(result) ? result.map((t, i) => [`output_${i}`, t]) : Object.entries(result);
+    g.outputs = outputs.map(([name, t]) => {
+      if (!(t instanceof Tensor)) fail(`forward() returned ${typeof t} for output '${name}'; expected a Tensor`);
+      const v = t.value ?? g.addConstant({ shape: t.shape, dtype: t.dtype, data: t.data.slice() }, name);
+      v.name = name;
+      return v;
+    });
+    return g;
+  });
+}
+
+export function saveSafetensors(state: Module | Record<string, Tensor>): Uint8Array {
+  const dict = isModule(state) ? state.stateDict() : state;
+  return encodeSafetensors(Object.fromEntries(Object.entries(dict).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.data }])));
+}
+
+export function loadSafetensors(bytes: Uint8Array, source?: string): Record<string, Tensor> {
+  const { tensors } = parseSafetensors(bytes, source);
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, Tensor.from(t.data, { shape: t.shape, dtype: t.dtype })]));
+}
