@@ -109,6 +109,8 @@ export class Graph {
   /** Every use of `from` (node inputs and graph outputs) now reads `to`. */
   replaceAllUses(from: Value, to: Value): void {
     for (const n of this.nodes) n.inputs = n.inputs.map((v) => (v === from ? to : v));
+    // a rewritten graph output keeps the name the host knows it by
+    if (to.kind === "node" && this.outputs.includes(from)) to.name = from.name;
     this.outputs = this.outputs.map((v) => (v === from ? to : v));
   }
 

@@ -1,0 +1,157 @@
+import { fail } from "../errors";
+import { inspectWasm, type WasmInfo } from "../host/wasm-info";
+import type { Target } from "../../targets";
+import { compileAssemblyScript } from "./asc";
+import { MANIFEST_SECTION, type Manifest } from "./manifest";
+
+const PAGE = 65536;
+const SECTION = { custom: 0, memory: 5, data: 11, dataCount: 12 };
+
+export interface BuiltModule {
+  wasm: Uint8Array;
+  info: WasmInfo;
+  pages: number;
+  ascMillis: number;
+}
+
+/**
+ * Compiles the entry module, then fixes memory at its final size: AssemblyScript's static data sits
+ * above `memoryBase`, the weights become one more data segment (unless shipped as a separate file),
+ * and initial == maximum pages so nothing can grow. Last, the manifest goes in a custom section.
+ * The patching is done on the binary directly: re-serialising megabytes of weights through binaryen
+ * would cost more than the whole compile.
+ */
+export async function buildModule(
+  source: string,
+  opts: { target: Target; memoryBase: number; weights: { offset: number; bytes: Uint8Array; embedded: boolean }; manifest: (pages: number, features: string[]) => Manifest },
+): Promise<BuiltModule> {
+  const { binary, millis } = await compileAssemblyScript(source, { simd: opts.target.simd, flags: ["--memoryBase", String(opts.memoryBase)] });
+  const sections = splitSections(binary);
+  const data = sections.find((s) => s.id === SECTION.data);
+  const segments = data ? dataSegmentsOf(data.payload) : { count: 0, end: 0 };
+  const pages = Math.max(1, Math.ceil(Math.max(opts.memoryBase, segments.end) / PAGE));
+  if (pages > opts.target.maxPages) fail(`the model needs ${pages} pages of memory; target ${opts.target.name} allows ${opts.target.maxPages}`);
+
+  const addWeights = opts.weights.embedded && opts.weights.bytes.byteLength > 0;
+  const weightSegment = addWeights
+    ? concat([uleb(0), [0x41], sleb(opts.weights.offset), [0x0b], uleb(opts.weights.bytes.byteLength), opts.weights.bytes])
+    : null;
+  const rebuilt: Uint8Array[] = [];
+  let sawData = false;
+  for (const s of sections) {
+    if (s.id === SECTION.memory) rebuilt.push(section(SECTION.memory, concat([uleb(1), [0x01], uleb(pages), uleb(pages)])));
+    else if (s.id === SECTION.dataCount) rebuilt.push(section(SECTION.dataCount, uleb(segments.count + (addWeights ? 1 : 0))));
+    else if (s.id === SECTION.data) {
+      sawData = true;
+      const body = s.payload.subarray(leb(s.payload, 0).next);
+      rebuilt.push(section(SECTION.data, concat([uleb(segments.count + (addWeights ? 1 : 0)), body, ...(weightSegment ? [weightSegment] : [])])));
+    } else rebuilt.push(s.raw);
+  }
+  if (!sections.some((s) => s.id === SECTION.memory)) fail("internal: AssemblyScript emitted no memory");
+  if (!sawData && weightSegment) rebuilt.push(section(SECTION.data, concat([uleb(1), weightSegment])));
+
+  const withoutManifest = concat([binary.subarray(0, 8), ...rebuilt]);
+  const info = inspectWasm(withoutManifest, "compiled module");
+  const forbidden = info.features.filter((f) => !opts.target.features.includes(f));
+  if (forbidden.length) fail(`the compiled module uses ${forbidden.join(", ")}, which target ${opts.target.name} forbids`);
+  if (info.usesMemoryGrow) fail("internal: the compiled module contains memory.grow");
+  const manifest = new TextEncoder().encode(JSON.stringify(opts.manifest(pages, info.features)));
+  const name = new TextEncoder().encode(MANIFEST_SECTION);
+  const wasm = concat([withoutManifest, section(SECTION.custom, concat([uleb(name.length), name, manifest]))]);
+  return { wasm, info: inspectWasm(wasm, "compiled module"), pages, ascMillis: millis };
+}
+
+// --- minimal binary plumbing ------------------------------------------------------------------------
+interface RawSection { id: number; payload: Uint8Array; raw: Uint8Array }
+
+function splitSections(bin: Uint8Array): RawSection[] {
+  const out: RawSection[] = [];
+  let at = 8;
+  while (at < bin.length) {
+    const id = bin[at];
+    const size = leb(bin, at + 1);
+    const end = size.next + size.value;
+    out.push({ id, payload: bin.subarray(size.next, end), raw: bin.subarray(at, end) });
+    at = end;
+  }
+  return out;
+}
+
+/** Segment count and the highest byte any active segment (with an i32.const offset) initialises. */
+function dataSegmentsOf(payload: Uint8Array): { count: number; end: number } {
+  const count = leb(payload, 0);
+  let at = count.next, end = 0;
+  for (let i = 0; i < count.value; i++) {
+    const flags = leb(payload, at);
+    at = flags.next;
+    if (flags.value === 2) at = leb(payload, at).next; // explicit memory index
+    let offset = 0;
+    if (flags.value !== 1) {
+      if (payload[at] !== 0x41) fail("internal: AssemblyScript emitted a data segment with a non-constant offset");
+      const off = sleb(payload, at + 1);
+      offset = off.value;
+      at = off.next + 1; // skip `end`
+    }
+    const size = leb(payload, at);
+    at = size.next + size.value;
+    if (flags.value !== 1) end = Math.max(end, offset + size.value);
+  }
+  return { count: count.value, end };
+}
+
+function leb(b: Uint8Array, at: number): { value: number; next: number } {
+  let value = 0, shift = 0, byte: number;
+  do {
+    byte = b[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (byte & 0x80);
+  return { value, next: at };
+}
+
+function sleb(v: number): number[];
+function sleb(b: Uint8Array, at: number): { value: number; next: number };
+function sleb(a: number | Uint8Array, at = 0): number[] | { value: number; next: number } {
+  if (typeof a === "number") {
+    const out: number[] = [];
+    let v = a;
+    for (;;) {
+      const byte = v & 0x7f;
+      v >>= 7;
+      const done = (v === 0 && !(byte & 0x40)) || (v === -1 && byte & 0x40);
+      out.push(done ? byte : byte | 0x80);
+      if (done) return out;
+    }
+  }
+  let value = 0, shift = 0, byte: number;
+  do {
+    byte = a[at++];
+    value |= (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte & 0x80);
+  if (shift < 32 && byte & 0x40) value |= -1 << shift;
+  return { value, next: at };
+}
+
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = v % 128;
+    v = Math.floor(v / 128);
+    if (v) byte |= 0x80;
+    out.push(byte);
+  } while (v);
+  return out;
+}
+
+const section = (id: number, payload: Uint8Array): Uint8Array => concat([[id], uleb(payload.length), payload]);
+
+function concat(parts: (Uint8Array | number[])[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

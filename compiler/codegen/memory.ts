@@ -1,0 +1,118 @@
+import { fail } from "../errors";
+import type { Graph, Node, Value } from "../ir/graph";
+import { getOp } from "../ops";
+import { checkNoOverlap, liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../planner";
+
+/** Alignment of every buffer: one v128. */
+export const ALIGN = 16;
+/** Bytes [0, 16) hold no tensor: pointer 0 means "absent" to kernels, and the WASI entry keeps its iovec there. */
+export const RESERVED_BYTES = 16;
+
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+/**
+ * Where every value lives in linear memory:
+ *   [0, 16) reserved · weights (read-only, a data segment) · activation arena (inputs, outputs,
+ *   intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
+ */
+export interface MemoryLayout {
+  address: Map<Value, number>;
+  scratch: Map<Node, number>;
+  weights: { offset: number; bytes: number; values: Value[] };
+  arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[] };
+  /** first byte after the arena */
+  end: number;
+}
+
+export function layoutMemory(g: Graph): MemoryLayout {
+  const root = aliasRoots(g);
+  const rootOf = (v: Value) => root.get(v) ?? v;
+
+  // weights region: every constant the code reads, in first-use order
+  const address = new Map<Value, number>();
+  const constants = g.constants();
+  let at = RESERVED_BYTES;
+  for (const c of constants) {
+    address.set(c, at);
+    at = alignUp(at + c.bytes);
+  }
+  const weights = { offset: RESERVED_BYTES, bytes: at - RESERVED_BYTES, values: constants };
+
+  // schedule: one step per node that runs code; buffer ids are alias-root value ids
+  const inArena = (v: Value) => !rootOf(v).isConstant;
+  const steps: ScheduleStep[] = [];
+  const scratchIds = new Map<Node, number>();
+  const bytesById = new Map<number, number>();
+  const track = (v: Value) => {
+    const r = rootOf(v);
+    bytesById.set(r.id, Math.max(bytesById.get(r.id) ?? 0, r.bytes, 1));
+    return r.id;
+  };
+  let nextScratchId = -1;
+  for (const n of g.nodes) {
+    if (getOp(n.op).view) continue;
+    const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.map(track)) };
+    const scratch = getOp(n.op).scratchBytes?.(n) ?? 0;
+    if (scratch > 0) {
+      const id = nextScratchId--;
+      scratchIds.set(n, id);
+      step.scratch = [{ id, bytes: scratch }];
+    }
+    steps.push(step);
+  }
+  const pinnedStart = unique(g.inputs.map(track));
+  const pinnedEnd = unique(g.outputs.filter(inArena).map(track));
+  // a model that computes nothing still needs its input and output slots: one empty step holds them
+  if (steps.length === 0) steps.push({ reads: [], writes: [] });
+  const buffers = liveness(steps, (id) => bytesById.get(id) ?? fail(`internal: no size for buffer ${id}`), pinnedStart, pinnedEnd);
+  const plan = planArena(buffers, { alignment: ALIGN });
+  checkNoOverlap(buffers, plan.offsets, ALIGN);
+
+  const arenaOffset = alignUp(at);
+  const placed = (id: number) => {
+    const off = plan.offsets.get(id);
+    if (off === undefined) fail(`internal: buffer ${id} was not planned`);
+    return arenaOffset + off;
+  };
+  const values = [...g.inputs, ...g.nodes.flatMap((n) => n.outputs)];
+  for (const v of values) if (inArena(v)) address.set(v, placed(rootOf(v).id));
+  for (const v of values) if (!inArena(v)) address.set(v, address.get(rootOf(v))!);
+  const scratch = new Map([...scratchIds].map(([n, id]) => [n, placed(id)]));
+  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers }, end: alignUp(arenaOffset + plan.arenaBytes) };
+}
+
+/**
+ * Values that share bytes: a view (reshape) shares its input's buffer, and an in-place op may write
+ * its output over an input of the same shape whose whole alias group dies at that op.
+ */
+function aliasRoots(g: Graph): Map<Value, Value> {
+  const root = new Map<Value, Value>();
+  const rootOf = (v: Value) => root.get(v) ?? v;
+  for (const n of g.nodes) if (getOp(n.op).view) root.set(n.outputs[0], rootOf(n.inputs[0]));
+
+  // last step reading any member of each view group
+  const lastRead = new Map<Value, number>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastRead.set(rootOf(v), i)));
+  const outputs = new Set(g.outputs.map(rootOf));
+
+  g.nodes.forEach((n, i) => {
+    const def = getOp(n.op);
+    if (!(def.inPlace || def.elementwise) || def.view) return;
+    const out = n.outputs[0];
+    const candidates = def.elementwise || n.op === "fused" ? n.inputs : n.inputs.slice(0, 1);
+    const victim = candidates.find((v) => {
+      const r = rootOf(v);
+      return r.kind === "node" && lastRead.get(r) === i && !outputs.has(r) && v.shape.join() === out.shape.join() && v.dtype === out.dtype;
+    });
+    if (!victim) return;
+    const r = rootOf(victim);
+    // the output's own view group now lives in the victim's bytes
+    for (const [v, rv] of root) if (rv === out) root.set(v, r);
+    root.set(out, r);
+    lastRead.set(r, Math.max(i, lastRead.get(out) ?? i));
+    if (outputs.has(out)) outputs.add(r);
+  });
+  return root;
+}
+
+const unique = (ids: number[]): number[] => [...new Set(ids)];

@@ -1,0 +1,117 @@
+import { buildModule } from "./codegen/build";
+import { emitEntry } from "./codegen/emit";
+import type { Manifest, TensorSlot } from "./codegen/manifest";
+import { layoutMemory } from "./codegen/memory";
+import { fail } from "./errors";
+import type { Graph, Value } from "./ir/graph";
+import { optimize, type PassStats } from "./passes";
+import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn";
+import { getTarget } from "../targets";
+
+export interface CompileOptions {
+  /** "wasm-simd" (default) or "wasm-scalar" */
+  target?: string;
+  /** also emit a WASI command (_start: inputs on stdin, outputs on stdout) */
+  wasi?: boolean;
+  /** keep the weights out of the module, in `weights` of the result, for flashing apart from code */
+  separateWeights?: boolean;
+  /** name used in the generated source and the report */
+  name?: string;
+}
+
+export interface CompileReport {
+  model: string;
+  target: string;
+  inputs: TensorSlot[];
+  outputs: TensorSlot[];
+  arena: { bytes: number; lowerBound: number; greedyBaseline: number; strategy: string };
+  weightsBytes: number;
+  codeBytes: number;
+  wasmBytes: number;
+  memory: { pages: number; bytes: number };
+  nodes: number;
+  kernelCalls: number;
+  passes: PassStats;
+  millis: { trace: number; passes: number; plan: number; asc: number; total: number };
+}
+
+export interface CompileResult {
+  wasm: Uint8Array;
+  /** the weights region's bytes when compiled with separateWeights */
+  weights: Uint8Array | null;
+  manifest: Manifest;
+  report: CompileReport;
+  /** the generated AssemblyScript entry module */
+  source: string;
+  graph: Graph;
+}
+
+/**
+ * Model (an nn.Module traced on the given input shapes, or an already built graph) → one WebAssembly
+ * blob: optimize the graph, plan memory, generate the entry module, compile it with the kernels.
+ */
+export async function compile(model: Module | Graph, inputs: Record<string, number[] | InputSpec> = {}, opts: CompileOptions = {}): Promise<CompileResult> {
+  const t0 = performance.now();
+  const target = getTarget(opts.target ?? "wasm-simd");
+  const name = opts.name ?? (isModule(model) ? model.constructor.name : "graph");
+  const graph = isModule(model) ? traceModule(model, inputs) : model;
+  const t1 = performance.now();
+  const passes = optimize(graph);
+  const t2 = performance.now();
+  const layout = layoutMemory(graph);
+  const t3 = performance.now();
+  const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
+
+  const slot = (v: Value, label = v.name): TensorSlot => ({ name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes });
+  const weightBytes = new Uint8Array(layout.weights.bytes);
+  for (const c of layout.weights.values) {
+    const d = c.data!;
+    weightBytes.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), layout.address.get(c)! - layout.weights.offset);
+  }
+  const plan = layout.arena.plan;
+  const inputSlots = graph.inputs.map((v) => slot(v));
+  const outputSlots = graph.outputs.map((v) => slot(v));
+  if (new Set(outputSlots.map((s) => s.name)).size !== outputSlots.length) fail(`duplicate output names: ${outputSlots.map((s) => s.name).join(", ")}`);
+
+  const built = await buildModule(entry.source, {
+    target,
+    memoryBase: layout.end,
+    weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !opts.separateWeights },
+    manifest: (pages, features): Manifest => ({
+      format: "teenygrad",
+      version: 1,
+      target: target.name,
+      features,
+      flavour: opts.wasi ? "wasi" : "reactor",
+      memory: { pages, bytes: pages * 65536 },
+      arena: { offset: layout.arena.offset, bytes: plan.arenaBytes, lowerBound: plan.lowerBound, greedyBaseline: plan.greedyBaseline },
+      weights: { offset: layout.weights.offset, bytes: layout.weights.bytes, embedded: !opts.separateWeights, tensors: layout.weights.values.map((v) => slot(v)) },
+      inputs: inputSlots,
+      outputs: outputSlots,
+    }),
+  });
+  const t4 = performance.now();
+  const manifest = built.info.manifest!;
+  return {
+    wasm: built.wasm,
+    weights: opts.separateWeights ? weightBytes : null,
+    manifest,
+    source: entry.source,
+    graph,
+    report: {
+      model: name,
+      target: target.name,
+      inputs: inputSlots,
+      outputs: outputSlots,
+      arena: { bytes: plan.arenaBytes, lowerBound: plan.lowerBound, greedyBaseline: plan.greedyBaseline, strategy: plan.strategy },
+      weightsBytes: layout.weights.bytes,
+      codeBytes: built.info.codeBytes,
+      wasmBytes: built.wasm.byteLength,
+      memory: manifest.memory,
+      nodes: graph.nodes.length,
+      kernelCalls: entry.kernelCalls,
+      passes,
+      millis: { trace: t1 - t0, passes: t2 - t1, plan: t3 - t2, asc: built.ascMillis, total: t4 - t0 },
+    },
+  };
+}

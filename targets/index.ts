@@ -1,0 +1,43 @@
+import { fail } from "../compiler/errors";
+import type { WasmFeature } from "../compiler/host/wasm-info";
+
+/**
+ * A target: what the compiled module may use and where it runs. The compiler builds the same kernel
+ * sources with or without SIMD from this, and refuses to emit a module using a feature it forbids.
+ */
+export interface Target {
+  name: string;
+  description: string;
+  /** builds the SIMD paths of runtime-as (ASC_FEATURE_SIMD) */
+  simd: boolean;
+  /** features the module may contain */
+  features: WasmFeature[];
+  /** largest linear memory the target's engines allow, in 64 KiB pages */
+  maxPages: number;
+  defaultEngine: "node" | "wasmtime";
+}
+
+const MVP_PLUS: WasmFeature[] = ["bulk-memory", "mutable-globals", "nontrapping-fptoint", "sign-ext", "multivalue"];
+
+export const TARGETS: Record<string, Target> = {
+  "wasm-simd": {
+    name: "wasm-simd",
+    description: "128-bit SIMD: Node, browsers, wasmtime",
+    simd: true,
+    features: [...MVP_PLUS, "simd128"],
+    maxPages: 65536,
+    defaultEngine: "node",
+  },
+  "wasm-scalar": {
+    name: "wasm-scalar",
+    description: "no v128 anywhere: WAMR and wasm3 interpreters on microcontrollers",
+    simd: false,
+    features: MVP_PLUS,
+    maxPages: 65536,
+    defaultEngine: "node",
+  },
+};
+
+export function getTarget(name: string): Target {
+  return TARGETS[name] ?? fail(`unknown target '${name}' (known: ${Object.keys(TARGETS).join(", ")})`);
+}
