@@ -21,7 +21,7 @@ export function emitElementwise(ctx: LowerContext, inputs: Value[], steps: Fused
   const bytes = [...inputs, out].map((v) => DTYPES[v.dtype].bytes);
   const vectorizable = types.every((t) => t === "f32") && steps.every((s) => getOp(s.op).elementwise?.vector) && inner >= 4;
 
-  const lines: string[] = [`{ // ${steps.map((s) => s.op).join(" -> ")} ${JSON.stringify(shape)}`];
+  const lines: string[] = [`// loop: ${steps.map((s) => s.op).join(" -> ")} over ${JSON.stringify(shape)}`, "{"];
   // outer loops, and each operand's row pointer
   for (let d = 0; d < rank - 1; d++) lines.push(`for (let i${d}: usize = 0; i${d} < ${dims[d]}; i${d}++) {`);
   const ptrs = [...inputs, out].map((v, k) => {

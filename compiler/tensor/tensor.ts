@@ -82,7 +82,8 @@ export class Tensor {
     return apply("concat", tensors, { axis: dim });
   }
   static where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-    const [x, y] = [a, b].map((t) => (t instanceof Tensor ? t : scalar(t, typeof a === "number" ? (b as Tensor).dtype : a.dtype)));
+    const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : "float32";
+    const [x, y] = [asTensor(a, dtype), asTensor(b, dtype)];
     return apply("where", [cond, x, y], {});
   }
 
@@ -294,7 +295,7 @@ export class Tensor {
     return apply(op, [this], attrs);
   }
   private binary(op: string, o: TensorLike): Tensor {
-    return apply(op, [this, o instanceof Tensor ? o : scalar(o, this.dtype)], {});
+    return apply(op, [this, asTensor(o, this.dtype)], {});
   }
   private reduce(kind: string, dim: number | number[] | undefined, keepdim: boolean): Tensor {
     const axes = dim === undefined ? undefined : [dim].flat();
@@ -313,6 +314,13 @@ export class Tensor {
     if (numel(this.shape) !== n) fail(`shape ${shapeStr(this.shape)} needs ${numel(this.shape)} elements, got ${n}`);
     return this;
   }
+}
+
+/** A number becomes a 0-d tensor; anything else must be one of this library's tensors. */
+function asTensor(x: TensorLike, dtype: DType): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x === "number") return scalar(x, dtype);
+  fail(`expected a Tensor or a number, got ${x === null ? "null" : typeof x === "object" ? `${(x as object).constructor?.name ?? "an object"} (a Tensor from another copy of teenygrad?)` : typeof x}`);
 }
 
 function scalar(x: number, dtype: DType): Tensor {

@@ -1,0 +1,173 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { compile, type CompileReport } from "../compile";
+import { TeenygradError, fail } from "../errors";
+import { inspectWasm, type WasmInfo } from "../host/wasm-info";
+import { encodeNpy, parseNpy } from "../host/npy";
+import type { TypedArray } from "../ir/dtype";
+import { shapeStr } from "../ir/shape";
+import { loadModelFile } from "../load-model";
+import { loadSafetensors } from "../tensor/nn";
+import { ENGINES, runOnEngine, type Engine } from "../../targets/engines";
+import { TARGETS } from "../../targets";
+
+/** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
+
+const kb = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
+const pct = (a: number, b: number): string => (b ? `${((a / b - 1) * 100).toFixed(1)}%` : "-");
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+function parseShape(text: string): number[] {
+  const dims = text.split(/[x,]/).map(Number);
+  if (!text || dims.some((d) => !Number.isInteger(d) || d <= 0)) throw new InvalidArgumentError(`bad shape '${text}': use e.g. 1x3x32x32`);
+  return dims;
+}
+
+function splitAssignment(text: string, what: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) fail(`--input expects NAME=${what}, got '${text}'`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+export function formatReport(r: CompileReport): string {
+  const rows = [
+    ...r.inputs.map((s) => `  input   ${s.name.padEnd(16)} ${s.dtype} ${shapeStr(s.shape)}  @${s.offset}`),
+    ...r.outputs.map((s) => `  output  ${s.name.padEnd(16)} ${s.dtype} ${shapeStr(s.shape)}  @${s.offset}`),
+    "",
+    `  arena          ${kb(r.arena.bytes).padStart(10)}   lower bound ${kb(r.arena.lowerBound)} (+${pct(r.arena.bytes, r.arena.lowerBound)}), greedy-by-size baseline ${kb(r.arena.greedyBaseline)}`,
+    `  weights        ${kb(r.weightsBytes).padStart(10)}`,
+    `  code           ${kb(r.codeBytes).padStart(10)}`,
+    `  wasm           ${kb(r.wasmBytes).padStart(10)}   ${r.memory.pages} page(s) of memory (${kb(r.memory.bytes)}), initial = maximum`,
+    `  graph          ${String(r.nodes).padStart(10)} nodes, ${r.kernelCalls} kernel calls; ${r.passes.epiloguesFused} epilogues and ${r.passes.elementwiseFused} element-wise ops fused, ${r.passes.batchNormsFolded} batch norms folded`,
+    `  compile time   ${`${r.millis.total.toFixed(0)} ms`.padStart(10)}   (asc ${r.millis.asc.toFixed(0)} ms)`,
+  ];
+  return `${r.model} → ${r.target}\n${rows.join("\n")}`;
+}
+
+export function formatInspect(info: WasmInfo, source: string): string {
+  const m = info.manifest;
+  const lines = [
+    `${source}: ${info.sections.reduce((a, s) => a + s.bytes, 0)} bytes in sections`,
+    `  imports: ${info.imports.length ? info.imports.map((i) => `${i.module}.${i.name}`).join(", ") : "none"}`,
+    `  exports: ${info.exports.map((e) => `${e.name} (${e.kind})`).join(", ")}`,
+    `  memory: ${info.memory ? `${info.memory.initial} pages initial, ${info.memory.maximum ?? "no"} maximum${info.memory.initial === info.memory.maximum ? " (fixed)" : ""}` : "none"}; memory.grow: ${info.usesMemoryGrow ? "USED" : "never"}`,
+    `  features used: ${info.features.join(", ") || "MVP only"} (${info.instructionCounts.simd128} v128 instructions of ${info.instructionCounts.total})`,
+    `  sections: ${info.sections.map((s) => `${s.name} ${s.bytes}`).join(", ")}`,
+  ];
+  if (m) {
+    const slot = (kind: string) => (s: { name: string; dtype: string; shape: number[]; offset: number; bytes: number }) =>
+      `    ${kind.padEnd(7)} ${s.name.padEnd(28)} ${s.dtype.padEnd(8)} ${shapeStr(s.shape).padEnd(16)} @${s.offset} (${s.bytes} B)`;
+    lines.push(
+      `  manifest: target ${m.target}, flavour ${m.flavour}, arena ${m.arena.bytes} B @${m.arena.offset} (lower bound ${m.arena.lowerBound}, greedy ${m.arena.greedyBaseline}), weights ${m.weights.bytes} B @${m.weights.offset}${m.weights.embedded ? "" : " (separate file)"}`,
+      ...m.inputs.map(slot("input")),
+      ...m.outputs.map(slot("output")),
+      ...m.weights.tensors.map(slot("weight")),
+    );
+  } else lines.push("  manifest: none (not a teenygrad blob)");
+  return lines.join("\n");
+}
+
+function summarize(name: string, t: TypedArray): string {
+  const xs = Array.from(t as Float32Array, Number);
+  const head = xs.slice(0, 6).map((x) => (Number.isInteger(x) ? String(x) : x.toPrecision(5))).join(", ");
+  const max = xs.reduce((a, b) => Math.max(a, b), -Infinity), min = xs.reduce((a, b) => Math.min(a, b), Infinity);
+  return `  ${name}: ${xs.length} values, min ${min.toPrecision(5)}, max ${max.toPrecision(5)}: [${head}${xs.length > 6 ? ", …" : ""}]`;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("teenygrad")
+    .description("Compile ML models into one self-contained WebAssembly blob with fixed, pre-planned memory")
+    .showHelpAfterError();
+
+  program
+    .command("compile")
+    .description("compile a model module (default export: nn.Module; export inputs: name → shape) to a .wasm blob")
+    .argument("<model>", "model module (.ts or .js)")
+    .requiredOption("-o, --output <file>", "output .wasm file")
+    .option("-t, --target <target>", `target: ${Object.keys(TARGETS).join(", ")}`, "wasm-simd")
+    .option("-i, --input <name=shape>", "override an input's shape, e.g. x=1x3x32x32 (repeatable)", collect, [])
+    .option("--state <file>", "load weights from a .safetensors state dict before compiling")
+    .option("--wasi", "emit a WASI command: inputs' raw bytes on stdin, outputs' raw bytes on stdout")
+    .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them")
+    .option("--report <file>", "write the compile report as JSON")
+    .option("--emit-source <file>", "also write the generated AssemblyScript entry module")
+    .action(async (modelPath: string, o) => {
+      const { model, inputs, name } = await loadModelFile(modelPath);
+      for (const a of o.input as string[]) {
+        const [k, v] = splitAssignment(a, "SHAPE");
+        if (!(k in inputs)) fail(`--input ${k}: the model has no input '${k}' (inputs: ${Object.keys(inputs).join(", ")})`);
+        inputs[k] = parseShape(v);
+      }
+      if (o.state) model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name });
+      writeFileSync(o.output, result.wasm);
+      if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
+      if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
+      if (o.emitSource) writeFileSync(o.emitSource, result.source);
+      console.log(formatReport(result.report));
+      console.log(`wrote ${o.output}`);
+    });
+
+  program
+    .command("run")
+    .description("run a compiled blob on .npy inputs and write .npy outputs")
+    .argument("<blob>", "compiled .wasm")
+    .option("-i, --input <name=file.npy>", "an input tensor (repeatable)", collect, [])
+    .option("--out <dir>", "directory for the outputs (NAME.npy)", "out")
+    .option("-e, --engine <engine>", `engine: ${ENGINES.join(", ")}`, "node")
+    .option("--weights <file>", "separate weights file (blobs compiled with --weights-file)")
+    .action(async (blob: string, o) => {
+      if (!ENGINES.includes(o.engine)) fail(`unknown engine '${o.engine}' (engines: ${ENGINES.join(", ")})`);
+      const manifest = inspectWasm(readFileSync(blob), blob).manifest ?? fail(`${blob}: not a teenygrad blob (no manifest)`);
+      const inputs: Record<string, TypedArray> = {};
+      for (const a of o.input as string[]) {
+        const [k, file] = splitAssignment(a, "FILE.npy");
+        if (k in inputs) fail(`input '${k}' given twice`);
+        const slot = manifest.inputs.find((s) => s.name === k);
+        if (!slot) fail(`the model has no input '${k}' (inputs: ${manifest.inputs.map((s) => s.name).join(", ")})`);
+        const npy = parseNpy(readFileSync(file), file);
+        if (npy.shape.join() !== slot.shape.join() || npy.dtype !== slot.dtype) {
+          fail(`input '${k}' from ${file} is ${npy.dtype} ${shapeStr(npy.shape)}, but the model expects ${slot.dtype} ${shapeStr(slot.shape)}`);
+        }
+        inputs[k] = npy.data;
+      }
+      const weights = o.weights ? readFileSync(o.weights) : undefined;
+      const outputs = await runOnEngine(o.engine as Engine, blob, inputs, { weights, source: blob });
+      mkdirSync(o.out, { recursive: true });
+      console.log(`${basename(blob)} on ${o.engine}:`);
+      for (const s of manifest.outputs) {
+        const path = join(o.out, `${s.name}.npy`);
+        writeFileSync(path, encodeNpy(s.dtype, s.shape, outputs[s.name]));
+        console.log(`${summarize(s.name, outputs[s.name])} → ${path}`);
+      }
+    });
+
+  program
+    .command("inspect")
+    .description("show a blob's manifest, memory, imports, features and sections")
+    .argument("<blob>", "compiled .wasm")
+    .option("--json", "print JSON")
+    .action((blob: string, o) => {
+      const info = inspectWasm(readFileSync(blob), blob);
+      console.log(o.json ? JSON.stringify(info, null, 2) : formatInspect(info, blob));
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().exitOverride().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith("commander.")) return err.exitCode ?? 1; // commander already printed it
+    if (err instanceof TeenygradError || err.name === "TeenygradError") console.error(`error: ${err.message}`);
+    else if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "EISDIR") console.error(`error: ${err.message}`);
+    else console.error(`internal error: ${err.message}${process.env.TEENYGRAD_DEBUG ? `\n${err.stack}` : " (set TEENYGRAD_DEBUG=1 for a stack trace)"}`);
+    return 1;
+  }
+}
