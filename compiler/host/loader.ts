@@ -1,0 +1,145 @@
+/**
+ * Loads a reactor blob with nothing but the WebAssembly JS API (works in browsers and Node alike):
+ * no imports to satisfy, every buffer found through the manifest, zero-copy views over linear memory.
+ */
+import { fail } from "../errors";
+import { DTYPES, type TypedArray } from "../ir/dtype";
+import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest";
+import { parseManifest } from "./wasm-info";
+
+export type InputValues = Record<string, TypedArray | ArrayLike<number>>;
+
+export interface LoadedModel {
+  manifest: Manifest;
+  memory: WebAssembly.Memory;
+  inputs: Record<string, TypedArray>;
+  outputs: Record<string, TypedArray>;
+  /**
+   * Writes the given inputs (all of them, each with the right element count), calls run() and returns the
+   * output views (zero-copy: the next run overwrites them). Without an argument it runs on whatever the
+   * caller already wrote into `inputs`.
+   */
+  run(inputs?: InputValues): Record<string, TypedArray>;
+}
+
+/** run() statuses the generated code reports besides 0 = ok */
+const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather" };
+
+export async function loadBlob(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: { weights?: Uint8Array; source?: string } = {},
+): Promise<LoadedModel> {
+  const source = opts.source ?? "<blob>";
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as BufferSource);
+  } catch (e) {
+    fail(`${source}: not a valid WebAssembly module: ${(e as Error).message}`);
+  }
+  const sections = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
+  if (sections.length === 0) fail(`${source}: no ${MANIFEST_SECTION} custom section: not a teenygrad blob`);
+  if (sections.length > 1) fail(`${source}: ${sections.length} ${MANIFEST_SECTION} sections, expected one`);
+  const manifest = parseManifest(new Uint8Array(sections[0]), source);
+  if (manifest.flavour !== "reactor") {
+    fail(`${source}: a "${manifest.flavour}" blob runs only as a WASI command (wasmtime); load a "reactor" blob here`);
+  }
+  const imports = WebAssembly.Module.imports(module);
+  if (imports.length > 0) {
+    const names = imports.map((i) => `${i.module}.${i.name} (${i.kind})`).join(", ");
+    fail(`${source}: blob imports ${names}; a teenygrad reactor blob must have no imports`);
+  }
+
+  const instance = await WebAssembly.instantiate(module, {});
+  const { memory, run } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory)) fail(`${source}: blob does not export its memory as "memory"`);
+  if (typeof run !== "function") fail(`${source}: blob does not export a run() function`);
+  const buffer = memory.buffer;
+
+  const view = (slot: TensorSlot, list: string): TypedArray => {
+    const { bytes: elementBytes, array } = DTYPES[slot.dtype];
+    if (slot.offset + slot.bytes > buffer.byteLength) {
+      fail(`${source}: ${list} "${slot.name}" at [${slot.offset}, ${slot.offset + slot.bytes}) lies outside the ${buffer.byteLength}-byte memory`);
+    }
+    if (slot.offset % elementBytes !== 0) fail(`${source}: ${list} "${slot.name}" offset ${slot.offset} is not ${elementBytes}-byte aligned`);
+    return new array(buffer, slot.offset, slot.bytes / elementBytes);
+  };
+  const views = (slots: TensorSlot[], list: string) =>
+    Object.fromEntries(slots.map((slot) => [slot.name, view(slot, list)])) as Record<string, TypedArray>;
+  const inputs = views(manifest.inputs, "input");
+  const outputs = views(manifest.outputs, "output");
+
+  const { weights } = manifest;
+  if (!weights.embedded) {
+    if (!opts.weights) fail(`${source}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
+    if (opts.weights.byteLength !== weights.bytes) {
+      fail(`${source}: weights file has ${opts.weights.byteLength} bytes, the blob expects ${weights.bytes}`);
+    }
+    if (weights.offset + weights.bytes > buffer.byteLength) fail(`${source}: weights at ${weights.offset} lie outside the ${buffer.byteLength}-byte memory`);
+    new Uint8Array(buffer, weights.offset, weights.bytes).set(opts.weights);
+  } else if (opts.weights) {
+    fail(`${source}: the blob embeds its weights; do not pass a weights file`);
+  }
+
+  return {
+    manifest,
+    memory,
+    inputs,
+    outputs,
+    run(values?: InputValues) {
+      if (values) writeInputs(manifest, inputs, values, source);
+      let status: number;
+      try {
+        status = (run as () => number)();
+      } catch (e) {
+        fail(`${source}: run() trapped: ${(e as Error).message}`);
+      }
+      // a grown memory would detach every view: the blob promised initial == maximum
+      if (memory.buffer !== buffer) fail(`${source}: run() grew the memory, which a teenygrad blob must never do`);
+      if (status !== 0) fail(`${source}: ${runStatusMessage(status)}`);
+      return outputs;
+    },
+  };
+}
+
+export function runStatusMessage(status: number): string {
+  const meaning = STATUS_MEANING[status];
+  return `run() returned status ${status}${meaning ? ` (${meaning})` : ""}`;
+}
+
+/**
+ * Checks that `values` names exactly the manifest inputs with the right element counts and copies each into
+ * its target array (converting element types the way TypedArray.set does; int64 accepts numbers too).
+ */
+export function writeInputs(
+  manifest: Manifest,
+  targets: Record<string, TypedArray>,
+  values: InputValues,
+  source: string,
+): void {
+  const expected = manifest.inputs.map((slot) => slot.name);
+  for (const name of Object.keys(values)) {
+    if (!Object.hasOwn(targets, name)) fail(`${source}: unknown input "${name}" (the model's inputs: ${expected.join(", ")})`);
+  }
+  for (const slot of manifest.inputs) {
+    if (!Object.hasOwn(values, slot.name)) fail(`${source}: missing input "${slot.name}" (${describe(slot)})`);
+    const value = values[slot.name];
+    const target = targets[slot.name];
+    if (value == null || typeof value.length !== "number") fail(`${source}: input "${slot.name}" must be a typed array or an array of numbers`);
+    if (value.length !== target.length) {
+      fail(`${source}: input "${slot.name}" expects ${describe(slot)} = ${target.length} elements, got ${value.length}`);
+    }
+    try {
+      if (target instanceof BigInt64Array) {
+        for (let i = 0; i < value.length; i++) target[i] = BigInt(value[i]);
+      } else {
+        (target as Float32Array).set(value as ArrayLike<number>);
+      }
+    } catch (e) {
+      fail(`${source}: input "${slot.name}" (${slot.dtype}) has a value that does not convert: ${(e as Error).message}`);
+    }
+  }
+}
+
+function describe(slot: TensorSlot): string {
+  return `${slot.dtype}[${slot.shape.join(", ")}]`;
+}

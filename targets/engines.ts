@@ -1,0 +1,77 @@
+/**
+ * One entry point to run a blob on any engine we test against (Node only): "node" is V8 through the
+ * browser-compatible loader, "wasmtime" is the wasmtime CLI (reactor blobs through the adapter, "wasi" blobs
+ * as commands).
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fail } from "../compiler/errors";
+import type { TypedArray } from "../compiler/ir/dtype";
+import { inspectWasm } from "../compiler/host/wasm-info";
+import { loadBlob, type InputValues } from "../compiler/host/loader";
+import { bytesOf, checkedInputs, findWasmtime, runInWasmtime, runWasiCommand, splitOutputs } from "./wasmtime/runner";
+
+export type Engine = "node" | "wasmtime";
+
+export const ENGINES: readonly Engine[] = ["node", "wasmtime"];
+
+export function availableEngines(): Engine[] {
+  return findWasmtime() ? ["node", "wasmtime"] : ["node"];
+}
+
+export interface EngineRunOptions {
+  /** the separate weights file, for blobs compiled with weights.embedded = false */
+  weights?: Uint8Array;
+  /** names the blob in error messages (defaults to the path, or "<blob>") */
+  source?: string;
+}
+
+/** Runs the blob (bytes, or a path to a .wasm file) once and returns copies of its outputs. */
+export async function runOnEngine(
+  engine: Engine,
+  blob: Uint8Array | string,
+  inputs: InputValues,
+  opts: EngineRunOptions = {},
+): Promise<Record<string, TypedArray>> {
+  const source = opts.source ?? (typeof blob === "string" ? blob : "<blob>");
+  const bytes = typeof blob === "string" ? await readBlob(blob) : blob;
+
+  if (engine === "node") {
+    const model = await loadBlob(bytes, { weights: opts.weights, source });
+    const outputs = model.run(inputs);
+    return Object.fromEntries(Object.entries(outputs).map(([name, view]) => [name, view.slice()]));
+  }
+  if (engine !== "wasmtime") fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
+
+  const manifest = inspectWasm(bytes, source).manifest;
+  if (!manifest) fail(`${source}: no teenygrad.manifest custom section: not a teenygrad blob`);
+  // wasmtime needs a file: reuse the caller's path, or write the bytes to a private temp dir
+  const dir = typeof blob === "string" ? null : await mkdtemp(join(tmpdir(), "teenygrad-"));
+  const path = dir ? join(dir, "blob.wasm") : (blob as string);
+  try {
+    if (dir) await writeFile(path, bytes);
+    if (manifest.flavour === "reactor") return await runInWasmtime(path, manifest, inputs, { weights: opts.weights });
+    // a WASI command reads every input's raw bytes in manifest order and writes every output's likewise
+    if (!manifest.weights.embedded) fail(`${source}: a "wasi" blob must embed its weights (it has no way to receive a weights file)`);
+    if (opts.weights) fail(`${source}: the blob embeds its weights; do not pass a weights file`);
+    const arrays = checkedInputs(manifest, inputs, source);
+    const stdin = new Uint8Array(arrays.reduce((n, a) => n + a.byteLength, 0));
+    let at = 0;
+    for (const array of arrays) {
+      stdin.set(bytesOf(array), at);
+      at += array.byteLength;
+    }
+    return splitOutputs(manifest.outputs, await runWasiCommand(path, stdin), `wasmtime (${source})`);
+  } finally {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function readBlob(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    fail(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
