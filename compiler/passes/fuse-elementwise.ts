@@ -4,8 +4,9 @@ import type { FusedStep } from "../ops/fused";
 
 /**
  * Merges chains of element-wise ops into single "fused" nodes, each one generated loop. A producer
- * joins its consumer's group when the consumer is its only reader, its result is not a graph output,
- * and it has the consumer's full shape (so the loop indexes both alike).
+ * joins its consumer's group when the consumer is its only reader and its result is not a graph output.
+ * A producer of a smaller (broadcast) shape is then recomputed per output element: cheaper than a
+ * loop and a buffer of its own on the devices we target.
  */
 export function fuseElementwise(g: Graph): number {
   const uses = g.consumers();
@@ -16,7 +17,6 @@ export function fuseElementwise(g: Graph): number {
     for (const v of n.inputs) {
       const p = v.producer;
       if (!p || !groups.has(p) || uses.get(v)!.length !== 1 || g.outputs.includes(v)) continue;
-      if (v.shape.join() !== n.outputs[0].shape.join()) continue;
       members.push(...groups.get(p)!);
       groups.delete(p);
     }

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { Tensor } from "../compiler/index";
+import { allOps } from "../compiler/ops";
+import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled";
+
+/**
+ * Every registry op, compiled for the SIMD and the scalar target, run in Node and compared with eager
+ * mode (the host reference) on fresh random inputs. Sizes are odd on purpose: SIMD tails.
+ */
+
+describe(`element-wise ops (seed ${SEED})`, () => {
+  test("binary arithmetic with broadcasting", async () => {
+    await checkCompiled((a, b, c) => ({
+      add: a.add(b), sub: a.sub(c), mul: a.mul(b), div: a.div(c.abs().add(0.5)),
+      maximum: a.maximum(b), minimum: a.minimum(c), pow: c.abs().add(0.1).pow(a.clamp(-2, 2)),
+    }), { a: randn(3, 7), b: randn(7), c: randn(3, 1) });
+  });
+  test("unary math", async () => {
+    await checkCompiled((x) => ({
+      neg: x.neg(), abs: x.abs(), sqrt: x.abs().sqrt(), reciprocal: x.abs().add(0.25).reciprocal(), exp: x.exp(),
+      log: x.abs().add(0.01).log(), erf: x.erf(), sin: x.sin(), cos: x.cos(), floor: x.mul(3).floor(),
+      ceil: x.mul(3).ceil(), round: x.mul(3).round(), sign: x.sign(), softplus: x.mul(10).softplus(),
+    }), { x: randn(5, 9) });
+  });
+  test("activations", async () => {
+    await checkCompiled((x) => ({
+      relu: x.relu(), relu6: x.mul(4).relu6(), leaky: x.leakyRelu(0.2), sigmoid: x.mul(4).sigmoid(), tanh: x.mul(3).tanh(),
+      gelu: x.mul(2).gelu(), silu: x.mul(3).silu(), hardswish: x.mul(4).hardswish(), hardsigmoid: x.mul(4).hardsigmoid(), elu: x.elu(0.7),
+    }), { x: randn(2, 3, 11) });
+  });
+  test("comparisons and where", async () => {
+    await checkCompiled((a, b) => ({
+      eq: a.round().eq(b.round()), ne: a.round().ne(b.round()), lt: a.lt(b), le: a.le(b), gt: a.gt(b), ge: a.ge(b),
+      where: Tensor.where(a.gt(b), a, b.mul(2)),
+    }), { a: randn(13), b: randn(13) });
+  });
+  test("a long fused chain stays one loop and matches", async () => {
+    const [res] = await checkCompiled((x, y) => x.mul(y).add(1).tanh().mul(x).sub(y.div(3)).sigmoid(), { x: randn(4, 5, 3), y: randn(5, 3) }, { targets: ["wasm-simd"] });
+    assert.equal(res.graph.nodes.length, 1, res.graph.toString());
+  });
+});
+
+describe(`linear algebra and NN ops (seed ${SEED})`, () => {
+  test("matmul: 1-D, 2-D, batched and broadcast operands, tails", async () => {
+    await checkCompiled((a, b, v, bb, w) => ({
+      mm: a.matmul(b), vec: v.matmul(b), matvec: a.matmul(b.slice(1, 0, 1).reshape(9)),
+      batched: bb.matmul(w), broadcast: bb.matmul(b.slice(0, 0, 5)),
+    }), { a: randn(7, 9), b: randn(9, 13), v: randn(9), bb: randn(3, 6, 5), w: randn(3, 5, 11) });
+  });
+  test("linear layer with fused bias and activation", async () => {
+    const w = randn(13, 21), bias = randn(13);
+    const [res] = await checkCompiled((x) => x.linear(w, bias).relu6(), { x: randn(5, 21) });
+    assert.equal(res.graph.nodes.length, 1, "matmul + bias + relu6 fuse into one kernel call");
+  });
+  test("conv2d: stride, padding, dilation, groups, depthwise, pointwise, fused bias+activation", async () => {
+    const x = randn(2, 6, 11, 9);
+    const w = randn(10, 6, 3, 3), wg = randn(8, 3, 3, 2), dw = randn(6, 1, 3, 3), dw2 = randn(12, 1, 5, 3), pw = randn(7, 6, 1, 1), b = randn(10);
+    await checkCompiled((x) => ({
+      plain: x.conv2d(w, b),
+      strided: x.conv2d(w, undefined, { stride: 2, padding: 1 }).relu(),
+      dilated: x.conv2d(w, b, { dilation: [2, 1], padding: [2, 0] }),
+      grouped: x.conv2d(wg, undefined, { groups: 2, stride: [1, 2], padding: [0, 1] }),
+      depthwise: x.conv2d(dw, undefined, { groups: 6, padding: 1 }).hardswish(),
+      depthwiseMult: x.conv2d(dw2, undefined, { groups: 6, stride: 2, padding: [2, 1] }),
+      pointwise: x.conv2d(pw).sigmoid(),
+    }), { x });
+  });
+  test("conv2d with asymmetric padding (graph level)", async () => {
+    const w = randn(4, 3, 3, 3);
+    await checkCompiled((x) => x.pad([0, 1, 2, 0]).conv2d(w, undefined, { stride: 2 }), { x: randn(1, 3, 8, 7) });
+  });
+  test("conv1d", async () => {
+    const w = randn(5, 2, 3), b = randn(5);
+    await checkCompiled((x) => x.conv1d(w, b, { stride: 2, padding: 1, groups: 1 }), { x: randn(2, 2, 17) });
+  });
+  test("pooling", async () => {
+    await checkCompiled((x) => ({
+      max: x.maxPool2d(2), max3: x.maxPool2d(3, { stride: 2, padding: 1 }), maxCeil: x.maxPool2d(2, { ceilMode: true }),
+      maxDilated: x.maxPool2d(2, { dilation: 2 }),
+      avg: x.avgPool2d(2), avgPad: x.avgPool2d(3, { stride: 2, padding: 1 }), avgNoPad: x.avgPool2d(3, { stride: 2, padding: 1, countIncludePad: false }),
+      avgCeil: x.avgPool2d(2, { ceilMode: true }), global: x.globalAvgPool2d(),
+    }), { x: randn(2, 3, 9, 7) });
+  });
+  test("batch norm: folded into conv, and standalone", async () => {
+    const w = randn(4, 3, 3, 3), mean = randn(4), variance = rand([4], 0.5, 2), gamma = randn(4), beta = randn(4);
+    const [res] = await checkCompiled((x) => x.conv2d(w).batchNorm(mean, variance, gamma, beta).relu(), { x: randn(1, 3, 6, 5) });
+    assert.equal(res.graph.nodes.length, 1, "conv + bn + relu become one conv call");
+    await checkCompiled((x) => x.batchNorm(mean, variance, gamma, beta, 1e-3), { x: randn(2, 4, 3, 5) });
+  });
+  test("softmax and logSoftmax along every axis", async () => {
+    await checkCompiled((x) => ({ s0: x.softmax(0), s1: x.softmax(1), s2: x.softmax(-1), l1: x.logSoftmax(1), l2: x.logSoftmax(-1) }), { x: randn(3, 5, 7).mul(3) });
+  });
+  test("layer norm with and without affine", async () => {
+    const g = randn(5, 7), b = randn(5, 7);
+    await checkCompiled((x) => ({ affine: x.layerNorm([5, 7], g, b), plain: x.layerNorm([7]) }), { x: randn(3, 5, 7).mul(2).add(1) });
+  });
+  test("embedding (gather) with int32 indices", async () => {
+    const table = randn(11, 6);
+    await checkCompiled((idx) => table.embedding(idx), { idx: Tensor.from([[3, 0, 10], [-1, 5, 5]], { dtype: "int32" }) });
+  });
+});
+
+describe(`reductions (seed ${SEED})`, () => {
+  test("sum/mean/max/min/prod over single, contiguous, non-contiguous and all axes", async () => {
+    await checkCompiled((x) => ({
+      sum1: x.sum(1), mean2: x.mean(-1, true), max0: x.max(0), min12: x.min([1, 2]), prodAll: x.mul(0.3).add(1).prod(),
+      sum02: x.sum([0, 2], true), mean02: x.mean([0, 2]), all: x.sum(),
+    }), { x: randn(3, 5, 7) });
+  });
+  test("argmax / argmin", async () => {
+    await checkCompiled((x) => ({ amax1: x.argmax(1), amin0: x.argmin(0, true), flat: x.argmax() }), { x: randn(4, 9, 3) });
+  });
+});
+
+describe(`data movement (seed ${SEED})`, () => {
+  test("reshape, permute, transpose, slice, concat, pad, expand", async () => {
+    await checkCompiled((x, y) => ({
+      permute: x.permute(2, 0, 1), transpose: x.transpose(0, 2).add(1), sliced: x.slice(1, 1, 4).slice(2, 0, 7, 3),
+      negative: x.slice(1, -2), concat: Tensor.cat([x, y], 1), pad: x.pad([1, 2, 0, 3], -1.5),
+      expand: y.slice(1, 0, 1).expand(3, 4, 7), flat: x.flatten(1).mul(2), unsq: x.unsqueeze(0).squeeze(0).relu(),
+    }), { x: randn(3, 5, 7), y: randn(3, 2, 7) });
+  });
+});
+
+describe("hand-computed values", () => {
+  const close = (t: Tensor, want: number[]) => Array.from(t.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-6, `element ${i}: ${v} != ${want[i]}`));
+  test("conv2d 3x3 input, 2x2 kernel, bias, relu", async () => {
+    const w = Tensor.from([[[[1, 0], [0, -1]]]]), b = Tensor.from([0.5]);
+    const x = Tensor.from([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
+    close(x.conv2d(w, b), [-3.5, -3.5, -3.5, -3.5]);
+    close(x.conv2d(w.neg(), b).relu(), [4.5, 4.5, 4.5, 4.5]);
+    await checkCompiled((x) => x.conv2d(w.neg(), b).relu(), { x });
+  });
+  test("matmul, softmax, maxpool, mean", async () => {
+    const a = Tensor.from([[1, 2], [3, 4]]), b = Tensor.from([[5, 6], [7, 8]]);
+    close(a.matmul(b), [19, 22, 43, 50]);
+    close(Tensor.from([0, Math.log(2)]).softmax(), [1 / 3, 2 / 3]);
+    const img = Tensor.from([[[[1, 5, 2, 0], [3, 4, 8, 1], [0, 0, 1, 1], [9, 0, 1, 7]]]]);
+    close(img.maxPool2d(2), [5, 8, 9, 7]);
+    close(img.mean([2, 3]), [43 / 16]);
+    await checkCompiled((a, b) => ({ mm: a.matmul(b), sm: a.softmax(-1) }), { a, b });
+    await checkCompiled((img) => ({ pool: img.maxPool2d(2), mean: img.mean([2, 3]) }), { img });
+  });
+});
+
+after(() => {
+  const missing = allOps().map((o) => o.name).filter((n) => !coveredOps.has(n));
+  assert.deepEqual(missing, [], `registry ops with no compiled test: ${missing.join(", ")}`);
+});
