@@ -144,7 +144,7 @@ function uleb(v: number): number[] {
   return out;
 }
 
-const section = (id: number, payload: Uint8Array): Uint8Array => concat([[id], uleb(payload.length), payload]);
+const section = (id: number, payload: Uint8Array | number[]): Uint8Array => concat([[id], uleb(payload.length), payload]);
 
 function concat(parts: (Uint8Array | number[])[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));

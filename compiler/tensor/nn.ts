@@ -194,28 +194,18 @@ export class Sequential extends Module {
   }
 }
 
-/** A module with no parameters that applies one tensor method. */
-function fn(name: string, f: (x: Tensor) => Tensor) {
-  const cls = class extends Module {
-    forward(x: Tensor): Tensor {
-      return f(x);
-    }
-  };
-  Object.defineProperty(cls, "name", { value: name });
-  return cls;
-}
-export const ReLU = fn("ReLU", (x) => x.relu());
-export const ReLU6 = fn("ReLU6", (x) => x.relu6());
-export const Sigmoid = fn("Sigmoid", (x) => x.sigmoid());
-export const Tanh = fn("Tanh", (x) => x.tanh());
-export const GELU = fn("GELU", (x) => x.gelu());
-export const SiLU = fn("SiLU", (x) => x.silu());
-export const Hardswish = fn("Hardswish", (x) => x.hardswish());
-export const Hardsigmoid = fn("Hardsigmoid", (x) => x.hardsigmoid());
-export const GlobalAvgPool2d = fn("GlobalAvgPool2d", (x) => x.globalAvgPool2d());
+/** Parameter-free modules that apply one tensor method. */
+export class ReLU extends Module { forward(x: Tensor): Tensor { return x.relu(); } }
+export class ReLU6 extends Module { forward(x: Tensor): Tensor { return x.relu6(); } }
+export class Sigmoid extends Module { forward(x: Tensor): Tensor { return x.sigmoid(); } }
+export class Tanh extends Module { forward(x: Tensor): Tensor { return x.tanh(); } }
+export class GELU extends Module { forward(x: Tensor): Tensor { return x.gelu(); } }
+export class SiLU extends Module { forward(x: Tensor): Tensor { return x.silu(); } }
+export class Hardswish extends Module { forward(x: Tensor): Tensor { return x.hardswish(); } }
+export class Hardsigmoid extends Module { forward(x: Tensor): Tensor { return x.hardsigmoid(); } }
+export class GlobalAvgPool2d extends Module { forward(x: Tensor): Tensor { return x.globalAvgPool2d(); } }
 /** identity at inference */
-export const Dropout = fn("Dropout", (x) => x);
-
+export class Dropout extends Module { forward(x: Tensor): Tensor { return x; } }
 export class LeakyReLU extends Module {
   constructor(readonly negativeSlope = 0.01) { super(); }
   forward(x: Tensor): Tensor { return x.leakyRelu(this.negativeSlope); }

@@ -1,6 +1,6 @@
 /**
  * Runs teenygrad blobs in the wasmtime CLI (Node only).
- * - reactor blobs, unmodified:  wasmtime run --preload model=<blob.wasm> <adapter.wasm>   (protocol in adapter.wat)
+ * - reactor blobs, unmodified:  wasmtime run --preload model=<blob.wasm> <adapter.wasm>   (protocol in adapter.ts)
  * - "wasi" command blobs:        wasmtime run <blob.wasm>   (raw input bytes on stdin, raw output bytes on stdout)
  */
 import { spawn } from "node:child_process";
@@ -12,10 +12,11 @@ import { fail } from "../../compiler/errors";
 import { DTYPES, numel, type TypedArray } from "../../compiler/ir/dtype";
 import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest";
 import { runStatusMessage, writeInputs, type InputValues } from "../../compiler/host/loader";
+import { ADAPTER_WAT } from "./adapter";
 
 export const WASMTIME_VERSION = "48.0.8";
 
-/** exit codes of adapter.wat */
+/** exit codes of the adapter (adapter.ts) */
 const ADAPTER_EXITS: Record<number, string> = {
   70: "the adapter's stdin ended before the whole request was read",
   71: "the adapter could not read stdin",
@@ -58,13 +59,13 @@ function requireWasmtime(): string {
 }
 
 /**
- * adapter.wat assembled with binaryen, cached in the teenygrad cache under a hash of its source so binaryen
+ * ADAPTER_WAT assembled with binaryen, cached in the teenygrad cache under a hash of its source so binaryen
  * (slow to load) is only needed the first time.
  */
 let adapterPath: string | null = null;
 async function adapterWasm(): Promise<string> {
   if (adapterPath && existsSync(adapterPath)) return adapterPath;
-  const wat = readFileSync(new URL("./adapter.wat", import.meta.url), "utf8");
+  const wat = ADAPTER_WAT;
   const hash = createHash("sha256").update(wat).digest("hex").slice(0, 16);
   const dir = join(teenygradCacheDir(), "adapters");
   const path = join(dir, `wasmtime-adapter-${hash}.wasm`);
@@ -73,7 +74,7 @@ async function adapterWasm(): Promise<string> {
     const module = binaryen.parseText(wat);
     try {
       module.setFeatures(binaryen.Features.MultiMemory | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
-      if (!module.validate()) fail("targets/wasmtime/adapter.wat does not validate");
+      if (!module.validate()) fail("internal: the wasmtime adapter (targets/wasmtime/adapter.ts) does not validate");
       mkdirSync(dir, { recursive: true });
       // write then rename, so a concurrent run never sees half a file
       const partial = `${path}.${process.pid}.tmp`;

@@ -1,4 +1,8 @@
-;; Generic WASI adapter that runs an UNMODIFIED teenygrad reactor blob in the wasmtime CLI:
+/**
+ * The wasmtime host adapter, in WebAssembly text. Kept as a TS string (not a .wat file read at run time)
+ * so it travels inside the bundled dist/ unchanged. The protocol is described in the text itself.
+ */
+export const ADAPTER_WAT = `;; Generic WASI adapter that runs an UNMODIFIED teenygrad reactor blob in the wasmtime CLI:
 ;;   wasmtime run --preload model=<blob.wasm> adapter.wasm  < request  > response
 ;; The blob is linked as module "model"; this command imports its memory and run().
 ;;
@@ -121,3 +125,4 @@
         (local.set $count (i32.sub (local.get $count) (i32.const 1)))
         (br $more))))
 )
+`;
