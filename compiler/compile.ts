@@ -5,6 +5,7 @@ import { layoutMemory } from "./codegen/memory";
 import { fail } from "./errors";
 import type { Graph, Value } from "./ir/graph";
 import { optimize, type PassStats } from "./passes";
+import type { ArenaPlan, BufferRequest } from "./planner";
 import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn";
 import { getTarget } from "../targets";
 
@@ -44,6 +45,8 @@ export interface CompileResult {
   /** the generated AssemblyScript entry module */
   source: string;
   graph: Graph;
+  /** the arena plan and the buffers it placed (for renderPlanText / renderPlanSvg) */
+  plan: { buffers: BufferRequest[]; arena: ArenaPlan };
 }
 
 /**
@@ -98,6 +101,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     manifest,
     source: entry.source,
     graph,
+    plan: { buffers: layout.arena.buffers, arena: plan },
     report: {
       model: name,
       target: target.name,

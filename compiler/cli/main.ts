@@ -9,6 +9,7 @@ import type { TypedArray } from "../ir/dtype";
 import { shapeStr } from "../ir/shape";
 import { loadModelFile } from "../load-model";
 import { loadSafetensors } from "../tensor/nn";
+import { renderPlanSvg } from "../planner";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines";
 import { TARGETS } from "../../targets";
 
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
     .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them")
     .option("--report <file>", "write the compile report as JSON")
     .option("--emit-source <file>", "also write the generated AssemblyScript entry module")
+    .option("--plan <file>", "write a picture of the arena plan (SVG)")
     .action(async (modelPath: string, o) => {
       const { model, inputs, name } = await loadModelFile(modelPath);
       for (const a of o.input as string[]) {
@@ -108,6 +110,7 @@ export function buildProgram(): Command {
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
       if (o.emitSource) writeFileSync(o.emitSource, result.source);
+      if (o.plan) writeFileSync(o.plan, renderPlanSvg(result.plan.buffers, result.plan.arena));
       console.log(formatReport(result.report));
       console.log(`wrote ${o.output}`);
     });
