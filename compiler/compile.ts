@@ -49,6 +49,16 @@ export interface CompileResult {
   plan: { buffers: BufferRequest[]; arena: ArenaPlan };
 }
 
+/** Two constants may derive from one weight the same way ("w:permute" twice): number the repeats. */
+function uniqueNames(slots: TensorSlot[]): TensorSlot[] {
+  const seen = new Map<string, number>();
+  return slots.map((s) => {
+    const n = (seen.get(s.name) ?? 0) + 1;
+    seen.set(s.name, n);
+    return n === 1 ? s : { ...s, name: `${s.name}#${n}` };
+  });
+}
+
 /**
  * Model (an nn.Module traced on the given input shapes, or an already built graph) → one WebAssembly
  * blob: optimize the graph, plan memory, generate the entry module, compile it with the kernels.
@@ -88,7 +98,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       flavour: opts.wasi ? "wasi" : "reactor",
       memory: { pages, bytes: pages * 65536 },
       arena: { offset: layout.arena.offset, bytes: plan.arenaBytes, lowerBound: plan.lowerBound, greedyBaseline: plan.greedyBaseline },
-      weights: { offset: layout.weights.offset, bytes: layout.weights.bytes, embedded: !opts.separateWeights, tensors: layout.weights.values.map((v) => slot(v)) },
+      weights: { offset: layout.weights.offset, bytes: layout.weights.bytes, embedded: !opts.separateWeights, tensors: uniqueNames(layout.weights.values.map((v) => slot(v))) },
       inputs: inputSlots,
       outputs: outputSlots,
     }),

@@ -26,7 +26,7 @@ export function foldBatchNorm(g: Graph): number {
     conv.inputs = [
       conv.inputs[0],
       g.addConstant({ shape: [...w.shape], dtype: w.dtype, data: W }, `${w.name}:bn`, "weight"),
-      g.addConstant({ shape: [OC], dtype: w.dtype, data: B }, `${b?.name ?? w.name.replace(/weight$/, "bias")}:bn`, "weight"),
+      g.addConstant({ shape: [OC], dtype: w.dtype, data: B }, `${b?.name ?? (w.name.endsWith("weight") ? w.name.replace(/weight$/, "bias") : `${w.name}.bias`)}:bn`, "weight"),
     ];
     g.replaceAllUses(bn.outputs[0], conv.outputs[0]);
     g.removeNode(bn);
