@@ -6,7 +6,7 @@
  * Table 2: the same for 30 random DAGs per size, as mean / worst.
  * Run: npx tsx bench/planner.ts
  */
-import { liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../compiler/planner";
+import { liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../compiler/planner/index.js";
 
 /** mulberry32, so every run benchmarks the same models */
 function seededRandom(seed: number): () => number {

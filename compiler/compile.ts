@@ -1,13 +1,13 @@
-import { buildModule } from "./codegen/build";
-import { emitEntry } from "./codegen/emit";
-import type { Manifest, TensorSlot } from "./codegen/manifest";
-import { layoutMemory } from "./codegen/memory";
-import { fail } from "./errors";
-import type { Graph, Value } from "./ir/graph";
-import { optimize, type PassStats } from "./passes";
-import type { ArenaPlan, BufferRequest } from "./planner";
-import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn";
-import { getTarget } from "../targets";
+import { buildModule } from "./codegen/build.js";
+import { emitEntry } from "./codegen/emit.js";
+import type { Manifest, TensorSlot } from "./codegen/manifest.js";
+import { layoutMemory } from "./codegen/memory.js";
+import { fail } from "./errors.js";
+import type { Graph, Value } from "./ir/graph.js";
+import { optimize, type PassStats } from "./passes/index.js";
+import type { ArenaPlan, BufferRequest } from "./planner/index.js";
+import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn.js";
+import { getTarget } from "../targets/index.js";
 
 export interface CompileOptions {
   /** "wasm-simd" (default) or "wasm-scalar" */

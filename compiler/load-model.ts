@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { fail } from "./errors";
-import { isModule, type InputSpec, type Module } from "./tensor/nn";
+import { fail } from "./errors.js";
+import { isModule, type InputSpec, type Module } from "./tensor/nn.js";
 
 export interface ModelFile {
   model: Module;

@@ -1,4 +1,4 @@
-import { nn, Tensor } from "../compiler/index";
+import { nn, Tensor } from "../compiler/index.js";
 
 /** A small CNN for 28x28 digits: two conv-BN-ReLU-pool stages and a linear classifier. */
 export default class SmallCNN extends nn.Module {

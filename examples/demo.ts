@@ -3,11 +3,11 @@
  * wasmtime when it is installed), and print outputs and memory reports beside eager mode's outputs.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { compile, manualSeed, Tensor } from "../compiler/index";
-import { formatReport } from "../compiler/cli/main";
-import { availableEngines, runOnEngine } from "../targets/engines";
-import KwsDsCnn, { inputs as kwsInputs } from "./kws-dscnn";
-import MLP, { inputs as mlpInputs } from "./mlp";
+import { compile, manualSeed, Tensor } from "../compiler/index.js";
+import { formatReport } from "../compiler/cli/main.js";
+import { availableEngines, runOnEngine } from "../targets/engines.js";
+import KwsDsCnn, { inputs as kwsInputs } from "./kws-dscnn.js";
+import MLP, { inputs as mlpInputs } from "./mlp.js";
 
 manualSeed(42);
 mkdirSync("out", { recursive: true });

@@ -1,4 +1,4 @@
-import { nn, Tensor } from "../compiler/index";
+import { nn, Tensor } from "../compiler/index.js";
 
 /**
  * MLPerf Tiny keyword spotting DS-CNN: 49x10 MFCC input; conv 64 filters 10x4 stride 2; four

@@ -1,4 +1,4 @@
-import { nn, Tensor } from "../compiler/index";
+import { nn, Tensor } from "../compiler/index.js";
 
 /** A 784-128-64-10 multilayer perceptron for 28x28 digits. */
 export default class MLP extends nn.Module {

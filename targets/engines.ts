@@ -6,11 +6,11 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fail } from "../compiler/errors";
-import type { TypedArray } from "../compiler/ir/dtype";
-import { inspectWasm } from "../compiler/host/wasm-info";
-import { loadBlob, type InputValues } from "../compiler/host/loader";
-import { bytesOf, checkedInputs, findWasmtime, runInWasmtime, runWasiCommand, splitOutputs } from "./wasmtime/runner";
+import { fail } from "../compiler/errors.js";
+import type { TypedArray } from "../compiler/ir/dtype.js";
+import { inspectWasm } from "../compiler/host/wasm-info.js";
+import { loadBlob, type InputValues } from "../compiler/host/loader.js";
+import { bytesOf, checkedInputs, findWasmtime, runInWasmtime, runWasiCommand, splitOutputs } from "./wasmtime/runner.js";
 
 export type Engine = "node" | "wasmtime";
 

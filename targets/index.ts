@@ -1,5 +1,5 @@
-import { fail } from "../compiler/errors";
-import type { WasmFeature } from "../compiler/host/wasm-info";
+import { fail } from "../compiler/errors.js";
+import type { WasmFeature } from "../compiler/host/wasm-info.js";
 
 /**
  * A target: what the compiled module may use and where it runs. The compiler builds the same kernel

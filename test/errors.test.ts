@@ -4,10 +4,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { compile, encodeNpy, loadBlob, parseNpy, Tensor, TeenygradError } from "../compiler/index";
-import { Graph } from "../compiler/ir/graph";
-import { inferTypes } from "../compiler/ops";
-import { FnModule, randn } from "./helpers/compiled";
+import { compile, encodeNpy, loadBlob, parseNpy, Tensor, TeenygradError } from "../compiler/index.js";
+import { Graph } from "../compiler/ir/graph.js";
+import { inferTypes } from "../compiler/ops/index.js";
+import { FnModule, randn } from "./helpers/compiled.js";
 
 /** Bad input gets a TeenygradError naming what is wrong; the CLI prints it without a stack trace. */
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { compile, inspectWasm, loadBlob, manualSeed, Tensor, type nn } from "../compiler/index";
-import { availableEngines, runOnEngine } from "../targets/engines";
-import CNN, { inputs as cnnInputs } from "../examples/cnn";
-import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn";
-import MLP, { inputs as mlpInputs } from "../examples/mlp";
-import { rand, randn, relError, SEED } from "./helpers/compiled";
+import { compile, inspectWasm, loadBlob, manualSeed, Tensor, type nn } from "../compiler/index.js";
+import { availableEngines, runOnEngine } from "../targets/engines.js";
+import CNN, { inputs as cnnInputs } from "../examples/cnn.js";
+import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn.js";
+import MLP, { inputs as mlpInputs } from "../examples/mlp.js";
+import { rand, randn, relError, SEED } from "./helpers/compiled.js";
 
 /** The examples, compiled for both targets, against eager mode in every engine; and the blob invariants. */
 

@@ -1,16 +1,16 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TeenygradError } from "../compiler/errors";
-import { DTYPES, type DType, type TypedArray } from "../compiler/ir/dtype";
-import { MANIFEST_SECTION } from "../compiler/codegen/manifest";
-import { encodeNpy, parseNpy } from "../compiler/host/npy";
-import { encodeSafetensors, parseSafetensors } from "../compiler/host/safetensors";
-import { inspectWasm, parseManifest } from "../compiler/host/wasm-info";
-import { loadBlob } from "../compiler/host/loader";
+import { TeenygradError } from "../compiler/errors.js";
+import { DTYPES, type DType, type TypedArray } from "../compiler/ir/dtype.js";
+import { MANIFEST_SECTION } from "../compiler/codegen/manifest.js";
+import { encodeNpy, parseNpy } from "../compiler/host/npy.js";
+import { encodeSafetensors, parseSafetensors } from "../compiler/host/safetensors.js";
+import { inspectWasm, parseManifest } from "../compiler/host/wasm-info.js";
+import { loadBlob } from "../compiler/host/loader.js";
 import {
   F, addOneModel, assemble, int64Model, manifestFor, manifestSection, rng, separateWeightsModel, slot, trappingModel,
   wasiAddOneCommand,
-} from "./helpers/host-models";
+} from "./helpers/host-models.js";
 
 // ---- helpers
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { Tensor } from "../compiler/index";
-import { allOps } from "../compiler/ops";
-import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled";
+import { Tensor } from "../compiler/index.js";
+import { allOps } from "../compiler/ops/index.js";
+import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled.js";
 
 /**
  * Every registry op, compiled for the SIMD and the scalar target, run in Node and compared with eager

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { TeenygradError } from "../compiler/errors";
+import { TeenygradError } from "../compiler/errors.js";
 import {
   checkNoOverlap,
   greedyBySize,
@@ -11,7 +11,7 @@ import {
   renderPlanText,
   type BufferRequest,
   type ScheduleStep,
-} from "../compiler/planner";
+} from "../compiler/planner/index.js";
 
 /** mulberry32: the property tests must be reproducible. */
 function seededRandom(seed: number): () => number {

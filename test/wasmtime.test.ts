@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TeenygradError } from "../compiler/errors";
-import { findWasmtime, runInWasmtime, runWasiCommand } from "../targets/wasmtime/runner";
-import { availableEngines, runOnEngine } from "../targets/engines";
-import { addOneModel, int64Model, manifestFor, separateWeightsModel, slot, trappingModel, wasiAddOneCommand } from "./helpers/host-models";
+import { TeenygradError } from "../compiler/errors.js";
+import { findWasmtime, runInWasmtime, runWasiCommand } from "../targets/wasmtime/runner.js";
+import { availableEngines, runOnEngine } from "../targets/engines.js";
+import { addOneModel, int64Model, manifestFor, separateWeightsModel, slot, trappingModel, wasiAddOneCommand } from "./helpers/host-models.js";
 
 const wasmtime = findWasmtime();
 // CI must have wasmtime installed (scripts/install-engines.sh); elsewhere the suite is skipped, loudly

@@ -1,17 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { compile, type CompileReport } from "../compile";
-import { TeenygradError, fail } from "../errors";
-import { inspectWasm, type WasmInfo } from "../host/wasm-info";
-import { encodeNpy, parseNpy } from "../host/npy";
-import type { TypedArray } from "../ir/dtype";
-import { shapeStr } from "../ir/shape";
-import { loadModelFile } from "../load-model";
-import { loadSafetensors } from "../tensor/nn";
-import { renderPlanSvg } from "../planner";
-import { ENGINES, runOnEngine, type Engine } from "../../targets/engines";
-import { TARGETS } from "../../targets";
+import { compile, type CompileReport } from "../compile.js";
+import { TeenygradError, fail } from "../errors.js";
+import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
+import { encodeNpy, parseNpy } from "../host/npy.js";
+import type { TypedArray } from "../ir/dtype.js";
+import { shapeStr } from "../ir/shape.js";
+import { loadModelFile } from "../load-model.js";
+import { loadSafetensors } from "../tensor/nn.js";
+import { renderPlanSvg } from "../planner/index.js";
+import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
+import { TARGETS } from "../../targets/index.js";
 
 /** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
 

@@ -1,8 +1,8 @@
-import { fail } from "../errors";
-import { inspectWasm, type WasmInfo } from "../host/wasm-info";
-import type { Target } from "../../targets";
-import { compileAssemblyScript } from "./asc";
-import { MANIFEST_SECTION, type Manifest } from "./manifest";
+import { fail } from "../errors.js";
+import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
+import type { Target } from "../../targets/index.js";
+import { compileAssemblyScript } from "./asc.js";
+import { MANIFEST_SECTION, type Manifest } from "./manifest.js";
 
 const PAGE = 65536;
 const SECTION = { custom: 0, memory: 5, data: 11, dataCount: 12 };

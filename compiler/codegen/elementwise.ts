@@ -1,9 +1,9 @@
-import { fail } from "../errors";
-import { DTYPES } from "../ir/dtype";
-import type { Value } from "../ir/graph";
-import { broadcastStrides } from "../ir/shape";
-import type { FusedStep } from "../ops/fused";
-import { getOp, type LowerContext } from "../ops/registry";
+import { fail } from "../errors.js";
+import { DTYPES } from "../ir/dtype.js";
+import type { Value } from "../ir/graph.js";
+import { broadcastStrides } from "../ir/shape.js";
+import type { FusedStep } from "../ops/fused.js";
+import { getOp, type LowerContext } from "../ops/registry.js";
 
 /**
  * Generates one loop nest for a chain of element-wise ops (a fused group, or a single op).

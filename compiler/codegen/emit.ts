@@ -1,9 +1,9 @@
-import { fail } from "../errors";
-import type { Graph, Node, Value } from "../ir/graph";
-import { shapeStr } from "../ir/shape";
-import { getOp, type LowerContext } from "../ops";
-import { emitElementwise } from "./elementwise";
-import type { MemoryLayout } from "./memory";
+import { fail } from "../errors.js";
+import type { Graph, Node, Value } from "../ir/graph.js";
+import { shapeStr } from "../ir/shape.js";
+import { getOp, type LowerContext } from "../ops/index.js";
+import { emitElementwise } from "./elementwise.js";
+import type { MemoryLayout } from "./memory.js";
 
 /** Helpers generated element-wise loops may call; unused imports cost nothing in AssemblyScript. */
 const LOOP_HELPERS: Record<string, string[]> = {

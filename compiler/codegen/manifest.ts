@@ -1,4 +1,4 @@
-import type { DType } from "../ir/dtype";
+import type { DType } from "../ir/dtype.js";
 
 /**
  * The JSON stored in the blob's `teenygrad.manifest` custom section. A host in any language finds every

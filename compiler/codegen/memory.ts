@@ -1,7 +1,7 @@
-import { fail } from "../errors";
-import type { Graph, Node, Value } from "../ir/graph";
-import { getOp } from "../ops";
-import { checkNoOverlap, liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../planner";
+import { fail } from "../errors.js";
+import type { Graph, Node, Value } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
+import { checkNoOverlap, liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../planner/index.js";
 
 /** Alignment of every buffer: one v128. */
 export const ALIGN = 16;

@@ -2,10 +2,10 @@
  * Loads a reactor blob with nothing but the WebAssembly JS API (works in browsers and Node alike):
  * no imports to satisfy, every buffer found through the manifest, zero-copy views over linear memory.
  */
-import { fail } from "../errors";
-import { DTYPES, type TypedArray } from "../ir/dtype";
-import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest";
-import { parseManifest } from "./wasm-info";
+import { fail } from "../errors.js";
+import { DTYPES, type TypedArray } from "../ir/dtype.js";
+import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest.js";
+import { parseManifest } from "./wasm-info.js";
 
 export type InputValues = Record<string, TypedArray | ArrayLike<number>>;
 

@@ -2,8 +2,8 @@
  * NumPy .npy reader/writer (format versions 1.0, 2.0 and 3.0) for the dtypes in DTYPES.
  * Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
-import { fail } from "../errors";
-import { DTYPES, numel, type DType, type TypedArray } from "../ir/dtype";
+import { fail } from "../errors.js";
+import { DTYPES, numel, type DType, type TypedArray } from "../ir/dtype.js";
 
 export interface NpyArray {
   dtype: DType;

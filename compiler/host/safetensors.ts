@@ -3,8 +3,8 @@
  * each tensor's data_offsets are [begin, end) relative to the data buffer start.
  * Spec: https://github.com/huggingface/safetensors#format
  */
-import { fail } from "../errors";
-import { DTYPES, numel, type DType, type TypedArray } from "../ir/dtype";
+import { fail } from "../errors.js";
+import { DTYPES, numel, type DType, type TypedArray } from "../ir/dtype.js";
 
 export interface SafetensorsTensor {
   dtype: DType;

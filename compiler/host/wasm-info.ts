@@ -5,9 +5,9 @@
  * needs it — never because a byte inside an immediate happens to look like a prefix.
  * Spec: https://webassembly.github.io/spec/core/binary/
  */
-import { fail } from "../errors";
-import { DTYPES, isDType, numel } from "../ir/dtype";
-import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest";
+import { fail } from "../errors.js";
+import { DTYPES, isDType, numel } from "../ir/dtype.js";
+import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest.js";
 
 export type ExternKind = "func" | "table" | "memory" | "global";
 

@@ -1,5 +1,5 @@
-import { fail } from "../errors";
-import { DTYPES, numel, type DType, type TypedArray } from "./dtype";
+import { fail } from "../errors.js";
+import { DTYPES, numel, type DType, type TypedArray } from "./dtype.js";
 
 export interface TensorType {
   shape: number[];

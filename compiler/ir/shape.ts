@@ -1,6 +1,6 @@
-import { fail } from "../errors";
-import { DTYPES, numel, type DType, type TypedArray } from "./dtype";
-import type { HostTensor } from "./graph";
+import { fail } from "../errors.js";
+import { DTYPES, numel, type DType, type TypedArray } from "./dtype.js";
+import type { HostTensor } from "./graph.js";
 
 export const shapeStr = (s: readonly number[]): string => `[${s.join(", ")}]`;
 

@@ -1,8 +1,8 @@
-import { fail } from "../errors";
-import type { DType } from "../ir/dtype";
-import type { Attrs, TensorType } from "../ir/graph";
-import { broadcastMap, broadcastShapes } from "../ir/shape";
-import { defineOp, type ElementwiseCode, type Epilogue } from "./registry";
+import { fail } from "../errors.js";
+import type { DType } from "../ir/dtype.js";
+import type { Attrs, TensorType } from "../ir/graph.js";
+import { broadcastMap, broadcastShapes } from "../ir/shape.js";
+import { defineOp, type ElementwiseCode, type Epilogue } from "./registry.js";
 
 /**
  * Element-wise ops. Each is one line of math on the host and one scalar (and, where SIMD has it, one

@@ -1,6 +1,6 @@
-import type { Attrs, HostTensor, TensorType } from "../ir/graph";
-import { emitElementwise } from "../codegen/elementwise";
-import { defineOp, getOp } from "./registry";
+import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
+import { emitElementwise } from "../codegen/elementwise.js";
+import { defineOp, getOp } from "./registry.js";
 
 /**
  * A chain of element-wise ops fused by passes/fuse-elementwise into one generated loop.

@@ -1,9 +1,9 @@
 /** The op registry, with every op file loaded. Import ops from here. */
-import "./elementwise";
-import "./linalg";
-import "./reduce";
-import "./shape";
-import "./fused";
+import "./elementwise.js";
+import "./linalg.js";
+import "./reduce.js";
+import "./shape.js";
+import "./fused.js";
 
-export { allOps, defineOp, getOp, inferTypes } from "./registry";
-export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry";
+export { allOps, defineOp, getOp, inferTypes } from "./registry.js";
+export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry.js";

@@ -1,7 +1,7 @@
-import { fail } from "../errors";
-import type { Graph, HostTensor, Value } from "../ir/graph";
-import { shapeStr } from "../ir/shape";
-import { getOp } from "./registry";
+import { fail } from "../errors.js";
+import type { Graph, HostTensor, Value } from "../ir/graph.js";
+import { shapeStr } from "../ir/shape.js";
+import { getOp } from "./registry.js";
 
 /** Runs a graph on the host with each op's reference implementation: the oracle for passes and codegen. */
 export function interpret(g: Graph, inputs: Record<string, HostTensor>): Record<string, HostTensor> {

@@ -1,9 +1,9 @@
-import { fail } from "../errors";
-import { numel } from "../ir/dtype";
-import type { Attrs, TensorType } from "../ir/graph";
-import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape";
-import { ACT, applyEpilogue, floatLiteral } from "./elementwise";
-import { defineOp, type Epilogue } from "./registry";
+import { fail } from "../errors.js";
+import { numel } from "../ir/dtype.js";
+import type { Attrs, TensorType } from "../ir/graph.js";
+import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
+import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
+import { defineOp, type Epilogue } from "./registry.js";
 
 /** matmul and conv2d: the two ops whose kernels take a bias and a fused activation epilogue. */
 

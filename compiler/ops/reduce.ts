@@ -1,10 +1,10 @@
-import { fail } from "../errors";
-import { numel } from "../ir/dtype";
-import type { Attrs, HostTensor } from "../ir/graph";
-import { newHost, normalizeAxis, shapeStr } from "../ir/shape";
-import { floatLiteral } from "./elementwise";
-import { defineOp } from "./registry";
-import { emitPermute, permuteHost } from "./shape";
+import { fail } from "../errors.js";
+import { numel } from "../ir/dtype.js";
+import type { Attrs, HostTensor } from "../ir/graph.js";
+import { newHost, normalizeAxis, shapeStr } from "../ir/shape.js";
+import { floatLiteral } from "./elementwise.js";
+import { defineOp } from "./registry.js";
+import { emitPermute, permuteHost } from "./shape.js";
 
 /**
  * Reductions, arg-reductions, softmax and layer norm: kernels that see their input as a

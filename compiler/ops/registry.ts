@@ -1,5 +1,5 @@
-import { fail } from "../errors";
-import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph";
+import { fail } from "../errors.js";
+import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph.js";
 
 /** Where the code generator lets an op's lowering emit kernel calls. */
 export interface LowerContext {

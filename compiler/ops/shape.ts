@@ -1,8 +1,8 @@
-import { fail } from "../errors";
-import { DTYPES, numel } from "../ir/dtype";
-import type { Attrs, HostTensor, TensorType } from "../ir/graph";
-import { broadcastShapes, broadcastStrides, gatherStrided, newHost, normalizeAxis, shapeStr, stridesOf } from "../ir/shape";
-import { defineOp, type LowerContext } from "./registry";
+import { fail } from "../errors.js";
+import { DTYPES, numel } from "../ir/dtype.js";
+import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
+import { broadcastShapes, broadcastStrides, gatherStrided, newHost, normalizeAxis, shapeStr, stridesOf } from "../ir/shape.js";
+import { defineOp, type LowerContext } from "./registry.js";
 
 /**
  * Data movement. Every op here lowers to one kernel, `stridedCopy` (a 6-d box copy with arbitrary

@@ -1,6 +1,6 @@
-import { numel } from "../ir/dtype";
-import type { Graph } from "../ir/graph";
-import { getOp } from "../ops";
+import { numel } from "../ir/dtype.js";
+import type { Graph } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
 
 /** A folded tensor may grow at most this much over its inputs (an expand of a scalar should stay a scalar). */
 const MAX_GROWTH = 4;

@@ -1,4 +1,4 @@
-import type { Graph, Node } from "../ir/graph";
+import type { Graph, Node } from "../ir/graph.js";
 
 /** Removes nodes none of whose outputs reach a graph output. */
 export function eliminateDeadNodes(g: Graph): number {

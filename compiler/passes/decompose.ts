@@ -1,5 +1,5 @@
-import type { Graph } from "../ir/graph";
-import { getOp } from "../ops";
+import type { Graph } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
 
 /** Rewrites ops that have no kernel of their own (batchnorm…) into primitive ops. */
 export function decompose(g: Graph): number {

@@ -1,4 +1,4 @@
-import type { Graph } from "../ir/graph";
+import type { Graph } from "../ir/graph.js";
 
 /**
  * conv2d → batchnorm with constant weights becomes one conv2d:

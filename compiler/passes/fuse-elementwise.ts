@@ -1,6 +1,6 @@
-import type { Graph, Node, Value } from "../ir/graph";
-import { getOp } from "../ops";
-import type { FusedStep } from "../ops/fused";
+import type { Graph, Node, Value } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
+import type { FusedStep } from "../ops/fused.js";
 
 /**
  * Merges chains of element-wise ops into single "fused" nodes, each one generated loop. A producer

@@ -1,7 +1,7 @@
-import { numel } from "../ir/dtype";
-import type { Graph, Node, Value } from "../ir/graph";
-import { getOp } from "../ops";
-import { epilogueOf } from "../ops/linalg";
+import { numel } from "../ir/dtype.js";
+import type { Graph, Node, Value } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
+import { epilogueOf } from "../ops/linalg.js";
 
 /**
  * Folds what follows a matmul/conv2d into its kernel call: a constant bias add (per output column of

@@ -1,10 +1,10 @@
-import type { Graph } from "../ir/graph";
-import { foldConstants } from "./constant-fold";
-import { eliminateDeadNodes } from "./dead-code";
-import { decompose } from "./decompose";
-import { foldBatchNorm } from "./fold-batchnorm";
-import { fuseElementwise } from "./fuse-elementwise";
-import { fuseEpilogues } from "./fuse-epilogue";
+import type { Graph } from "../ir/graph.js";
+import { foldConstants } from "./constant-fold.js";
+import { eliminateDeadNodes } from "./dead-code.js";
+import { decompose } from "./decompose.js";
+import { foldBatchNorm } from "./fold-batchnorm.js";
+import { fuseElementwise } from "./fuse-elementwise.js";
+import { fuseEpilogues } from "./fuse-epilogue.js";
 
 export interface PassStats {
   batchNormsFolded: number;

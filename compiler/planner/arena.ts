@@ -24,8 +24,8 @@
  * averages 7-9% (bench/planner.ts). On chain-like models (ResNet, MobileNet, U-Net, transformer…) the peak is
  * one step's working set and TFLM already reaches the bound; so do we, without running the search.
  */
-import { fail } from "../errors";
-import type { BufferRequest } from "./liveness";
+import { fail } from "../errors.js";
+import type { BufferRequest } from "./liveness.js";
 
 export interface ArenaPlan {
   /** buffer id -> byte offset in the arena, a multiple of the alignment */

@@ -1,5 +1,5 @@
-export { liveness } from "./liveness";
-export type { ScheduleStep, BufferRequest } from "./liveness";
-export { planArena, greedyBySize, liveLowerBound, checkNoOverlap } from "./arena";
-export type { ArenaPlan } from "./arena";
-export { renderPlanText, renderPlanSvg } from "./render";
+export { liveness } from "./liveness.js";
+export type { ScheduleStep, BufferRequest } from "./liveness.js";
+export { planArena, greedyBySize, liveLowerBound, checkNoOverlap } from "./arena.js";
+export type { ArenaPlan } from "./arena.js";
+export { renderPlanText, renderPlanSvg } from "./render.js";

@@ -1,4 +1,4 @@
-import { fail } from "../errors";
+import { fail } from "../errors.js";
 
 /** One step of the schedule (one kernel call) in execution order. ids are buffer ids. */
 export interface ScheduleStep {

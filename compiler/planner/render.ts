@@ -2,8 +2,8 @@
  * Pictures of an arena plan: time runs down (one row per step), arena bytes run across.
  * Text for terminals and logs, SVG for reports.
  */
-import type { ArenaPlan } from "./arena";
-import type { BufferRequest } from "./liveness";
+import type { ArenaPlan } from "./arena.js";
+import type { BufferRequest } from "./liveness.js";
 
 const SYMBOLS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 

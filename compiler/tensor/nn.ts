@@ -1,10 +1,10 @@
-import { fail } from "../errors";
-import type { DType } from "../ir/dtype";
-import type { Graph } from "../ir/graph";
-import { shapeStr } from "../ir/shape";
-import { encodeSafetensors, parseSafetensors } from "../host/safetensors";
-import { Tensor, type ConvOptions, type PoolOptions } from "./tensor";
-import { Trace, withTrace } from "./trace";
+import { fail } from "../errors.js";
+import type { DType } from "../ir/dtype.js";
+import type { Graph } from "../ir/graph.js";
+import { shapeStr } from "../ir/shape.js";
+import { encodeSafetensors, parseSafetensors } from "../host/safetensors.js";
+import { Tensor, type ConvOptions, type PoolOptions } from "./tensor.js";
+import { Trace, withTrace } from "./trace.js";
 
 /** A trainable tensor (torch.nn.Parameter). */
 export class Parameter extends Tensor {

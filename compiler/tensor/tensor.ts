@@ -1,11 +1,11 @@
-import { fail } from "../errors";
-import { DTYPES, isDType, numel, type DType, type TypedArray } from "../ir/dtype";
-import type { Attrs, HostTensor, Value } from "../ir/graph";
-import { normalizeAxis, shapeStr } from "../ir/shape";
-import { getOp, inferTypes } from "../ops";
-import { sliceLength } from "../ops/shape";
-import { defaultGenerator, type Generator } from "./random";
-import { activeTrace } from "./trace";
+import { fail } from "../errors.js";
+import { DTYPES, isDType, numel, type DType, type TypedArray } from "../ir/dtype.js";
+import type { Attrs, HostTensor, Value } from "../ir/graph.js";
+import { normalizeAxis, shapeStr } from "../ir/shape.js";
+import { getOp, inferTypes } from "../ops/index.js";
+import { sliceLength } from "../ops/shape.js";
+import { defaultGenerator, type Generator } from "./random.js";
+import { activeTrace } from "./trace.js";
 
 export type NestedArray = number | boolean | NestedArray[];
 type Scalar = number;

@@ -1,7 +1,7 @@
-import { fail } from "../errors";
-import { Graph, type Attrs, type Node, type Value } from "../ir/graph";
-import { inferTypes } from "../ops";
-import type { Tensor } from "./tensor";
+import { fail } from "../errors.js";
+import { Graph, type Attrs, type Node, type Value } from "../ir/graph.js";
+import { inferTypes } from "../ops/index.js";
+import type { Tensor } from "./tensor.js";
 
 /**
  * Tracing: the model's forward runs once on symbolic inputs; every op on a symbolic tensor or a named

@@ -8,11 +8,11 @@ import { createHash } from "node:crypto";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
-import { fail } from "../../compiler/errors";
-import { DTYPES, numel, type TypedArray } from "../../compiler/ir/dtype";
-import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest";
-import { runStatusMessage, writeInputs, type InputValues } from "../../compiler/host/loader";
-import { ADAPTER_WAT } from "./adapter";
+import { fail } from "../../compiler/errors.js";
+import { DTYPES, numel, type TypedArray } from "../../compiler/ir/dtype.js";
+import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest.js";
+import { runStatusMessage, writeInputs, type InputValues } from "../../compiler/host/loader.js";
+import { ADAPTER_WAT } from "./adapter.js";
 
 export const WASMTIME_VERSION = "48.0.8";
 

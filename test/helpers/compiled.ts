@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { compile, loadBlob, nn, Tensor, Generator } from "../../compiler/index";
-import type { CompileResult } from "../../compiler/compile";
-import { traceModule } from "../../compiler/tensor/nn";
+import { compile, loadBlob, nn, Tensor, Generator } from "../../compiler/index.js";
+import type { CompileResult } from "../../compiler/compile.js";
+import { traceModule } from "../../compiler/tensor/nn.js";
 
 /** Fresh random inputs every run; the seed is printed so a failure can be replayed (TEST_SEED=…). */
 export const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1e9);

@@ -1,7 +1,7 @@
 /** Hand-written WAT "models" with teenygrad manifests, for the host/loader and wasmtime tests. */
 import binaryen from "binaryen";
-import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest";
-import { MANIFEST_SECTION } from "../../compiler/codegen/manifest";
+import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest.js";
+import { MANIFEST_SECTION } from "../../compiler/codegen/manifest.js";
 
 /** WAT → binary with exactly the given binaryen features enabled (validated, so a typo fails loudly) */
 export function assemble(wat: string, features: number = binaryen.Features.MVP, custom: Record<string, Uint8Array> = {}): Uint8Array {
