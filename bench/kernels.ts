@@ -1,0 +1,87 @@
+// GEMM and conv2d throughput of the AssemblyScript kernels, SIMD vs scalar build, best of several
+// timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels
+import { compileAssemblyScript } from "../compiler/codegen/asc";
+
+const PAGES = 256; // 16 MiB: three 512x512 matrices plus the conv tensors
+const ENTRY = `export * from "./runtime-as/index";`;
+
+interface Case {
+  name: string;
+  flops: number;
+  /** float counts of the buffers the case needs, in call order */
+  buffers: number[];
+  run: (k: Record<string, any>, at: number[]) => void;
+}
+
+function gemmCase(n: number): Case {
+  return {
+    name: `gemm ${n}x${n}x${n}`,
+    flops: 2 * n * n * n,
+    buffers: [n * n, n * n, n * n],
+    run: (k, [a, b, c]) => k.gemm(a, b, c, 0, n, n, n, n, n, n, 0, 0, 0, 0),
+  };
+}
+
+function convCase(name: string, C: number, OC: number, H: number, W: number, K: number, stride: number, pad: number, groups: number): Case {
+  const OH = Math.floor((H + 2 * pad - K) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
+  return {
+    name,
+    flops: 2 * OC * OH * OW * (C / groups) * K * K,
+    buffers: [C * H * W, OC * (C / groups) * K * K, OC, OC * OH * OW],
+    run: (k, [x, w, b, y]) => k.conv2d(x, w, b, y, 1, C, H, W, OC, OH, OW, K, K, stride, stride, pad, pad, 1, 1, groups, 1, 0, 0),
+  };
+}
+
+const cases: Case[] = [
+  gemmCase(64),
+  gemmCase(256),
+  gemmCase(512),
+  convCase("conv 3x3 32->32 @32x32", 32, 32, 32, 32, 3, 1, 1, 1),
+  convCase("conv 3x3 s2 32->64 @32x32", 32, 64, 32, 32, 3, 2, 1, 1),
+  convCase("depthwise 3x3 64ch @25x5", 64, 64, 25, 5, 3, 1, 1, 64),
+  convCase("depthwise 3x3 64ch @56x56", 64, 64, 56, 56, 3, 1, 1, 64),
+  convCase("pointwise 1x1 64->64 @25x5", 64, 64, 25, 5, 1, 1, 0, 1),
+];
+
+async function measure(simd: boolean): Promise<{ compileMillis: number; gflops: number[] }> {
+  const { binary, millis } = await compileAssemblyScript(ENTRY, {
+    simd,
+    flags: ["--initialMemory", String(PAGES), "--maximumMemory", String(PAGES)],
+  });
+  const { instance } = await WebAssembly.instantiate(binary, {});
+  const k = instance.exports as Record<string, any>;
+  const memory = k.memory as WebAssembly.Memory;
+  const gflops: number[] = [];
+  for (const c of cases) {
+    let next = 1024;
+    const at = c.buffers.map((floats) => {
+      const offset = next;
+      const view = new Float32Array(memory.buffer, offset, floats);
+      for (let i = 0; i < floats; i++) view[i] = Math.random() - 0.5;
+      next += floats * 4 + 64;
+      return offset;
+    });
+    const reps = Math.max(1, Math.round(2e7 / c.flops)); // ~20 MFLOP per timed batch
+    c.run(k, at); // warm-up, lets V8 tier up
+    let best = Infinity;
+    for (let trial = 0; trial < 15; trial++) {
+      const start = performance.now();
+      for (let r = 0; r < reps; r++) c.run(k, at);
+      best = Math.min(best, (performance.now() - start) / reps);
+    }
+    gflops.push(c.flops / best / 1e6);
+  }
+  return { compileMillis: millis, gflops };
+}
+
+const simd = await measure(true);
+const scalar = await measure(false);
+const width = Math.max(...cases.map((c) => c.name.length));
+console.log(`${"GFLOP/s".padEnd(width)}  ${"SIMD".padStart(7)}  ${"scalar".padStart(7)}  speedup`);
+for (const [i, c] of cases.entries()) {
+  console.log(
+    `${c.name.padEnd(width)}  ${simd.gflops[i].toFixed(1).padStart(7)}  ${scalar.gflops[i].toFixed(1).padStart(7)}  ${(simd.gflops[i] / scalar.gflops[i]).toFixed(1).padStart(6)}x`,
+  );
+}
+console.log(`\ncompile of the full kernel set (-O3): SIMD ${simd.compileMillis.toFixed(0)} ms, scalar ${scalar.compileMillis.toFixed(0)} ms (first compile in the process includes warm-up)`);

@@ -1,0 +1,26 @@
+// Small inline helpers shared by the window kernels (conv, pool).
+
+/** Floor division for b > 0 and any sign of a (i32 `/` truncates toward zero). */
+@inline export function floorDiv(a: i32, b: i32): i32 {
+  if (b == 1) return a; // unit stride / dilation: skip the slow integer division
+  const q = a / b;
+  return q * b > a ? q - 1 : q;
+}
+
+@inline export function ceilDiv(a: i32, b: i32): i32 {
+  return -floorDiv(-a, b);
+}
+
+/**
+ * 4 f32 spaced `stride` elements apart, p the first. Stride 2 loads 8 and keeps the even lanes, so it
+ * reads one element past the last lane: callers leave room for it. Only inside `if (ASC_FEATURE_SIMD)`.
+ */
+@inline export function loadStrided(p: usize, stride: i32): v128 {
+  if (stride == 1) return v128.load(p);
+  if (stride == 2) return f32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+  const s = <usize>stride << 2;
+  let v = v128.load32_zero(p);
+  v = v128.load32_lane(p + s, v, 1);
+  v = v128.load32_lane(p + 2 * s, v, 2);
+  return v128.load32_lane(p + 3 * s, v, 3);
+}

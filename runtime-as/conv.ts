@@ -1,0 +1,533 @@
+// 2-D convolution, NCHW, w = [OC, C/groups, KH, KW], bias = [OC] or 0. PH/PW are the top/left pads;
+// bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
+// No im2col scratch: a 1x1 conv is a GEMM on the image as it lies, everything else is a direct conv.
+import { actInPlace } from "./act";
+import { ceilDiv, floorDiv, loadStrided } from "./common";
+import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
+
+// Geometry of the conv2d call in progress, set once at entry: without an allocator there are no
+// structs, and the helpers below would otherwise take twenty parameters each.
+let chanPerGroup: i32 = 0;
+let inH: i32 = 0;
+let inW: i32 = 0;
+let outH: i32 = 0;
+let outW: i32 = 0;
+let kernelH: i32 = 0;
+let kernelW: i32 = 0;
+let strideH: i32 = 0;
+let strideW: i32 = 0;
+let padTop: i32 = 0;
+let padLeft: i32 = 0;
+let dilationH: i32 = 0;
+let dilationW: i32 = 0;
+/** Byte range of the whole input tensor: vector loads whose masked-off lanes stay inside it are safe. */
+let inputStart: usize = 0;
+let inputEnd: usize = 0;
+/** Output columns whose every kw tap (and stride-2 over-read) is inside the row: unmasked tiles. */
+let interiorLo: i32 = 0;
+let interiorHi: i32 = -1;
+
+export function conv2d(
+  x: usize, w: usize, bias: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  groups: i32, act: i32, p0: f32, p1: f32,
+): void {
+  if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
+  const Cg = C / groups;
+  const OCg = OC / groups;
+  const planeX = <usize>(H * W) << 2;
+  const planeY = <usize>(OH * OW) << 2;
+  const imageX = <usize>C * planeX;
+  const imageY = <usize>OC * planeY;
+  const wOcStride = <usize>(Cg * KH * KW) << 2;
+
+  // Pointwise: per image and group, Y[OCg, HW] = W[OCg, Cg] . X[Cg, HW] + bias[oc].
+  // Depthwise 1x1 (Cg == 1) is better served by the direct path's vector tiles than by K = 1 GEMMs.
+  if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && Cg > 1) {
+    const HW = H * W;
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        gemm(
+          w + <usize>(g * OCg) * wOcStride,
+          x + <usize>n * imageX + <usize>(g * Cg) * planeX,
+          y + <usize>n * imageY + <usize>(g * OCg) * planeY,
+          bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2),
+          OCg, HW, Cg, Cg, HW, HW, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1,
+        );
+      }
+    }
+    return;
+  }
+
+  chanPerGroup = Cg;
+  inH = H;
+  inW = W;
+  outH = OH;
+  outW = OW;
+  kernelH = KH;
+  kernelW = KW;
+  strideH = SH;
+  strideW = SW;
+  padTop = PH;
+  padLeft = PW;
+  dilationH = DH;
+  dilationW = DW;
+  inputStart = x;
+  inputEnd = x + <usize>N * imageX;
+  // Direct: blocks of 4 output channels share every input load (1 at a time for the remainder, which
+  // is every channel of a depthwise conv: there each output channel is a per-channel stencil).
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < groups; g++) {
+      const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
+      for (let oc0 = 0; oc0 < OCg; ) {
+        const rows = OCg - oc0 >= 4 ? 4 : 1;
+        const oc = g * OCg + oc0;
+        const yOc = y + <usize>n * imageY + <usize>oc * planeY;
+        convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), yOc, rows);
+        actInPlace(yOc, rows * OH * OW, act, p0, p1);
+        oc0 += rows;
+      }
+    }
+  }
+}
+
+/** `rows` (1 or 4) output planes of one group, bias added, activation not yet applied. */
+function convPlanes(xg: usize, wOc: usize, biasOc: usize, yOc: usize, rows: i32): void {
+  const H = inH, W = inW, OH = outH, OW = outW, KH = kernelH, KW = kernelW;
+  const SH = strideH, SW = strideW, PH = padTop, PW = padLeft, DH = dilationH, DW = dilationW;
+  if (!ASC_FEATURE_SIMD) {
+    for (let oh = 0; oh < OH; oh++) points(xg, wOc, biasOc, yOc, rows, oh, 0, OW);
+    return;
+  }
+  const overRead = SW == 2 ? 1 : 0; // see loadStrided
+  // Interior columns, inclusive and possibly empty: every kw tap (and the over-read) inside [0, W).
+  const owLo = min(OW, max(0, ceilDiv(PW, SW)));
+  const owHi = min(OW - 1, floorDiv(W - 1 - overRead + PW - (KW - 1) * DW, SW));
+  interiorLo = owLo;
+  interiorHi = owHi;
+
+  // Stride 1 with OW == W: output and input rows have the same pitch, so each tap is one flat offset
+  // and all rows whose kh taps are in bounds form ONE vector segment running across row ends (what
+  // makes narrow images like 25x5 vectorise). Starting at the first interior column and ending at the
+  // last keeps every read inside the plane; lanes that read across a row end are masked off.
+  let flatLo = OH;
+  let flatHi = -1;
+  if (SH == 1 && SW == 1 && OW == W && owLo <= owHi) {
+    flatLo = max(0, PH);
+    flatHi = min(OH - 1, H - 1 + PH - (KH - 1) * DH);
+    if (flatLo <= flatHi) {
+      const first = flatLo * OW + owLo;
+      const end = flatHi * OW + owHi + 1;
+      const done = vectorSegment(
+        xg + (<usize>((flatLo - PH) * W + owLo - PW) << 2), wOc, biasOc, yOc + (<usize>first << 2),
+        end - first, rows, owLo, KH,
+      );
+      points(xg, wOc, biasOc, yOc, rows, flatLo, 0, owLo);
+      for (let f = first + done; f < end; ) { // the < 4 leftovers, possibly across a row end
+        const oh = f / OW;
+        const ow = f - oh * OW;
+        const stop = min(OW, ow + end - f);
+        points(xg, wOc, biasOc, yOc, rows, oh, ow, stop);
+        f += stop - ow;
+      }
+      points(xg, wOc, biasOc, yOc, rows, flatHi, owHi + 1, OW);
+    }
+  }
+
+  const planeX = <usize>(H * W) << 2;
+  for (let oh = 0; oh < OH; oh++) {
+    if (oh >= flatLo && oh <= flatHi) continue;
+    const ihTop = oh * SH - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH));
+    const khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+    let owA = 0;
+    let owB = 0;
+    if (khLo <= khHi) {
+      // The whole row as one masked segment when its raw loads stay inside the input tensor (they
+      // leave it only at the first / last row of the whole tensor); else interior + scalar border.
+      const ihFirst = ihTop + khLo * DH;
+      const ihLast = ihTop + khHi * DH;
+      const lowest = xg + (<usize>(ihFirst * W) << 2);
+      const highest = xg + <usize>(chanPerGroup - 1) * planeX + (<usize>(ihLast * W + (OW - 1) * SW - PW + (KW - 1) * DW + overRead) << 2);
+      if (lowest >= inputStart + (<usize>PW << 2) && highest < inputEnd) {
+        owB = OW;
+      } else if (owLo <= owHi) {
+        owA = owLo;
+        owB = owHi + 1;
+      }
+    }
+    let done = 0;
+    if (owA < owB) {
+      done = vectorSegment(
+        xg + (<usize>((ihTop + khLo * DH) * W + owA * SW - PW) << 2), wOc + (<usize>(khLo * KW) << 2), biasOc,
+        yOc + (<usize>(oh * OW + owA) << 2), owB - owA, rows, owA, khHi - khLo + 1,
+      );
+    }
+    points(xg, wOc, biasOc, yOc, rows, oh, 0, owA);
+    points(xg, wOc, biasOc, yOc, rows, oh, owA + done, OW);
+  }
+}
+
+/** Outputs (oh, owA..owB-1), scalar, each with its in-bounds kh/kw ranges: padding is never read. */
+function points(xg: usize, wOc: usize, biasOc: usize, yOc: usize, rows: i32, oh: i32, owA: i32, owB: i32): void {
+  if (owA >= owB) return;
+  const H = inH, W = inW, OW = outW, KH = kernelH, KW = kernelW;
+  const SW = strideW, PW = padLeft, DH = dilationH, DW = dilationW;
+  const planeX = <usize>(H * W) << 2;
+  const planeY = <usize>(outH * OW) << 2;
+  const rowStepX = <usize>(DH * W) << 2;
+  const colStepX = <usize>DW << 2;
+  const wOcStride = <usize>(chanPerGroup * KH * KW) << 2;
+  const wCStride = <usize>(KH * KW) << 2;
+  const wRowStride = <usize>KW << 2;
+  const ihTop = oh * strideH - padTop;
+  const khLo = max(0, ceilDiv(-ihTop, DH));
+  const khCount = max(0, min(KH - 1, floorDiv(H - 1 - ihTop, DH)) - khLo + 1);
+  const kernelSpanW = (KW - 1) * DW;
+  for (let ow = owA; ow < owB; ow++) {
+    const iwLeft = ow * SW - PW;
+    let kwLo = 0;
+    let kwCount = KW;
+    if (iwLeft < 0 || iwLeft + kernelSpanW >= W) { // border column: divisions only here
+      kwLo = max(0, ceilDiv(-iwLeft, DW));
+      kwCount = max(0, min(KW - 1, floorDiv(W - 1 - iwLeft, DW)) - kwLo + 1);
+    }
+    const xs = xg + (<usize>((ihTop + khLo * DH) * W + iwLeft + kwLo * DW) << 2);
+    const ws = wOc + (<usize>(khLo * KW + kwLo) << 2);
+    const ys = yOc + (<usize>(oh * OW + ow) << 2);
+    if (rows == 4) {
+      scalarTile4(xs, ws, biasOc, ys, khCount, kwCount, planeX, rowStepX, colStepX, wOcStride, wCStride, wRowStride, planeY);
+    } else {
+      scalarTile1(xs, ws, biasOc, ys, khCount, kwCount, planeX, rowStepX, colStepX, wCStride, wRowStride);
+    }
+  }
+}
+
+/** One output of 4 channels; each input load is shared by the 4. */
+@inline function scalarTile4(
+  xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, kwCount: i32, planeX: usize, rowStepX: usize,
+  colStepX: usize, wOcStride: usize, wCStride: usize, wRowStride: usize, planeY: usize,
+): void {
+  let c0 = biasOf(biasOc, 0), c1 = biasOf(biasOc, 1), c2 = biasOf(biasOc, 2), c3 = biasOf(biasOc, 3);
+  for (let c = 0, Cg = chanPerGroup; c < Cg; c++) {
+    let xh = xs + <usize>c * planeX;
+    let wh = ws + <usize>c * wCStride;
+    for (let kh = 0; kh < khCount; kh++) {
+      let px = xh, pw = wh;
+      for (let kw = 0; kw < kwCount; kw++) {
+        const xv = load<f32>(px);
+        c0 += load<f32>(pw) * xv;
+        c1 += load<f32>(pw + wOcStride) * xv;
+        c2 += load<f32>(pw + 2 * wOcStride) * xv;
+        c3 += load<f32>(pw + 3 * wOcStride) * xv;
+        px += colStepX;
+        pw += 4;
+      }
+      xh += rowStepX;
+      wh += wRowStride;
+    }
+  }
+  store<f32>(ys, c0);
+  store<f32>(ys + planeY, c1);
+  store<f32>(ys + 2 * planeY, c2);
+  store<f32>(ys + 3 * planeY, c3);
+}
+
+@inline function scalarTile1(
+  xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, kwCount: i32, planeX: usize, rowStepX: usize,
+  colStepX: usize, wCStride: usize, wRowStride: usize,
+): void {
+  let acc = biasOf(biasOc, 0);
+  for (let c = 0, Cg = chanPerGroup; c < Cg; c++) {
+    let xh = xs + <usize>c * planeX;
+    let wh = ws + <usize>c * wCStride;
+    for (let kh = 0; kh < khCount; kh++) {
+      let px = xh, pw = wh;
+      for (let kw = 0; kw < kwCount; kw++) {
+        acc += load<f32>(pw) * load<f32>(px);
+        px += colStepX;
+        pw += 4;
+      }
+      xh += rowStepX;
+      wh += wRowStride;
+    }
+  }
+  store<f32>(ys, acc);
+}
+
+@inline function biasOf(biasOc: usize, r: i32): f32 {
+  return biasOc == 0 ? 0 : load<f32>(biasOc + (<usize>r << 2));
+}
+
+// ---- SIMD segments -----------------------------------------------------------------------------
+
+/**
+ * Up to `count` consecutive outputs (flat order) of `rows` channels in tiles of 8 and 4, using
+ * khCount kernel rows; returns how many it did (count rounded down to 4), the caller does the rest.
+ * xs: input under tap (c = 0, first kh, kw = 0) of the first output, which is in column owStart;
+ * ws: weights at that kh. Tiles wholly inside the interior columns run unmasked; the others mask
+ * lanes whose kw tap falls outside [0, W) to zero, so the caller only has to keep the raw loads
+ * inside the input tensor.
+ */
+function vectorSegment(xs: usize, ws: usize, biasOc: usize, ys: usize, count: i32, rows: i32, owStart: i32, khCount: i32): i32 {
+  if (!ASC_FEATURE_SIMD) return 0;
+  const OW = outW, sw = strideW, lo = interiorLo, hi = interiorHi;
+  const step = <usize>sw << 2; // input bytes per output column
+  // Lane columns owT + 0..7 may pass a row end (flat segments) at most this many times.
+  const wraps = (OW + 6) / OW;
+  let t = 0;
+  let owT = owStart; // column of output t
+  for (; t + 8 <= count; t += 8) {
+    const px = xs + <usize>t * step;
+    const py = ys + (<usize>t << 2);
+    if (owT >= lo && owT + 7 <= hi) {
+      if (rows == 4) {
+        if (sw == 1) tile4x8Contiguous(px, ws, biasOc, py, khCount);
+        else tile4x8Strided(px, ws, biasOc, py, khCount, sw);
+      } else {
+        if (sw == 1) tile1x8Contiguous(px, ws, biasOc, py, khCount);
+        else tile1x8Strided(px, ws, biasOc, py, khCount, sw);
+      }
+    } else {
+      const owT4 = wrapColumn(owT + 4, OW);
+      if (rows == 4) {
+        tile4x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
+        tile4x4(px + 4 * step, ws, biasOc, py + 16, laneColumns(owT4, OW, wraps), khCount, sw);
+      } else {
+        tile1x8Masked(px, ws, biasOc, py, laneColumns(owT, OW, wraps), laneColumns(owT4, OW, wraps), khCount, sw);
+      }
+    }
+    owT = wrapColumn(owT + 8, OW);
+  }
+  if (t + 4 <= count) {
+    const px = xs + <usize>t * step;
+    const py = ys + (<usize>t << 2);
+    if (rows == 4) tile4x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
+    else tile1x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
+    t += 4;
+  }
+  return t;
+}
+
+@inline function wrapColumn(ow: i32, OW: i32): i32 {
+  while (ow >= OW) ow -= OW;
+  return ow;
+}
+
+/** Output columns of the 4 lanes of a tile whose lane 0 is in column owT, wrapping at row ends. */
+@inline function laneColumns(owT: i32, OW: i32, wraps: i32): v128 {
+  const width = i32x4.splat(OW);
+  let cols = i32x4.add(i32x4.splat(owT), i32x4(0, 1, 2, 3));
+  for (let i = 0; i < wraps; i++) cols = i32x4.sub(cols, v128.and(i32x4.ge_s(cols, width), width));
+  return cols;
+}
+
+// Interior tiles come in a stride-1 copy (sw folded to a constant: plain loads, fewer live
+// registers) and a strided copy; small separate functions keep V8's register allocation local.
+function tile4x8Contiguous(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile4x8(xs, ws, biasOc, ys, khCount, 1);
+}
+
+function tile4x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  tile4x8(xs, ws, biasOc, ys, khCount, sw);
+}
+
+function tile1x8Contiguous(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile1x8(xs, ws, biasOc, ys, khCount, 1);
+}
+
+function tile1x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  tile1x8(xs, ws, biasOc, ys, khCount, sw);
+}
+
+/** 4 channels x 8 outputs = 8 accumulators, the GEMM micro-kernel's register budget. */
+@inline function tile4x8(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wOc1 = <usize>(Cg * kernelH * KW) << 2;
+  const wOc3 = wOc1 * 3;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  const secondHalf = <usize>sw << 4;
+  let c00 = f32x4.splat(biasOf(biasOc, 0)), c01 = c00;
+  let c10 = f32x4.splat(biasOf(biasOc, 1)), c11 = c10;
+  let c20 = f32x4.splat(biasOf(biasOc, 2)), c21 = c20;
+  let c30 = f32x4.splat(biasOf(biasOc, 3)), c31 = c30;
+  for (let c = 0; c < Cg; c++) {
+    let xh = xs + <usize>c * planeX;
+    let wh = ws + <usize>c * wCStride;
+    for (let kh = 0; kh < khCount; kh++) {
+      let px = xh;
+      for (let pw = wh, pwEnd = wh + wRowBytes; pw < pwEnd; pw += 4) {
+        const x0 = loadStrided(px, sw);
+        const x1 = loadStrided(px + secondHalf, sw);
+        let wv = v128.load32_splat(pw);
+        c00 = f32x4.add(c00, f32x4.mul(wv, x0));
+        c01 = f32x4.add(c01, f32x4.mul(wv, x1));
+        wv = v128.load32_splat(pw + wOc1);
+        c10 = f32x4.add(c10, f32x4.mul(wv, x0));
+        c11 = f32x4.add(c11, f32x4.mul(wv, x1));
+        wv = v128.load32_splat(pw + (wOc1 << 1));
+        c20 = f32x4.add(c20, f32x4.mul(wv, x0));
+        c21 = f32x4.add(c21, f32x4.mul(wv, x1));
+        wv = v128.load32_splat(pw + wOc3);
+        c30 = f32x4.add(c30, f32x4.mul(wv, x0));
+        c31 = f32x4.add(c31, f32x4.mul(wv, x1));
+        px += colStepX;
+      }
+      xh += rowStepX;
+      wh += wRowBytes;
+    }
+  }
+  const planeY = <usize>(outH * outW) << 2;
+  v128.store(ys, c00);
+  v128.store(ys, c01, 16);
+  v128.store(ys + planeY, c10);
+  v128.store(ys + planeY, c11, 16);
+  v128.store(ys + 2 * planeY, c20);
+  v128.store(ys + 2 * planeY, c21, 16);
+  v128.store(ys + 3 * planeY, c30);
+  v128.store(ys + 3 * planeY, c31, 16);
+}
+
+@inline function tile1x8(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  const secondHalf = <usize>sw << 4;
+  let c0 = f32x4.splat(biasOf(biasOc, 0)), c1 = c0;
+  for (let c = 0; c < Cg; c++) {
+    let xh = xs + <usize>c * planeX;
+    let wh = ws + <usize>c * wCStride;
+    for (let kh = 0; kh < khCount; kh++) {
+      let px = xh;
+      for (let pw = wh, pwEnd = wh + wRowBytes; pw < pwEnd; pw += 4) {
+        const wv = v128.load32_splat(pw);
+        c0 = f32x4.add(c0, f32x4.mul(wv, loadStrided(px, sw)));
+        c1 = f32x4.add(c1, f32x4.mul(wv, loadStrided(px + secondHalf, sw)));
+        px += colStepX;
+      }
+      xh += rowStepX;
+      wh += wRowBytes;
+    }
+  }
+  v128.store(ys, c0);
+  v128.store(ys, c1, 16);
+}
+
+// Border tiles: each lane mask (input column inside [0, W)) is built once per kernel column and
+// channel; masked lanes load in-tensor garbage that the AND turns into +0.
+function tile4x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wOc1 = <usize>(Cg * kernelH * KW) << 2;
+  const wOc3 = wOc1 * 3;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  let c0 = f32x4.splat(biasOf(biasOc, 0));
+  let c1 = f32x4.splat(biasOf(biasOc, 1));
+  let c2 = f32x4.splat(biasOf(biasOc, 2));
+  let c3 = f32x4.splat(biasOf(biasOc, 3));
+  const iwFirst = i32x4.sub(i32x4.mul(cols, i32x4.splat(sw)), i32x4.splat(padLeft));
+  const dilation = i32x4.splat(dilationW);
+  for (let c = 0; c < Cg; c++) {
+    let iw = iwFirst;
+    let xc = xs + <usize>c * planeX;
+    for (let wc = ws + <usize>c * wCStride, wcEnd = wc + wRowBytes; wc < wcEnd; wc += 4) {
+      const mask = insideRow(iw, W);
+      let px = xc, pw = wc;
+      for (let kh = 0; kh < khCount; kh++) {
+        const xv = v128.and(loadStrided(px, sw), mask);
+        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pw), xv));
+        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pw + wOc1), xv));
+        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pw + (wOc1 << 1)), xv));
+        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pw + wOc3), xv));
+        px += rowStepX;
+        pw += wRowBytes;
+      }
+      xc += colStepX;
+      iw = i32x4.add(iw, dilation);
+    }
+  }
+  const planeY = <usize>(outH * outW) << 2;
+  v128.store(ys, c0);
+  v128.store(ys + planeY, c1);
+  v128.store(ys + 2 * planeY, c2);
+  v128.store(ys + 3 * planeY, c3);
+}
+
+function tile1x8Masked(xs: usize, ws: usize, biasOc: usize, ys: usize, cols0: v128, cols1: v128, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  const secondHalf = <usize>sw << 4;
+  const scale = i32x4.splat(sw), pad = i32x4.splat(padLeft), dilation = i32x4.splat(dilationW);
+  const iwFirst0 = i32x4.sub(i32x4.mul(cols0, scale), pad);
+  const iwFirst1 = i32x4.sub(i32x4.mul(cols1, scale), pad);
+  let c0 = f32x4.splat(biasOf(biasOc, 0)), c1 = c0;
+  for (let c = 0; c < Cg; c++) {
+    let iw0 = iwFirst0, iw1 = iwFirst1;
+    let xc = xs + <usize>c * planeX;
+    for (let wc = ws + <usize>c * wCStride, wcEnd = wc + wRowBytes; wc < wcEnd; wc += 4) {
+      const mask0 = insideRow(iw0, W);
+      const mask1 = insideRow(iw1, W);
+      let px = xc, pw = wc;
+      for (let kh = 0; kh < khCount; kh++) {
+        const wv = v128.load32_splat(pw);
+        c0 = f32x4.add(c0, f32x4.mul(wv, v128.and(loadStrided(px, sw), mask0)));
+        c1 = f32x4.add(c1, f32x4.mul(wv, v128.and(loadStrided(px + secondHalf, sw), mask1)));
+        px += rowStepX;
+        pw += wRowBytes;
+      }
+      xc += colStepX;
+      iw0 = i32x4.add(iw0, dilation);
+      iw1 = i32x4.add(iw1, dilation);
+    }
+  }
+  v128.store(ys, c0);
+  v128.store(ys, c1, 16);
+}
+
+function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  const iwFirst = i32x4.sub(i32x4.mul(cols, i32x4.splat(sw)), i32x4.splat(padLeft));
+  const dilation = i32x4.splat(dilationW);
+  let c0 = f32x4.splat(biasOf(biasOc, 0));
+  for (let c = 0; c < Cg; c++) {
+    let iw = iwFirst;
+    let xc = xs + <usize>c * planeX;
+    for (let wc = ws + <usize>c * wCStride, wcEnd = wc + wRowBytes; wc < wcEnd; wc += 4) {
+      const mask = insideRow(iw, W);
+      let px = xc, pw = wc;
+      for (let kh = 0; kh < khCount; kh++) {
+        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pw), v128.and(loadStrided(px, sw), mask)));
+        px += rowStepX;
+        pw += wRowBytes;
+      }
+      xc += colStepX;
+      iw = i32x4.add(iw, dilation);
+    }
+  }
+  v128.store(ys, c0);
+}
+
+/** All-ones lanes where 0 <= iw < W (signed compares: SSE has no unsigned one). */
+@inline function insideRow(iw: v128, W: i32): v128 {
+  return v128.and(i32x4.gt_s(iw, i32x4.splat(-1)), i32x4.lt_s(iw, i32x4.splat(W)));
+}
