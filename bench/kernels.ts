@@ -1,6 +1,6 @@
 // GEMM and conv2d throughput of the AssemblyScript kernels, SIMD vs scalar build, best of several
 // timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels
-import { compileAssemblyScript } from "../compiler/codegen/asc";
+import { compileAssemblyScript } from "../compiler/codegen/asc.js";
 
 const PAGES = 256; // 16 MiB: three 512x512 matrices plus the conv tensors
 const ENTRY = `export * from "./runtime-as/index";`;

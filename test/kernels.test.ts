@@ -2,7 +2,7 @@
 // against float64 references on seeded random shapes and data. KERNELS_SEED=<n> replays a run.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Arena, assertClose, compileKernels, Rng, seedFor, type KernelModule } from "./helpers/kernels-wasm";
+import { Arena, assertClose, compileKernels, Rng, seedFor, type KernelModule } from "./helpers/kernels-wasm.js";
 
 const SEED = Number(process.env.KERNELS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TOL = 1e-5;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
-import { fail } from "../errors";
+import { fail } from "../errors.js";
 
 export interface AscOptions {
   simd: boolean;

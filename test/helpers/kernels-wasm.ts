@@ -2,7 +2,7 @@
 // over linear memory that poisons unused bytes, and the tolerance check.
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
-import { compileAssemblyScript } from "../../compiler/codegen/asc";
+import { compileAssemblyScript } from "../../compiler/codegen/asc.js";
 
 export interface KernelModule {
   name: "simd" | "scalar";
