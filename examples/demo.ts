@@ -1,11 +1,12 @@
 /**
- * `npm run demo`: compile the keyword-spotting DS-CNN and the MLP to blobs, run them in Node (and in
+ * `npm run demo`: compile the keyword-spotting DS-CNN, the small CNN and the MLP to blobs, run them in Node (and in
  * wasmtime when it is installed), and print outputs and memory reports beside eager mode's outputs.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { compile, manualSeed, Tensor } from "../compiler/index.js";
 import { formatReport } from "../compiler/cli/main.js";
 import { availableEngines, runOnEngine } from "../targets/engines.js";
+import SmallCNN, { inputs as cnnInputs } from "./cnn.js";
 import KwsDsCnn, { inputs as kwsInputs } from "./kws-dscnn.js";
 import MLP, { inputs as mlpInputs } from "./mlp.js";
 
@@ -13,6 +14,7 @@ manualSeed(42);
 mkdirSync("out", { recursive: true });
 const models = [
   { name: "kws-dscnn", model: new KwsDsCnn(), inputs: kwsInputs },
+  { name: "cnn", model: new SmallCNN(), inputs: cnnInputs },
   { name: "mlp", model: new MLP(), inputs: mlpInputs },
 ];
 

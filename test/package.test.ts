@@ -40,8 +40,7 @@ console.log(JSON.stringify({ eager: Array.from(eager.data as Float32Array), comp
 `);
   // types resolve from the package's declarations
   run(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck", "main.ts"], dir);
-  run(process.execPath, [join(repo, "node_modules/esbuild/bin/esbuild"), "main.ts", "--outfile=main.mjs", "--format=esm"], dir);
-  const { eager, compiled } = JSON.parse(run(process.execPath, ["main.mjs"], dir));
+  const { eager, compiled } = JSON.parse(run(process.execPath, ["--import", "tsx", "main.ts"], dir));
   assert.equal(compiled.length, 6);
   compiled.forEach((v: number, i: number) => assert.ok(Math.abs(v - eager[i]) <= 1e-6, `element ${i}: ${v} vs ${eager[i]}`));
   assert.match(run(join(dir, "node_modules/.bin/teenygrad"), ["--help"], dir), /compile/);
