@@ -1,3 +1,4 @@
+import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
 import type { Manifest, TensorSlot } from "./codegen/manifest.js";
@@ -18,6 +19,8 @@ export interface CompileOptions {
   separateWeights?: boolean;
   /** name used in the generated source and the report */
   name?: string;
+  /** fail unless the blob fits: RAM and flash limits in bytes */
+  budget?: { ram?: number; flash?: number };
 }
 
 export interface CompileReport {
@@ -30,6 +33,8 @@ export interface CompileReport {
   codeBytes: number;
   wasmBytes: number;
   memory: { pages: number; bytes: number };
+  /** what the device needs: flash (module + separate weights) and RAM (the whole linear memory) */
+  footprint: Footprint;
   nodes: number;
   kernelCalls: number;
   passes: PassStats;
@@ -105,6 +110,8 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   });
   const t4 = performance.now();
   const manifest = built.info.manifest!;
+  const fp = footprint(built.wasm.byteLength, built.info, manifest);
+  if (opts.budget) checkBudget(fp, opts.budget);
   return {
     wasm: built.wasm,
     weights: opts.separateWeights ? weightBytes : null,
@@ -122,6 +129,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       codeBytes: built.info.codeBytes,
       wasmBytes: built.wasm.byteLength,
       memory: manifest.memory,
+      footprint: fp,
       nodes: graph.nodes.length,
       kernelCalls: entry.kernelCalls,
       passes,

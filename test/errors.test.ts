@@ -7,6 +7,7 @@ import { describe, test } from "node:test";
 import { compile, encodeNpy, loadBlob, parseNpy, Tensor, TeenygradError } from "../compiler/index.js";
 import { Graph } from "../compiler/ir/graph.js";
 import { inferTypes } from "../compiler/ops/index.js";
+import { parseSize } from "../compiler/budget.js";
 import { FnModule, randn } from "./helpers/compiled.js";
 
 /** Bad input gets a TeenygradError naming what is wrong; the CLI prints it without a stack trace. */
@@ -47,6 +48,22 @@ describe("clear errors", () => {
     const npy = encodeNpy("float32", [2, 2], new Float32Array(4));
     rejects(() => parseNpy(npy.slice(0, npy.length - 3), "x.npy"), /x\.npy/);
     rejects(() => parseNpy(new Uint8Array(20), "zeros.npy"), /zeros\.npy/);
+  });
+});
+
+describe("RAM and flash budgets", () => {
+  test("sizes parse like datasheets, and an exceeded budget names what is over and by how much", async () => {
+    assert.equal(parseSize("256K"), 262144);
+    assert.equal(parseSize("1.5MiB"), 1572864);
+    assert.equal(parseSize("300000"), 300000);
+    rejects(() => parseSize("lots"), /bad size 'lots'/);
+    const model = new FnModule((x) => x.linear(randn(64, 256)).relu());
+    const { report } = await compile(model, { x: [1, 256] });
+    assert.equal(report.footprint.ram.bytes, report.memory.pages * 65536);
+    assert.ok(report.footprint.ram.weights === 65536 && report.footprint.flash.bytes === report.wasmBytes);
+    await assert.rejects(compile(model, { x: [1, 256] }, { budget: { ram: 64 * 1024 } }), /over budget: RAM needs 128\.0 KiB .* budget is 64\.0 KiB: 64\.0 KiB over/);
+    await assert.rejects(compile(model, { x: [1, 256] }, { budget: { flash: 1000, ram: 1 << 20 } }), (e: Error) => /flash needs/.test(e.message) && !/RAM needs/.test(e.message));
+    await compile(model, { x: [1, 256] }, { budget: { ram: 1 << 20, flash: 1 << 20 } });
   });
 });
 

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
+import { checkBudget, footprint, parseSize, type Footprint } from "../budget.js";
 import { compile, type CompileReport } from "../compile.js";
 import { TeenygradError, fail } from "../errors.js";
 import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
@@ -43,10 +44,18 @@ export function formatReport(r: CompileReport): string {
     `  weights        ${kb(r.weightsBytes).padStart(10)}`,
     `  code           ${kb(r.codeBytes).padStart(10)}`,
     `  wasm           ${kb(r.wasmBytes).padStart(10)}   ${r.memory.pages} page(s) of memory (${kb(r.memory.bytes)}), initial = maximum`,
+    formatFootprint(r.footprint),
     `  graph          ${String(r.nodes).padStart(10)} nodes, ${r.kernelCalls} kernel calls; ${r.passes.epiloguesFused} epilogues and ${r.passes.elementwiseFused} element-wise ops fused, ${r.passes.batchNormsFolded} batch norms folded`,
     `  compile time   ${`${r.millis.total.toFixed(0)} ms`.padStart(10)}   (asc ${r.millis.asc.toFixed(0)} ms)`,
   ];
   return `${r.model} → ${r.target}\n${rows.join("\n")}`;
+}
+
+function formatFootprint(f: Footprint): string {
+  return [
+    `  flash          ${kb(f.flash.bytes).padStart(10)}   code ${kb(f.flash.code)}, weights ${kb(f.flash.weights)}, other ${kb(f.flash.other)}`,
+    `  RAM            ${kb(f.ram.bytes).padStart(10)}   ${f.ram.pages} pages: weights ${kb(f.ram.weights)}, arena ${kb(f.ram.arena)}, other ${kb(f.ram.other)}`,
+  ].join("\n");
 }
 
 export function formatInspect(info: WasmInfo, source: string): string {
@@ -97,6 +106,8 @@ export function buildProgram(): Command {
     .option("--report <file>", "write the compile report as JSON")
     .option("--emit-source <file>", "also write the generated AssemblyScript entry module")
     .option("--plan <file>", "write a picture of the arena plan (SVG)")
+    .option("--ram <size>", "fail unless the blob's linear memory fits, e.g. 256K")
+    .option("--flash <size>", "fail unless the module (plus a separate weights file) fits, e.g. 1M")
     .action(async (modelPath: string, o) => {
       const { model, inputs, name } = await loadModelFile(modelPath);
       for (const a of o.input as string[]) {
@@ -105,7 +116,8 @@ export function buildProgram(): Command {
         inputs[k] = parseShape(v);
       }
       if (o.state) model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
-      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name });
+      const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget });
       writeFileSync(o.output, result.wasm);
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
@@ -154,9 +166,17 @@ export function buildProgram(): Command {
     .description("show a blob's manifest, memory, imports, features and sections")
     .argument("<blob>", "compiled .wasm")
     .option("--json", "print JSON")
+    .option("--ram <size>", "fail unless the blob's linear memory fits, e.g. 256K")
+    .option("--flash <size>", "fail unless the module (plus a separate weights file) fits, e.g. 1M")
     .action((blob: string, o) => {
-      const info = inspectWasm(readFileSync(blob), blob);
-      console.log(o.json ? JSON.stringify(info, null, 2) : formatInspect(info, blob));
+      const bytes = readFileSync(blob);
+      const info = inspectWasm(bytes, blob);
+      const fp = info.manifest ? footprint(bytes.byteLength, info, info.manifest) : null;
+      console.log(o.json ? JSON.stringify({ ...info, footprint: fp }, null, 2) : `${formatInspect(info, blob)}${fp ? `\n${formatFootprint(fp)}` : ""}`);
+      if (o.ram !== undefined || o.flash !== undefined) {
+        if (!fp) fail(`${blob}: not a teenygrad blob, so it has no footprint to check`);
+        checkBudget(fp, { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) });
+      }
     });
   return program;
 }
