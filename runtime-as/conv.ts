@@ -124,7 +124,7 @@ function convPlanes(xg: usize, wOc: usize, biasOc: usize, yOc: usize, rows: i32)
         end - first, rows, owLo, KH,
       );
       points(xg, wOc, biasOc, yOc, rows, flatLo, 0, owLo);
-      for (let f = first + done; f < end; ) { // the < 4 leftovers, possibly across a row end
+      for (let f = first + done; f < end; ) { // a segment under 4 outputs, possibly across a row end
         const oh = f / OW;
         const ow = f - oh * OW;
         const stop = min(OW, ow + end - f);
@@ -263,51 +263,66 @@ function points(xg: usize, wOc: usize, biasOc: usize, yOc: usize, rows: i32, oh:
 // ---- SIMD segments -----------------------------------------------------------------------------
 
 /**
- * Up to `count` consecutive outputs (flat order) of `rows` channels in tiles of 8 and 4, using
- * khCount kernel rows; returns how many it did (count rounded down to 4), the caller does the rest.
- * xs: input under tap (c = 0, first kh, kw = 0) of the first output, which is in column owStart;
- * ws: weights at that kh. Tiles wholly inside the interior columns run unmasked; the others mask
- * lanes whose kw tap falls outside [0, W) to zero, so the caller only has to keep the raw loads
- * inside the input tensor.
+ * `count` consecutive outputs (flat order) of `rows` channels in tiles of 8 and 4, using khCount
+ * kernel rows; returns how many it did: all of them, or none when count < 4 (the caller's scalar
+ * path does those). xs: input under tap (c = 0, first kh, kw = 0) of the first output, which is in
+ * column owStart; ws: weights at that kh. Tiles wholly inside the interior columns run unmasked; the
+ * others mask lanes whose kw tap falls outside [0, W) to zero, so the caller only has to keep the raw
+ * loads inside the input tensor. A ragged end is covered by one more 4-tile overlapping the previous
+ * one (recomputing up to 3 outputs beats scalar code).
  */
 function vectorSegment(xs: usize, ws: usize, biasOc: usize, ys: usize, count: i32, rows: i32, owStart: i32, khCount: i32): i32 {
-  if (!ASC_FEATURE_SIMD) return 0;
+  if (!ASC_FEATURE_SIMD) return 0; // keeps the v128 tiles out of the scalar build
+  if (count < 4) return 0;
   const OW = outW, sw = strideW, lo = interiorLo, hi = interiorHi;
   const step = <usize>sw << 2; // input bytes per output column
   // Lane columns owT + 0..7 may pass a row end (flat segments) at most this many times.
   const wraps = (OW + 6) / OW;
   let t = 0;
   let owT = owStart; // column of output t
-  for (; t + 8 <= count; t += 8) {
+  while (t + 4 <= count) {
     const px = xs + <usize>t * step;
     const py = ys + (<usize>t << 2);
-    if (owT >= lo && owT + 7 <= hi) {
+    if (rows == 1 && t + 16 <= count && owT >= lo && owT + 15 <= hi) {
+      if (sw == 1) tile1x16Contiguous(px, ws, biasOc, py, khCount);
+      else if (sw == 2) tile1x16Stride2(px, ws, biasOc, py, khCount);
+      else tile1x16Strided(px, ws, biasOc, py, khCount, sw);
+      t += 16;
+      owT = wrapColumn(owT + 16, OW);
+    } else if (t + 8 <= count && owT >= lo && owT + 7 <= hi) {
       if (rows == 4) {
         if (sw == 1) tile4x8Contiguous(px, ws, biasOc, py, khCount);
+        else if (sw == 2) tile4x8Stride2(px, ws, biasOc, py, khCount);
         else tile4x8Strided(px, ws, biasOc, py, khCount, sw);
       } else {
         if (sw == 1) tile1x8Contiguous(px, ws, biasOc, py, khCount);
+        else if (sw == 2) tile1x8Stride2(px, ws, biasOc, py, khCount);
         else tile1x8Strided(px, ws, biasOc, py, khCount, sw);
       }
+      t += 8;
+      owT = wrapColumn(owT + 8, OW);
+    } else if (rows == 1 && t + 8 <= count) {
+      const cols1 = laneColumns(wrapColumn(owT + 4, OW), OW, wraps);
+      tile1x8Masked(px, ws, biasOc, py, laneColumns(owT, OW, wraps), cols1, khCount, sw);
+      t += 8;
+      owT = wrapColumn(owT + 8, OW);
     } else {
-      const owT4 = wrapColumn(owT + 4, OW);
-      if (rows == 4) {
-        tile4x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
-        tile4x4(px + 4 * step, ws, biasOc, py + 16, laneColumns(owT4, OW, wraps), khCount, sw);
-      } else {
-        tile1x8Masked(px, ws, biasOc, py, laneColumns(owT, OW, wraps), laneColumns(owT4, OW, wraps), khCount, sw);
-      }
+      // a border step of 4, after which an unmasked 8-tile may fit again
+      if (rows == 4) tile4x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
+      else tile1x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
+      t += 4;
+      owT = wrapColumn(owT + 4, OW);
     }
-    owT = wrapColumn(owT + 8, OW);
   }
-  if (t + 4 <= count) {
+  if (t < count) {
+    t = count - 4;
     const px = xs + <usize>t * step;
     const py = ys + (<usize>t << 2);
-    if (rows == 4) tile4x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
-    else tile1x4(px, ws, biasOc, py, laneColumns(owT, OW, wraps), khCount, sw);
-    t += 4;
+    const cols = laneColumns((owStart + t) % OW, OW, wraps);
+    if (rows == 4) tile4x4(px, ws, biasOc, py, cols, khCount, sw);
+    else tile1x4(px, ws, biasOc, py, cols, khCount, sw);
   }
-  return t;
+  return count;
 }
 
 @inline function wrapColumn(ow: i32, OW: i32): i32 {
@@ -323,10 +338,31 @@ function vectorSegment(xs: usize, ws: usize, biasOc: usize, ys: usize, count: i3
   return cols;
 }
 
-// Interior tiles come in a stride-1 copy (sw folded to a constant: plain loads, fewer live
-// registers) and a strided copy; small separate functions keep V8's register allocation local.
+// Interior tiles come in stride-1 and stride-2 copies (sw folded to a constant: no per-load
+// branches, fewer live registers) and a general one; small separate functions keep V8's register
+// allocation local.
 function tile4x8Contiguous(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
   tile4x8(xs, ws, biasOc, ys, khCount, 1);
+}
+
+function tile4x8Stride2(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile4x8(xs, ws, biasOc, ys, khCount, 2);
+}
+
+function tile1x8Stride2(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile1x8(xs, ws, biasOc, ys, khCount, 2);
+}
+
+function tile1x16Contiguous(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile1x16(xs, ws, biasOc, ys, khCount, 1);
+}
+
+function tile1x16Stride2(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32): void {
+  tile1x16(xs, ws, biasOc, ys, khCount, 2);
+}
+
+function tile1x16Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  tile1x16(xs, ws, biasOc, ys, khCount, sw);
 }
 
 function tile4x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
@@ -419,6 +455,39 @@ function tile1x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount:
   }
   v128.store(ys, c0);
   v128.store(ys, c1, 16);
+}
+
+/** One channel x 16 outputs: the depthwise workhorse, one weight broadcast feeds 4 vectors. */
+@inline function tile1x16(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount: i32, sw: i32): void {
+  const W = inW, KW = kernelW, Cg = chanPerGroup;
+  const planeX = <usize>(inH * W) << 2;
+  const rowStepX = <usize>(dilationH * W) << 2;
+  const colStepX = <usize>dilationW << 2;
+  const wCStride = <usize>(kernelH * KW) << 2;
+  const wRowBytes = <usize>KW << 2;
+  const quarter = <usize>sw << 4;
+  let c0 = f32x4.splat(biasOf(biasOc, 0)), c1 = c0, c2 = c0, c3 = c0;
+  for (let c = 0; c < Cg; c++) {
+    let xh = xs + <usize>c * planeX;
+    let wh = ws + <usize>c * wCStride;
+    for (let kh = 0; kh < khCount; kh++) {
+      let px = xh;
+      for (let pw = wh, pwEnd = wh + wRowBytes; pw < pwEnd; pw += 4) {
+        const wv = v128.load32_splat(pw);
+        c0 = f32x4.add(c0, f32x4.mul(wv, loadStrided(px, sw)));
+        c1 = f32x4.add(c1, f32x4.mul(wv, loadStrided(px + quarter, sw)));
+        c2 = f32x4.add(c2, f32x4.mul(wv, loadStrided(px + 2 * quarter, sw)));
+        c3 = f32x4.add(c3, f32x4.mul(wv, loadStrided(px + 3 * quarter, sw)));
+        px += colStepX;
+      }
+      xh += rowStepX;
+      wh += wRowBytes;
+    }
+  }
+  v128.store(ys, c0);
+  v128.store(ys, c1, 16);
+  v128.store(ys, c2, 32);
+  v128.store(ys, c3, 48);
 }
 
 // Border tiles: each lane mask (input column inside [0, W)) is built once per kernel column and

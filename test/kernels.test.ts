@@ -298,6 +298,10 @@ for (const build of builds) {
         { N: 1, C: 4, H: 1, W: 37, OC: 5, KH: 1, KW: 5, SH: 1, SW: 2, PH: 0, PW: 2, DH: 1, DW: 2, groups: 1 },
         { N: 1, C: 3, H: 16, W: 19, OC: 8, KH: 3, KW: 3, SH: 2, SW: 2, PH: 0, PW: 1, DH: 1, DW: 1, groups: 1 },
         { N: 1, C: 4, H: 11, W: 23, OC: 8, KH: 5, KW: 3, SH: 1, SW: 3, PH: 2, PW: 1, DH: 2, DW: 1, groups: 4 },
+        // wide depthwise rows reach the 16-output tiles at strides 1, 2 and 3
+        { N: 1, C: 3, H: 4, W: 45, OC: 3, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
+        { N: 1, C: 2, H: 5, W: 50, OC: 4, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 2 },
+        { N: 1, C: 2, H: 3, W: 80, OC: 2, KH: 2, KW: 3, SH: 1, SW: 3, PH: 0, PW: 1, DH: 1, DW: 2, groups: 2 },
       ];
       const shapes: ConvShape[] = [];
       for (const f of fixed) {
