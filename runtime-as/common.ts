@@ -24,3 +24,12 @@
   v = v128.load32_lane(p + 2 * s, v, 2);
   return v128.load32_lane(p + 3 * s, v, 3);
 }
+
+/**
+ * a·b + c on 4 lanes: one fused relaxed_madd in a relaxed-SIMD build (target wasm-relaxed), else a
+ * multiply and an add. Only inside `if (ASC_FEATURE_SIMD)`.
+ */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}

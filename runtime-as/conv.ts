@@ -2,7 +2,7 @@
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
 // No im2col scratch: a 1x1 conv is a GEMM on the image as it lies, everything else is a direct conv.
 import { actInPlace } from "./act";
-import { ceilDiv, floorDiv, loadStrided } from "./common";
+import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
 // Geometry of the conv2d call in progress, set once at entry: without an allocator there are no
@@ -401,17 +401,17 @@ function tile1x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount:
         const x0 = loadStrided(px, sw);
         const x1 = loadStrided(px + secondHalf, sw);
         let wv = v128.load32_splat(pw);
-        c00 = f32x4.add(c00, f32x4.mul(wv, x0));
-        c01 = f32x4.add(c01, f32x4.mul(wv, x1));
+        c00 = madd(wv, x0, c00);
+        c01 = madd(wv, x1, c01);
         wv = v128.load32_splat(pw + wOc1);
-        c10 = f32x4.add(c10, f32x4.mul(wv, x0));
-        c11 = f32x4.add(c11, f32x4.mul(wv, x1));
+        c10 = madd(wv, x0, c10);
+        c11 = madd(wv, x1, c11);
         wv = v128.load32_splat(pw + (wOc1 << 1));
-        c20 = f32x4.add(c20, f32x4.mul(wv, x0));
-        c21 = f32x4.add(c21, f32x4.mul(wv, x1));
+        c20 = madd(wv, x0, c20);
+        c21 = madd(wv, x1, c21);
         wv = v128.load32_splat(pw + wOc3);
-        c30 = f32x4.add(c30, f32x4.mul(wv, x0));
-        c31 = f32x4.add(c31, f32x4.mul(wv, x1));
+        c30 = madd(wv, x0, c30);
+        c31 = madd(wv, x1, c31);
         px += colStepX;
       }
       xh += rowStepX;
@@ -445,8 +445,8 @@ function tile1x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount:
       let px = xh;
       for (let pw = wh, pwEnd = wh + wRowBytes; pw < pwEnd; pw += 4) {
         const wv = v128.load32_splat(pw);
-        c0 = f32x4.add(c0, f32x4.mul(wv, loadStrided(px, sw)));
-        c1 = f32x4.add(c1, f32x4.mul(wv, loadStrided(px + secondHalf, sw)));
+        c0 = madd(wv, loadStrided(px, sw), c0);
+        c1 = madd(wv, loadStrided(px + secondHalf, sw), c1);
         px += colStepX;
       }
       xh += rowStepX;
@@ -474,10 +474,10 @@ function tile1x8Strided(xs: usize, ws: usize, biasOc: usize, ys: usize, khCount:
       let px = xh;
       for (let pw = wh, pwEnd = wh + wRowBytes; pw < pwEnd; pw += 4) {
         const wv = v128.load32_splat(pw);
-        c0 = f32x4.add(c0, f32x4.mul(wv, loadStrided(px, sw)));
-        c1 = f32x4.add(c1, f32x4.mul(wv, loadStrided(px + quarter, sw)));
-        c2 = f32x4.add(c2, f32x4.mul(wv, loadStrided(px + 2 * quarter, sw)));
-        c3 = f32x4.add(c3, f32x4.mul(wv, loadStrided(px + 3 * quarter, sw)));
+        c0 = madd(wv, loadStrided(px, sw), c0);
+        c1 = madd(wv, loadStrided(px + quarter, sw), c1);
+        c2 = madd(wv, loadStrided(px + 2 * quarter, sw), c2);
+        c3 = madd(wv, loadStrided(px + 3 * quarter, sw), c3);
         px += colStepX;
       }
       xh += rowStepX;
@@ -515,10 +515,10 @@ function tile4x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
       let px = xc, pw = wc;
       for (let kh = 0; kh < khCount; kh++) {
         const xv = v128.and(loadStrided(px, sw), mask);
-        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pw), xv));
-        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pw + wOc1), xv));
-        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pw + (wOc1 << 1)), xv));
-        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pw + wOc3), xv));
+        c0 = madd(v128.load32_splat(pw), xv, c0);
+        c1 = madd(v128.load32_splat(pw + wOc1), xv, c1);
+        c2 = madd(v128.load32_splat(pw + (wOc1 << 1)), xv, c2);
+        c3 = madd(v128.load32_splat(pw + wOc3), xv, c3);
         px += rowStepX;
         pw += wRowBytes;
       }
@@ -554,8 +554,8 @@ function tile1x8Masked(xs: usize, ws: usize, biasOc: usize, ys: usize, cols0: v1
       let px = xc, pw = wc;
       for (let kh = 0; kh < khCount; kh++) {
         const wv = v128.load32_splat(pw);
-        c0 = f32x4.add(c0, f32x4.mul(wv, v128.and(loadStrided(px, sw), mask0)));
-        c1 = f32x4.add(c1, f32x4.mul(wv, v128.and(loadStrided(px + secondHalf, sw), mask1)));
+        c0 = madd(wv, v128.and(loadStrided(px, sw), mask0), c0);
+        c1 = madd(wv, v128.and(loadStrided(px + secondHalf, sw), mask1), c1);
         px += rowStepX;
         pw += wRowBytes;
       }
@@ -585,7 +585,7 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
       const mask = insideRow(iw, W);
       let px = xc, pw = wc;
       for (let kh = 0; kh < khCount; kh++) {
-        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pw), v128.and(loadStrided(px, sw), mask)));
+        c0 = madd(v128.load32_splat(pw), v128.and(loadStrided(px, sw), mask), c0);
         px += rowStepX;
         pw += wRowBytes;
       }

@@ -1,5 +1,6 @@
 // C[i*ldc+j] = act(sum_k A[i*lda+k] * B[k*ldb+j] + bias), row-major f32, no packing (no scratch memory).
 import { actInPlace } from "./act";
+import { madd } from "./common";
 
 export const BIAS_NONE: i32 = 0;
 /** bias[j], one per output column */
@@ -114,17 +115,17 @@ function blockSimd(
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     let av = v128.load32_splat(pa + k);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
     av = v128.load32_splat(pa1 + k);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
     av = v128.load32_splat(pa2 + k);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
     av = v128.load32_splat(pa3 + k);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
     pb += rowB;
   }
   v128.store(pc, c00);
@@ -148,10 +149,10 @@ function blockSimd(
   const pa1 = pa + rowA, pa2 = pa + 2 * rowA, pa3 = pa + 3 * rowA;
   for (let k: usize = 0, kEnd = <usize>kc << 2; k < kEnd; k += 4) {
     const bv = v128.load(pb);
-    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa + k), bv));
-    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pa1 + k), bv));
-    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pa2 + k), bv));
-    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pa3 + k), bv));
+    c0 = madd(v128.load32_splat(pa + k), bv, c0);
+    c1 = madd(v128.load32_splat(pa1 + k), bv, c1);
+    c2 = madd(v128.load32_splat(pa2 + k), bv, c2);
+    c3 = madd(v128.load32_splat(pa3 + k), bv, c3);
     pb += rowB;
   }
   v128.store(pc, c0);
@@ -192,8 +193,8 @@ function blockSimd(
   let c1 = initVec(pc + 16, bias, i, j + 4, first, biasMode);
   for (let k: usize = 0, kEnd = <usize>kc << 2; k < kEnd; k += 4) {
     const av = v128.load32_splat(pa + k);
-    c0 = f32x4.add(c0, f32x4.mul(av, v128.load(pb)));
-    c1 = f32x4.add(c1, f32x4.mul(av, v128.load(pb, 16)));
+    c0 = madd(av, v128.load(pb), c0);
+    c1 = madd(av, v128.load(pb, 16), c1);
     pb += rowB;
   }
   v128.store(pc, c0);
@@ -206,7 +207,7 @@ function blockSimd(
 ): void {
   let c0 = initVec(pc, bias, i, j, first, biasMode);
   for (let k: usize = 0, kEnd = <usize>kc << 2; k < kEnd; k += 4) {
-    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa + k), v128.load(pb)));
+    c0 = madd(v128.load32_splat(pa + k), v128.load(pb), c0);
     pb += rowB;
   }
   v128.store(pc, c0);

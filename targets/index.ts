@@ -10,6 +10,8 @@ export interface Target {
   description: string;
   /** builds the SIMD paths of runtime-as (ASC_FEATURE_SIMD) */
   simd: boolean;
+  /** builds the fused multiply-adds of relaxed SIMD (ASC_FEATURE_RELAXED_SIMD) */
+  relaxedSimd: boolean;
   /** features the module may contain */
   features: WasmFeature[];
   /** largest linear memory the target's engines allow, in 64 KiB pages */
@@ -24,14 +26,25 @@ export const TARGETS: Record<string, Target> = {
     name: "wasm-simd",
     description: "128-bit SIMD: Node, browsers, wasmtime",
     simd: true,
+    relaxedSimd: false,
     features: [...MVP_PLUS, "simd128"],
     maxPages: 65536,
     defaultEngine: "node",
+  },
+  "wasm-relaxed": {
+    name: "wasm-relaxed",
+    description: "SIMD with relaxed-SIMD fused multiply-add: browsers, wasmtime, Node with --experimental-wasm-relaxed-simd",
+    simd: true,
+    relaxedSimd: true,
+    features: [...MVP_PLUS, "simd128", "relaxed-simd"],
+    maxPages: 65536,
+    defaultEngine: "wasmtime",
   },
   "wasm-scalar": {
     name: "wasm-scalar",
     description: "no v128 anywhere: WAMR and wasm3 interpreters on microcontrollers",
     simd: false,
+    relaxedSimd: false,
     features: MVP_PLUS,
     maxPages: 65536,
     defaultEngine: "node",

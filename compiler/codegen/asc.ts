@@ -6,6 +6,8 @@ import { fail } from "../errors.js";
 
 export interface AscOptions {
   simd: boolean;
+  /** also relaxed SIMD (ASC_FEATURE_RELAXED_SIMD): fused multiply-add in the kernels */
+  relaxedSimd?: boolean;
   optimizeLevel?: 0 | 1 | 2 | 3;
   shrinkLevel?: 0 | 1 | 2;
   /** Appended after the base flags, e.g. ["--initialMemory", "4", "--maximumMemory", "4", "--memoryBase", "1024"]. */
@@ -83,6 +85,7 @@ export async function compileAssemblyScript(
   if (opts.optimizeLevel !== undefined) argv.push("--optimizeLevel", String(opts.optimizeLevel));
   if (opts.shrinkLevel !== undefined) argv.push("--shrinkLevel", String(opts.shrinkLevel));
   argv.push(opts.simd ? "--enable" : "--disable", "simd");
+  if (opts.relaxedSimd) argv.push("--enable", "relaxed-simd");
   if (opts.flags) argv.push(...opts.flags);
 
   let binary: Uint8Array<ArrayBuffer> | undefined;
