@@ -39,7 +39,7 @@ describe(`targets (seed ${SEED})`, () => {
       process.stdout.write(JSON.stringify(Array.from(m.run({ mfcc: x }).output)));`;
     const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
-    const outputs = [Float32Array.from(JSON.parse(r.stdout))];
+    const outputs: Float32Array[] = [Float32Array.from(JSON.parse(r.stdout))];
     if (availableEngines().includes("wasmtime")) outputs.push((await runOnEngine("wasmtime", relaxed.wasm, { mfcc: x.data })).output as Float32Array);
     for (const out of outputs) {
       assert.ok(relError(out, simd) <= 1e-5, `relaxed vs simd: ${relError(out, simd)}`);
