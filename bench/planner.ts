@@ -7,18 +7,8 @@
  * Run: npx tsx bench/planner.ts
  */
 import { liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../compiler/planner/index.js";
+import { seededRandom } from "../compiler/planner/arena.js";
 
-/** mulberry32, so every run benchmarks the same models */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Builds a schedule one kernel at a time; every tensor is float32. */
 class ScheduleBuilder {

@@ -12,18 +12,8 @@ import {
   type BufferRequest,
   type ScheduleStep,
 } from "../compiler/planner/index.js";
+import { seededRandom } from "../compiler/planner/arena.js";
 
-/** mulberry32: the property tests must be reproducible. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const alignUp = (bytes: number, alignment: number) => Math.ceil(bytes / alignment) * alignment;
 

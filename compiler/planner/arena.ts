@@ -437,8 +437,8 @@ function orderBy(problem: Problem, priority: Float64Array): Int32Array {
   );
 }
 
-/** mulberry32: tiny, fast, and seeded, so the search is reproducible. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: tiny, fast, and seeded, so the search is reproducible (also used by the planner's tests and bench). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
