@@ -23,6 +23,17 @@ describe(`targets (seed ${SEED})`, () => {
     });
   }
 
+  test("a lower optimisation level compiles the same model to the same results", async () => {
+    manualSeed(SEED);
+    const model = new KWS();
+    const x = randn(1, 1, 49, 10);
+    const o1 = await compile(model, kwsInputs, { optimizeLevel: 1 });
+    const o3 = await compile(model, kwsInputs);
+    const run = async (wasm: Uint8Array) => (await loadBlob(wasm)).run({ mfcc: x.data }).output as Float32Array;
+    assert.ok(relError(await run(o1.wasm), await run(o3.wasm)) <= 1e-6);
+    assert.ok(o1.report.codeBytes !== o3.report.codeBytes, "the level reached the optimiser");
+  });
+
   test("wasm-relaxed (fused multiply-add) stays within 1e-5 of wasm-simd", async () => {
     manualSeed(SEED);
     const model = new KWS();
