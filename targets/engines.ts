@@ -1,23 +1,38 @@
 /**
  * One entry point to run a blob on any engine we test against (Node only): "node" is V8 through the
  * browser-compatible loader, "wasmtime" is the wasmtime CLI (reactor blobs through the adapter, "wasi" blobs
- * as commands).
+ * as commands), "wamr" and "wasm3" are those interpreters in teenygrad-native-run (reactor blobs whose
+ * features the interpreter has: the wasm-scalar target).
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fail } from "../compiler/errors.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
-import { inspectWasm } from "../compiler/host/wasm-info.js";
+import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
 import { loadBlob, type InputValues } from "../compiler/host/loader.js";
-import { bytesOf, checkedInputs, findWasmtime, runInWasmtime, runWasiCommand, splitOutputs } from "./wasmtime/runner.js";
+import { checkNativeFeatures, findNativeRunner, NATIVE_ENGINES, runInNativeRunner } from "./native-runner/runner.js";
+import { bytesOf, checkedInputs, splitOutputs } from "./protocol.js";
+import { findWasmtime, runInWasmtime, runWasiCommand } from "./wasmtime/runner.js";
 
-export type Engine = "node" | "wasmtime";
+export type Engine = "node" | "wasmtime" | "wamr" | "wasm3";
 
-export const ENGINES: readonly Engine[] = ["node", "wasmtime"];
+export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3"];
 
-export function availableEngines(): Engine[] {
-  return findWasmtime() ? ["node", "wasmtime"] : ["node"];
+/**
+ * The engines installed here that can run a blob using `features` (inspectWasm(blob).features); without them,
+ * the engines that run every blob: "node" always, "wasmtime" when installed. The interpreters lack SIMD (and
+ * wasm3 bulk memory and multi-value), so "wamr" and "wasm3" are listed only for a blob whose features they have.
+ */
+export function availableEngines(features?: readonly WasmFeature[]): Engine[] {
+  const engines: Engine[] = ["node"];
+  if (findWasmtime()) engines.push("wasmtime");
+  if (features && findNativeRunner()) {
+    for (const engine of ["wamr", "wasm3"] as const) {
+      if (!features || features.every((f) => NATIVE_ENGINES[engine].features.includes(f))) engines.push(engine);
+    }
+  }
+  return engines;
 }
 
 export interface EngineRunOptions {
@@ -42,15 +57,21 @@ export async function runOnEngine(
     const outputs = model.run(inputs);
     return Object.fromEntries(Object.entries(outputs).map(([name, view]) => [name, view.slice()]));
   }
-  if (engine !== "wasmtime") fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
+  if (!ENGINES.includes(engine)) fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
 
-  const manifest = inspectWasm(bytes, source).manifest;
+  const info = inspectWasm(bytes, source);
+  const manifest = info.manifest;
   if (!manifest) fail(`${source}: no teenygrad.manifest custom section: not a teenygrad blob`);
-  // wasmtime needs a file: reuse the caller's path, or write the bytes to a private temp dir
+  if (engine === "wamr" || engine === "wasm3") {
+    if (manifest.flavour !== "reactor") fail(`${source}: a "${manifest.flavour}" blob runs only as a WASI command (wasmtime); ${engine} runs "reactor" blobs`);
+    checkNativeFeatures(engine, info.features, source);
+  }
+  // the runners need a file: reuse the caller's path, or write the bytes to a private temp dir
   const dir = typeof blob === "string" ? null : await mkdtemp(join(tmpdir(), "teenygrad-"));
   const path = dir ? join(dir, "blob.wasm") : (blob as string);
   try {
     if (dir) await writeFile(path, bytes);
+    if (engine === "wamr" || engine === "wasm3") return (await runInNativeRunner(engine, path, manifest, inputs, { weights: opts.weights })).outputs;
     if (manifest.flavour === "reactor") return await runInWasmtime(path, manifest, inputs, { weights: opts.weights });
     // a WASI command reads every input's raw bytes in manifest order and writes every output's likewise
     if (!manifest.weights.embedded) fail(`${source}: a "wasi" blob must embed its weights (it has no way to receive a weights file)`);

@@ -3,6 +3,7 @@ import { basename, join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { checkBudget, footprint, parseSize, type Footprint } from "../budget.js";
 import { compile, type CompileReport } from "../compile.js";
+import { exportC } from "../codegen/export-c.js";
 import { TeenygradError, fail } from "../errors.js";
 import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
 import { encodeNpy, parseNpy } from "../host/npy.js";
@@ -177,6 +178,17 @@ export function buildProgram(): Command {
         if (!fp) fail(`${blob}: not a teenygrad blob, so it has no footprint to check`);
         checkBudget(fp, { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) });
       }
+    });
+
+  program
+    .command("export-c")
+    .description("write a blob as a C header: its bytes as an array, its inputs' and outputs' offsets, sizes and shapes, its memory pages")
+    .argument("<blob>", "compiled .wasm (reactor, weights embedded)")
+    .requiredOption("-o, --output <file>", "output .h file")
+    .option("--prefix <name>", "C identifier that starts every name", "model")
+    .action((blob: string, o) => {
+      writeFileSync(o.output, exportC(readFileSync(blob), { prefix: o.prefix, source: basename(blob) }));
+      console.log(`wrote ${o.output}`);
     });
   return program;
 }

@@ -3,26 +3,21 @@
  * - reactor blobs, unmodified:  wasmtime run --preload model=<blob.wasm> <adapter.wasm>   (protocol in adapter.ts)
  * - "wasi" command blobs:        wasmtime run <blob.wasm>   (raw input bytes on stdin, raw output bytes on stdout)
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fail } from "../../compiler/errors.js";
-import { DTYPES, numel, type TypedArray } from "../../compiler/ir/dtype.js";
-import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest.js";
-import { runStatusMessage, writeInputs, type InputValues } from "../../compiler/host/loader.js";
+import type { TypedArray } from "../../compiler/ir/dtype.js";
+import type { Manifest } from "../../compiler/codegen/manifest.js";
+import type { InputValues } from "../../compiler/host/loader.js";
+import { decodeResponse, encodeRequest, PROTOCOL_EXITS, runProcess, type ProcessResult } from "../protocol.js";
 import { ADAPTER_WAT } from "./adapter.js";
 
-export const WASMTIME_VERSION = "48.0.8";
+// moved to the shared protocol module; re-exported for the runners that import them from here
+export { bytesOf, checkedInputs, splitOutputs } from "../protocol.js";
 
-/** exit codes of the adapter (adapter.ts) */
-const ADAPTER_EXITS: Record<number, string> = {
-  70: "the adapter's stdin ended before the whole request was read",
-  71: "the adapter could not read stdin",
-  72: "the adapter could not write stdout",
-  73: "a requested range lies outside the model's memory",
-};
+export const WASMTIME_VERSION = "48.0.8";
 
 export function teenygradCacheDir(): string {
   return process.env.TEENYGRAD_CACHE || join(homedir(), ".cache", "teenygrad");
@@ -88,29 +83,6 @@ async function adapterWasm(): Promise<string> {
   return path;
 }
 
-interface ProcessResult {
-  code: number | null;
-  signal: string | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function runProcess(command: string, args: string[], stdin: Uint8Array): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    // the child may exit before reading all of stdin (e.g. a rejected request): its exit code tells why
-    child.stdin.on("error", () => {});
-    child.on("error", (e) => reject(new Error(`cannot start ${command}: ${e.message}`)));
-    child.on("close", (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString("utf8") }));
-    child.stdin.end(stdin);
-  });
-}
-
 async function wasmtime(
   args: string[],
   stdin: Uint8Array,
@@ -145,84 +117,14 @@ export async function runInWasmtime(
   opts: { weights?: Uint8Array } = {},
 ): Promise<Record<string, TypedArray>> {
   const what = `wasmtime (${blobPath})`;
-  const values = checkedInputs(manifest, inputs, what);
-  const writes: { offset: number; bytes: Uint8Array }[] = [];
-  const { weights } = manifest;
-  if (!weights.embedded) {
-    if (!opts.weights) fail(`${what}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
-    if (opts.weights.byteLength !== weights.bytes) fail(`${what}: weights file has ${opts.weights.byteLength} bytes, the blob expects ${weights.bytes}`);
-    writes.push({ offset: weights.offset, bytes: opts.weights });
-  } else if (opts.weights) {
-    fail(`${what}: the blob embeds its weights; do not pass a weights file`);
-  }
-  manifest.inputs.forEach((slot, i) => writes.push({ offset: slot.offset, bytes: bytesOf(values[i]) }));
-
-  const request = new ByteWriter(8 + writes.reduce((n, w) => n + 8 + w.bytes.length, 0) + 8 * manifest.outputs.length);
-  request.u32(writes.length);
-  for (const w of writes) {
-    request.u32(w.offset);
-    request.u32(w.bytes.length);
-    request.bytes(w.bytes);
-  }
-  request.u32(manifest.outputs.length);
-  for (const slot of manifest.outputs) {
-    request.u32(slot.offset);
-    request.u32(slot.bytes);
-  }
-
+  const request = encodeRequest(manifest, inputs, opts.weights, what);
   const args = ["--preload", `model=${blobPath}`, await adapterWasm()];
-  const { stdout } = await wasmtime(args, request.out, what, ADAPTER_EXITS);
-  if (stdout.length < 4) fail(`${what}: the adapter returned ${stdout.length} bytes, not even a status`);
-  const status = stdout.readUInt32LE(0);
-  if (status !== 0) fail(`${what}: ${runStatusMessage(status)}`);
-  return splitOutputs(manifest.outputs, new Uint8Array(stdout.buffer, stdout.byteOffset + 4, stdout.length - 4), what);
+  const { stdout } = await wasmtime(args, request, what, PROTOCOL_EXITS);
+  return decodeResponse(stdout, manifest, what);
 }
 
 /** `wasmtime run blob.wasm < inputBytes`: returns stdout */
 export async function runWasiCommand(blobPath: string, inputBytes: Uint8Array): Promise<Uint8Array> {
   const { stdout } = await wasmtime([blobPath], inputBytes, `wasmtime (${blobPath})`);
   return new Uint8Array(stdout.buffer, stdout.byteOffset, stdout.byteLength);
-}
-
-/** the manifest inputs, in manifest order, validated and converted to their dtypes */
-export function checkedInputs(manifest: Manifest, inputs: InputValues, what: string): TypedArray[] {
-  const arrays = manifest.inputs.map((slot) => new DTYPES[slot.dtype].array(numel(slot.shape)));
-  writeInputs(manifest, Object.fromEntries(manifest.inputs.map((slot, i) => [slot.name, arrays[i]])), inputs, what);
-  return arrays;
-}
-
-export function bytesOf(array: TypedArray): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
-
-/** cuts a concatenation of raw output bytes into fresh arrays, in manifest order */
-export function splitOutputs(slots: TensorSlot[], raw: Uint8Array, what: string): Record<string, TypedArray> {
-  const expected = slots.reduce((n, slot) => n + slot.bytes, 0);
-  if (raw.length !== expected) fail(`${what}: expected ${expected} bytes of outputs, got ${raw.length}`);
-  const outputs: Record<string, TypedArray> = {};
-  let at = 0;
-  for (const slot of slots) {
-    const copy = Uint8Array.prototype.slice.call(raw, at, at + slot.bytes); // a copy, even for a Node Buffer
-    outputs[slot.name] = new DTYPES[slot.dtype].array(copy.buffer, 0, slot.bytes / DTYPES[slot.dtype].bytes);
-    at += slot.bytes;
-  }
-  return outputs;
-}
-
-class ByteWriter {
-  readonly out: Uint8Array;
-  private readonly view: DataView;
-  private at = 0;
-  constructor(size: number) {
-    this.out = new Uint8Array(size);
-    this.view = new DataView(this.out.buffer);
-  }
-  u32(n: number): void {
-    this.view.setUint32(this.at, n, true);
-    this.at += 4;
-  }
-  bytes(b: Uint8Array): void {
-    this.out.set(b, this.at);
-    this.at += b.length;
-  }
 }
