@@ -1,6 +1,8 @@
 /** teenygrad: the public API. */
 export * as nn from "./tensor/nn.js";
-export { Tensor, type NestedArray, type ConvOptions, type PoolOptions } from "./tensor/tensor.js";
+export { Tensor, noGrad, type NestedArray, type ConvOptions, type PoolOptions } from "./tensor/tensor.js";
+export * as losses from "./tensor/losses.js";
+export * as optim from "./tensor/optim.js";
 export { Generator, manualSeed } from "./tensor/random.js";
 export { compile, type CompileOptions, type CompileReport, type CompileResult } from "./compile.js";
 export { loadModelFile } from "./load-model.js";

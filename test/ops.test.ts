@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Tensor } from "../compiler/index.js";
 import { allOps } from "../compiler/ops/index.js";
+import { apply } from "../compiler/tensor/tensor.js";
 import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled.js";
 
 /**
@@ -98,6 +99,13 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
   test("embedding (gather) with int32 indices", async () => {
     const table = randn(11, 6);
     await checkCompiled((idx) => table.embedding(idx), { idx: Tensor.from([[3, 0, 10], [-1, 5, 5]], { dtype: "int32" }) });
+  });
+  test("scatterAdd (gather's gradient): repeated indices accumulate, negative indices count from the end", async () => {
+    const idx = Tensor.from([[3, 0, 6], [-1, 3, 3]], { dtype: "int32" });
+    await checkCompiled((u) => ({
+      rows: apply("scatterAdd", [u, idx], { axis: 0, size: 7 }),
+      inner: apply("scatterAdd", [u.reshape(5, 2, 3), idx], { axis: 1, size: 7 }).mul(2),
+    }), { u: randn(2, 3, 5) });
   });
 });
 

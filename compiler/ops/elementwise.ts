@@ -1,8 +1,9 @@
 import { fail } from "../errors.js";
 import type { DType } from "../ir/dtype.js";
 import type { Attrs, TensorType } from "../ir/graph.js";
-import { broadcastMap, broadcastShapes } from "../ir/shape.js";
-import { defineOp, type ElementwiseCode, type Epilogue } from "./registry.js";
+import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { defineOp, sumToShape, type ElementwiseCode, type Epilogue, type GradRule } from "./registry.js";
 
 /**
  * Element-wise ops. Each is one line of math on the host and one scalar (and, where SIMD has it, one
@@ -29,9 +30,30 @@ interface Spec {
   epilogue?(attrs: Attrs): Epilogue;
 }
 
-function elementwise(name: string, spec: Spec): void {
+/** How gradients flow through an element-wise op, or why none does: every op says one or the other. */
+type Derivative = { grad: GradRule } | { notDifferentiable: string };
+
+/** dL/dx of a unary op from x, y = op(x) and dL/dy. */
+const d1 = (rule: (x: Tensor, y: Tensor, g: Tensor, attrs: Attrs) => Tensor): Derivative => ({
+  grad: ({ inputs: [x], output, grad, attrs }) => [rule(x, output, grad, attrs)],
+});
+type BinaryRule = (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => Tensor;
+/** A binary op's gradients, computed in the broadcast output shape and summed back to each input's shape. */
+const d2 = (da: BinaryRule, db: BinaryRule): Derivative => ({
+  grad: ({ inputs: [a, b], output, grad, needs }) => [
+    needs[0] ? sumToShape(da(a, b, output, grad), a.shape) : null,
+    needs[1] ? sumToShape(db(a, b, output, grad), b.shape) : null,
+  ],
+});
+/** g where the mask holds, else 0 */
+const maskGrad = (mask: Tensor, g: Tensor): Tensor => Tensor.where(mask, g, 0);
+const PIECEWISE_CONSTANT = { notDifferentiable: "it is piecewise constant (its gradient is zero almost everywhere and undefined at the steps)" };
+const COMPARISON = { notDifferentiable: "it is a comparison: its bool result carries no gradient" };
+
+function elementwise(name: string, spec: Spec, derivative: Derivative): void {
   const code: ElementwiseCode = { scalar: spec.scalar, vector: spec.vector };
   defineOp({
+    ...derivative,
     name,
     infer(inputs) {
       if (inputs.length !== spec.arity) fail(`${name} takes ${spec.arity} inputs, got ${inputs.length}`);
@@ -80,29 +102,42 @@ const binary = (fn: (x: number, y: number) => number, scalar: (a: string, b: str
 });
 
 // --- arithmetic ---------------------------------------------------------------------------------
-elementwise("add", binary((x, y) => x + y, (a, b) => `(${a} + ${b})`, (a, b) => `f32x4.add(${a}, ${b})`));
-elementwise("sub", binary((x, y) => x - y, (a, b) => `(${a} - ${b})`, (a, b) => `f32x4.sub(${a}, ${b})`));
-elementwise("mul", binary((x, y) => x * y, (a, b) => `(${a} * ${b})`, (a, b) => `f32x4.mul(${a}, ${b})`));
-elementwise("div", binary((x, y) => x / y, (a, b) => `(${a} / ${b})`, (a, b) => `f32x4.div(${a}, ${b})`));
-elementwise("pow", binary((x, y) => Math.fround(x) ** Math.fround(y), (a, b) => `Mathf.pow(${a}, ${b})`));
-elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), (a, b) => `max<f32>(${a}, ${b})`, (a, b) => `f32x4.max(${a}, ${b})`));
-elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), (a, b) => `min<f32>(${a}, ${b})`, (a, b) => `f32x4.min(${a}, ${b})`));
+elementwise("add", binary((x, y) => x + y, (a, b) => `(${a} + ${b})`, (a, b) => `f32x4.add(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g));
+elementwise("sub", binary((x, y) => x - y, (a, b) => `(${a} - ${b})`, (a, b) => `f32x4.sub(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g.neg()));
+elementwise("mul", binary((x, y) => x * y, (a, b) => `(${a} * ${b})`, (a, b) => `f32x4.mul(${a}, ${b})`), d2((_a, b, _y, g) => g.mul(b), (a, _b, _y, g) => g.mul(a)));
+elementwise("div", binary((x, y) => x / y, (a, b) => `(${a} / ${b})`, (a, b) => `f32x4.div(${a}, ${b})`), d2((_a, b, _y, g) => g.div(b), (_a, b, y, g) => g.mul(y).div(b).neg()));
+// PyTorch's masks: no gradient to the base where the exponent is 0, none to the exponent at 0 ** (b >= 0)
+elementwise("pow", binary((x, y) => x ** y, (a, b) => `Mathf.pow(${a}, ${b})`), d2(
+  (a, b, _y, g) => Tensor.where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))),
+  (a, b, y, g) => {
+    const viaLog = g.mul(y).mul(a.log());
+    return Tensor.where(a.eq(0), Tensor.where(b.ge(0), 0, viaLog), viaLog);
+  },
+));
+// ties split the gradient evenly between both inputs, as in PyTorch
+const tieGrad = (wins: Tensor, tie: Tensor, g: Tensor): Tensor => Tensor.where(wins, g, Tensor.where(tie, g.mul(0.5), 0));
+elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), (a, b) => `max<f32>(${a}, ${b})`, (a, b) => `f32x4.max(${a}, ${b})`),
+  d2((a, b, _y, g) => tieGrad(a.gt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.gt(a), a.eq(b), g)));
+elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), (a, b) => `min<f32>(${a}, ${b})`, (a, b) => `f32x4.min(${a}, ${b})`),
+  d2((a, b, _y, g) => tieGrad(a.lt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.lt(a), a.eq(b), g)));
 
-elementwise("neg", unary((x) => -x, (a) => `(-${a})`, (a) => `f32x4.neg(${a})`));
-elementwise("abs", unary(Math.abs, (a) => `abs<f32>(${a})`, (a) => `f32x4.abs(${a})`));
-elementwise("sqrt", unary(Math.sqrt, (a) => `sqrt<f32>(${a})`, (a) => `f32x4.sqrt(${a})`));
-elementwise("reciprocal", unary((x) => 1 / x, (a) => `(<f32>1.0 / ${a})`, (a) => `f32x4.div(f32x4.splat(1.0), ${a})`));
-elementwise("exp", unary(Math.exp, (a) => `expScalar(${a})`, (a) => `expVec(${a})`));
-elementwise("log", unary(Math.log, (a) => `logScalar(${a})`, (a) => `logVec(${a})`));
-elementwise("erf", unary(erf, (a) => `erfScalar(${a})`, (a) => `erfVec(${a})`));
-elementwise("sin", unary(Math.sin, (a) => `Mathf.sin(${a})`));
-elementwise("cos", unary(Math.cos, (a) => `Mathf.cos(${a})`));
-elementwise("floor", unary(Math.floor, (a) => `floor<f32>(${a})`, (a) => `f32x4.floor(${a})`));
-elementwise("ceil", unary(Math.ceil, (a) => `ceil<f32>(${a})`, (a) => `f32x4.ceil(${a})`));
+elementwise("neg", unary((x) => -x, (a) => `(-${a})`, (a) => `f32x4.neg(${a})`), d1((_x, _y, g) => g.neg()));
+elementwise("abs", unary(Math.abs, (a) => `abs<f32>(${a})`, (a) => `f32x4.abs(${a})`), d1((x, _y, g) => g.mul(x.sign())));
+elementwise("sqrt", unary(Math.sqrt, (a) => `sqrt<f32>(${a})`, (a) => `f32x4.sqrt(${a})`), d1((_x, y, g) => g.div(y.mul(2))));
+elementwise("reciprocal", unary((x) => 1 / x, (a) => `(<f32>1.0 / ${a})`, (a) => `f32x4.div(f32x4.splat(1.0), ${a})`), d1((_x, y, g) => g.mul(y.mul(y)).neg()));
+elementwise("exp", unary(Math.exp, (a) => `expScalar(${a})`, (a) => `expVec(${a})`), d1((_x, y, g) => g.mul(y)));
+elementwise("log", unary(Math.log, (a) => `logScalar(${a})`, (a) => `logVec(${a})`), d1((x, _y, g) => g.div(x)));
+elementwise("erf", unary(erf, (a) => `erfScalar(${a})`, (a) => `erfVec(${a})`), d1((x, _y, g) => g.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI)))));
+elementwise("sin", unary(Math.sin, (a) => `Mathf.sin(${a})`), d1((x, _y, g) => g.mul(x.cos())));
+elementwise("cos", unary(Math.cos, (a) => `Mathf.cos(${a})`), d1((x, _y, g) => g.mul(x.sin()).neg()));
+elementwise("floor", unary(Math.floor, (a) => `floor<f32>(${a})`, (a) => `f32x4.floor(${a})`), PIECEWISE_CONSTANT);
+elementwise("ceil", unary(Math.ceil, (a) => `ceil<f32>(${a})`, (a) => `f32x4.ceil(${a})`), PIECEWISE_CONSTANT);
 /** round half to even, like numpy, PyTorch and ONNX */
-elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, (a) => `nearest<f32>(${a})`, (a) => `f32x4.nearest(${a})`));
-elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), (a) => `(${a} > 0 ? <f32>1.0 : ${a} < 0 ? <f32>-1.0 : ${a})`));
-elementwise("softplus", unary((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), (a) => `(${a} > <f32>20.0 ? ${a} : logScalar(<f32>1.0 + expScalar(${a})))`));
+elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, (a) => `nearest<f32>(${a})`, (a) => `f32x4.nearest(${a})`), PIECEWISE_CONSTANT);
+elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), (a) => `(${a} > 0 ? <f32>1.0 : ${a} < 0 ? <f32>-1.0 : ${a})`), PIECEWISE_CONSTANT);
+// above the threshold the value is x itself, so the gradient is exactly g there (as in PyTorch)
+elementwise("softplus", unary((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), (a) => `(${a} > <f32>20.0 ? ${a} : logScalar(<f32>1.0 + expScalar(${a})))`),
+  d1((x, _y, g) => Tensor.where(x.gt(20), g, g.mul(x.sigmoid()))));
 
 // --- activations: also fusable as the store-time epilogue of gemm/conv (codes of runtime-as/act.ts) --
 export const ACT = { none: 0, relu: 1, clamp: 2, leakyRelu: 3, sigmoid: 4, tanh: 5, silu: 6, hardswish: 7, gelu: 8, hardsigmoid: 9, elu: 10 } as const;
@@ -127,7 +162,7 @@ export function applyEpilogue(x: number, e: Epilogue): number {
   fail(`unknown activation code ${e.act}`);
 }
 
-function activation(name: keyof typeof ACT, params: (attrs: Attrs) => [number, number] = () => [0, 0]): void {
+function activation(name: keyof typeof ACT, derivative: Derivative, params: (attrs: Attrs) => [number, number] = () => [0, 0]): void {
   const epilogue = (attrs: Attrs): Epilogue => {
     const [p0, p1] = params(attrs);
     return { act: ACT[name], p0, p1 };
@@ -141,18 +176,37 @@ function activation(name: keyof typeof ACT, params: (attrs: Attrs) => [number, n
     (a, attrs) => `actScalar(${args(a, attrs)})`,
     (a, attrs) => `actVec(${args(a, attrs)})`,
     epilogue,
-  ));
+  ), derivative);
 }
-activation("relu");
-activation("clamp", (a) => [attr(a, "min") ?? -Infinity, attr(a, "max") ?? Infinity]);
-activation("leakyRelu", (a) => [attr(a, "alpha") ?? 0.01, 0]);
-activation("sigmoid");
-activation("tanh");
-activation("silu");
-activation("hardswish");
-activation("gelu");
-activation("hardsigmoid", (a) => [attr(a, "alpha") ?? 1 / 6, attr(a, "beta") ?? 0.5]);
-activation("elu", (a) => [attr(a, "alpha") ?? 1, 0]);
+const clampMin = (a: Attrs) => attr(a, "min") ?? -Infinity, clampMax = (a: Attrs) => attr(a, "max") ?? Infinity;
+const leakyAlpha = (a: Attrs) => attr(a, "alpha") ?? 0.01;
+const hardsigmoidParams = (a: Attrs): [number, number] => [attr(a, "alpha") ?? 1 / 6, attr(a, "beta") ?? 0.5];
+const eluAlpha = (a: Attrs) => attr(a, "alpha") ?? 1;
+
+activation("relu", d1((x, _y, g) => maskGrad(x.gt(0), g)));
+// the gradient passes where min <= x <= max, as in PyTorch
+activation("clamp", d1((x, _y, g, a) => Tensor.where(x.lt(clampMin(a)), 0, maskGrad(x.le(clampMax(a)), g))), (a) => [clampMin(a), clampMax(a)]);
+activation("leakyRelu", d1((x, _y, g, a) => Tensor.where(x.gt(0), g, g.mul(leakyAlpha(a)))), (a) => [leakyAlpha(a), 0]);
+activation("sigmoid", d1((_x, y, g) => g.mul(y.sub(y.mul(y)))));
+activation("tanh", d1((_x, y, g) => g.mul(y.mul(y).neg().add(1))));
+activation("silu", d1((x, _y, g) => {
+  const s = x.sigmoid();
+  return g.mul(s).mul(x.mul(s.neg().add(1)).add(1));
+}));
+activation("hardswish", d1((x, _y, g) => Tensor.where(x.lt(-3), 0, Tensor.where(x.le(3), g.mul(x.div(3).add(0.5)), g))));
+// d/dx x·Φ(x) = Φ(x) + x·φ(x)
+activation("gelu", d1((x, _y, g) => {
+  const cdf = x.mul(Math.SQRT1_2).erf().add(1).mul(0.5);
+  const pdf = x.mul(x).mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+  return g.mul(cdf.add(x.mul(pdf)));
+}));
+activation("hardsigmoid", d1((x, _y, g, a) => {
+  const [alpha, beta] = hardsigmoidParams(a);
+  const z = x.mul(alpha).add(beta);
+  return Tensor.where(z.le(0), 0, maskGrad(z.lt(1), g.mul(alpha)));
+}), hardsigmoidParams);
+// below 0, y = α(eˣ - 1), so dy/dx = y + α
+activation("elu", d1((x, y, g, a) => Tensor.where(x.gt(0), g, g.mul(y.add(eluAlpha(a))))), (a) => [eluAlpha(a), 0]);
 
 // --- comparisons and selection (bool results stored as one byte) --------------------------------
 const compare = (fn: (x: number, y: number) => boolean, op: string): Spec => ({
@@ -161,12 +215,12 @@ const compare = (fn: (x: number, y: number) => boolean, op: string): Spec => ({
   fn: (xs) => (fn(xs[0], xs[1]) ? 1 : 0),
   scalar: (a) => `<u8>(${a[0]} ${op} ${a[1]})`,
 });
-elementwise("eq", compare((x, y) => x === y, "=="));
-elementwise("ne", compare((x, y) => x !== y, "!="));
-elementwise("lt", compare((x, y) => x < y, "<"));
-elementwise("le", compare((x, y) => x <= y, "<="));
-elementwise("gt", compare((x, y) => x > y, ">"));
-elementwise("ge", compare((x, y) => x >= y, ">="));
+elementwise("eq", compare((x, y) => x === y, "=="), COMPARISON);
+elementwise("ne", compare((x, y) => x !== y, "!="), COMPARISON);
+elementwise("lt", compare((x, y) => x < y, "<"), COMPARISON);
+elementwise("le", compare((x, y) => x <= y, "<="), COMPARISON);
+elementwise("gt", compare((x, y) => x > y, ">"), COMPARISON);
+elementwise("ge", compare((x, y) => x >= y, ">="), COMPARISON);
 elementwise("where", {
   arity: 3,
   fn: (xs) => (xs[0] ? xs[1] : xs[2]),
@@ -175,6 +229,12 @@ elementwise("where", {
     if (types[0].dtype !== "bool") fail(`where: the condition must be bool, got ${types[0].dtype}`);
     if (types[1].dtype !== types[2].dtype) fail(`where: dtypes ${types[1].dtype} and ${types[2].dtype} differ`);
   },
+}, {
+  grad: ({ inputs: [cond, a, b], grad, needs }) => [
+    null,
+    needs[1] ? sumToShape(maskGrad(cond, grad), a.shape) : null,
+    needs[2] ? sumToShape(Tensor.where(cond, 0, grad), b.shape) : null,
+  ],
 });
 
 export { num as floatLiteral };
@@ -190,7 +250,7 @@ defineOp({
   },
   reference([x, gamma, beta, mean, variance], attrs) {
     const C = x.shape[1], inner = x.shape.slice(2).reduce((a, b) => a * b, 1);
-    const out = { shape: [...x.shape], dtype: x.dtype, data: new Float32Array(x.data.length) };
+    const out = newHost([...x.shape], x.dtype);
     for (let i = 0; i < x.data.length; i++) {
       const c = Math.floor(i / inner) % C;
       const scale = Number(gamma.data[c]) / Math.sqrt(Number(variance.data[c]) + (attrs.eps as number));
@@ -206,5 +266,19 @@ defineOp({
     const eps = g.addConstant({ shape: [], dtype: x.dtype, data: new Float32Array([node.attrs.eps as number]) }, `${node.name}/eps`);
     const scale = at("div", [channel(gamma), at("sqrt", [at("add", [channel(variance), eps])])]);
     return [at("add", [at("mul", [at("sub", [x, channel(mean)]), scale]), channel(beta)])];
+  },
+  // y = (x - mean)·γ·s + β with s = (var + eps)^-½, per channel; the statistics get gradients too
+  grad({ inputs: [x, gamma, , mean, variance], attrs, grad: g, needs }) {
+    const channel = (t: Tensor) => t.reshape([x.shape[1], ...x.shape.slice(2).map(() => 1)]);
+    const perChannel = (t: Tensor) => t.sum([0, ...x.shape.slice(2).map((_, i) => i + 2)]);
+    const invStd = variance.add(attrs.eps as number).sqrt().reciprocal();
+    const centered = x.sub(channel(mean));
+    return [
+      needs[0] ? g.mul(channel(gamma.mul(invStd))) : null,
+      needs[1] ? perChannel(g.mul(centered)).mul(invStd) : null,
+      needs[2] ? perChannel(g) : null,
+      needs[3] ? perChannel(g).mul(gamma).mul(invStd).neg() : null,
+      needs[4] ? perChannel(g.mul(centered)).mul(gamma).mul(invStd.mul(invStd).mul(invStd)).mul(-0.5) : null,
+    ];
   },
 });

@@ -25,4 +25,5 @@ defineOp({
   lower: (ctx, node) => emitElementwise(ctx, node.inputs, fusedSteps(node.attrs), node.outputs[0]),
   inPlace: true,
   compiledDTypes: () => true,
+  notDifferentiable: "it is a fused element-wise group made by compile passes; gradients are taken on the graph before fusion",
 });

@@ -2,8 +2,10 @@ import { fail } from "../errors.js";
 import { numel } from "../ir/dtype.js";
 import type { Attrs, TensorType } from "../ir/graph.js";
 import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
+import { apply, Tensor } from "../tensor/tensor.js";
 import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
-import { defineOp, type Epilogue } from "./registry.js";
+import { defineOp, sumToShape, type Epilogue } from "./registry.js";
+import { unslice } from "./shape.js";
 
 /** matmul and conv2d: the two ops whose kernels take a bias and a fused activation epilogue. */
 
@@ -16,6 +18,11 @@ const epilogueArgs = (attrs: Attrs): (number | string)[] => {
 
 function requireFloat(op: string, ts: TensorType[]): void {
   for (const t of ts) if (t.dtype !== "float32" && t.dtype !== "float64") fail(`${op} needs float tensors, got ${t.dtype}`);
+}
+
+/** Fused epilogues exist only after compile passes; gradients are taken on the graph before them. */
+function requireNoEpilogue(op: string, attrs: Attrs): void {
+  if (epilogueOf(attrs).act !== ACT.none) fail(`${op}: no gradient through a fused activation epilogue; differentiate the graph before fusion`);
 }
 
 // --- matmul: numpy semantics (1-D operands promoted, batch dims broadcast); optional bias[N] ------
@@ -99,6 +106,19 @@ defineOp({
       }
     }
   },
+  // on the operands promoted to matrices (1-D a is [1, K], 1-D b is [K, 1]): dA = G·Bᵀ, dB = Aᵀ·G,
+  // each summed over the batch dims its operand was broadcast along
+  grad({ inputs: [a, b, bias], attrs, grad, needs }) {
+    requireNoEpilogue("matmul", attrs);
+    const d = matmulDims(a.shape, b.shape);
+    const a2 = a.ndim === 1 ? a.reshape(1, d.K) : a, b2 = b.ndim === 1 ? b.reshape(d.K, 1) : b;
+    const g2 = grad.reshape([...d.batch, d.M, d.N]);
+    return [
+      needs[0] ? sumToShape(g2.matmul(b2.transpose(-2, -1)), a2.shape).reshape(a.shape) : null,
+      needs[1] ? sumToShape(a2.transpose(-2, -1).matmul(g2), b2.shape).reshape(b.shape) : null,
+      ...(bias ? [needs[2] ? sumToShape(g2, bias.shape) : null] : []),
+    ];
+  },
 });
 
 // --- conv2d (NCHW): weight [OC, C/groups, KH, KW], optional bias [OC] --------------------------------
@@ -169,7 +189,58 @@ defineOp({
       g.dilation[0], g.dilation[1], g.groups, ...epilogueArgs(node.attrs),
     ]);
   },
+  grad({ inputs: [x, w, bias], attrs, grad, needs }) {
+    requireNoEpilogue("conv2d", attrs);
+    const g = convGeometry(x.shape, w.shape, attrs);
+    return [
+      needs[0] ? convInputGrad(grad, w, g) : null,
+      needs[1] ? convWeightGrad(grad, x, g) : null,
+      ...(bias ? [needs[2] ? grad.sum([0, 2, 3]) : null] : []),
+    ];
+  },
 });
+
+type ConvGeometry = ReturnType<typeof convGeometry>;
+
+/**
+ * dL/dx of conv2d: a stride-1 convolution of the output gradient, spread back to the forward's stride
+ * (zeros between), padded for a full correlation (cropped where the forward padding exceeded the
+ * kernel's reach), with the kernel flipped and in/out channels swapped within each group.
+ */
+function convInputGrad(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const spanH = (g.OH - 1) * g.stride[0] + 1, spanW = (g.OW - 1) * g.stride[1] + 1;
+  const spread = unslice(gy, [g.N, g.OC, spanH, spanW], [0, 0, 0, 0], [1, 1, g.stride[0], g.stride[1]]);
+  const reachH = g.dilation[0] * (g.KH - 1), reachW = g.dilation[1] * (g.KW - 1);
+  const top = reachH - g.pads[0], left = reachW - g.pads[1];
+  // the result must have the input's size: H = span + top + bottom - reach
+  const padded = padOrCrop(spread, [0, 0, top, left], [0, 0, g.H - spanH - top + reachH, g.W - spanW - left + reachW]);
+  const wT = w.reshape([g.groups, g.OC / g.groups, g.CG, g.KH, g.KW]).permute(0, 2, 1, 3, 4)
+    .reshape([g.C, g.OC / g.groups, g.KH, g.KW]).flip(2, 3);
+  return apply("conv2d", [padded, wT], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: g.dilation, groups: g.groups });
+}
+
+/**
+ * dL/dw of conv2d: a convolution of the input (its channels as the batch) with the output gradient as
+ * the kernel; the forward's stride becomes the dilation and its dilation the stride. Channels of one
+ * group pair up through the grouped convolution: input channels (group, n), kernels (group, oc).
+ */
+function convWeightGrad(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const xT = x.reshape([g.N, g.groups, g.CG, g.H, g.W]).permute(2, 1, 0, 3, 4).reshape([g.CG, g.groups * g.N, g.H, g.W]);
+  const gyT = gy.permute(1, 0, 2, 3);
+  const full = apply("conv2d", [xT, gyT], { stride: g.dilation, pads: g.pads, dilation: g.stride, groups: g.groups });
+  // windows past the last kernel tap (the bottom/right padding's remainder) are cut
+  return full.slice(2, 0, g.KH).slice(3, 0, g.KW).permute(1, 0, 2, 3);
+}
+
+/** Pads each axis by before/after elements, cropping where a count is negative. */
+function padOrCrop(t: Tensor, before: number[], after: number[]): Tensor {
+  let out = t;
+  if ([...before, ...after].some((p) => p < 0)) {
+    out = apply("slice", [out], { starts: before.map((p) => Math.max(0, -p)), ends: after.map((p, d) => t.shape[d] - Math.max(0, -p)), steps: before.map(() => 1) });
+  }
+  if ([...before, ...after].some((p) => p > 0)) out = apply("pad", [out], { pads: [...before, ...after].map((p) => Math.max(0, p)), value: 0 });
+  return out;
+}
 
 // --- pooling (NCHW) -------------------------------------------------------------------------------
 function poolGeometry(x: number[], attrs: Attrs) {
@@ -182,6 +253,53 @@ function poolGeometry(x: number[], attrs: Attrs) {
   const OW = convOutSize(W, kernel[1], stride[1], pads[1], pads[3], dilation[1], ceil);
   if (OH <= 0 || OW <= 0) fail(`pooling window ${kernel.join("x")} does not fit input ${shapeStr(x)}`);
   return { N, C, H, W, OH, OW, kernel, stride, pads, dilation };
+}
+
+/** How many of a window's rows (or columns) fall in [lo, hi), per output position along one axis. */
+function windowCounts(outSize: number, k: number, s: number, d: number, p0: number, lo: number, hi: number): number[] {
+  return Array.from({ length: outSize }, (_, o) => {
+    let n = 0;
+    for (let i = 0; i < k; i++) if (o * s - p0 + i * d >= lo && o * s - p0 + i * d < hi) n++;
+    return n;
+  });
+}
+
+/**
+ * dL/dx of pooling, one kernel tap at a time: tap (i, j) reads a strided slice of the padded input, so
+ * its share of the gradient goes back through that slice's adjoint. Max pooling sends each window's
+ * gradient to its first maximum in scan order (PyTorch's choice among ties); average pooling divides it
+ * by the window's count.
+ */
+function poolGrad(isMax: boolean, x: Tensor, y: Tensor, gy: Tensor, attrs: Attrs): Tensor {
+  const g = poolGeometry(x.shape, attrs);
+  const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
+  // trailing pads grown until every window (ceil mode's last one too) lies inside
+  const bottom = Math.max(g.pads[2], (g.OH - 1) * sh + (kh - 1) * dh + 1 - g.H - g.pads[0]);
+  const right = Math.max(g.pads[3], (g.OW - 1) * sw + (kw - 1) * dw + 1 - g.W - g.pads[1]);
+  const paddedShape = [g.N, g.C, g.H + g.pads[0] + bottom, g.W + g.pads[1] + right];
+  const xp = isMax ? apply("pad", [x], { pads: [0, 0, g.pads[0], g.pads[1], 0, 0, bottom, right], value: -Infinity }) : x;
+  let share = gy;
+  if (!isMax) {
+    const inside = (lo: number[], hi: number[]) => {
+      const rows = windowCounts(g.OH, kh, sh, dh, g.pads[0], lo[0], hi[0]), cols = windowCounts(g.OW, kw, sw, dw, g.pads[1], lo[1], hi[1]);
+      return Tensor.from(rows.flatMap((r) => cols.map((c) => r * c)), { shape: [g.OH, g.OW], dtype: x.dtype });
+    };
+    share = gy.div(attrs.countIncludePad ? inside([-g.pads[0], -g.pads[1]], [g.H + g.pads[2], g.W + g.pads[3]]) : inside([0, 0], [g.H, g.W]));
+  }
+  let gxp: Tensor | null = null, taken: Tensor | null = null;
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+    let part = share;
+    if (isMax) {
+      const tap = xp.slice(2, i * dh, i * dh + (g.OH - 1) * sh + 1, sh).slice(3, j * dw, j * dw + (g.OW - 1) * sw + 1, sw);
+      const hit = Tensor.where(tap.eq(y), Tensor.ones([], x.dtype), 0);
+      const first: Tensor = taken ? hit.mul(taken.neg().add(1)) : hit;
+      taken = taken ? taken.add(first) : first;
+      part = gy.mul(first);
+    }
+    const back = unslice(part, paddedShape, [0, 0, i * dh, j * dw], [1, 1, sh, sw]);
+    gxp = gxp ? gxp.add(back) : back;
+  }
+  return gxp!.slice(2, g.pads[0], g.pads[0] + g.H).slice(3, g.pads[1], g.pads[1] + g.W);
 }
 
 function pool(name: "maxpool2d" | "avgpool2d"): void {
@@ -219,6 +337,7 @@ function pool(name: "maxpool2d" | "avgpool2d"): void {
       if (isMax) ctx.call("pool", "maxpool2d", [...head, g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]]);
       else ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
     },
+    grad: ({ inputs: [x], output, attrs, grad }) => [poolGrad(isMax, x, output, grad, attrs)],
   });
 }
 pool("maxpool2d");

@@ -2,8 +2,9 @@ import { fail } from "../errors.js";
 import { numel } from "../ir/dtype.js";
 import type { Attrs, HostTensor } from "../ir/graph.js";
 import { newHost, normalizeAxis, shapeStr } from "../ir/shape.js";
+import { Tensor } from "../tensor/tensor.js";
 import { floatLiteral } from "./elementwise.js";
-import { defineOp } from "./registry.js";
+import { defineOp, type GradArgs } from "./registry.js";
 import { emitPermute, permuteHost } from "./shape.js";
 
 /**
@@ -65,6 +66,35 @@ function permutationFor(rank: number, axes: number[]): number[] {
 }
 const isContiguousRange = (axes: number[]): boolean => axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
 
+/**
+ * dL/dx of a reduction: g and y reshaped to keep the reduced axes as size 1, so they broadcast over x.
+ * max/min split the gradient evenly between tied extremes (PyTorch's amax/amin); prod handles zeros exactly.
+ */
+function reduceGrad({ inputs: [x], output, attrs, grad }: GradArgs): Tensor {
+  const axes = axesOf(attrs, x.ndim);
+  const keep = reducedShape(x.shape, axes, true);
+  const g = grad.reshape(keep), y = output.reshape(keep);
+  const one = Tensor.ones([], x.dtype);
+  switch (attrs.kind as ReduceKind) {
+    case "sum": return g.expand(x.shape);
+    case "mean": return g.mul(numel(keep) / x.size).expand(x.shape);
+    case "max": case "min": {
+      const hits = Tensor.where(x.eq(y), one, 0);
+      return hits.mul(g.div(hits.sum(axes, true)));
+    }
+    case "prod": {
+      // y/x where x is not 0; at a zero, the product of the others (0 unless it is the only zero)
+      const zero = x.eq(0);
+      const othersAtZero = Tensor.where(zero, 1, x).prod(axes, true);
+      const loneZero = Tensor.where(zero, one, 0).sum(axes, true).eq(1);
+      return g.mul(Tensor.where(zero, Tensor.where(loneZero, othersAtZero, 0), y.div(x)));
+    }
+    case "sumSquares": return g.mul(x).mul(2);
+    case "l1": return g.mul(x.sign());
+    case "logSumExp": return g.mul(x.sub(y).exp());
+  }
+}
+
 defineOp({
   name: "reduce",
   infer([x], attrs) {
@@ -102,6 +132,7 @@ defineOp({
     const [outer, R] = around(moved, moved.length - axes.length, moved.length - 1);
     ctx.call("reduce", "reduce", [ctx.scratch(node), ctx.ptr(node.outputs[0]), outer, R, 1, kind]);
   },
+  grad: (args) => [reduceGrad(args)],
 });
 
 // --- argmax / argmin: int32 indices (wasm32 has no use for int64 offsets) -------------------------
@@ -133,6 +164,7 @@ defineOp({
     ctx.call("reduce", "argreduce", [ctx.ptr(x), ctx.ptr(node.outputs[0]), outer, R, inner, node.attrs.isMin ? 1 : 0, node.attrs.selectLast ? 1 : 0]);
   },
   compiledDTypes: (node) => node.inputs[0].dtype === "float32",
+  notDifferentiable: "it returns integer indices, which carry no gradient",
 });
 
 // --- softmax / logSoftmax along one axis -----------------------------------------------------------
@@ -159,6 +191,11 @@ defineOp({
     const x = node.inputs[0];
     const axis = normalizeAxis(node.attrs.axis as number, x.shape.length);
     ctx.call("softmax", "softmax", [ctx.ptr(x), ctx.ptr(node.outputs[0]), ...around(x.shape, axis, axis), node.attrs.log ? 1 : 0]);
+  },
+  // softmax: y·(g - Σ g·y); logSoftmax: g - softmax·Σ g
+  grad({ output: y, attrs, grad: g }) {
+    const axis = attrs.axis as number;
+    return [attrs.log ? g.sub(y.exp().mul(g.sum(axis, true))) : y.mul(g.sub(g.mul(y).sum(axis, true)))];
   },
 });
 
@@ -194,5 +231,21 @@ defineOp({
     const axis = normalizeAxis(node.attrs.axis as number, x.shape.length);
     const [outer, R] = around(x.shape, axis, x.shape.length - 1);
     ctx.call("norm", "layernorm", [ctx.ptr(x), gamma ? ctx.ptr(gamma) : 0, beta ? ctx.ptr(beta) : 0, ctx.ptr(node.outputs[0]), outer, R, floatLiteral(node.attrs.eps as number)]);
+  },
+  // with x̂ = (x - mean)·r, r = (var + eps)^-½ and h = g·γ: dx = r·(h - mean(h) - x̂·mean(h·x̂))
+  grad({ inputs: [x, gamma, beta], attrs, grad: g, needs }) {
+    const axis = normalizeAxis(attrs.axis as number, x.ndim);
+    const normalized = x.shape.slice(axis);
+    const axes = normalized.map((_, i) => axis + i), lead = [...Array(axis).keys()];
+    const centered = x.sub(x.mean(axes, true));
+    const r = centered.mul(centered).mean(axes, true).add(attrs.eps as number).sqrt().reciprocal();
+    const xhat = centered.mul(r);
+    const h = gamma ? g.mul(gamma.reshape(normalized)) : g;
+    const dx = () => r.mul(h.sub(h.mean(axes, true)).sub(xhat.mul(h.mul(xhat).mean(axes, true))));
+    return [
+      needs[0] ? dx() : null,
+      gamma && needs[1] ? g.mul(xhat).sum(lead).reshape(gamma.shape) : null,
+      beta && needs[2] ? g.sum(lead).reshape(beta.shape) : null,
+    ];
   },
 });

@@ -1,5 +1,6 @@
 import { fail } from "../errors.js";
 import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph.js";
+import type { Tensor } from "../tensor/tensor.js";
 
 /** Where the code generator lets an op's lowering emit kernel calls. */
 export interface LowerContext {
@@ -29,6 +30,24 @@ export interface ElementwiseCode {
   vector?(args: string[], attrs: Attrs): string;
 }
 
+/** What a gradient rule sees: the op's inputs, its output and attrs, and dL/d(output). */
+export interface GradArgs {
+  inputs: Tensor[];
+  output: Tensor;
+  attrs: Attrs;
+  /** the loss's gradient with respect to the output: the output's shape and dtype */
+  grad: Tensor;
+  /** which inputs need a gradient; a rule may return null for the others and save the work */
+  needs: boolean[];
+}
+
+/**
+ * Reverse mode for one op, written with the Tensor API so it runs eagerly (loss.backward()) and, while
+ * tracing, records backward graph nodes. Returns one gradient per input, shaped like that input, or
+ * null where none flows (integer indices, a bool condition, an input that needs none).
+ */
+export type GradRule = (args: GradArgs) => (Tensor | null)[];
+
 /**
  * One op, defined once: its shape rule, its host reference implementation (eager mode and the test
  * oracle), and how it becomes code. Exactly one of `lower`, `elementwise`, `view` or `decompose` says how.
@@ -54,6 +73,10 @@ export interface OpDef {
   epilogue?(attrs: Attrs): Epilogue | null;
   /** compiled dtypes; the default is float32 everywhere */
   compiledDTypes?(node: Node): boolean;
+  /** the gradient rule; every op has this or `notDifferentiable` */
+  grad?: GradRule;
+  /** why no gradient flows through this op: backpropagating through it fails with this reason */
+  notDifferentiable?: string;
 }
 
 const OPS = new Map<string, OpDef>();
@@ -83,4 +106,14 @@ export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeN
     }
     throw e;
   }
+}
+
+/**
+ * Sums a gradient computed in a broadcast shape back to the shape of the input that was broadcast:
+ * over the leading dims the input lacked and over the dims where it had size 1.
+ */
+export function sumToShape(g: Tensor, shape: number[]): Tensor {
+  const lead = g.ndim - shape.length;
+  const axes = g.shape.map((_, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1));
+  return (axes.length ? g.sum(axes, true) : g).reshape(shape);
 }

@@ -2,7 +2,8 @@ import { fail } from "../errors.js";
 import { DTYPES, numel } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastShapes, broadcastStrides, gatherStrided, newHost, normalizeAxis, shapeStr, stridesOf } from "../ir/shape.js";
-import { defineOp, type LowerContext } from "./registry.js";
+import { apply, Tensor } from "../tensor/tensor.js";
+import { defineOp, sumToShape, type LowerContext } from "./registry.js";
 
 /**
  * Data movement. Every op here lowers to one kernel, `stridedCopy` (a 6-d box copy with arbitrary
@@ -51,6 +52,26 @@ export function emitPermute(ctx: LowerContext, shape: number[], perm: number[], 
 const elemBytes = (t: TensorType): number => DTYPES[t.dtype].bytes;
 const anyDType = () => true;
 
+/**
+ * The adjoint of a slice with positive steps: `g` placed at positions start + k·step along each axis
+ * of an otherwise zero tensor of `shape`. Built from reshape/pad/slice, so it traces like any op.
+ */
+export function unslice(g: Tensor, shape: number[], starts: number[], steps: number[]): Tensor {
+  if (g.size === 0) return Tensor.zeros(shape, g.dtype);
+  let t = g;
+  steps.forEach((step, d) => {
+    const n = t.shape[d];
+    if (step === 1 || n === 1) return;
+    // step - 1 zeros after every element: [.., n, 1, ..] padded to [.., n, step, ..], merged, tail cut
+    const split = [...t.shape.slice(0, d), n, 1, ...t.shape.slice(d + 1)];
+    const pads = [...split.map(() => 0), ...split.map((_, i) => (i === d + 1 ? step - 1 : 0))];
+    const spread = apply("pad", [t.reshape(split)], { pads, value: 0 }).reshape([...t.shape.slice(0, d), n * step, ...t.shape.slice(d + 1)]);
+    t = spread.slice(d, 0, (n - 1) * step + 1);
+  });
+  const after = shape.map((n, d) => n - starts[d] - t.shape[d]);
+  return starts.every((p) => p === 0) && after.every((p) => p === 0) ? t : apply("pad", [t], { pads: [...starts, ...after], value: 0 });
+}
+
 // --- reshape: a view ---------------------------------------------------------------------------------
 defineOp({
   name: "reshape",
@@ -64,6 +85,7 @@ defineOp({
   reference: ([x], attrs) => [{ shape: [...(attrs.shape as number[])], dtype: x.dtype, data: x.data.slice() }],
   view: true,
   compiledDTypes: anyDType,
+  grad: ({ inputs: [x], grad }) => [grad.reshape(x.shape)],
 });
 
 // --- permute -------------------------------------------------------------------------------------------
@@ -83,6 +105,11 @@ defineOp({
     emitPermute(ctx, x.shape, node.attrs.perm as number[], ctx.ptr(x), ctx.ptr(node.outputs[0]), elemBytes(x));
   },
   compiledDTypes: anyDType,
+  grad({ attrs, grad }) {
+    const perm = attrs.perm as number[];
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [grad.permute(inverse)];
+  },
 });
 
 // --- slice: starts/ends/steps per axis, already clamped (python semantics, steps may be negative) ---
@@ -113,6 +140,13 @@ defineOp({
     emitStridedCopy(ctx, ctx.ptr(x) + g.start * elemBytes(x), ctx.ptr(node.outputs[0]), elemBytes(x), g.shape, g.strides, stridesOf(g.shape));
   },
   compiledDTypes: anyDType,
+  grad({ inputs: [x], attrs, grad }) {
+    const starts = attrs.starts as number[], steps = attrs.steps as number[];
+    // a negative step reads backwards: flip those axes and start from the lowest index read
+    const backwards = steps.flatMap((step, d) => (step < 0 ? [d] : []));
+    const lowest = starts.map((start, d) => (steps[d] < 0 ? start + (grad.shape[d] - 1) * steps[d] : start));
+    return [unslice(backwards.length ? grad.flip(backwards) : grad, x.shape, lowest, steps.map(Math.abs))];
+  },
 });
 
 // --- concat ------------------------------------------------------------------------------------------
@@ -158,6 +192,15 @@ defineOp({
     }
   },
   compiledDTypes: anyDType,
+  grad({ inputs, attrs, grad, needs }) {
+    const axis = normalizeAxis(attrs.axis as number, grad.ndim);
+    let at = 0;
+    return inputs.map((t, i) => {
+      const start = at;
+      at += t.shape[axis];
+      return needs[i] ? grad.slice(axis, start, at) : null;
+    });
+  },
 });
 
 // --- constant pad: pads = [before_0, …, before_{r-1}, after_0, …, after_{r-1}] ---------------------
@@ -195,6 +238,10 @@ defineOp({
     const origin = pads.slice(0, x.shape.length).reduce((a, p, d) => a + p * ost[d], 0);
     emitStridedCopy(ctx, ctx.ptr(x), ctx.ptr(out) + origin * 4, 4, x.shape, stridesOf(x.shape), ost);
   },
+  grad({ inputs: [x], attrs, grad }) {
+    const before = (attrs.pads as number[]).slice(0, x.ndim);
+    return [apply("slice", [grad], { starts: before, ends: before.map((p, d) => p + x.shape[d]), steps: before.map(() => 1) })];
+  },
 });
 
 // --- expand (broadcast to a shape) --------------------------------------------------------------------
@@ -212,6 +259,7 @@ defineOp({
     emitStridedCopy(ctx, ctx.ptr(x), ctx.ptr(out), elemBytes(x), out.shape, broadcastStrides(x.shape, out.shape), stridesOf(out.shape));
   },
   compiledDTypes: anyDType,
+  grad: ({ inputs: [x], grad }) => [sumToShape(grad, x.shape)],
 });
 
 // --- gather along an axis with int32 indices (embedding lookups) ---------------------------------------
@@ -249,4 +297,58 @@ defineOp({
     }
   },
   compiledDTypes: (node) => elemBytes(node.inputs[0]) === 4,
+  // rows picked several times get the sum of their gradients
+  grad: ({ inputs: [data, idx], attrs, grad, needs }) => {
+    const axis = normalizeAxis(attrs.axis as number, data.ndim);
+    return [needs[0] ? apply("scatterAdd", [grad, idx], { axis, size: data.shape[axis] }) : null, null];
+  },
+});
+
+// --- scatterAdd: gather's adjoint; slices of `updates` added into zeros at int32 indices along `axis` ---
+function scatterAddGeometry(updates: number[], idx: number[], attrs: Attrs) {
+  const size = attrs.size as number;
+  const rank = updates.length - idx.length + 1;
+  if (rank < 1) fail(`scatterAdd: updates ${shapeStr(updates)} cannot hold indices ${shapeStr(idx)}`);
+  const axis = normalizeAxis(attrs.axis as number, rank);
+  if (updates.slice(axis, axis + idx.length).join() !== idx.join()) fail(`scatterAdd: updates ${shapeStr(updates)} do not hold indices ${shapeStr(idx)} at axis ${axis}`);
+  if (!Number.isInteger(size) || size < 1) fail(`scatterAdd: size must be a positive integer, got ${size}`);
+  const shape = [...updates.slice(0, axis), size, ...updates.slice(axis + idx.length)];
+  return { shape, axis, size, outer: numel(shape.slice(0, axis)), inner: numel(shape.slice(axis + 1)), nIdx: numel(idx) };
+}
+defineOp({
+  name: "scatterAdd",
+  infer([updates, idx], attrs) {
+    if (idx.dtype !== "int32") fail(`scatterAdd indices must be int32, got ${idx.dtype}`);
+    return [{ shape: scatterAddGeometry(updates.shape, idx.shape, attrs).shape, dtype: updates.dtype }];
+  },
+  reference([updates, idx], attrs) {
+    const g = scatterAddGeometry(updates.shape, idx.shape, attrs);
+    const out = newHost(g.shape, updates.dtype);
+    const dst = out.data as Float64Array;
+    for (let o = 0; o < g.outer; o++) for (let k = 0; k < g.nIdx; k++) {
+      let j = Number(idx.data[k]);
+      if (j < -g.size || j >= g.size) fail(`scatterAdd: index ${j} is out of range for axis ${g.axis} of size ${g.size}`);
+      if (j < 0) j += g.size;
+      for (let i = 0; i < g.inner; i++) dst[(o * g.size + j) * g.inner + i] += Number(updates.data[(o * g.nIdx + k) * g.inner + i]);
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [updates, idx] = node.inputs, out = node.outputs[0];
+    const g = scatterAddGeometry(updates.shape, idx.shape, node.attrs);
+    ctx.call("copy", "fill32", [ctx.ptr(out), numel(g.shape), 0]);
+    // rows added in index order, so repeated indices accumulate; gather's range check and status
+    ctx.emit(`for (let o: usize = 0; o < ${g.outer}; o++) {`);
+    ctx.emit(`for (let k: usize = 0; k < ${g.nIdx}; k++) {`);
+    ctx.emit(`let r = load<i32>(${ctx.ptr(idx)} + (k << 2));`);
+    ctx.emit(`if (r < 0) r += ${g.size};`);
+    ctx.emit(`if (<u32>r >= ${g.size}) return 2;`);
+    ctx.emit(`const src: usize = ${ctx.ptr(updates)} + ((o * ${g.nIdx} + k) * ${g.inner} << 2);`);
+    ctx.emit(`const dst: usize = ${ctx.ptr(out)} + ((o * ${g.size} + <usize>r) * ${g.inner} << 2);`);
+    ctx.emit(`for (let i: usize = 0; i < ${g.inner * 4}; i += 4) store<f32>(dst + i, load<f32>(dst + i) + load<f32>(src + i));`);
+    ctx.emit(`}`);
+    ctx.emit(`}`);
+  },
+  compiledDTypes: (node) => node.inputs[0].dtype === "float32",
+  grad: ({ inputs: [, idx], attrs, grad, needs }) => [needs[0] ? apply("gather", [grad, idx], { axis: attrs.axis }) : null, null],
 });

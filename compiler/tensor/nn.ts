@@ -53,6 +53,10 @@ export abstract class Module {
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
+  /** drops every parameter's accumulated gradient (PyTorch's zero_grad(set_to_none=True)) */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
   /** parameters and buffers in registration order, with dotted names */
   private namedTensors(): [string, Tensor][] {
     const out: [string, Tensor][] = [];

@@ -17,14 +17,27 @@ export interface PoolOptions { stride?: number | number[]; padding?: number | nu
 const pair = (v: number | number[] | undefined, dflt: number, n = 2): number[] =>
   v === undefined ? Array(n).fill(dflt) : typeof v === "number" ? Array(n).fill(v) : v.length === n ? [...v] : fail(`expected ${n} values, got [${v}]`);
 
+/** How an eager tensor was made from inputs that require grad: what backward() walks. */
+export interface Creator {
+  op: string;
+  inputs: Tensor[];
+  attrs: Attrs;
+  /** names the node in errors ("floor_12") */
+  name: string;
+}
+
 /**
  * A tensor. Eager tensors hold host data and compute through each op's reference implementation;
  * during tracing, tensors derived from the model's inputs are symbolic and record graph nodes instead.
  * Both paths go through `apply`, so every op is defined exactly once (in compiler/ops).
  */
 export class Tensor {
-  /** set on parameters the optimizer may update (see nn.Parameter) */
+  /** set on parameters the optimizer may update (see nn.Parameter), and on eager results computed from them */
   requiresGrad = false;
+  /** dL/d(this), accumulated by backward() on leaf tensors that require grad */
+  grad: Tensor | null = null;
+  /** the op that made this tensor, when an input required grad (eager mode only) */
+  creator: Creator | null = null;
 
   constructor(
     readonly shape: number[],
@@ -124,6 +137,45 @@ export class Tensor {
     const dst = this.data as Float32Array;
     dst.set(src.dtype === this.dtype ? (src.data as Float32Array) : Array.from(src.data as Float32Array, Number));
     return this;
+  }
+  /** the same data cut from the autograd graph: no gradient flows back through the result */
+  detach(): Tensor {
+    return new Tensor(this.shape, this.dtype, this.storage, this.value);
+  }
+  /**
+   * Backpropagates from this one-element loss: every leaf tensor that requires grad and that the loss
+   * depends on gets dL/d(leaf) added to its `.grad` (accumulated like PyTorch; see Module.zeroGrad).
+   */
+  backward(): void {
+    if (this.size !== 1) fail(`backward() needs a scalar loss, got a tensor of shape ${shapeStr(this.shape)}; reduce it first (e.g. .mean())`);
+    if (!this.requiresGrad) fail("backward(): the loss does not depend on any tensor that requires grad (computed under noGrad(), or from detached tensors?)");
+    const order = topologicalOrder(this);
+    const grads = new Map<Tensor, Tensor>([[this, Tensor.ones(this.shape, this.dtype)]]);
+    noGrad(() => {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i], g = grads.get(t);
+        if (!g) continue;
+        if (!t.creator) {
+          t.grad = t.grad ? t.grad.add(g) : g;
+          continue;
+        }
+        const { op, inputs, attrs, name } = t.creator;
+        const def = getOp(op);
+        if (!def.grad) {
+          fail(`cannot backpropagate through '${op}' (node ${name}, output ${shapeStr(t.shape)}): ${def.notDifferentiable ?? "it has no gradient rule"}. ` +
+            "It lies between the loss and a tensor that requires grad; detach() its input if no gradient should flow there");
+        }
+        const needs = inputs.map((x) => x.requiresGrad);
+        const inputGrads = def.grad({ inputs, output: t, attrs, grad: g, needs });
+        inputs.forEach((x, k) => {
+          const gk = inputGrads[k];
+          if (!needs[k] || !gk) return;
+          if (gk.shape.join() !== x.shape.join()) fail(`internal: the ${op} gradient rule (node ${name}) returned ${shapeStr(gk.shape)} for input ${k} of shape ${shapeStr(x.shape)}`);
+          const prev = grads.get(x);
+          grads.set(x, prev ? prev.add(gk) : gk);
+        });
+      }
+    });
   }
   toString(): string {
     return `Tensor(${shapeStr(this.shape)}, ${this.dtype}${this.storage ? `, ${JSON.stringify(this.toArray())}` : ", symbolic"})`;
@@ -239,6 +291,16 @@ export class Tensor {
     for (let i = 0; i < pads.length / 2; i++) [before[this.ndim - 1 - i], after[this.ndim - 1 - i]] = [pads[2 * i], pads[2 * i + 1]];
     return apply("pad", [this], { pads: [...before, ...after], value });
   }
+  /** reverses the order of the elements along each given dim */
+  flip(...dims: (number | number[])[]): Tensor {
+    const axes = dims.flat().map((d) => normalizeAxis(d, this.ndim));
+    const flipped = (i: number) => axes.includes(i);
+    return apply("slice", [this], {
+      starts: this.shape.map((n, i) => (flipped(i) ? n - 1 : 0)),
+      ends: this.shape.map((n, i) => (flipped(i) ? -1 : n)),
+      steps: this.shape.map((_, i) => (flipped(i) ? -1 : 1)),
+    });
+  }
   expand(...shape: (number | number[])[]): Tensor {
     const want = shape.flat();
     const full = want.map((d, i) => (d === -1 ? this.shape[i - (want.length - this.ndim)] : d));
@@ -346,7 +408,50 @@ function nestedShape(data: NestedArray): number[] {
   return [data.length, ...inner];
 }
 
-/** Runs an op eagerly, or records it when tracing and any input is symbolic. */
+let gradEnabled = true;
+let eagerNodes = 0;
+
+/** Runs `fn` (synchronously) without recording anything for backward(), like torch.no_grad(). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/** Tensors that require grad below `root`, each after every tensor it was computed from. */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>([root]);
+  // iterative depth-first search: a long training graph must not overflow the call stack
+  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const inputs = top.t.creator?.inputs ?? [];
+    if (top.next < inputs.length) {
+      const x = inputs[top.next++];
+      if (x.requiresGrad && !seen.has(x)) {
+        seen.add(x);
+        stack.push({ t: x, next: 0 });
+      }
+    } else {
+      stack.pop();
+      order.push(top.t);
+    }
+  }
+  return order;
+}
+
+const isFloat = (dtype: DType): boolean => dtype === "float32" || dtype === "float64";
+
+/**
+ * Runs an op eagerly, or records it when tracing and any input is symbolic. An eager result computed
+ * from an input that requires grad remembers its creator for backward() (gradients flow through float
+ * tensors only; a trace records no creators: its graph is what a compiled backward will differentiate).
+ */
 export function apply(op: string, inputs: Tensor[], attrs: Attrs): Tensor {
   const trace = activeTrace();
   if (trace && inputs.some((t) => t.isSymbolic || trace.isParameter(t))) {
@@ -356,5 +461,10 @@ export function apply(op: string, inputs: Tensor[], attrs: Attrs): Tensor {
   for (const t of inputs) if (!isDType(t.dtype)) fail(`unknown dtype ${t.dtype}`);
   inferTypes(op, inputs, attrs, op); // shape errors name both shapes before any computing
   const [out] = getOp(op).reference(inputs.map((t) => t.host()), attrs);
-  return new Tensor(out.shape, out.dtype, out.data);
+  const result = new Tensor(out.shape, out.dtype, out.data);
+  if (gradEnabled && !trace && isFloat(out.dtype) && inputs.some((t) => t.requiresGrad)) {
+    result.requiresGrad = true;
+    result.creator = { op, inputs, attrs, name: `${op}_${eagerNodes++}` };
+  }
+  return result;
 }
