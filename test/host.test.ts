@@ -698,3 +698,14 @@ describe("loader", () => {
     throwsTeenygrad(() => model.run(), /^g\.wasm: run\(\) grew the memory/);
   });
 });
+
+test("npy and safetensors parse from a Node Buffer that views a larger pool", async () => {
+  const { encodeNpy, parseNpy } = await import("../compiler/host/npy.js");
+  const { encodeSafetensors, parseSafetensors } = await import("../compiler/host/safetensors.js");
+  const values = new Float32Array([1.5, -2, 3.25]);
+  // Buffer#slice/subarray return views: a parser that copies with slice() and reads .buffer from 0 reads the pool
+  const inPool = (bytes: Uint8Array) => Buffer.concat([Buffer.from("garbage!"), bytes]).subarray(8);
+  assert.deepEqual(Array.from(parseNpy(inPool(encodeNpy("float32", [3], values))).data as Float32Array), Array.from(values));
+  const st = parseSafetensors(inPool(encodeSafetensors({ w: { dtype: "float32", shape: [3], data: values } })));
+  assert.deepEqual(Array.from(st.tensors.w.data as Float32Array), Array.from(values));
+});

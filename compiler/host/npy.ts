@@ -66,7 +66,7 @@ export function parseNpy(bytes: Uint8Array, source = "<bytes>"): NpyArray {
   }
 
   // copy into a fresh buffer: the source may be unaligned for the element type
-  const raw = bytes.slice(dataStart, dataStart + dataBytes);
+  const raw = Uint8Array.prototype.slice.call(bytes, dataStart, dataStart + dataBytes); // a copy even for a Node Buffer, whose slice() is a view
   if (bigEndian && elementBytes > 1) swapBytes(raw, elementBytes);
   const flat = new DTYPES[dtype].array(raw.buffer, 0, count);
   const data = header.fortranOrder && shape.length > 1 ? fortranToC(flat, shape) : flat;

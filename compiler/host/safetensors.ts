@@ -137,7 +137,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): Safeten
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const { name, dtype, shape, begin, end } of entries) {
     // copy: the data buffer need not be aligned for the element type
-    const raw = bytes.slice(dataStart + begin, dataStart + end);
+    const raw = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end); // a copy even for a Node Buffer
     setOwn(tensors, name, { dtype, shape, data: new DTYPES[dtype].array(raw.buffer, 0, numel(shape)) });
   }
   return { tensors, metadata };
