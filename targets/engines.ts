@@ -2,7 +2,8 @@
  * One entry point to run a blob on any engine we test against (Node only): "node" is V8 through the
  * browser-compatible loader, "wasmtime" is the wasmtime CLI (reactor blobs through the adapter, "wasi" blobs
  * as commands), "wamr" and "wasm3" are those interpreters in teenygrad-native-run (reactor blobs whose
- * features the interpreter has: the wasm-scalar target).
+ * features the interpreter has: the wasm-scalar target), "chromium" is headless Chromium loading the blob in a
+ * page through the same loader as "node".
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,13 +12,14 @@ import { fail } from "../compiler/errors.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
 import { loadBlob, type InputValues } from "../compiler/host/loader.js";
+import { findChromium, runInChromium } from "./chromium/runner.js";
 import { checkNativeFeatures, findNativeRunner, NATIVE_ENGINES, runInNativeRunner } from "./native-runner/runner.js";
 import { bytesOf, checkedInputs, splitOutputs } from "./protocol.js";
 import { findWasmtime, runInWasmtime, runWasiCommand } from "./wasmtime/runner.js";
 
-export type Engine = "node" | "wasmtime" | "wamr" | "wasm3";
+export type Engine = "node" | "wasmtime" | "wamr" | "wasm3" | "chromium";
 
-export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3"];
+export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3", "chromium"];
 
 /**
  * The engines installed here that can run a blob using `features` (inspectWasm(blob).features); without them,
@@ -27,6 +29,7 @@ export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3"];
 export function availableEngines(features?: readonly WasmFeature[]): Engine[] {
   const engines: Engine[] = ["node"];
   if (findWasmtime()) engines.push("wasmtime");
+  if (findChromium()) engines.push("chromium");
   if (features && findNativeRunner()) {
     for (const engine of ["wamr", "wasm3"] as const) {
       if (!features || features.every((f) => NATIVE_ENGINES[engine].features.includes(f))) engines.push(engine);
@@ -58,6 +61,7 @@ export async function runOnEngine(
     return Object.fromEntries(Object.entries(outputs).map(([name, view]) => [name, view.slice()]));
   }
   if (!ENGINES.includes(engine)) fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
+  if (engine === "chromium") return runInChromium(bytes, inputs, { weights: opts.weights, source });
 
   const info = inspectWasm(bytes, source);
   const manifest = info.manifest;

@@ -34,7 +34,7 @@ describe("wasmtime", { skip }, () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test("is an available engine", () => {
-    assert.deepEqual(availableEngines(), ["node", "wasmtime"]);
+    assert.ok(availableEngines().includes("wasmtime"));
   });
 
   test("runs an unmodified reactor blob through the adapter", async () => {
