@@ -1,5 +1,6 @@
 import { fail } from "../compiler/errors.js";
 import type { WasmFeature } from "../compiler/host/wasm-info.js";
+import type { Engine } from "./engines.js";
 
 /**
  * A target: what the compiled module may use and where it runs. The compiler builds the same kernel
@@ -16,7 +17,7 @@ export interface Target {
   features: WasmFeature[];
   /** largest linear memory the target's engines allow, in 64 KiB pages */
   maxPages: number;
-  defaultEngine: "node" | "wasmtime";
+  defaultEngine: Engine;
 }
 
 const MVP_PLUS: WasmFeature[] = ["bulk-memory", "mutable-globals", "nontrapping-fptoint", "sign-ext", "multivalue"];
@@ -47,7 +48,7 @@ export const TARGETS: Record<string, Target> = {
     relaxedSimd: false,
     features: MVP_PLUS,
     maxPages: 65536,
-    defaultEngine: "node",
+    defaultEngine: "wamr",
   },
 };
 

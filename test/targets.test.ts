@@ -23,6 +23,15 @@ describe(`targets (seed ${SEED})`, () => {
     });
   }
 
+  test("the scalar build stays within 1e-6 of the SIMD build", async () => {
+    manualSeed(SEED);
+    const model = new KWS();
+    const x = randn(1, 1, 49, 10);
+    const run = async (target: string) => (await loadBlob((await compile(model, kwsInputs, { target })).wasm)).run({ mfcc: x.data }).output as Float32Array;
+    const err = relError(await run("wasm-scalar"), await run("wasm-simd"));
+    assert.ok(err <= 1e-6, `scalar vs simd: ${err}`);
+  });
+
   test("a lower optimisation level compiles the same model to the same results", async () => {
     manualSeed(SEED);
     const model = new KWS();
