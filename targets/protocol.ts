@@ -8,6 +8,8 @@
  *   response: u32 status from run(); when it is 0, the requested ranges' bytes in order.
  */
 import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, isAbsolute, join } from "node:path";
 import { fail } from "../compiler/errors.js";
 import { DTYPES, numel, type TypedArray } from "../compiler/ir/dtype.js";
 import type { Manifest, TensorSlot } from "../compiler/codegen/manifest.js";
@@ -125,5 +127,37 @@ class ByteWriter {
   bytes(b: Uint8Array): void {
     this.out.set(b, this.at);
     this.at += b.length;
+  }
+}
+
+/**
+ * An engine's executable: `$envVar` when set (it must then be executable: a typo should not fall back
+ * silently), else the first of `candidates` that is executable — absolute paths as they are, bare
+ * names looked up on PATH; null when none is.
+ */
+export function findExecutable(envVar: string, candidates: string[]): string | null {
+  const explicit = process.env[envVar];
+  if (explicit) {
+    if (!isExecutable(explicit)) fail(`${envVar} is set to ${explicit}, which is not an executable file`);
+    return explicit;
+  }
+  for (const c of candidates) {
+    if (isAbsolute(c)) {
+      if (isExecutable(c)) return c;
+      continue;
+    }
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+      if (dir && isExecutable(join(dir, c))) return join(dir, c);
+    }
+  }
+  return null;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -5,17 +5,16 @@
  * profile and stopped as soon as the page has answered.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fail } from "../../compiler/errors.js";
 import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { InputValues } from "../../compiler/host/loader.js";
 import { inspectWasm } from "../../compiler/host/wasm-info.js";
-import { bytesOf, checkedInputs, splitOutputs } from "../wasmtime/runner.js";
+import { bytesOf, checkedInputs, findExecutable, splitOutputs } from "../protocol.js";
 import type { Job } from "./page.js";
 import { serveLocal } from "./server.js";
 
@@ -38,28 +37,9 @@ const RUN_TIMEOUT_MS = 60_000;
 
 /** $TEENYGRAD_CHROMIUM, else /usr/bin/chromium (Debian's package, scripts/install-chromium.sh), else a Chromium or Chrome on PATH; null when none exists */
 export function findChromium(): string | null {
-  const explicit = process.env.TEENYGRAD_CHROMIUM;
-  if (explicit) {
-    if (!isExecutable(explicit)) fail(`TEENYGRAD_CHROMIUM is set to ${explicit}, which is not an executable file`);
-    return explicit;
-  }
-  if (isExecutable("/usr/bin/chromium")) return "/usr/bin/chromium";
-  for (const name of ["chromium", "chromium-browser", "google-chrome"]) {
-    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-      if (dir && isExecutable(join(dir, name))) return join(dir, name);
-    }
-  }
-  return null;
+  return findExecutable("TEENYGRAD_CHROMIUM", ["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"]);
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** page.ts and the loader as one browser script, bundled once per process */
 let pageScript: string | null = null;

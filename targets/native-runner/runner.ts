@@ -4,7 +4,7 @@
  * speaks the wasmtime adapter's protocol (targets/protocol.ts); see src/main.rs.
  */
 import { createHash } from "node:crypto";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fail } from "../../compiler/errors.js";
@@ -12,7 +12,7 @@ import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import type { InputValues } from "../../compiler/host/loader.js";
 import type { WasmFeature } from "../../compiler/host/wasm-info.js";
-import { decodeResponse, encodeRequest, PROTOCOL_EXITS, runProcess } from "../protocol.js";
+import { decodeResponse, encodeRequest, findExecutable, PROTOCOL_EXITS, runProcess } from "../protocol.js";
 import { teenygradCacheDir } from "../wasmtime/runner.js";
 
 export type NativeEngine = "wamr" | "wasm3";
@@ -42,15 +42,9 @@ const CRATE_DIR = fileURLToPath(new URL(".", import.meta.url));
  * puts it); null when neither exists, or when the crate's sources are not at hand (a bundled install).
  */
 export function findNativeRunner(): string | null {
-  const explicit = process.env.TEENYGRAD_NATIVE_RUNNER;
-  if (explicit) {
-    if (!isExecutable(explicit)) fail(`TEENYGRAD_NATIVE_RUNNER is set to ${explicit}, which is not an executable file`);
-    return explicit;
-  }
   const hash = crateHash();
-  if (!hash) return null;
-  const path = join(teenygradCacheDir(), "engines", `native-runner-${hash}`, "bin", "teenygrad-native-run");
-  return isExecutable(path) ? path : null;
+  const cached = hash ? [join(teenygradCacheDir(), "engines", `native-runner-${hash}`, "bin", "teenygrad-native-run")] : [];
+  return findExecutable("TEENYGRAD_NATIVE_RUNNER", cached);
 }
 
 /** first 16 hex digits of the SHA-256 of the crate's sources, concatenated; null without the sources */
@@ -64,14 +58,6 @@ function crateHash(): string | null {
   return hash.digest("hex").slice(0, 16);
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** fails, naming the engine and the features, when the blob uses something the interpreter cannot run */
 export function checkNativeFeatures(engine: NativeEngine, features: readonly WasmFeature[], source: string): void {

@@ -4,18 +4,17 @@
  * - "wasi" command blobs:        wasmtime run <blob.wasm>   (raw input bytes on stdin, raw output bytes on stdout)
  */
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { fail } from "../../compiler/errors.js";
 import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import type { InputValues } from "../../compiler/host/loader.js";
-import { decodeResponse, encodeRequest, PROTOCOL_EXITS, runProcess, type ProcessResult } from "../protocol.js";
+import { decodeResponse, encodeRequest, findExecutable, PROTOCOL_EXITS, runProcess, type ProcessResult } from "../protocol.js";
 import { ADAPTER_WAT } from "./adapter.js";
 
 // moved to the shared protocol module; re-exported for the runners that import them from here
-export { bytesOf, checkedInputs, splitOutputs } from "../protocol.js";
 
 export const WASMTIME_VERSION = "48.0.8";
 
@@ -25,27 +24,9 @@ export function teenygradCacheDir(): string {
 
 /** $TEENYGRAD_WASMTIME, else the pinned build in the cache, else `wasmtime` on PATH; null when none exists */
 export function findWasmtime(): string | null {
-  const explicit = process.env.TEENYGRAD_WASMTIME;
-  if (explicit) {
-    if (!isExecutable(explicit)) fail(`TEENYGRAD_WASMTIME is set to ${explicit}, which is not an executable file`);
-    return explicit;
-  }
-  const pinned = join(teenygradCacheDir(), "engines", `wasmtime-${WASMTIME_VERSION}`, "bin", "wasmtime");
-  if (isExecutable(pinned)) return pinned;
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir && isExecutable(join(dir, "wasmtime"))) return join(dir, "wasmtime");
-  }
-  return null;
+  return findExecutable("TEENYGRAD_WASMTIME", [join(teenygradCacheDir(), "engines", `wasmtime-${WASMTIME_VERSION}`, "bin", "wasmtime"), "wasmtime"]);
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function requireWasmtime(): string {
   const wasmtime = findWasmtime();
