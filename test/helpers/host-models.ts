@@ -170,14 +170,5 @@ export function wasiAddOneCommand(): { bytes: Uint8Array; manifest: Manifest } {
   return { bytes: assemble(wat, F.MVP, manifestSection(manifest)), manifest };
 }
 
-/** deterministic PRNG (mulberry32) so the corruption tests are reproducible */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** deterministic PRNG so the corruption tests are reproducible (the planner's mulberry32) */
+export { seededRandom as rng } from "../../compiler/planner/arena.js";
