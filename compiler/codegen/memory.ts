@@ -24,22 +24,37 @@ export interface MemoryLayout {
   end: number;
 }
 
-export function layoutMemory(g: Graph): MemoryLayout {
-  const root = aliasRoots(g);
+export interface LayoutOptions {
+  /**
+   * Values that live at given addresses outside the weights region and the arena, and their views:
+   * a training blob's parameters and optimizer state, which outlive every call. A node whose output is
+   * fixed writes that address (an optimizer update overwriting its parameter).
+   */
+  fixed?: Map<Value, number>;
+  /** where the weights region starts (default: right after the reserved bytes) */
+  weightsAt?: number;
+  /** where the arena starts (default: right after the weights region) */
+  arenaAt?: number;
+}
+
+export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
+  const fixed = opts.fixed ?? new Map<Value, number>();
+  const root = aliasRoots(g, fixed);
   const rootOf = (v: Value) => root.get(v) ?? v;
 
   // weights region: every constant the code reads, in first-use order
-  const address = new Map<Value, number>();
+  const address = new Map<Value, number>(fixed);
   const constants = g.constants();
-  let at = RESERVED_BYTES;
+  const weightsAt = opts.weightsAt ?? RESERVED_BYTES;
+  let at = weightsAt;
   for (const c of constants) {
     address.set(c, at);
     at = alignUp(at + c.bytes);
   }
-  const weights = { offset: RESERVED_BYTES, bytes: at - RESERVED_BYTES, values: constants };
+  const weights = { offset: weightsAt, bytes: at - weightsAt, values: constants };
 
   // schedule: one step per node that runs code; buffer ids are alias-root value ids
-  const inArena = (v: Value) => !rootOf(v).isConstant;
+  const inArena = (v: Value) => !rootOf(v).isConstant && !fixed.has(rootOf(v));
   const steps: ScheduleStep[] = [];
   const scratchIds = new Map<Node, number>();
   const bytesById = new Map<number, number>();
@@ -51,7 +66,7 @@ export function layoutMemory(g: Graph): MemoryLayout {
   let nextScratchId = -1;
   for (const n of g.nodes) {
     if (getOp(n.op).view) continue;
-    const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.map(track)) };
+    const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
     const scratch = getOp(n.op).scratchBytes?.(n) ?? 0;
     if (scratch > 0) {
       const id = nextScratchId--;
@@ -68,7 +83,7 @@ export function layoutMemory(g: Graph): MemoryLayout {
   const plan = planArena(buffers, { alignment: ALIGN });
   checkNoOverlap(buffers, plan.offsets, ALIGN);
 
-  const arenaOffset = alignUp(at);
+  const arenaOffset = alignUp(opts.arenaAt ?? at);
   const placed = (id: number) => {
     const off = plan.offsets.get(id);
     if (off === undefined) fail(`internal: buffer ${id} was not planned`);
@@ -85,7 +100,7 @@ export function layoutMemory(g: Graph): MemoryLayout {
  * Values that share bytes: a view (reshape) shares its input's buffer, and an in-place op may write
  * its output over an input of the same shape whose whole alias group dies at that op.
  */
-function aliasRoots(g: Graph): Map<Value, Value> {
+function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
   const root = new Map<Value, Value>();
   const rootOf = (v: Value) => root.get(v) ?? v;
   for (const n of g.nodes) if (getOp(n.op).view) root.set(n.outputs[0], rootOf(n.inputs[0]));
@@ -99,10 +114,11 @@ function aliasRoots(g: Graph): Map<Value, Value> {
     const def = getOp(n.op);
     if (!(def.inPlace || def.elementwise) || def.view) return;
     const out = n.outputs[0];
+    if (fixed.has(out)) return;
     const candidates = def.elementwise || n.op === "fused" ? n.inputs : n.inputs.slice(0, 1);
     const victim = candidates.find((v) => {
       const r = rootOf(v);
-      return r.kind === "node" && lastRead.get(r) === i && !outputs.has(r) && v.shape.join() === out.shape.join() && v.dtype === out.dtype;
+      return r.kind === "node" && !fixed.has(r) && lastRead.get(r) === i && !outputs.has(r) && v.shape.join() === out.shape.join() && v.dtype === out.dtype;
     });
     if (!victim) return;
     const r = rootOf(victim);
