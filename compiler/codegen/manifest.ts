@@ -33,6 +33,26 @@ export interface Manifest {
   };
   inputs: TensorSlot[];
   outputs: TensorSlot[];
+  /** present in blobs from compileTraining, which also export train_step() -> i32 */
+  training?: TrainingManifest;
+}
+
+/**
+ * A training blob's extra buffers. `inputs`/`outputs` above belong to run(); these to train_step(),
+ * which reads a batch from `inputs`, writes the loss (and the model's output) to `outputs`, and updates
+ * `parameters` in place. train_step() statuses: 0 ok, 2 an index out of range in a gather, 3 the loss is
+ * not finite (nothing was updated), 4 a class target out of range (nothing was updated).
+ */
+export interface TrainingManifest {
+  inputs: TensorSlot[];
+  outputs: TensorSlot[];
+  /** every state-dict tensor, trainable or not, at its address in writable memory */
+  parameters: (TensorSlot & { trainable: boolean })[];
+  /** optimizer state (momentum buffers, Adam moments): zero at instantiation */
+  optimizerState: TensorSlot[];
+  /** f32 scalars: `step` counts completed steps; `lr` is the learning rate the next step uses (writable) */
+  control: { step: number; lr: number };
+  optimizer: Record<string, unknown>;
 }
 
 export const MANIFEST_SECTION = "teenygrad.manifest";
