@@ -131,6 +131,17 @@ describe(`data movement (seed ${SEED})`, () => {
   });
 });
 
+describe(`training-step ops (seed ${SEED})`, () => {
+  test("oneHot, stepGuard, and detach() as a stopGradient view", async () => {
+    const classes = Tensor.from([[3, 0], [4, 3]], { dtype: "int32" });
+    await checkCompiled((c, loss, step, x) => ({
+      oneHot: apply("oneHot", [c], { classes: 5 }),
+      step: apply("stepGuard", [loss, step], {}),
+      detached: x.detach().mul(2),
+    }), { c: classes, loss: randn(1), step: Tensor.from([7]), x: randn(3, 5) });
+  });
+});
+
 describe("hand-computed values", () => {
   const close = (t: Tensor, want: number[]) => Array.from(t.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-6, `element ${i}: ${v} != ${want[i]}`));
   test("conv2d 3x3 input, 2x2 kernel, bias, relu", async () => {

@@ -4,6 +4,7 @@ import "./linalg.js";
 import "./reduce.js";
 import "./shape.js";
 import "./fused.js";
+import "./training.js";
 
 export { allOps, defineOp, getOp, inferTypes } from "./registry.js";
 export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry.js";

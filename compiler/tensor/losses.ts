@@ -1,6 +1,6 @@
 import { fail } from "../errors.js";
 import { shapeStr } from "../ir/shape.js";
-import { Tensor } from "./tensor.js";
+import { apply, Tensor } from "./tensor.js";
 
 /**
  * Loss functions, composed from registry ops so that loss.backward() differentiates them and a traced
@@ -17,13 +17,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     fail(`crossEntropy needs logits [N, C] and targets [N], got logits ${shapeStr(logits.shape)} and targets ${shapeStr(targets.shape)}`);
   }
   if (targets.dtype !== "int32") fail(`crossEntropy: targets must be int32 class indices, got ${targets.dtype}`);
-  const [N, C] = logits.shape;
+  const C = logits.shape[1];
   if (!targets.isSymbolic) {
     const bad = (targets.data as Int32Array).find((t) => t < 0 || t >= C);
     if (bad !== undefined) fail(`crossEntropy: target ${bad} is out of range for ${C} classes`);
   }
   // each row's target log-probability, picked by a one-hot mask: log-softmax keeps large logits finite
-  const oneHot = targets.reshape(N, 1).eq(Tensor.arange(0, C, 1, "int32").reshape(1, C));
+  const oneHot = apply("oneHot", [targets], { classes: C });
   return Tensor.where(oneHot, logits.logSoftmax(1), 0).sum(1).mean().neg();
 }
 

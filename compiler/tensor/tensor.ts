@@ -140,6 +140,9 @@ export class Tensor {
   }
   /** the same data cut from the autograd graph: no gradient flows back through the result */
   detach(): Tensor {
+    // while tracing, a graph node marks the cut for the compiled backward (it costs no code: a view)
+    const trace = activeTrace();
+    if (trace && (this.isSymbolic || trace.isParameter(this))) return apply("stopGradient", [this], {});
     return new Tensor(this.shape, this.dtype, this.storage, this.value);
   }
   /**

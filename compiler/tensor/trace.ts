@@ -9,11 +9,20 @@ import type { Tensor } from "./tensor.js";
  * their transforms and the training compiler can update them.
  */
 export class Trace {
-  readonly graph = new Graph(inferTypes);
-  private captured = new Map<Tensor, Value>();
+  readonly graph: Graph;
+  private captured: Map<Tensor, Value>;
   private usedNames = new Set<string>();
 
-  constructor(private readonly parameterNames: Map<Tensor, string>) {}
+  /**
+   * `opts.graph`: record into this graph (a training step traces forward, backward and update into one);
+   * `opts.bound`: tensors that already stand for a value (a training graph's parameters, which are not
+   * compile-time constants there: the step overwrites them).
+   */
+  constructor(private readonly parameterNames: Map<Tensor, string>, opts: { graph?: Graph; bound?: Map<Tensor, Value> } = {}) {
+    this.graph = opts.graph ?? new Graph(inferTypes);
+    this.captured = new Map(opts.bound);
+    for (const n of this.graph.nodes) this.usedNames.add(n.name);
+  }
 
   isParameter(t: Tensor): boolean {
     return this.parameterNames.has(t);
