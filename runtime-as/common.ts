@@ -33,3 +33,9 @@
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
+
+/** Python's %: the remainder takes the divisor's sign (integers and floats alike). */
+@inline export function floorMod<T>(a: T, b: T): T {
+  const r = a % b;
+  return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+}

@@ -41,11 +41,15 @@ export function emitElementwise(ctx: LowerContext, inputs: Value[], steps: Fused
         ? innerStride[k] ? `const a${k} = v128.load(${at(k, "j")});` : `const a${k} = f32x4.splat(load<f32>(${ptrs[k]}));`
         : `const a${k}: ${types[k]} = load<${types[k]}>(${at(k, "j")});`,
     );
+    const valTypes = [...types.slice(0, inputs.length)];
     steps.forEach((s, i) => {
       const ew = getOp(s.op).elementwise!;
       const args = s.args.map((a) => vals[a]);
-      code.push(`const t${i} = ${vector ? ew.vector!(args, s.attrs) : ew.scalar(args, s.attrs)};`);
+      const t = valTypes[s.args[s.args.length - 1]], out = DTYPES[s.dtype].as;
+      // every temporary is declared with its type: AssemblyScript keeps small integers unwrapped otherwise
+      code.push(vector ? `const t${i} = ${ew.vector!(args, s.attrs)};` : `const t${i}: ${out} = <${out}>(${ew.scalar(args, s.attrs, t, out)});`);
       vals.push(`t${i}`);
+      valTypes.push(out);
     });
     const result = vals[vals.length - 1];
     code.push(vector ? `v128.store(${at(outK, "j")}, ${result});` : `store<${types[outK]}>(${at(outK, "j")}, <${types[outK]}>${result});`);

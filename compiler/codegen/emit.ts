@@ -9,6 +9,7 @@ import type { MemoryLayout } from "./memory.js";
 const LOOP_HELPERS: Record<string, string[]> = {
   act: ["actScalar", "actVec"],
   vmath: ["expScalar", "expVec", "logScalar", "logVec", "erfScalar", "erfVec"],
+  common: ["floorMod"],
 };
 
 export interface EntryModule {
@@ -86,7 +87,7 @@ export function lowerGraph(
     body.push(`// ${node.name}: ${node.op} -> ${node.outputs.map((v) => shapeStr(v.shape)).join(", ")}`);
     if (def.lower) def.lower(ctx, node);
     else if (def.elementwise) {
-      emitElementwise(ctx, node.inputs, [{ op: node.op, args: node.inputs.map((_, i) => i), attrs: node.attrs }], node.outputs[0]);
+      emitElementwise(ctx, node.inputs, [{ op: node.op, args: node.inputs.map((_, i) => i), attrs: node.attrs, dtype: node.outputs[0].dtype }], node.outputs[0]);
       kernelCalls++;
     } else fail(`op '${node.op}' (node ${node.name}) has no lowering`);
     if (after) body.push(...after(node));

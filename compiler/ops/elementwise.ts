@@ -1,8 +1,8 @@
 import { fail } from "../errors.js";
-import type { DType } from "../ir/dtype.js";
+import { isDType, type DType } from "../ir/dtype.js";
 import type { Attrs, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
-import { Tensor } from "../tensor/tensor.js";
+import { apply, Tensor } from "../tensor/tensor.js";
 import { defineOp, sumToShape, type ElementwiseCode, type Epilogue, type GradRule } from "./registry.js";
 
 /**
@@ -10,21 +10,32 @@ import { defineOp, sumToShape, type ElementwiseCode, type Epilogue, type GradRul
  * vector) expression template; the code generator fuses chains of them into a single generated loop.
  */
 
-const num = (x: number): string => {
-  if (Number.isNaN(x)) return "<f32>NaN";
-  if (!Number.isFinite(x)) return x > 0 ? "<f32>Infinity" : "<f32>-Infinity";
-  const s = String(Math.fround(x));
-  return `<f32>${/[.e]/.test(s) ? s : s + ".0"}`;
+/** An AssemblyScript literal of type `t` (f32 by default: kernel parameters are f32). */
+const num = (x: number, t = "f32"): string => {
+  if (t !== "f32" && t !== "f64") return `<${t}>${Math.trunc(x)}`;
+  if (Number.isNaN(x)) return `<${t}>NaN`;
+  if (!Number.isFinite(x)) return x > 0 ? `<${t}>Infinity` : `<${t}>-Infinity`;
+  const s = String(t === "f32" ? Math.fround(x) : x);
+  return `<${t}>${/[.e]/.test(s) ? s : s + ".0"}`;
 };
+/** AssemblyScript's math namespace for a float type */
+const math = (t: string): string => (t === "f64" ? "Math" : "Mathf");
+const FLOATS: DType[] = ["float32", "float64"];
+const INTEGERS: DType[] = ["int8", "uint8", "int16", "int32", "int64"];
+const NUMERIC: DType[] = [...FLOATS, ...INTEGERS];
+const ANY: DType[] = [...NUMERIC, "bool"];
 const attr = (attrs: Attrs, key: string): number => attrs[key] as number;
 
 interface Spec {
   arity: number;
   fn(xs: number[], attrs: Attrs): number;
-  scalar(a: string[], attrs: Attrs): string;
+  /** `t`: the AssemblyScript type of the (last) input; `out`: of the result */
+  scalar(a: string[], attrs: Attrs, t: string, out: string): string;
   vector?(a: string[], attrs: Attrs): string;
   /** output dtype; default: the inputs' common dtype */
-  out?: DType;
+  out?: DType | ((attrs: Attrs) => DType);
+  /** dtypes the generated loop handles (of the last input); default float32 only */
+  compiled?: DType[];
   /** input dtypes; default: all inputs share one dtype */
   inputs?(types: TensorType[]): void;
   epilogue?(attrs: Attrs): Epilogue;
@@ -52,22 +63,24 @@ const COMPARISON = { notDifferentiable: "it is a comparison: its bool result car
 
 function elementwise(name: string, spec: Spec, derivative: Derivative): void {
   const code: ElementwiseCode = { scalar: spec.scalar, vector: spec.vector };
+  const outOf = (inputs: TensorType[], attrs: Attrs): DType =>
+    typeof spec.out === "function" ? spec.out(attrs) : spec.out ?? inputs[inputs.length - 1].dtype;
+  const compiled = spec.compiled ?? ["float32"];
   defineOp({
     ...derivative,
     name,
-    infer(inputs) {
+    infer(inputs, attrs) {
       if (inputs.length !== spec.arity) fail(`${name} takes ${spec.arity} inputs, got ${inputs.length}`);
       if (spec.inputs) spec.inputs(inputs);
       else {
         const bad = inputs.find((t) => t.dtype !== inputs[0].dtype);
         if (bad) fail(`${name}: dtypes ${inputs[0].dtype} and ${bad.dtype} differ`);
       }
-      return [{ shape: broadcastShapes(...inputs.map((t) => t.shape)), dtype: spec.out ?? inputs[inputs.length - 1].dtype }];
+      return [{ shape: broadcastShapes(...inputs.map((t) => t.shape)), dtype: outOf(inputs, attrs) }];
     },
-    reference: (inputs, attrs) => [
-      broadcastMap(inputs, spec.out ?? inputs[inputs.length - 1].dtype, (xs) => spec.fn(xs, attrs)),
-    ],
+    reference: (inputs, attrs) => [broadcastMap(inputs, outOf(inputs, attrs), (xs) => spec.fn(xs, attrs))],
     elementwise: code,
+    compiledDTypes: (node) => compiled.includes(node.inputs[node.inputs.length - 1].dtype),
     epilogue: spec.epilogue,
   });
 }
@@ -86,28 +99,33 @@ export function erf(x: number): number {
   return x >= 0 ? 1 - r : r - 1;
 }
 
-const unary = (fn: (x: number, attrs: Attrs) => number, scalar: (a: string, attrs: Attrs) => string, vector?: (a: string, attrs: Attrs) => string, epilogue?: Spec["epilogue"]): Spec => ({
+const unary = (fn: (x: number, attrs: Attrs) => number, scalar: (a: string, attrs: Attrs, t: string) => string, vector?: (a: string, attrs: Attrs) => string, compiled?: DType[], epilogue?: Spec["epilogue"]): Spec => ({
   arity: 1,
   fn: (xs, attrs) => fn(xs[0], attrs),
-  scalar: (a, attrs) => scalar(a[0], attrs),
+  scalar: (a, attrs, t) => scalar(a[0], attrs, t),
   vector: vector && ((a, attrs) => vector(a[0], attrs)),
+  compiled,
   epilogue,
 });
 
-const binary = (fn: (x: number, y: number) => number, scalar: (a: string, b: string) => string, vector?: (a: string, b: string) => string): Spec => ({
+const binary = (fn: (x: number, y: number) => number, scalar: (a: string, b: string, t: string) => string, vector?: (a: string, b: string) => string, compiled: DType[] = NUMERIC): Spec => ({
   arity: 2,
   fn: (xs) => fn(xs[0], xs[1]),
-  scalar: (a) => scalar(a[0], a[1]),
+  scalar: (a, _attrs, t) => scalar(a[0], a[1], t),
   vector: vector && ((a) => vector(a[0], a[1])),
+  compiled,
 });
+/** a float function of AssemblyScript's Math/Mathf */
+const mathFn = (name: string) => (a: string, _attrs: Attrs, t: string) => `${math(t)}.${name}(${a})`;
 
 // --- arithmetic ---------------------------------------------------------------------------------
 elementwise("add", binary((x, y) => x + y, (a, b) => `(${a} + ${b})`, (a, b) => `f32x4.add(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g));
 elementwise("sub", binary((x, y) => x - y, (a, b) => `(${a} - ${b})`, (a, b) => `f32x4.sub(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g.neg()));
 elementwise("mul", binary((x, y) => x * y, (a, b) => `(${a} * ${b})`, (a, b) => `f32x4.mul(${a}, ${b})`), d2((_a, b, _y, g) => g.mul(b), (a, _b, _y, g) => g.mul(a)));
+// integer division truncates toward zero (C, ONNX); by zero it traps, so integer models must not divide by 0
 elementwise("div", binary((x, y) => x / y, (a, b) => `(${a} / ${b})`, (a, b) => `f32x4.div(${a}, ${b})`), d2((_a, b, _y, g) => g.div(b), (_a, b, y, g) => g.mul(y).div(b).neg()));
 // PyTorch's masks: no gradient to the base where the exponent is 0, none to the exponent at 0 ** (b >= 0)
-elementwise("pow", binary((x, y) => x ** y, (a, b) => `Mathf.pow(${a}, ${b})`), d2(
+elementwise("pow", binary((x, y) => x ** y, (a, b, t) => (t === "f32" || t === "f64" ? `${math(t)}.pow(${a}, ${b})` : `<${t}>Math.pow(<f64>${a}, <f64>${b})`)), d2(
   (a, b, _y, g) => Tensor.where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))),
   (a, b, y, g) => {
     const viaLog = g.mul(y).mul(a.log());
@@ -116,25 +134,53 @@ elementwise("pow", binary((x, y) => x ** y, (a, b) => `Mathf.pow(${a}, ${b})`), 
 ));
 // ties split the gradient evenly between both inputs, as in PyTorch
 const tieGrad = (wins: Tensor, tie: Tensor, g: Tensor): Tensor => Tensor.where(wins, g, Tensor.where(tie, g.mul(0.5), 0));
-elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), (a, b) => `max<f32>(${a}, ${b})`, (a, b) => `f32x4.max(${a}, ${b})`),
+elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), (a, b, t) => `max<${t}>(${a}, ${b})`, (a, b) => `f32x4.max(${a}, ${b})`),
   d2((a, b, _y, g) => tieGrad(a.gt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.gt(a), a.eq(b), g)));
-elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), (a, b) => `min<f32>(${a}, ${b})`, (a, b) => `f32x4.min(${a}, ${b})`),
+elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), (a, b, t) => `min<${t}>(${a}, ${b})`, (a, b) => `f32x4.min(${a}, ${b})`),
   d2((a, b, _y, g) => tieGrad(a.lt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.lt(a), a.eq(b), g)));
 
-elementwise("neg", unary((x) => -x, (a) => `(-${a})`, (a) => `f32x4.neg(${a})`), d1((_x, _y, g) => g.neg()));
-elementwise("abs", unary(Math.abs, (a) => `abs<f32>(${a})`, (a) => `f32x4.abs(${a})`), d1((x, _y, g) => g.mul(x.sign())));
-elementwise("sqrt", unary(Math.sqrt, (a) => `sqrt<f32>(${a})`, (a) => `f32x4.sqrt(${a})`), d1((_x, y, g) => g.div(y.mul(2))));
-elementwise("reciprocal", unary((x) => 1 / x, (a) => `(<f32>1.0 / ${a})`, (a) => `f32x4.div(f32x4.splat(1.0), ${a})`), d1((_x, y, g) => g.mul(y.mul(y)).neg()));
-elementwise("exp", unary(Math.exp, (a) => `expScalar(${a})`, (a) => `expVec(${a})`), d1((_x, y, g) => g.mul(y)));
-elementwise("log", unary(Math.log, (a) => `logScalar(${a})`, (a) => `logVec(${a})`), d1((x, _y, g) => g.div(x)));
+elementwise("neg", unary((x) => -x, (a) => `(-${a})`, (a) => `f32x4.neg(${a})`, NUMERIC), d1((_x, _y, g) => g.neg()));
+elementwise("abs", unary(Math.abs, (a, _, t) => `abs<${t}>(${a})`, (a) => `f32x4.abs(${a})`, NUMERIC), d1((x, _y, g) => g.mul(x.sign())));
+elementwise("sqrt", unary(Math.sqrt, (a, _, t) => `sqrt<${t}>(${a})`, (a) => `f32x4.sqrt(${a})`, FLOATS), d1((_x, y, g) => g.div(y.mul(2))));
+elementwise("reciprocal", unary((x) => 1 / x, (a, _, t) => `(${num(1, t)} / ${a})`, (a) => `f32x4.div(f32x4.splat(1.0), ${a})`, FLOATS), d1((_x, y, g) => g.mul(y.mul(y)).neg()));
+elementwise("exp", unary(Math.exp, (a, _, t) => (t === "f64" ? `Math.exp(${a})` : `expScalar(${a})`), (a) => `expVec(${a})`, FLOATS), d1((_x, y, g) => g.mul(y)));
+elementwise("log", unary(Math.log, (a, _, t) => (t === "f64" ? `Math.log(${a})` : `logScalar(${a})`), (a) => `logVec(${a})`, FLOATS), d1((x, _y, g) => g.div(x)));
 elementwise("erf", unary(erf, (a) => `erfScalar(${a})`, (a) => `erfVec(${a})`), d1((x, _y, g) => g.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI)))));
-elementwise("sin", unary(Math.sin, (a) => `Mathf.sin(${a})`), d1((x, _y, g) => g.mul(x.cos())));
-elementwise("cos", unary(Math.cos, (a) => `Mathf.cos(${a})`), d1((x, _y, g) => g.mul(x.sin()).neg()));
-elementwise("floor", unary(Math.floor, (a) => `floor<f32>(${a})`, (a) => `f32x4.floor(${a})`), PIECEWISE_CONSTANT);
-elementwise("ceil", unary(Math.ceil, (a) => `ceil<f32>(${a})`, (a) => `f32x4.ceil(${a})`), PIECEWISE_CONSTANT);
+elementwise("sin", unary(Math.sin, mathFn("sin"), undefined, FLOATS), d1((x, _y, g) => g.mul(x.cos())));
+elementwise("cos", unary(Math.cos, mathFn("cos"), undefined, FLOATS), d1((x, _y, g) => g.mul(x.sin()).neg()));
+elementwise("tan", unary(Math.tan, mathFn("tan"), undefined, FLOATS), d1((_x, y, g) => g.mul(y.mul(y).add(1))));
+elementwise("asin", unary(Math.asin, mathFn("asin"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt())));
+elementwise("acos", unary(Math.acos, mathFn("acos"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt()).neg()));
+elementwise("atan", unary(Math.atan, mathFn("atan"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1))));
+elementwise("sinh", unary(Math.sinh, mathFn("sinh"), undefined, FLOATS), d1((x, _y, g) => g.mul(apply("cosh", [x], {}))));
+elementwise("cosh", unary(Math.cosh, mathFn("cosh"), undefined, FLOATS), d1((x, _y, g) => g.mul(apply("sinh", [x], {}))));
+elementwise("asinh", unary(Math.asinh, mathFn("asinh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1).sqrt())));
+elementwise("acosh", unary(Math.acosh, mathFn("acosh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).sub(1).sqrt())));
+elementwise("atanh", unary(Math.atanh, mathFn("atanh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1))));
+/** remainder: with `fmod` the sign of the dividend (C fmod), else of the divisor (Python %) */
+const remainder = (x: number, y: number, fmod: boolean): number => {
+  const r = x % y;
+  return !fmod && r !== 0 && r < 0 !== y < 0 ? r + y : r;
+};
+elementwise("mod", {
+  arity: 2,
+  fn: (xs, attrs) => remainder(xs[0], xs[1], Boolean(attrs.fmod)),
+  scalar: (a, attrs, t) => (attrs.fmod ? `(${a[0]} % ${a[1]})` : `floorMod<${t}>(${a[0]}, ${a[1]})`),
+  compiled: NUMERIC,
+}, d2((_a, _b, _y, g) => g, (a, b, y, g) => g.mul(a.sub(y).div(b)).neg()));
+/** dtype conversion: floats truncate toward zero into integers, anything non-zero is true */
+elementwise("cast", {
+  arity: 1,
+  out: (attrs) => (isDType(String(attrs.to)) ? (attrs.to as DType) : fail(`cast: unknown target dtype '${attrs.to}'`)),
+  fn: (xs, attrs) => (attrs.to === "bool" ? (xs[0] !== 0 ? 1 : 0) : xs[0]),
+  scalar: (a, attrs, t, out) => (attrs.to === "bool" ? `<u8>(${a[0]} != ${num(0, t)})` : `<${out}>${a[0]}`),
+  compiled: ANY,
+}, { grad: ({ inputs: [x], grad }) => [FLOATS.includes(x.dtype) && FLOATS.includes(grad.dtype) ? apply("cast", [grad], { to: x.dtype }) : null] });
+elementwise("floor", unary(Math.floor, (a, _, t) => `floor<${t}>(${a})`, (a) => `f32x4.floor(${a})`, FLOATS), PIECEWISE_CONSTANT);
+elementwise("ceil", unary(Math.ceil, (a, _, t) => `ceil<${t}>(${a})`, (a) => `f32x4.ceil(${a})`, FLOATS), PIECEWISE_CONSTANT);
 /** round half to even, like numpy, PyTorch and ONNX */
-elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, (a) => `nearest<f32>(${a})`, (a) => `f32x4.nearest(${a})`), PIECEWISE_CONSTANT);
-elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), (a) => `(${a} > 0 ? <f32>1.0 : ${a} < 0 ? <f32>-1.0 : ${a})`), PIECEWISE_CONSTANT);
+elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, (a, _, t) => `nearest<${t}>(${a})`, (a) => `f32x4.nearest(${a})`, FLOATS), PIECEWISE_CONSTANT);
+elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), (a, _, t) => `(${a} > 0 ? ${num(1, t)} : ${a} < 0 ? ${num(-1, t)} : ${a})`, undefined, NUMERIC), PIECEWISE_CONSTANT);
 // above the threshold the value is x itself, so the gradient is exactly g there (as in PyTorch)
 elementwise("softplus", unary((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), (a) => `(${a} > <f32>20.0 ? ${a} : logScalar(<f32>1.0 + expScalar(${a})))`),
   d1((x, _y, g) => Tensor.where(x.gt(20), g, g.mul(x.sigmoid()))));
@@ -175,6 +221,7 @@ function activation(name: keyof typeof ACT, derivative: Derivative, params: (att
     (x, attrs) => applyEpilogue(x, epilogue(attrs)),
     (a, attrs) => `actScalar(${args(a, attrs)})`,
     (a, attrs) => `actVec(${args(a, attrs)})`,
+    undefined,
     epilogue,
   ), derivative);
 }
@@ -214,6 +261,7 @@ const compare = (fn: (x: number, y: number) => boolean, op: string): Spec => ({
   out: "bool",
   fn: (xs) => (fn(xs[0], xs[1]) ? 1 : 0),
   scalar: (a) => `<u8>(${a[0]} ${op} ${a[1]})`,
+  compiled: ANY,
 });
 elementwise("eq", compare((x, y) => x === y, "=="), COMPARISON);
 elementwise("ne", compare((x, y) => x !== y, "!="), COMPARISON);
@@ -225,6 +273,7 @@ elementwise("where", {
   arity: 3,
   fn: (xs) => (xs[0] ? xs[1] : xs[2]),
   scalar: (a) => `(${a[0]} ? ${a[1]} : ${a[2]})`,
+  compiled: ANY,
   inputs(types) {
     if (types[0].dtype !== "bool") fail(`where: the condition must be bool, got ${types[0].dtype}`);
     if (types[1].dtype !== types[2].dtype) fail(`where: dtypes ${types[1].dtype} and ${types[2].dtype} differ`);

@@ -1,3 +1,4 @@
+import type { DType } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { emitElementwise } from "../codegen/elementwise.js";
 import { defineOp, getOp } from "./registry.js";
@@ -10,6 +11,8 @@ export interface FusedStep {
   op: string;
   args: number[];
   attrs: Attrs;
+  /** the step's result type */
+  dtype: DType;
 }
 
 export const fusedSteps = (attrs: Attrs): FusedStep[] => attrs.steps as FusedStep[];

@@ -25,7 +25,8 @@ export interface Epilogue {
 
 /** Scalar and SIMD expression templates for element-wise ops: args are AS expressions. */
 export interface ElementwiseCode {
-  scalar(args: string[], attrs: Attrs): string;
+  /** `t`: AssemblyScript type of the (last) input; `out`: of the result */
+  scalar(args: string[], attrs: Attrs, t: string, out: string): string;
   /** absent: a fused group containing this op runs the scalar loop only */
   vector?(args: string[], attrs: Attrs): string;
 }

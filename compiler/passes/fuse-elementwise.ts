@@ -34,6 +34,7 @@ export function fuseElementwise(g: Graph): number {
       op: m.op,
       args: m.inputs.map((v) => (produced.has(v) ? external.length + produced.get(v)! : external.indexOf(v))),
       attrs: m.attrs,
+      dtype: m.outputs[0].dtype,
     }));
     const node = g.insertBefore(head, "fused", external, { steps, out: head.outputs[0].type }, head.name);
     g.replaceAllUses(head.outputs[0], node.outputs[0]);

@@ -1,0 +1,99 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { compile, type CompileOptions } from "../../compile.js";
+import type { TypedArray } from "../../ir/dtype.js";
+import type { HostTensor } from "../../ir/graph.js";
+import { shapeStr } from "../../ir/shape.js";
+import { loadBlob } from "../../host/loader.js";
+import { importOnnx } from "./index.js";
+import { decodeTensor, tensorFromProto } from "./proto.js";
+
+/**
+ * One ONNX backend test (DIR/model.onnx with test_data_set_N/{input,output}_K.pb): import, compile,
+ * run in Node, compare with ONNX's tolerances. Used by the conformance runner and by tests.
+ */
+
+export type Status = "pass" | "fail" | "unsupported" | "error";
+
+export interface TestResult {
+  name: string;
+  status: Status;
+  /** why it did not pass; for passes, the worst relative error seen */
+  detail: string;
+  millis: number;
+}
+
+/** onnx.backend.test: np.testing.assert_allclose(expected, actual, rtol=1e-3, atol=1e-7) */
+export const RTOL = 1e-3;
+export const ATOL = 1e-7;
+
+/** Errors that mean "not implemented yet" rather than "wrong": they sort into the unsupported column. */
+const UNSUPPORTED = /unsupported operator|not supported|not compiled for dtypes|does not support|element type|dynamic dims|must be known at compile time|are not supported/;
+
+const readTensor = (file: string): HostTensor => tensorFromProto(decodeTensor(readFileSync(file), file), file);
+
+function dataSets(dir: string): { inputs: HostTensor[]; outputs: HostTensor[] }[] {
+  return readdirSync(dir).filter((d) => d.startsWith("test_data_set_")).sort().map((d) => {
+    const files = readdirSync(join(dir, d));
+    const numbered = (prefix: string) => files.filter((f) => f.startsWith(prefix) && f.endsWith(".pb"))
+      .sort((a, b) => parseInt(a.slice(prefix.length)) - parseInt(b.slice(prefix.length)))
+      .map((f) => readTensor(join(dir, d, f)));
+    return { inputs: numbered("input_"), outputs: numbered("output_") };
+  });
+}
+
+/** The worst violation of |actual - expected| <= atol + rtol·|expected|, or null when all hold. */
+export function compareOutputs(name: string, actual: TypedArray, expected: HostTensor, actualShape: number[]): { ok: boolean; detail: string; worst: number } {
+  if (actualShape.join() !== expected.shape.join()) return { ok: false, detail: `${name}: shape ${shapeStr(actualShape)}, expected ${shapeStr(expected.shape)}`, worst: Infinity };
+  let worst = 0, worstAt = -1;
+  for (let i = 0; i < expected.data.length; i++) {
+    const a = Number(actual[i]), e = Number(expected.data[i]);
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    if (a === e) continue;
+    const excess = Math.abs(a - e) / (ATOL + RTOL * Math.abs(e));
+    if (!(excess <= 1) && (!(excess <= worst) || worstAt < 0)) {
+      worst = Number.isNaN(excess) ? Infinity : excess;
+      worstAt = i;
+    }
+  }
+  if (worstAt < 0) return { ok: true, detail: "", worst: 0 };
+  return { ok: false, detail: `${name}[${worstAt}] = ${Number(actual[worstAt])}, expected ${Number(expected.data[worstAt])} (${worst.toFixed(1)}x the tolerance)`, worst };
+}
+
+export async function runBackendTest(dir: string, name: string, opts: CompileOptions = {}): Promise<TestResult> {
+  const start = performance.now();
+  const done = (status: Status, detail: string): TestResult => ({ name, status, detail, millis: performance.now() - start });
+  try {
+    const modelFile = join(dir, "model.onnx");
+    if (!existsSync(modelFile)) return done("error", "no model.onnx");
+    const { graph } = importOnnx(readFileSync(modelFile), { baseDir: dir, source: name });
+    const compiled = await compile(graph, {}, { name, ...opts });
+    const model = await loadBlob(compiled.wasm, { source: name });
+    const sets = dataSets(dir);
+    if (!sets.length) return done("error", "no test_data_set_*");
+    for (const [k, set] of sets.entries()) {
+      const slots = model.manifest.inputs;
+      if (set.inputs.length !== slots.length) return done("fail", `data set ${k} has ${set.inputs.length} inputs, the model ${slots.length}`);
+      const feed: Record<string, TypedArray> = {};
+      for (const [i, slot] of slots.entries()) {
+        const t = set.inputs[i];
+        if (t.dtype !== slot.dtype || t.shape.join() !== slot.shape.join()) return done("fail", `input ${slot.name}: data is ${t.dtype}${shapeStr(t.shape)}, model wants ${slot.dtype}${shapeStr(slot.shape)}`);
+        feed[slot.name] = t.data;
+      }
+      const outs = model.run(feed);
+      for (const [i, slot] of model.manifest.outputs.entries()) {
+        const want = set.outputs[i];
+        if (!want) return done("fail", `output ${slot.name} has no expected data`);
+        if (want.dtype !== slot.dtype) return done("fail", `output ${slot.name}: ${slot.dtype}, expected ${want.dtype}`);
+        const cmp = compareOutputs(slot.name, outs[slot.name], want, slot.shape);
+        if (!cmp.ok) return done("fail", `data set ${k}: ${cmp.detail}`);
+      }
+    }
+    return done("pass", "");
+  } catch (e) {
+    const err = e as Error;
+    const message = err.message.split("\n").slice(0, 3).join(" ").replace(`${name}: `, "");
+    if (err.name !== "TeenygradError") return done("error", `${err.name}: ${message}`);
+    return done(UNSUPPORTED.test(message) ? "unsupported" : "error", message);
+  }
+}

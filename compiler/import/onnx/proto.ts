@@ -1,0 +1,141 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { resolve, sep } from "node:path";
+import protobuf from "protobufjs";
+import { fail } from "../../errors.js";
+import { DTYPES, numel, type DType } from "../../ir/dtype.js";
+import type { HostTensor } from "../../ir/graph.js";
+import { shapeStr } from "../../ir/shape.js";
+import schema from "./onnx-schema.json" with { type: "json" };
+
+/** onnx.proto as plain objects: protobufjs's toObject with int64 as decimal strings (exact) and bytes as Uint8Array. */
+export interface TensorProto {
+  name?: string;
+  dims?: string[];
+  data_type?: number;
+  float_data?: number[];
+  int32_data?: number[];
+  int64_data?: string[];
+  uint64_data?: string[];
+  double_data?: number[];
+  raw_data?: Uint8Array;
+  string_data?: Uint8Array[];
+  data_location?: number;
+  external_data?: { key: string; value: string }[];
+}
+export interface AttributeProto {
+  name: string;
+  type?: number;
+  f?: number;
+  i?: string;
+  s?: Uint8Array;
+  t?: TensorProto;
+  g?: GraphProto;
+  floats?: number[];
+  ints?: string[];
+  strings?: Uint8Array[];
+  ref_attr_name?: string;
+}
+export interface NodeProto {
+  name?: string;
+  op_type: string;
+  domain?: string;
+  input?: string[];
+  output?: string[];
+  attribute?: AttributeProto[];
+}
+export interface ValueInfoProto {
+  name: string;
+  type?: { tensor_type?: { elem_type?: number; shape?: { dim?: { dim_value?: string; dim_param?: string }[] } } };
+}
+export interface GraphProto {
+  name?: string;
+  node?: NodeProto[];
+  initializer?: TensorProto[];
+  input?: ValueInfoProto[];
+  output?: ValueInfoProto[];
+}
+export interface ModelProto {
+  ir_version?: string;
+  opset_import?: { domain?: string; version?: string }[];
+  graph?: GraphProto;
+  producer_name?: string;
+}
+
+const root = protobuf.Root.fromJSON(schema as protobuf.INamespace);
+const ModelType = root.lookupType("onnx.ModelProto");
+const TensorType = root.lookupType("onnx.TensorProto");
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, bytes: Uint8Array, defaults: false, arrays: true };
+
+function decode<T>(type: protobuf.Type, bytes: Uint8Array, what: string): T {
+  try {
+    return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+  } catch (e) {
+    fail(`${what} is not a valid ONNX protobuf (${(e as Error).message})`);
+  }
+}
+
+export const decodeModel = (bytes: Uint8Array, source: string): ModelProto => decode<ModelProto>(ModelType, bytes, source);
+export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => decode<TensorProto>(TensorType, bytes, source);
+
+/** TensorProto.DataType codes → our dtypes; the others are named in errors. */
+const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64" };
+const ONNX_DTYPE_NAMES: Record<number, string> = {
+  0: "UNDEFINED", 4: "UINT16", 8: "STRING", 10: "FLOAT16", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
+  17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
+};
+
+export function onnxDType(code: number | undefined, what: string): DType {
+  const dtype = ONNX_DTYPES[code ?? 0];
+  if (!dtype) fail(`${what} has element type ${ONNX_DTYPE_NAMES[code ?? 0] ?? code}, which teenygrad does not support`);
+  return dtype;
+}
+
+/** Our dtype → ONNX TensorProto.DataType code (for Cast's `to`). */
+export const onnxCode = (dtype: DType): number => Number(Object.entries(ONNX_DTYPES).find(([, d]) => d === dtype)![0]);
+
+/** int64 fields arrive as decimal strings; dims beyond 2^53 are nonsense anyway, so Number is exact enough. */
+export const toInt = (s: string | number | undefined): number => Number(s ?? 0);
+
+/** A TensorProto's values. `baseDir` resolves external data files, which must stay inside it. */
+export function tensorFromProto(t: TensorProto, what: string, baseDir?: string): HostTensor {
+  const label = `${what}${t.name ? ` '${t.name}'` : ""}`;
+  const dtype = onnxDType(t.data_type, label);
+  const shape = (t.dims ?? []).map(toInt);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${label} has invalid dims ${shapeStr(shape)}`);
+  const n = numel(shape);
+  const info = DTYPES[dtype];
+  if (n * info.bytes > 2 ** 31) fail(`${label}: ${shapeStr(shape)} is too large (${n * info.bytes} bytes)`);
+  const out = new info.array(n);
+
+  let raw = t.raw_data;
+  if (t.data_location === 1) raw = readExternal(t, label, baseDir, n * info.bytes);
+  if (raw && raw.byteLength > 0) {
+    if (raw.byteLength !== n * info.bytes) fail(`${label}: raw_data has ${raw.byteLength} bytes, ${shapeStr(shape)} ${dtype} needs ${n * info.bytes}`);
+    // copy into an aligned buffer: raw_data may sit at any offset of the file
+    new Uint8Array(out.buffer).set(raw);
+    return { shape, dtype, data: out };
+  }
+  const field: ArrayLike<number | string> | undefined =
+    dtype === "float32" ? t.float_data
+    : dtype === "float64" ? t.double_data
+    : dtype === "int64" ? t.int64_data
+    : t.int32_data;
+  const values = field ?? [];
+  if (values.length !== n) fail(`${label}: ${values.length} values for shape ${shapeStr(shape)} (${n} elements)`);
+  if (out instanceof BigInt64Array) for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
+  else for (let i = 0; i < n; i++) out[i] = Number(values[i]);
+  return { shape, dtype, data: out };
+}
+
+function readExternal(t: TensorProto, label: string, baseDir: string | undefined, bytes: number): Uint8Array {
+  const entries = Object.fromEntries((t.external_data ?? []).map((e) => [e.key, e.value]));
+  if (!entries.location) fail(`${label}: external data without a location`);
+  if (!baseDir) fail(`${label}: stored in external file '${entries.location}', but the model was not loaded from a file`);
+  const base = resolve(baseDir);
+  const file = resolve(base, entries.location);
+  if (!file.startsWith(base + sep)) fail(`${label}: external data location '${entries.location}' points outside the model's directory`);
+  if (!existsSync(file)) fail(`${label}: external data file '${entries.location}' not found next to the model`);
+  const offset = toInt(entries.offset), length = entries.length !== undefined ? toInt(entries.length) : bytes;
+  if (length !== bytes || offset < 0 || offset + length > statSync(file).size) fail(`${label}: external data range ${offset}+${length} does not fit '${entries.location}' or the tensor (${bytes} bytes)`);
+  return readFileSync(file).subarray(offset, offset + length);
+}

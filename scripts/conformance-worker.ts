@@ -1,0 +1,7 @@
+// One conformance worker: runs the backend tests the parent sends, one at a time.
+import { parentPort } from "node:worker_threads";
+import { runBackendTest } from "../compiler/import/onnx/backend-test.js";
+
+parentPort!.on("message", async (job: { dir: string; name: string }) => {
+  parentPort!.postMessage(await runBackendTest(job.dir, job.name, { optimizeLevel: 1 }));
+});
