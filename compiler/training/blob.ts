@@ -1,0 +1,108 @@
+import { MANIFEST_SECTION, type Manifest, type TensorSlot, type TrainingManifest } from "../codegen/manifest.js";
+import { fail, TeenygradError } from "../errors.js";
+import { DTYPES, type TypedArray } from "../ir/dtype.js";
+import { shapeStr } from "../ir/shape.js";
+import { runStatusMessage, writeInputs, type InputValues } from "../host/loader.js";
+import { parseManifest } from "../host/wasm-info.js";
+import { Tensor } from "../tensor/tensor.js";
+
+/** What a non-zero train_step() status means (see TrainingManifest). */
+export const TRAIN_STATUS: Record<number, string> = {
+  2: "an index out of range in a gather",
+  3: "the loss is not finite (NaN or infinity); no parameter was updated",
+  4: "a class target is out of range for the model's classes; no parameter was updated",
+};
+
+/** train_step() returned a non-zero status: the parameters are as they were before the call. */
+export class TrainStepError extends TeenygradError {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export interface TrainingBlob {
+  manifest: Manifest;
+  training: TrainingManifest;
+  memory: WebAssembly.Memory;
+  /** train_step()'s input views (a batch), zero-copy */
+  inputs: Record<string, TypedArray>;
+  /** train_step()'s outputs: "loss" and the model's "output" for the batch */
+  outputs: Record<string, TypedArray>;
+  /** writes the batch (all inputs and targets), runs one step; throws TrainStepError on a non-zero status */
+  trainStep(batch: InputValues): { loss: number; output: TypedArray };
+  /** inference on the current parameters: run()'s outputs, zero-copy */
+  run(inputs: InputValues): Record<string, TypedArray>;
+  /** copies of every state-dict tensor (trained parameters and buffers) as they are now */
+  stateDict(): Record<string, Tensor>;
+  /** writes tensors into the blob's parameters (names and shapes must match; a partial dict updates only those) */
+  loadStateDict(state: Record<string, Tensor>): void;
+  /** the learning rate the next step uses (an f32 in the blob's memory) */
+  learningRate: number;
+  /** completed steps */
+  readonly steps: number;
+}
+
+/** Instantiates a blob from compileTraining with the WebAssembly API only (Node or browser). */
+export async function loadTrainingBlob(bytes: Uint8Array | ArrayBuffer, source = "<training blob>"): Promise<TrainingBlob> {
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as BufferSource);
+  } catch (e) {
+    fail(`${source}: not a valid WebAssembly module: ${(e as Error).message}`);
+  }
+  const sections = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
+  if (sections.length !== 1) fail(`${source}: expected one ${MANIFEST_SECTION} section, found ${sections.length}: not a teenygrad blob`);
+  const manifest = parseManifest(new Uint8Array(sections[0]), source);
+  const training = manifest.training ?? fail(`${source}: not a training blob (compile it with compileTraining / teenygrad compile --train)`);
+  const { exports } = await WebAssembly.instantiate(module, {});
+  const { memory, run, train_step: trainStep } = exports as { memory: WebAssembly.Memory; run: () => number; train_step: () => number };
+  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function" || typeof trainStep !== "function") {
+    fail(`${source}: a training blob exports memory, run() and train_step()`);
+  }
+  const view = (slot: TensorSlot): TypedArray => new DTYPES[slot.dtype].array(memory.buffer, slot.offset, slot.bytes / DTYPES[slot.dtype].bytes);
+  const views = (slots: TensorSlot[]) => Object.fromEntries(slots.map((s) => [s.name, view(s)])) as Record<string, TypedArray>;
+  const inputs = views(training.inputs), outputs = views(training.outputs);
+  const runInputs = views(manifest.inputs), runOutputs = views(manifest.outputs);
+  const params = new Map(training.parameters.map((p) => [p.name, p]));
+  const f32 = new Float32Array(memory.buffer);
+
+  return {
+    manifest,
+    training,
+    memory,
+    inputs,
+    outputs,
+    trainStep(batch) {
+      writeInputs({ ...manifest, inputs: training.inputs }, inputs, batch, source);
+      const status = trainStep();
+      if (status !== 0) throw new TrainStepError(status, `${source}: train_step() returned status ${status} (${TRAIN_STATUS[status] ?? "unknown status"})`);
+      return { loss: outputs.loss[0] as number, output: outputs.output };
+    },
+    run(values) {
+      writeInputs(manifest, runInputs, values, source);
+      const status = run();
+      if (status !== 0) fail(`${source}: ${runStatusMessage(status)}`);
+      return runOutputs;
+    },
+    stateDict() {
+      return Object.fromEntries(training.parameters.map((p) => [p.name, Tensor.from(view(p).slice(), { shape: p.shape, dtype: p.dtype })]));
+    },
+    loadStateDict(state) {
+      for (const [name, t] of Object.entries(state)) {
+        const p = params.get(name) ?? fail(`loadStateDict: the blob has no parameter '${name}' (parameters: ${[...params.keys()].join(", ")})`);
+        if (t.shape.join() !== p.shape.join() || t.dtype !== p.dtype) fail(`loadStateDict: '${name}' is ${t.dtype} ${shapeStr(t.shape)} but the blob holds ${p.dtype} ${shapeStr(p.shape)}`);
+        (view(p) as Float32Array).set(t.data as Float32Array);
+      }
+    },
+    get learningRate() {
+      return f32[training.control.lr >> 2];
+    },
+    set learningRate(lr: number) {
+      if (!(lr >= 0)) fail(`invalid learning rate ${lr}`);
+      f32[training.control.lr >> 2] = lr;
+    },
+    get steps() {
+      return f32[training.control.step >> 2];
+    },
+  };
+}

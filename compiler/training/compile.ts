@@ -1,0 +1,498 @@
+import { footprint, checkBudget, type Footprint } from "../budget.js";
+import { buildModule } from "../codegen/build.js";
+import { entryImports, indent, lowerGraph, renderImports } from "../codegen/emit.js";
+import type { Manifest, TensorSlot, TrainingManifest } from "../codegen/manifest.js";
+import { ALIGN, layoutMemory, RESERVED_BYTES, type MemoryLayout } from "../codegen/memory.js";
+import { fail } from "../errors.js";
+import { DTYPES, type DType } from "../ir/dtype.js";
+import { Graph, type Node, type Value } from "../ir/graph.js";
+import { shapeStr } from "../ir/shape.js";
+import { getOp, inferTypes } from "../ops/index.js";
+import { decompose, eliminateDeadNodes, foldConstants, fuseElementwise, fuseEpilogues, optimize } from "../passes/index.js";
+import * as losses from "../tensor/losses.js";
+import type { InputSpec, Module } from "../tensor/nn.js";
+import { apply, Tensor } from "../tensor/tensor.js";
+import { Trace, withTrace } from "../tensor/trace.js";
+import { getTarget } from "../../targets/index.js";
+import { symbolic, traceBackward } from "./backward.js";
+import { checkOptimizer, traceUpdate, type OptimizerSpec } from "./optimizers.js";
+
+export type LossName = "crossEntropy" | "mse" | "bceWithLogits";
+export type LossFn = (output: Tensor, ...targets: Tensor[]) => Tensor;
+const LOSSES: Record<LossName, LossFn> = { crossEntropy: losses.crossEntropy, mse: losses.mse, bceWithLogits: losses.bceWithLogits };
+
+export interface TrainingOptions {
+  /** model inputs, name → shape; the leading dim is the batch (`batch` replaces it) */
+  inputs: Record<string, number[] | InputSpec>;
+  /** loss targets, name → shape (leading dim: the batch); default for a named loss: "target", int32 [batch] for crossEntropy, else the output's shape */
+  targets?: Record<string, number[] | InputSpec>;
+  loss: LossName | LossFn;
+  optimizer: OptimizerSpec;
+  /** examples per train_step (default: the inputs' leading dim) */
+  batch?: number;
+  /** examples per run() (default: batch) */
+  inferenceBatch?: number;
+  /** parameters to freeze: full names or module prefixes ("features" freezes features.0.weight …) */
+  freeze?: string[];
+  /** train only the parameters of the last N modules that own parameters; freeze the rest */
+  trainLastN?: number;
+  target?: string;
+  name?: string;
+  optimizeLevel?: 0 | 1 | 2 | 3;
+  budget?: { ram?: number; flash?: number };
+}
+
+/** One fixed region of a training blob's memory. */
+export interface MemoryRegion {
+  name: string;
+  offset: number;
+  bytes: number;
+  what: string;
+}
+
+export interface TrainingMemoryReport {
+  regions: MemoryRegion[];
+  /** the arena, shared by run() and train_step() (they never run at once) */
+  arena: {
+    bytes: number;
+    run: number;
+    trainStep: number;
+    lowerBound: number;
+    greedyBaseline: number;
+    /** what train_step's arena holds at its fullest step */
+    peak: { step: number; savedActivations: number; gradients: number; scratch: number; other: number };
+    /** the most bytes of parameter gradients ever live at once, against keeping every one until the update */
+    parameterGradients: { peakLive: number; allKept: number };
+  };
+  /** first byte past the arena: the memory the blob's data needs */
+  totalBytes: number;
+  /** with frozen parameters: what training every parameter would need more */
+  frozen: { parameters: string[]; bytesSaved: { parameters: number; optimizerState: number; arena: number; total: number } } | null;
+}
+
+export interface TrainingReport {
+  model: string;
+  target: string;
+  optimizer: Required<OptimizerSpec>;
+  batch: number;
+  trainable: string[];
+  frozen: string[];
+  memory: TrainingMemoryReport;
+  nodes: { run: number; trainStep: number };
+  codeBytes: number;
+  wasmBytes: number;
+  footprint: Footprint;
+  millis: { plan: number; asc: number; total: number };
+}
+
+export interface TrainingResult {
+  wasm: Uint8Array;
+  manifest: Manifest;
+  report: TrainingReport;
+  source: string;
+  graphs: { run: Graph; trainStep: Graph };
+}
+
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+/**
+ * A model → one blob that trains itself: train_step() runs forward, backward (each op's gradient rule
+ * from the registry, traced on the graph) and the optimizer update on the batch in its input buffers,
+ * writes the loss, and updates the parameters in place; run() is inference on the current parameters.
+ * Every byte is placed at compile time:
+ *   [reserved | parameters | control (step, lr) | constants | optimizer state | arena | AS static data]
+ * parameters, control and constants are the data segment (initial values); optimizer state starts at zero.
+ */
+export async function compileTraining(model: Module, opts: TrainingOptions): Promise<TrainingResult> {
+  const t0 = performance.now();
+  const target = getTarget(opts.target ?? "wasm-simd");
+  const plan = planTraining(model, opts);
+  const frozenSavings = plan.frozen.length ? planTraining(model, { ...opts, freeze: [], trainLastN: undefined, allTrainable: true }) : null;
+  const t1 = performance.now();
+
+  const imports = entryImports();
+  const run = lowerGraph(plan.run.graph, plan.run.layout, imports);
+  const step = lowerGraph(plan.train.graph, plan.train.layout, imports);
+  const name = opts.name ?? model.constructor.name;
+  const source = [
+    `// Generated by teenygrad for training ${name}. Every shape and address below is a compile-time constant.`,
+    ...renderImports(imports),
+    "",
+    "export function run(): i32 {", ...indent(run.body), "  return 0;", "}",
+    "",
+    "export function train_step(): i32 {", ...indent(step.body), "  return 0;", "}",
+  ].join("\n") + "\n";
+
+  const trainingManifest: TrainingManifest = {
+    inputs: plan.train.graph.inputs.map((v) => plan.slot(plan.train.layout, v)),
+    outputs: plan.train.graph.outputs.map((v) => plan.slot(plan.train.layout, v)),
+    parameters: plan.parameters.map((p) => ({ ...plan.slot(plan.train.layout, p.value), trainable: p.trainable })),
+    optimizerState: plan.state.map((s) => plan.slot(plan.train.layout, s)),
+    control: { step: plan.control.step, lr: plan.control.lr },
+    optimizer: plan.optimizer,
+  };
+  const built = await buildModule(source, {
+    target,
+    optimizeLevel: opts.optimizeLevel,
+    memoryBase: plan.end,
+    weights: { offset: RESERVED_BYTES, bytes: plan.data, embedded: true },
+    manifest: (pages, features): Manifest => ({
+      format: "teenygrad",
+      version: 1,
+      target: target.name,
+      features,
+      flavour: "reactor",
+      memory: { pages, bytes: pages * 65536 },
+      arena: { offset: plan.arenaOffset, bytes: plan.memory.arena.bytes, lowerBound: plan.memory.arena.lowerBound, greedyBaseline: plan.memory.arena.greedyBaseline },
+      weights: {
+        offset: RESERVED_BYTES,
+        bytes: plan.data.byteLength,
+        embedded: true,
+        tensors: [...plan.parameters.map((p) => plan.slot(plan.train.layout, p.value)), ...plan.constantSlots],
+      },
+      inputs: plan.run.graph.inputs.map((v) => plan.slot(plan.run.layout, v)),
+      outputs: plan.run.graph.outputs.map((v) => plan.slot(plan.run.layout, v)),
+      training: trainingManifest,
+    }),
+  });
+  const manifest = built.info.manifest!;
+  const fp = footprint(built.wasm.byteLength, built.info, manifest);
+  if (opts.budget) checkBudget(fp, opts.budget);
+
+  const memory = plan.memory;
+  if (frozenSavings) {
+    const all = frozenSavings.memory;
+    const bytesOf = (m: TrainingMemoryReport, region: string) => m.regions.filter((r) => r.name === region).reduce((a, r) => a + r.bytes, 0);
+    memory.frozen = {
+      parameters: plan.frozen,
+      bytesSaved: {
+        parameters: 0,
+        optimizerState: bytesOf(all, "optimizer state") - bytesOf(memory, "optimizer state"),
+        arena: all.arena.bytes - memory.arena.bytes,
+        total: all.totalBytes - memory.totalBytes,
+      },
+    };
+  }
+  return {
+    wasm: built.wasm,
+    manifest,
+    source,
+    graphs: { run: plan.run.graph, trainStep: plan.train.graph },
+    report: {
+      model: name,
+      target: target.name,
+      optimizer: plan.optimizer,
+      batch: plan.batch,
+      trainable: plan.parameters.filter((p) => p.trainable).map((p) => p.value.name),
+      frozen: plan.frozen,
+      memory,
+      nodes: { run: plan.run.graph.nodes.length, trainStep: plan.train.graph.nodes.length },
+      codeBytes: built.info.codeBytes,
+      wasmBytes: built.wasm.byteLength,
+      footprint: fp,
+      millis: { plan: t1 - t0, asc: built.ascMillis, total: performance.now() - t0 },
+    },
+  };
+}
+
+// --- planning -----------------------------------------------------------------------------------------
+interface PlannedGraph { graph: Graph; layout: MemoryLayout }
+
+interface TrainingPlan {
+  run: PlannedGraph;
+  train: PlannedGraph;
+  parameters: { value: Value; trainable: boolean }[];
+  frozen: string[];
+  state: Value[];
+  control: { step: number; lr: number };
+  optimizer: Required<OptimizerSpec>;
+  batch: number;
+  /** the data segment: parameters, control and both graphs' constants, from RESERVED_BYTES */
+  data: Uint8Array;
+  constantSlots: TensorSlot[];
+  arenaOffset: number;
+  end: number;
+  memory: TrainingMemoryReport;
+  slot(layout: MemoryLayout, v: Value): TensorSlot;
+}
+
+const withBatch = (spec: number[] | InputSpec, batch: number | undefined, what: string): InputSpec => {
+  const { shape, dtype } = Array.isArray(spec) ? { shape: spec, dtype: undefined } : spec;
+  if (!shape.length) fail(`${what} needs a batch dimension first, got a scalar`);
+  if (!shape.every((d) => Number.isInteger(d) && d > 0)) fail(`${what} needs a static shape of positive integers, got ${shapeStr(shape)}`);
+  return { shape: batch === undefined ? [...shape] : [batch, ...shape.slice(1)], dtype: dtype ?? "float32" };
+};
+
+/** Which state-dict tensors train: Parameters with requiresGrad, minus `freeze` and all but the last `trainLastN` modules. */
+function trainableNames(model: Module, opts: TrainingOptions & { allTrainable?: boolean }): Set<string> {
+  const params = model.namedParameters();
+  if (opts.allTrainable) return new Set(params.map(([n]) => n));
+  const names = new Set(params.filter(([, p]) => p.requiresGrad).map(([n]) => n));
+  for (const f of opts.freeze ?? []) {
+    const hit = params.filter(([n]) => n === f || n.startsWith(`${f}.`));
+    if (!hit.length) fail(`freeze: '${f}' names no parameter (parameters: ${params.map(([n]) => n).join(", ")})`);
+    for (const [n] of hit) names.delete(n);
+  }
+  if (opts.trainLastN !== undefined) {
+    const owners = model.namedModules().filter(([, m]) => Object.values(m).some((v) => params.some(([, p]) => p === v)));
+    if (!Number.isInteger(opts.trainLastN) || opts.trainLastN < 1 || opts.trainLastN > owners.length) {
+      fail(`trainLastN must be an integer from 1 to ${owners.length} (the modules with parameters: ${owners.map(([n]) => n || "(root)").join(", ")}), got ${opts.trainLastN}`);
+    }
+    const kept = owners.slice(owners.length - opts.trainLastN).map(([n]) => n);
+    for (const [n] of params) {
+      const owner = n.includes(".") ? n.slice(0, n.lastIndexOf(".")) : "";
+      if (!kept.includes(owner)) names.delete(n);
+    }
+  }
+  if (!names.size) fail("no parameter is left to train (every one is frozen)");
+  return names;
+}
+
+/** A value that lives at a fixed address: created like an input, but not fed by the host. */
+function fixedValue(g: Graph, name: string, shape: number[], dtype: DType): Value {
+  const v = g.addInput(name, { shape, dtype });
+  g.inputs.pop();
+  return v;
+}
+
+export function planTraining(model: Module, opts: TrainingOptions & { allTrainable?: boolean }): TrainingPlan {
+  const optimizer = checkOptimizer(opts.optimizer);
+  const inputNames = Object.keys(opts.inputs);
+  if (!inputNames.length) fail("compileTraining: the model declares no inputs");
+  const inputs = Object.fromEntries(inputNames.map((k) => [k, withBatch(opts.inputs[k], opts.batch, `input '${k}'`)]));
+  const batch = inputs[inputNames[0]].shape[0];
+  const trainable = trainableNames(model, opts);
+  const state = Object.entries(model.stateDict());
+  const lossFn: LossFn = typeof opts.loss === "function" ? opts.loss
+    : LOSSES[opts.loss] ?? fail(`unknown loss '${String(opts.loss)}' (losses: ${Object.keys(LOSSES).join(", ")}, or a function)`);
+
+  // --- the train_step graph: forward, loss, backward, guard, updates ---------------------------------
+  const g = new Graph(inferTypes);
+  const paramValues = new Map<Tensor, Value>(state.map(([n, t]) => [t, fixedValue(g, n, [...t.shape], t.dtype)]));
+  const names = new Map<Tensor, string>(state.map(([n, t]) => [t, n]));
+  const stepValue = fixedValue(g, "step", [], "float32"), lrValue = fixedValue(g, "lr", [], "float32");
+  const stateValues: Value[] = [];
+  const pins: [Tensor, Value][] = [];
+  let gradValues: Value[] = [];
+  let loss!: Value, output!: Value, guard!: Value;
+  const trace = new Trace(names, { graph: g, bound: paramValues });
+  withTrace(trace, () => {
+    const xs = inputNames.map((k) => symbolic(g.addInput(k, { shape: inputs[k].shape, dtype: inputs[k].dtype! })));
+    const out = model.forward(...xs);
+    if (!(out instanceof Tensor)) fail("compileTraining: forward() must return one Tensor (the output the loss compares with the targets)");
+    if (!out.value) fail("compileTraining: the model's output does not depend on its inputs");
+    const targetSpecs = opts.targets ?? defaultTargets(opts.loss, out.shape);
+    const ts = Object.entries(targetSpecs).map(([k, spec]) => {
+      if (k in inputs) fail(`target '${k}' has the name of a model input`);
+      const s = withBatch(spec, opts.batch, `target '${k}'`);
+      return symbolic(g.addInput(k, { shape: s.shape, dtype: s.dtype! }));
+    });
+    const l = lossFn(out, ...ts);
+    if (!(l instanceof Tensor) || l.size !== 1 || l.dtype !== "float32") fail(`the loss must be one float32 value, got ${l instanceof Tensor ? `${l.dtype} ${shapeStr(l.shape)}` : typeof l}`);
+    if (!l.value) fail("the loss does not depend on the model's inputs");
+    loss = l.value;
+    output = out.value;
+
+    const params = state.filter(([n]) => trainable.has(n)).map(([, t]) => paramValues.get(t)!);
+    const grads = traceBackward(g, loss, params);
+    guard = apply("stepGuard", [symbolic(loss), symbolic(stepValue)], {}).value!;
+    pins.push([symbolic(guard), stepValue]);
+    const shared = new Map<string, Tensor>();
+    params.forEach((p, i) => {
+      const grad = grads[i];
+      if (!grad) return; // the loss does not reach this parameter: nothing to update
+      if (!grad.value) fail(`internal: the gradient of ${p.name} is not a graph value`);
+      gradValues.push(grad.value);
+      traceUpdate(optimizer, symbolic(p), grad, {
+        lr: symbolic(lrValue),
+        step: symbolic(guard),
+        state(slot) {
+          const v = fixedValue(g, `${p.name}.${slot}`, [...p.shape], "float32");
+          stateValues.push(v);
+          return symbolic(v);
+        },
+        assign: (next, current) => pins.push([next, current.value!]),
+      }, shared);
+    });
+  });
+  const updateNodes = new Set(g.nodes.slice(g.nodes.indexOf(guard.producer!)));
+  loss.name = "loss";
+  output.name = "output";
+
+  // passes; pinned values and gradients stay graph outputs meanwhile so nothing fuses them away
+  const kept = [loss, output];
+  g.outputs = [...kept, ...pins.map(([t]) => t.value!), ...gradValues];
+  decompose(g);
+  foldConstants(g);
+  eliminateDeadNodes(g);
+  scheduleUpdates(g, updateNodes, new Map(pins.map(([t, cur]) => [t.value!, cur])));
+  fuseEpilogues(g);
+  fuseElementwise(g);
+  const pinnedNow = g.outputs.slice(kept.length, kept.length + pins.length);
+  gradValues = g.outputs.slice(kept.length + pins.length);
+  g.outputs = g.outputs.slice(0, kept.length);
+
+  // --- the run() graph: inference on the same parameters -----------------------------------------------
+  const rg = new Graph(inferTypes);
+  const runParams = new Map<Tensor, Value>(state.map(([n, t]) => [t, fixedValue(rg, n, [...t.shape], t.dtype)]));
+  withTrace(new Trace(names, { graph: rg, bound: runParams }), () => {
+    const xs = inputNames.map((k) => {
+      const shape = opts.inferenceBatch ? [opts.inferenceBatch, ...inputs[k].shape.slice(1)] : inputs[k].shape;
+      return symbolic(rg.addInput(k, { shape, dtype: inputs[k].dtype! }));
+    });
+    const out = model.forward(...xs) as Tensor;
+    rg.outputs = [out.value!];
+    out.value!.name = "output";
+  });
+  optimize(rg);
+
+  // --- memory: parameters, control, constants (the data segment), optimizer state, arena ---------------
+  const address = new Map<Value, number>();
+  let at = RESERVED_BYTES;
+  const parameters = state.map(([n, t]) => ({ value: paramValues.get(t)!, trainable: trainable.has(n), tensor: t }));
+  for (const p of parameters) {
+    address.set(p.value, at);
+    at = alignUp(at + p.value.bytes);
+  }
+  const paramsEnd = at;
+  const control = { step: at, lr: at + 4 };
+  address.set(stepValue, control.step);
+  address.set(lrValue, control.lr);
+  at = alignUp(at + 8);
+  const trainFixed = new Map(address);
+  // placeholders until the state region is placed
+  for (const v of [...stateValues, ...pinnedNow]) trainFixed.set(v, 0);
+  const runFixed = new Map(parameters.map((p, i) => [runParams.get(state[i][1])!, address.get(p.value)!]));
+
+  // first pass sizes the constants; the second places everything
+  const constBytes = (pg: Graph) => layoutMemory(pg, { fixed: pg === g ? trainFixed : runFixed }).weights.bytes;
+  const runConstAt = at, trainConstAt = alignUp(runConstAt + constBytes(rg));
+  const stateAt = alignUp(trainConstAt + constBytes(g));
+  at = stateAt;
+  for (const s of stateValues) {
+    trainFixed.set(s, at);
+    at = alignUp(at + s.bytes);
+  }
+  pinnedNow.forEach((v, i) => trainFixed.set(v, trainFixed.get(pins[i][1])!));
+  const arenaOffset = alignUp(at);
+  const runLayout = layoutMemory(rg, { fixed: runFixed, weightsAt: runConstAt, arenaAt: arenaOffset });
+  const trainLayout = layoutMemory(g, { fixed: trainFixed, weightsAt: trainConstAt, arenaAt: arenaOffset });
+  const end = Math.max(runLayout.end, trainLayout.end);
+
+  // the data segment's initial bytes
+  const data = new Uint8Array(stateAt - RESERVED_BYTES);
+  const put = (offset: number, d: ArrayBufferView) => data.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), offset - RESERVED_BYTES);
+  for (const p of parameters) put(address.get(p.value)!, p.tensor.data);
+  put(control.lr, new Float32Array([optimizer.lr]));
+  for (const layout of [runLayout, trainLayout]) for (const c of layout.weights.values) put(layout.address.get(c)!, c.data!);
+
+  const slot = (layout: MemoryLayout, v: Value): TensorSlot => ({ name: v.name, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes });
+  const constantSlots = [...runLayout.weights.values.map((v) => slot(runLayout, v)), ...trainLayout.weights.values.map((v) => slot(trainLayout, v))]
+    .map((s, i) => ({ ...s, name: `${s.name}#${i}` }));
+  const trainableBytes = parameters.filter((p) => p.trainable).reduce((a, p) => a + alignUp(p.value.bytes), 0);
+  const arenaBytes = Math.max(runLayout.arena.plan.arenaBytes, trainLayout.arena.plan.arenaBytes);
+  const memory: TrainingMemoryReport = {
+    regions: [
+      { name: "parameters (trained)", offset: RESERVED_BYTES, bytes: trainableBytes, what: "weights the step updates in place; initial values from the data segment" },
+      { name: "parameters (frozen)", offset: RESERVED_BYTES, bytes: paramsEnd - RESERVED_BYTES - trainableBytes, what: "weights and buffers the step only reads" },
+      { name: "control", offset: control.step, bytes: runConstAt - control.step, what: "step count and learning rate (f32)" },
+      { name: "constants", offset: runConstAt, bytes: stateAt - runConstAt, what: "constants of run() and train_step()" },
+      { name: "optimizer state", offset: stateAt, bytes: arenaOffset - stateAt, what: stateValues.length ? `${[...new Set(stateValues.map((s) => s.name.slice(s.name.lastIndexOf(".") + 1)))].join(", ")}, zero at start` : "none (plain SGD)" },
+      { name: "arena", offset: arenaOffset, bytes: arenaBytes, what: "activations, saved activations, gradients and scratch, planned per step" },
+    ],
+    arena: {
+      bytes: arenaBytes,
+      run: runLayout.arena.plan.arenaBytes,
+      trainStep: trainLayout.arena.plan.arenaBytes,
+      lowerBound: Math.max(runLayout.arena.plan.lowerBound, trainLayout.arena.plan.lowerBound),
+      greedyBaseline: Math.max(runLayout.arena.plan.greedyBaseline, trainLayout.arena.plan.greedyBaseline),
+      ...arenaBreakdown(g, trainLayout, new Set([loss, output]), gradValues),
+    },
+    totalBytes: end,
+    frozen: null,
+  };
+  return {
+    run: { graph: rg, layout: runLayout },
+    train: { graph: g, layout: trainLayout },
+    parameters,
+    frozen: model.namedParameters().map(([n]) => n).filter((n) => !trainable.has(n)),
+    state: stateValues,
+    control,
+    optimizer,
+    batch,
+    data,
+    constantSlots,
+    arenaOffset,
+    end,
+    memory,
+    slot,
+  };
+}
+
+function defaultTargets(loss: TrainingOptions["loss"], outputShape: number[]): Record<string, InputSpec> {
+  if (typeof loss === "function") fail("compileTraining: a custom loss function needs `targets` (name → shape)");
+  if (loss === "crossEntropy") return { target: { shape: [outputShape[0]], dtype: "int32" } };
+  return { target: { shape: [...outputShape], dtype: "float32" } };
+}
+
+/**
+ * Moves each update node (and the step guard) to the earliest point it may run: after its inputs, after
+ * the guard, and after every node that still reads the parameter or state it overwrites. A gradient is
+ * then consumed, and its buffer freed, as soon as the last reader of its parameter is done.
+ */
+function scheduleUpdates(g: Graph, update: Set<Node>, overwrites: Map<Value, Value>): void {
+  const views = new Map<Value, Value>(); // value → the fixed value whose bytes it views
+  const order = g.nodes.filter((n) => !update.has(n));
+  for (const n of g.nodes) if (getOp(n.op).view) views.set(n.outputs[0], views.get(n.inputs[0]) ?? n.inputs[0]);
+  const base = (v: Value) => views.get(v) ?? v;
+  let guardAt = -1;
+  for (const n of g.nodes.filter((m) => update.has(m))) {
+    let at = n.op === "stepGuard" ? 0 : guardAt + 1;
+    const targets = new Set(n.outputs.map((o) => overwrites.get(o)).filter((v): v is Value => v !== undefined));
+    order.forEach((m, i) => {
+      if (m.outputs.some((o) => n.inputs.includes(o)) || m.inputs.some((v) => targets.has(base(v)))) at = Math.max(at, i + 1);
+    });
+    order.splice(at, 0, n);
+    if (n.op === "stepGuard") guardAt = at;
+    else if (at <= guardAt) guardAt++;
+  }
+  g.nodes = order;
+}
+
+/** At train_step's fullest step: bytes of forward values kept for backward, of gradients, of scratch. */
+function arenaBreakdown(g: Graph, layout: MemoryLayout, outputs: Set<Value>, grads: Value[]) {
+  // forward values: everything the loss and the output are computed from
+  const forward = new Set<Value>();
+  const stack = [...outputs];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (forward.has(v)) continue;
+    forward.add(v);
+    if (v.producer) stack.push(...v.producer.inputs);
+  }
+  const idOf = new Map<number, Value>();
+  for (const v of [...g.inputs, ...g.nodes.flatMap((n) => n.outputs)]) if (!idOf.has(v.id)) idOf.set(v.id, v);
+  const buffers = layout.arena.buffers;
+  const steps = Math.max(...buffers.map((b) => b.lastUse)) + 1;
+  const live = (s: number) => buffers.filter((b) => b.firstUse <= s && s <= b.lastUse);
+  let peak = 0, peakBytes = -1;
+  for (let s = 0; s < steps; s++) {
+    const total = live(s).reduce((a, b) => a + alignUp(b.bytes), 0);
+    if (total > peakBytes) [peak, peakBytes] = [s, total];
+  }
+  const result = { step: peak, savedActivations: 0, gradients: 0, scratch: 0, other: 0 };
+  for (const b of live(peak)) {
+    const v = idOf.get(b.id), bytes = alignUp(b.bytes);
+    if (b.id < 0) result.scratch += bytes;
+    else if (v && (v.kind === "input" || outputs.has(v))) result.other += bytes;
+    else if (v && forward.has(v)) result.savedActivations += bytes;
+    else result.gradients += bytes;
+  }
+  // a gradient that is a view (a reshaped bias gradient) lives in the buffer it views
+  const viewed = new Map<Value, Value>();
+  for (const n of g.nodes) if (getOp(n.op).view) viewed.set(n.outputs[0], viewed.get(n.inputs[0]) ?? n.inputs[0]);
+  const gradIds = new Set(grads.map((v) => (viewed.get(v) ?? v).id));
+  let peakLive = 0;
+  for (let s = 0; s < steps; s++) peakLive = Math.max(peakLive, live(s).filter((b) => gradIds.has(b.id)).reduce((a, b) => a + alignUp(b.bytes), 0));
+  return { peak: result, parameterGradients: { peakLive, allKept: grads.reduce((a, v) => a + alignUp(v.bytes), 0) } };
+}
