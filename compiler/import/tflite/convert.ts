@@ -1,0 +1,245 @@
+import { fail } from "../../errors.js";
+import { numel } from "../../ir/dtype.js";
+import { Graph, type Attrs, type HostTensor, type Value } from "../../ir/graph.js";
+import { shapeStr } from "../../ir/shape.js";
+import { inferTypes } from "../../ops/index.js";
+import { permuteHost } from "../../ops/shape.js";
+import type { TfliteModel, TfliteOperator, TfliteTensor } from "./reader.js";
+import { ActivationFunctionType, TensorType } from "./schema/tflite_generated.js";
+import { floatConstant, integerValues, perTensor, QUANTIZED_TYPES, typeName } from "./tensors.js";
+
+/**
+ * Builds our graph from a TFLite subgraph. TFLite is NHWC, the IR is NCHW: every rank-4 tensor is tracked in
+ * the layout(s) it already exists in, ops that care (convolutions, pooling) take NCHW, ops that see the tensor's
+ * own axes (reshape, fully connected, transpose) take NHWC, and layout-free ops (element-wise, softmax over a
+ * mapped axis, concat, pad, reductions) stay in whatever layout their input has. A layout change is a permute
+ * node, or a reshape when it only moves size-1 dims. Constants are permuted here, on the host.
+ */
+
+export const TO_NCHW = [0, 3, 1, 2];
+export const TO_NHWC = [0, 2, 3, 1];
+
+/** A TFLite tensor in our graph: its value in TFLite's layout (nhwc) and/or NCHW (rank 4 only). */
+interface Slot {
+  nhwc?: Value;
+  nchw?: Value;
+}
+
+export interface ConvertOptions {
+  /** insert the rounding to each int8 activation's grid (true for int8 models) */
+  simulateQuantization: boolean;
+  /** quantize the float inputs of hybrid ops (int8 weights) at run time, as TFLite's hybrid kernels do */
+  emulateHybrid: boolean;
+}
+
+export class Converter {
+  readonly g = new Graph(inferTypes);
+  private readonly slots = new Map<number, Slot>();
+
+  constructor(readonly model: TfliteModel, readonly opts: ConvertOptions) {}
+
+  get source(): string {
+    return this.model.source;
+  }
+  tensor(i: number): TfliteTensor {
+    return this.model.tensors[i];
+  }
+  /** `#12 CONV_2D ('model/conv2d/Relu')`: an operator as error messages name it (its first output's name) */
+  label(op: TfliteOperator): string {
+    const out = op.outputs[0] !== undefined ? this.tensor(op.outputs[0]).name : "no output";
+    return `operator #${op.index} ${op.type} ('${out}')`;
+  }
+  fail(op: TfliteOperator, message: string): never {
+    fail(`${this.source}: ${this.label(op)}: ${message}`);
+  }
+
+  node(op: string, inputs: Value[], attrs: Attrs, name: string): Value {
+    return this.g.addNode(op, inputs, attrs, name).outputs[0];
+  }
+  scalar(x: number, name: string): Value {
+    return this.g.addConstant({ shape: [], dtype: "float32", data: new Float32Array([x]) }, name);
+  }
+  constant(host: HostTensor, name: string): Value {
+    return this.g.addConstant(host, name, "weight");
+  }
+
+  isConstant(i: number): boolean {
+    return this.tensor(i).data !== null;
+  }
+  /** A constant's values as float32 in TFLite's layout (dequantized when it is integer). */
+  floatData(op: TfliteOperator, i: number, what: string): HostTensor {
+    if (i < 0) this.fail(op, `${what} is missing`);
+    if (!this.isConstant(i)) this.fail(op, `${what} ('${this.tensor(i).name}') must be a constant`);
+    return floatConstant(this.tensor(i), this.source);
+  }
+  /** A constant integer operand (shapes, axes, paddings) as numbers. */
+  ints(op: TfliteOperator, i: number, what: string): number[] {
+    if (i === undefined || i < 0) this.fail(op, `${what} is missing`);
+    const t = this.tensor(i);
+    if (!t.data) this.fail(op, `${what} ('${t.name}') must be a constant; computed ${what}s are not supported`);
+    return integerValues(t, this.source);
+  }
+
+  private slot(i: number, op?: TfliteOperator): Slot {
+    let s = this.slots.get(i);
+    if (!s) {
+      const t = this.tensor(i);
+      if (!t.data) fail(`${this.source}: ${op ? this.label(op) : "the subgraph"} reads tensor '${t.name}' before any operator writes it`);
+      s = { nhwc: this.constant(floatConstant(t, this.source), t.name) };
+      this.slots.set(i, s);
+    }
+    return s;
+  }
+
+  /** The tensor in TFLite's own layout. */
+  nhwc(i: number, op?: TfliteOperator): Value {
+    const s = this.slot(i, op);
+    if (!s.nhwc) s.nhwc = this.relayout(s.nchw!, TO_NHWC, `${this.tensor(i).name}:nhwc`);
+    return s.nhwc;
+  }
+  /** A rank-4 tensor in NCHW. */
+  nchw(i: number, op: TfliteOperator): Value {
+    const s = this.slot(i, op);
+    if (!s.nchw) {
+      const v = s.nhwc!;
+      if (v.shape.length !== 4) this.fail(op, `expects a 4-d NHWC tensor, got '${this.tensor(i).name}' ${shapeStr(v.shape)}`);
+      s.nchw = this.relayout(v, TO_NCHW, `${this.tensor(i).name}:nchw`);
+    }
+    return s.nchw;
+  }
+  /** Whether the tensor exists only in NCHW: layout-free ops then stay in NCHW instead of converting back. */
+  isNchw(i: number): boolean {
+    const s = this.slots.get(i);
+    return Boolean(s?.nchw && !s.nhwc);
+  }
+
+  /** A layout change; a permutation that keeps the order of the non-unit dims moves no bytes and is a reshape (a view). */
+  relayout(v: Value, perm: number[], name: string): Value {
+    if (v.isConstant) return this.g.addConstant(permuteHost(v.host(), perm), v.name, v.kind as "weight");
+    const shape = perm.map((d) => v.shape[d]);
+    const moved = perm.filter((d) => v.shape[d] !== 1);
+    const keepsOrder = moved.every((d, k) => k === 0 || d > moved[k - 1]);
+    return keepsOrder ? this.node("reshape", [v], { shape }, name) : this.node("permute", [v], { perm }, name);
+  }
+
+  /**
+   * Records an operator's output `i`; the value's shape must be the one the model declares for that tensor (in NCHW
+   * the declared NHWC shape permuted). Int8 activations are then rounded to their grid, unless the op only moved or
+   * picked values of input `onGridOf`, which has the same grid.
+   */
+  set(op: TfliteOperator, i: number, v: Value, layout: "nhwc" | "nchw", onGridOf?: number): void {
+    const t = this.tensor(i);
+    const got = layout === "nchw" ? TO_NHWC.map((d) => v.shape[d]) : v.shape;
+    if (got.join() !== t.shape.join()) {
+      this.fail(op, `computes ${shapeStr(got)} for '${t.name}' but the model declares ${shapeStr(t.shape)}`);
+    }
+    const value = onGridOf !== undefined && sameGrid(this.tensor(onGridOf), t) ? v : this.quantizeActivation(v, t);
+    this.slots.set(i, layout === "nchw" ? { nchw: value } : { nhwc: value });
+  }
+
+  /** A graph input (TFLite layout), rounded to its grid when the model's input is quantized. */
+  input(i: number, v: Value): void {
+    this.slots.set(i, { nhwc: this.quantizeActivation(v, this.tensor(i)) });
+  }
+
+  /**
+   * The int8 interpreter stores every activation as integers q with real value scale·(q - zero point); we compute
+   * in float32 and round each quantized activation the same way: clamp(round(x / scale), min - zp, max - zp)·scale.
+   */
+  private quantizeActivation(v: Value, t: TfliteTensor): Value {
+    const range = QUANTIZED_TYPES[t.type];
+    if (!this.opts.simulateQuantization || !range || !t.quantization) return v;
+    const { scale, zeroPoint } = perTensor(t.quantization, t, this.source);
+    const name = `${t.name}/quantize`;
+    const steps = this.node("round", [this.node("div", [v, this.scalar(scale, `${name}/scale`)], {}, `${name}/div`)], {}, `${name}/round`);
+    const clamped = this.node("clamp", [steps], { min: range.min - zeroPoint, max: range.max - zeroPoint }, `${name}/clamp`);
+    return this.node("mul", [clamped, this.scalar(scale, `${name}/scale`)], {}, name);
+  }
+
+  /**
+   * TFLite's hybrid ("dynamic range") kernels, int8 weights on float activations, quantize their input at run
+   * time, per batch element (the leading `batchDims` axes), and compute in integers. We compute in float32 on the
+   * input rounded the same way, which gives the interpreter's results:
+   * - asymmetric (convolutions, and fully connected with asymmetric_quantize_inputs): scale = (max(x, 0) - min(x, 0)) / 255,
+   *   zero point zp = round(-128 - min(x, 0) / scale), q = clamp(round(x / scale + zp), -128, 127), x ≈ (q - zp)·scale;
+   * - symmetric: r = max |x|, q = clamp(round(x·127 / r), -127, 127), x ≈ q·r / 127.
+   */
+  dynamicQuantize(x: Value, symmetric: boolean, batchDims: number, name: string): Value {
+    const axes = x.shape.map((_, d) => d).slice(batchDims);
+    const c = (v: number, what: string) => this.scalar(v, `${name}/${what}`);
+    const n = (op: string, inputs: Value[], what: string, attrs: Attrs = {}) => this.node(op, inputs, attrs, `${name}/${what}`);
+    // an all-zero input gets scale FLT_MIN (instead of TFLite's 1): it still rounds to zeros
+    const tiny = c(1.1754943508222875e-38, "min_scale");
+    if (symmetric) {
+      const range = n("maximum", [n("reduce", [n("abs", [x], "abs")], "range", { kind: "max", axes, keepdim: true }), tiny], "range_nonzero");
+      const q = n("clamp", [n("round", [n("mul", [x, n("div", [c(127, "qmax"), range], "inv_scale")], "scaled")], "round")], "q", { min: -127, max: 127 });
+      return n("mul", [q, n("div", [range, c(127, "qmax")], "scale")], "dequantized");
+    }
+    const lo = n("minimum", [n("reduce", [x], "min", { kind: "min", axes, keepdim: true }), c(0, "zero")], "rmin");
+    const hi = n("maximum", [n("reduce", [x], "max", { kind: "max", axes, keepdim: true }), c(0, "zero")], "rmax");
+    const scale = n("maximum", [n("div", [n("sub", [hi, lo], "span"), c(255, "levels")], "scale_raw"), tiny], "scale");
+    const zp = n("round", [n("sub", [c(-128, "qmin"), n("div", [lo, scale], "min_steps")], "zp_raw")], "zp");
+    const q = n("clamp", [n("round", [n("add", [n("mul", [x, n("reciprocal", [scale], "inv_scale")], "scaled"), zp], "shifted")], "round")], "q", { min: -128, max: 127 });
+    return n("mul", [n("sub", [q, zp], "centered"), scale], "dequantized");
+  }
+
+  /** Whether an operator with these input and weight tensors runs TFLite's hybrid kernel (int8 weights, float input). */
+  isHybrid(input: number, weights: number): boolean {
+    const x = this.tensor(input), w = this.tensor(weights);
+    return this.opts.emulateHybrid && !QUANTIZED_TYPES[x.type] && (w.type === TensorType.INT8 || w.type === TensorType.UINT8) && w.data !== null;
+  }
+
+  /** A fused activation function applied to v. */
+  activate(op: TfliteOperator, v: Value, act: ActivationFunctionType): Value {
+    const name = `${this.tensor(op.outputs[0]).name}/act`;
+    switch (act) {
+      case ActivationFunctionType.NONE: return v;
+      case ActivationFunctionType.RELU: return this.node("relu", [v], {}, name);
+      case ActivationFunctionType.RELU6: return this.node("clamp", [v], { min: 0, max: 6 }, name);
+      case ActivationFunctionType.RELU_N1_TO_1: return this.node("clamp", [v], { min: -1, max: 1 }, name);
+      case ActivationFunctionType.TANH: return this.node("tanh", [v], {}, name);
+    }
+    this.fail(op, `fused activation ${ActivationFunctionType[act] ?? act} is not supported`);
+  }
+
+  /** Names the graph outputs after the model's output tensors, in TFLite layout. */
+  finishOutputs(): void {
+    const used = new Set<Value>();
+    this.g.outputs = this.model.outputs.map((i) => {
+      let v = this.nhwc(i);
+      // an output that is an input, a constant or another output gets a copy of its own (a view)
+      if (v.kind !== "node" || used.has(v)) v = this.node("reshape", [v], { shape: [...v.shape] }, this.tensor(i).name);
+      used.add(v);
+      v.name = this.tensor(i).name;
+      return v;
+    });
+  }
+}
+
+function sameGrid(a: TfliteTensor, b: TfliteTensor): boolean {
+  const qa = a.quantization, qb = b.quantization;
+  if (!qa || !qb) return !qa && !qb;
+  return a.type === b.type && qa.scale.join() === qb.scale.join() && qa.zeroPoint.join() === qb.zeroPoint.join();
+}
+
+/** Why a tensor's element type cannot be imported, or null. */
+export function unsupportedType(t: TfliteTensor): string | null {
+  if (t.type === TensorType.FLOAT32 || t.type === TensorType.FLOAT16) return null;
+  if (QUANTIZED_TYPES[t.type] && (t.quantization || t.data)) return null;
+  if (t.type === TensorType.INT32 || t.type === TensorType.INT64) return t.data ? null : `tensor '${t.name}' is a computed ${typeName(t.type)} (integer activations are not supported yet)`;
+  return `tensor '${t.name}' has element type ${typeName(t.type)}`;
+}
+
+/** TF's SAME padding: output ceil(in / stride), the extra row/column at the end. */
+export function samePads(size: number, k: number, stride: number, dilation: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+export const nchwAxis = (axis: number): number => TO_NCHW.indexOf(axis);
+
+/** numel check shared by reshape-like ops */
+export function sameCount(c: Converter, op: TfliteOperator, from: number[], to: number[]): void {
+  if (numel(from) !== numel(to)) c.fail(op, `cannot reshape ${shapeStr(from)} (${numel(from)} elements) to ${shapeStr(to)}`);
+}

@@ -1,0 +1,384 @@
+import type * as flatbuffers from "flatbuffers";
+import { numel } from "../../ir/dtype.js";
+import type { Value } from "../../ir/graph.js";
+import { permuteHost } from "../../ops/shape.js";
+import { Converter, nchwAxis, sameCount, samePads, TO_NCHW } from "./convert.js";
+import type { TfliteOperator } from "./reader.js";
+import {
+  ActivationFunctionType, AddOptions, BuiltinOperator, BuiltinOptions, ConcatenationOptions, Conv2DOptions, DepthwiseConv2DOptions,
+  DivOptions, FullyConnectedOptions, FullyConnectedOptionsWeightsFormat, LeakyReluOptions, MulOptions, Padding, Pool2DOptions,
+  ReducerOptions, SoftmaxOptions, StridedSliceOptions, SubOptions,
+} from "./schema/tflite_generated.js";
+
+/**
+ * One converter per TFLite builtin: `check` says, before anything is built, why this particular operator cannot
+ * be imported (so one error lists every problem); `convert` adds its nodes.
+ */
+export interface OpConverter {
+  check?(c: Converter, op: TfliteOperator): string | null;
+  convert(c: Converter, op: TfliteOperator): void;
+}
+
+const ACTIVATIONS = new Set([ActivationFunctionType.NONE, ActivationFunctionType.RELU, ActivationFunctionType.RELU6, ActivationFunctionType.RELU_N1_TO_1, ActivationFunctionType.TANH]);
+const checkActivation = (act: ActivationFunctionType): string | null =>
+  ACTIVATIONS.has(act) ? null : `fused activation ${ActivationFunctionType[act] ?? act}`;
+const out = (c: Converter, op: TfliteOperator): string => c.tensor(op.outputs[0]).name;
+
+function positive(c: Converter, op: TfliteOperator, what: string, values: number[]): number[] {
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) c.fail(op, `${what} must be positive integers, got [${values}]`);
+  return values;
+}
+
+/** [top, left, bottom, right] for a 2-d window over an NCHW input. */
+function windowPads(x: Value, padding: Padding, k: number[], stride: number[], dilation: number[]): number[] {
+  if (padding !== Padding.SAME) return [0, 0, 0, 0];
+  const [top, bottom] = samePads(x.shape[2], k[0], stride[0], dilation[0]);
+  const [left, right] = samePads(x.shape[3], k[1], stride[1], dilation[1]);
+  return [top, left, bottom, right];
+}
+
+function bias(c: Converter, op: TfliteOperator, i: number | undefined): Value[] {
+  if (i === undefined || i < 0) return [];
+  const b = c.floatData(op, i, "the bias");
+  return [c.constant({ ...b, shape: [numel(b.shape)] }, c.tensor(i).name)];
+}
+
+// --- convolutions (NCHW) -----------------------------------------------------------------------------
+const conv2d: OpConverter = {
+  check(c, op) {
+    const o = c.model.options(op, BuiltinOptions.Conv2DOptions, () => new Conv2DOptions());
+    if (!o) return "no Conv2DOptions";
+    if (op.inputs[1] === undefined || op.inputs[1] < 0 || !c.isConstant(op.inputs[1])) return "weights that are not constant";
+    return checkActivation(o.fusedActivationFunction());
+  },
+  convert(c, op) {
+    const o = c.model.options(op, BuiltinOptions.Conv2DOptions, () => new Conv2DOptions())!;
+    let x = c.nchw(op.inputs[0], op);
+    // hybrid per-channel kernels quantize the input asymmetrically, per-tensor ones symmetrically
+    const perChannel = (c.tensor(op.inputs[1]).quantization?.scale.length ?? 1) > 1;
+    if (c.isHybrid(op.inputs[0], op.inputs[1])) x = c.dynamicQuantize(x, !perChannel, 1, `${out(c, op)}/input`);
+    const wt = c.floatData(op, op.inputs[1], "the filter");
+    if (wt.shape.length !== 4) c.fail(op, `filter must be [OC, KH, KW, IC], got [${wt.shape}]`);
+    const [, KH, KW, IC] = wt.shape;
+    // TFLite [OC, KH, KW, IC] → [OC, IC, KH, KW]
+    const w = c.constant(permuteHost(wt, [0, 3, 1, 2]), c.tensor(op.inputs[1]).name);
+    const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
+    const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
+    if (x.shape[1] % IC) c.fail(op, `input has ${x.shape[1]} channels, not a multiple of the filter's ${IC}`);
+    const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: x.shape[1] / IC };
+    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2])], attrs, out(c, op));
+    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
+  },
+};
+
+const depthwiseConv2d: OpConverter = {
+  check(c, op) {
+    const o = c.model.options(op, BuiltinOptions.DepthwiseConv2DOptions, () => new DepthwiseConv2DOptions());
+    if (!o) return "no DepthwiseConv2DOptions";
+    if (op.inputs[1] === undefined || op.inputs[1] < 0 || !c.isConstant(op.inputs[1])) return "weights that are not constant";
+    return checkActivation(o.fusedActivationFunction());
+  },
+  convert(c, op) {
+    const o = c.model.options(op, BuiltinOptions.DepthwiseConv2DOptions, () => new DepthwiseConv2DOptions())!;
+    let x = c.nchw(op.inputs[0], op);
+    if (c.isHybrid(op.inputs[0], op.inputs[1])) x = c.dynamicQuantize(x, false, 1, `${out(c, op)}/input`);
+    const wt = c.floatData(op, op.inputs[1], "the filter");
+    if (wt.shape.length !== 4 || wt.shape[0] !== 1) c.fail(op, `filter must be [1, KH, KW, C·multiplier], got [${wt.shape}]`);
+    const [, KH, KW, OC] = wt.shape;
+    const C = x.shape[1];
+    if (OC % C) c.fail(op, `filter has ${OC} channels, not a multiple of the input's ${C}`);
+    // output channel c·multiplier + m reads input channel c: a grouped convolution with one group per input channel
+    const w = c.constant(permuteHost(wt, [3, 0, 1, 2]), c.tensor(op.inputs[1]).name);
+    const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
+    const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
+    const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: C };
+    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2])], attrs, out(c, op));
+    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
+  },
+};
+
+// --- fully connected: y = x·Wᵀ + b over the last axis ---------------------------------------------------
+const fullyConnected: OpConverter = {
+  check(c, op) {
+    const o = c.model.options(op, BuiltinOptions.FullyConnectedOptions, () => new FullyConnectedOptions());
+    if (o && o.weightsFormat() !== FullyConnectedOptionsWeightsFormat.DEFAULT) return `weights format ${FullyConnectedOptionsWeightsFormat[o.weightsFormat()]}`;
+    return o ? checkActivation(o.fusedActivationFunction()) : null;
+  },
+  convert(c, op) {
+    const o = c.model.options(op, BuiltinOptions.FullyConnectedOptions, () => new FullyConnectedOptions());
+    const x = c.nhwc(op.inputs[0], op);
+    const wi = op.inputs[1];
+    if (wi === undefined || wi < 0) c.fail(op, "the weights are missing");
+    const wShape = c.tensor(wi).shape;
+    if (wShape.length !== 2) c.fail(op, `weights must be [units, inputs], got [${wShape}]`);
+    const [units, depth] = wShape;
+    // [units, inputs] → [inputs, units], the matmul's right operand
+    const w = c.isConstant(wi)
+      ? c.constant(permuteHost(c.floatData(op, wi, "the weights"), [1, 0]), c.tensor(wi).name)
+      : c.node("permute", [c.nhwc(wi, op)], { perm: [1, 0] }, `${c.tensor(wi).name}:T`);
+    if (numel(x.shape) % depth) c.fail(op, `input [${x.shape}] does not split into rows of ${depth}`);
+    const rows = numel(x.shape) / depth;
+    let x2 = x.shape.length === 2 && x.shape[1] === depth ? x : c.node("reshape", [x], { shape: [rows, depth] }, `${out(c, op)}/rows`);
+    // hybrid: each row is quantized on its own
+    if (c.isHybrid(op.inputs[0], wi)) x2 = c.dynamicQuantize(x2, !(o?.asymmetricQuantizeInputs() ?? false), 1, `${out(c, op)}/input`);
+    let y = c.node("matmul", [x2, w, ...bias(c, op, op.inputs[2])], {}, out(c, op));
+    y = c.activate(op, y, o ? o.fusedActivationFunction() : ActivationFunctionType.NONE);
+    const declared = c.tensor(op.outputs[0]).shape;
+    if (declared.join() !== [rows, units].join()) {
+      sameCount(c, op, [rows, units], declared);
+      y = c.node("reshape", [y], { shape: declared }, `${out(c, op)}/shape`);
+    }
+    c.set(op, op.outputs[0], y, "nhwc");
+  },
+};
+
+// --- pooling (NCHW) ----------------------------------------------------------------------------------
+function pool(kind: "avgpool2d" | "maxpool2d"): OpConverter {
+  return {
+    check(c, op) {
+      const o = c.model.options(op, BuiltinOptions.Pool2DOptions, () => new Pool2DOptions());
+      return o ? checkActivation(o.fusedActivationFunction()) : "no Pool2DOptions";
+    },
+    convert(c, op) {
+      const o = c.model.options(op, BuiltinOptions.Pool2DOptions, () => new Pool2DOptions())!;
+      const x = c.nchw(op.inputs[0], op);
+      const kernel = positive(c, op, "filter sizes", [o.filterHeight(), o.filterWidth()]);
+      const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
+      // TFLite averages over the window's cells inside the input only
+      const attrs = { kernel, stride, pads: windowPads(x, o.padding(), kernel, stride, [1, 1]), countIncludePad: false };
+      const y = c.activate(op, c.node(kind, [x], attrs, out(c, op)), o.fusedActivationFunction());
+      c.set(op, op.outputs[0], y, "nchw", kind === "maxpool2d" ? op.inputs[0] : undefined);
+    },
+  };
+}
+
+// --- reshape-like: the output tensor's declared shape says it all --------------------------------------
+const reshapeTo: OpConverter = {
+  convert(c, op) {
+    const x = c.nhwc(op.inputs[0], op);
+    const shape = c.tensor(op.outputs[0]).shape;
+    sameCount(c, op, x.shape, shape);
+    c.set(op, op.outputs[0], c.node("reshape", [x], { shape: [...shape] }, out(c, op)), "nhwc", op.inputs[0]);
+  },
+};
+
+// --- softmax over the last (TFLite) axis ----------------------------------------------------------------
+function softmax(log: boolean): OpConverter {
+  return {
+    convert(c, op) {
+      const o = log ? null : c.model.options(op, BuiltinOptions.SoftmaxOptions, () => new SoftmaxOptions());
+      const beta = o ? o.beta() : 1;
+      const inNchw = c.isNchw(op.inputs[0]);
+      let x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
+      if (beta !== 1) x = c.node("mul", [x, c.scalar(beta, `${out(c, op)}/beta`)], {}, `${out(c, op)}/beta`);
+      // the channel axis, which is axis 1 in NCHW
+      c.set(op, op.outputs[0], c.node("softmax", [x], { axis: inNchw ? 1 : -1, log }, out(c, op)), inNchw ? "nchw" : "nhwc");
+    },
+  };
+}
+
+// --- element-wise ---------------------------------------------------------------------------------------
+/** Unary ops keep their input's layout. */
+function unary(build: (c: Converter, op: TfliteOperator, x: Value) => Value, keepsGrid = false): OpConverter {
+  return {
+    convert(c, op) {
+      const inNchw = c.isNchw(op.inputs[0]);
+      const x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
+      c.set(op, op.outputs[0], build(c, op, x), inNchw ? "nchw" : "nhwc", keepsGrid ? op.inputs[0] : undefined);
+    },
+  };
+}
+const simple = (name: string, attrs = {}) => unary((c, op, x) => c.node(name, [x], attrs, out(c, op)));
+
+/**
+ * Binary ops with numpy broadcasting over TFLite's axes. A rank-4 result is computed in NCHW when an operand
+ * already is NCHW: the other operands get leading 1s (TFLite broadcasting aligns trailing axes) and the permute.
+ */
+function binary(build: (c: Converter, op: TfliteOperator, a: Value, b: Value) => Value, activation?: (c: Converter, op: TfliteOperator) => ActivationFunctionType): OpConverter {
+  return {
+    check(c, op) {
+      return activation ? checkActivation(activation(c, op)) : null;
+    },
+    convert(c, op) {
+      const rank = c.tensor(op.outputs[0]).shape.length;
+      const useNchw = rank === 4 && op.inputs.slice(0, 2).some((i) => i >= 0 && c.isNchw(i));
+      const operand = (i: number): Value => {
+        if (!useNchw) return c.nhwc(i, op);
+        const v = c.nhwc(i, op);
+        if (v.shape.length === 4) return c.nchw(i, op);
+        const padded = [...Array(4 - v.shape.length).fill(1), ...v.shape];
+        const r = v.isConstant ? c.constant({ ...v.host(), shape: padded }, v.name) : c.node("reshape", [v], { shape: padded }, `${v.name}:4d`);
+        return c.relayout(r, TO_NCHW, `${v.name}:nchw`);
+      };
+      let y = build(c, op, operand(op.inputs[0]), operand(op.inputs[1]));
+      if (activation) y = c.activate(op, y, activation(c, op));
+      c.set(op, op.outputs[0], y, useNchw ? "nchw" : "nhwc");
+    },
+  };
+}
+const arithmetic = (name: string) => (c: Converter, op: TfliteOperator, a: Value, b: Value) => c.node(name, [a, b], {}, out(c, op));
+
+// --- concatenation along a (mapped) axis ----------------------------------------------------------------
+const concatenation: OpConverter = {
+  check(c, op) {
+    const o = c.model.options(op, BuiltinOptions.ConcatenationOptions, () => new ConcatenationOptions());
+    return o ? checkActivation(o.fusedActivationFunction()) : "no ConcatenationOptions";
+  },
+  convert(c, op) {
+    const o = c.model.options(op, BuiltinOptions.ConcatenationOptions, () => new ConcatenationOptions())!;
+    const rank = c.tensor(op.outputs[0]).shape.length;
+    let axis = o.axis();
+    if (axis < -rank || axis >= rank) c.fail(op, `axis ${axis} is out of range for rank ${rank}`);
+    if (axis < 0) axis += rank;
+    const useNchw = rank === 4 && op.inputs.some((i) => c.isNchw(i));
+    const xs = op.inputs.map((i) => (useNchw ? c.nchw(i, op) : c.nhwc(i, op)));
+    const y = c.node("concat", xs, { axis: useNchw ? nchwAxis(axis) : axis }, out(c, op));
+    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), useNchw ? "nchw" : "nhwc");
+  },
+};
+
+// --- pad with constant paddings [rank, 2] ---------------------------------------------------------------
+const pad: OpConverter = {
+  convert(c, op) {
+    const inNchw = c.isNchw(op.inputs[0]);
+    const x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
+    const rank = x.shape.length;
+    const p = c.ints(op, op.inputs[1], "paddings");
+    if (p.length !== 2 * rank || p.some((v) => v < 0)) c.fail(op, `paddings must be ${rank}x2 non-negative integers, got [${p}]`);
+    const axes = inNchw ? TO_NCHW : [...Array(rank).keys()];
+    // a quantized PAD fills with the zero point, whose real value is 0
+    const value = op.inputs[2] !== undefined && op.inputs[2] >= 0 ? c.floatData(op, op.inputs[2], "the pad value").data[0] : 0;
+    const pads = [...axes.map((d) => p[2 * d]), ...axes.map((d) => p[2 * d + 1])];
+    c.set(op, op.outputs[0], c.node("pad", [x], { pads, value }, out(c, op)), inNchw ? "nchw" : "nhwc", op.inputs[0]);
+  },
+};
+
+// --- reductions over constant axes ----------------------------------------------------------------------
+function reduce(kind: string): OpConverter {
+  return {
+    convert(c, op) {
+      const o = c.model.options(op, BuiltinOptions.ReducerOptions, () => new ReducerOptions());
+      const keepdim = o ? o.keepDims() : false;
+      const rank = c.tensor(op.inputs[0]).shape.length;
+      const axes = [...new Set(c.ints(op, op.inputs[1], "axes").map((a) => {
+        if (a < -rank || a >= rank) c.fail(op, `axis ${a} is out of range for rank ${rank}`);
+        return a < 0 ? a + rank : a;
+      }))];
+      // in NCHW the kept dims must come out in TFLite's order, or the result is computed from the NHWC tensor
+      const kept = TO_NCHW.filter((d) => !axes.includes(d));
+      const stayNchw = c.isNchw(op.inputs[0]) && (keepdim || kept.every((d, k) => k === 0 || d > kept[k - 1]));
+      const x = stayNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
+      const y = c.node("reduce", [x], { kind, axes: stayNchw ? axes.map(nchwAxis) : axes, keepdim }, out(c, op));
+      c.set(op, op.outputs[0], y, stayNchw && keepdim ? "nchw" : "nhwc", kind === "max" || kind === "min" ? op.inputs[0] : undefined);
+    },
+  };
+}
+
+// --- transpose and strided slice: in TFLite's own axes --------------------------------------------------
+const transpose: OpConverter = {
+  convert(c, op) {
+    const x = c.nhwc(op.inputs[0], op);
+    const perm = c.ints(op, op.inputs[1], "the permutation");
+    c.set(op, op.outputs[0], c.node("permute", [x], { perm }, out(c, op)), "nhwc", op.inputs[0]);
+  },
+};
+
+const stridedSlice: OpConverter = {
+  check(c, op) {
+    const o = c.model.options(op, BuiltinOptions.StridedSliceOptions, () => new StridedSliceOptions());
+    if (!o) return null;
+    if (o.ellipsisMask() || o.newAxisMask()) return "an ellipsis or new-axis mask";
+    return o.offset() ? "offset = true" : null;
+  },
+  convert(c, op) {
+    const o = c.model.options(op, BuiltinOptions.StridedSliceOptions, () => new StridedSliceOptions());
+    const x = c.nhwc(op.inputs[0], op);
+    const rank = x.shape.length;
+    const [begin, end, strides] = [1, 2, 3].map((k) => c.ints(op, op.inputs[k], ["begin", "end", "strides"][k - 1]));
+    if (begin.length !== rank || end.length !== rank || strides.length !== rank) c.fail(op, `begin, end and strides need ${rank} entries each`);
+    const bit = (mask: number, d: number) => ((mask >> d) & 1) === 1;
+    const starts: number[] = [], ends: number[] = [], steps: number[] = [];
+    x.shape.forEach((n, d) => {
+      const s = strides[d];
+      if (s === 0) c.fail(op, "a stride is 0");
+      // TF's clamping: forward slices stay in [0, n], backward ones in [-1, n - 1] (-1: before the first element)
+      const clamp = (v: number) => (s > 0 ? Math.min(Math.max(v, 0), n) : Math.min(Math.max(v, -1), n - 1));
+      const at = (v: number) => clamp(v < 0 ? v + n : v);
+      let start = o && bit(o.beginMask(), d) ? (s > 0 ? 0 : n - 1) : at(begin[d]);
+      let stop = o && bit(o.endMask(), d) ? (s > 0 ? n : -1) : at(end[d]);
+      if (o && bit(o.shrinkAxisMask(), d)) {
+        start = at(begin[d]);
+        stop = start + (s > 0 ? 1 : -1);
+      }
+      starts.push(start);
+      ends.push(stop);
+      steps.push(s);
+    });
+    let y = c.node("slice", [x], { starts, ends, steps }, out(c, op));
+    const declared = c.tensor(op.outputs[0]).shape;
+    if (declared.join() !== y.shape.join()) {
+      sameCount(c, op, y.shape, declared);
+      y = c.node("reshape", [y], { shape: [...declared] }, `${out(c, op)}/shape`);
+    }
+    c.set(op, op.outputs[0], y, "nhwc", op.inputs[0]);
+  },
+};
+
+type WithActivation = { fusedActivationFunction(): ActivationFunctionType };
+const fusedActivation = (options: BuiltinOptions, make: () => { __init(i: number, bb: flatbuffers.ByteBuffer): WithActivation }) =>
+  (c: Converter, op: TfliteOperator): ActivationFunctionType => c.model.options(op, options, make)?.fusedActivationFunction() ?? ActivationFunctionType.NONE;
+
+export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
+  [BuiltinOperator.CONV_2D]: conv2d,
+  [BuiltinOperator.DEPTHWISE_CONV_2D]: depthwiseConv2d,
+  [BuiltinOperator.FULLY_CONNECTED]: fullyConnected,
+  [BuiltinOperator.AVERAGE_POOL_2D]: pool("avgpool2d"),
+  [BuiltinOperator.MAX_POOL_2D]: pool("maxpool2d"),
+  [BuiltinOperator.RESHAPE]: reshapeTo,
+  [BuiltinOperator.SQUEEZE]: reshapeTo,
+  [BuiltinOperator.EXPAND_DIMS]: reshapeTo,
+  [BuiltinOperator.SOFTMAX]: softmax(false),
+  [BuiltinOperator.LOG_SOFTMAX]: softmax(true),
+  [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions())),
+  [BuiltinOperator.SUB]: binary(arithmetic("sub"), fusedActivation(BuiltinOptions.SubOptions, () => new SubOptions())),
+  [BuiltinOperator.MUL]: binary(arithmetic("mul"), fusedActivation(BuiltinOptions.MulOptions, () => new MulOptions())),
+  [BuiltinOperator.DIV]: binary(arithmetic("div"), fusedActivation(BuiltinOptions.DivOptions, () => new DivOptions())),
+  [BuiltinOperator.MAXIMUM]: binary(arithmetic("maximum")),
+  [BuiltinOperator.MINIMUM]: binary(arithmetic("minimum")),
+  [BuiltinOperator.SQUARED_DIFFERENCE]: binary((c, op, a, b) => {
+    const d = c.node("sub", [a, b], {}, `${out(c, op)}/diff`);
+    return c.node("mul", [d, d], {}, out(c, op));
+  }),
+  [BuiltinOperator.RELU]: simple("relu"),
+  [BuiltinOperator.RELU6]: simple("clamp", { min: 0, max: 6 }),
+  [BuiltinOperator.RELU_N1_TO_1]: simple("clamp", { min: -1, max: 1 }),
+  [BuiltinOperator.LOGISTIC]: simple("sigmoid"),
+  [BuiltinOperator.TANH]: simple("tanh"),
+  [BuiltinOperator.HARD_SWISH]: simple("hardswish"),
+  [BuiltinOperator.LEAKY_RELU]: unary((c, op, x) => {
+    const o = c.model.options(op, BuiltinOptions.LeakyReluOptions, () => new LeakyReluOptions());
+    return c.node("leakyRelu", [x], { alpha: o ? o.alpha() : 0.2 }, out(c, op));
+  }),
+  [BuiltinOperator.EXP]: simple("exp"),
+  [BuiltinOperator.LOG]: simple("log"),
+  [BuiltinOperator.SQRT]: simple("sqrt"),
+  [BuiltinOperator.RSQRT]: unary((c, op, x) => c.node("reciprocal", [c.node("sqrt", [x], {}, `${out(c, op)}/sqrt`)], {}, out(c, op))),
+  [BuiltinOperator.ABS]: simple("abs"),
+  [BuiltinOperator.NEG]: simple("neg"),
+  [BuiltinOperator.FLOOR]: simple("floor"),
+  [BuiltinOperator.CEIL]: simple("ceil"),
+  [BuiltinOperator.SQUARE]: unary((c, op, x) => c.node("mul", [x, x], {}, out(c, op))),
+  // values are real numbers throughout: (de)quantizing is the rounding `set` applies to quantized outputs
+  [BuiltinOperator.QUANTIZE]: unary((_c, _op, x) => x),
+  [BuiltinOperator.DEQUANTIZE]: unary((_c, _op, x) => x, true),
+  [BuiltinOperator.CONCATENATION]: concatenation,
+  [BuiltinOperator.PAD]: pad,
+  [BuiltinOperator.PADV2]: pad,
+  [BuiltinOperator.MEAN]: reduce("mean"),
+  [BuiltinOperator.SUM]: reduce("sum"),
+  [BuiltinOperator.REDUCE_MAX]: reduce("max"),
+  [BuiltinOperator.REDUCE_MIN]: reduce("min"),
+  [BuiltinOperator.REDUCE_PROD]: reduce("prod"),
+  [BuiltinOperator.TRANSPOSE]: transpose,
+  [BuiltinOperator.STRIDED_SLICE]: stridedSlice,
+};
