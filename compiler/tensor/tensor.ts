@@ -1,7 +1,7 @@
 import { fail } from "../errors.js";
 import { DTYPES, isDType, numel, type DType, type TypedArray } from "../ir/dtype.js";
 import type { Attrs, HostTensor, Value } from "../ir/graph.js";
-import { normalizeAxis, shapeStr } from "../ir/shape.js";
+import { normalizeAxis, shapeStr, writeNum } from "../ir/shape.js";
 import { getOp, inferTypes } from "../ops/index.js";
 import { sliceLength } from "../ops/shape.js";
 import { defaultGenerator, type Generator } from "./random.js";
@@ -61,12 +61,13 @@ export class Tensor {
     const flat = (Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data]) as (number | boolean)[];
     const dtype = opts.dtype ?? (typeof flat[0] === "boolean" ? "bool" : "float32");
     const arr = new DTYPES[dtype].array(flat.length);
-    flat.forEach((x, i) => ((arr as Float32Array)[i] = Number(x)));
+    flat.forEach((x, i) => writeNum(arr, i, Number(x)));
     return new Tensor(opts.shape ?? shape, dtype, arr).reshapeCheck(flat.length);
   }
   static full(shape: number[], value: number, dtype: DType = "float32"): Tensor {
     const arr = new DTYPES[dtype].array(numel(shape));
-    (arr as Float32Array).fill(value);
+    if (arr instanceof BigInt64Array) arr.fill(BigInt(Math.trunc(value)));
+    else arr.fill(value);
     return new Tensor([...shape], dtype, arr);
   }
   static zeros = (shape: number[], dtype: DType = "float32"): Tensor => Tensor.full(shape, 0, dtype);
@@ -75,7 +76,7 @@ export class Tensor {
     if (end === undefined) [start, end] = [0, start];
     const n = Math.max(0, Math.ceil((end - start) / step));
     const arr = new DTYPES[dtype].array(n);
-    for (let i = 0; i < n; i++) (arr as Float32Array)[i] = start + i * step;
+    for (let i = 0; i < n; i++) writeNum(arr, i, start + i * step);
     return new Tensor([n], dtype, arr);
   }
   /** uniform in [low, high) */
@@ -390,7 +391,7 @@ function asTensor(x: TensorLike, dtype: DType): Tensor {
 
 function scalar(x: number, dtype: DType): Tensor {
   const arr = new DTYPES[dtype].array(1);
-  (arr as Float32Array)[0] = x;
+  writeNum(arr, 0, x);
   return new Tensor([], dtype, arr);
 }
 
