@@ -323,6 +323,8 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   const kept = [loss, output];
   g.outputs = [...kept, ...pins.map(([t]) => t.value!), ...gradValues];
   decompose(g);
+  transposeMatmuls(g);
+  composePermutes(g);
   foldConstants(g);
   eliminateDeadNodes(g);
   scheduleUpdates(g, updateNodes, new Map(pins.map(([t, cur]) => [t.value!, cur])));
@@ -427,6 +429,45 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     memory,
     slot,
   };
+}
+
+/**
+ * (A·B)ᵀ = Bᵀ·Aᵀ for 2-D matmuls: a linear layer's weight gradient is (Xᵀ·G)ᵀ, and Gᵀ·X computes it in
+ * place of a weight-sized transposed copy (Xᵀᵀ then composes away). Gᵀ has the batch's size, not the weight's.
+ */
+function transposeMatmuls(g: Graph): void {
+  const uses = g.consumers();
+  for (const n of [...g.nodes]) {
+    const m = n.inputs[0]?.producer;
+    if (n.op !== "permute" || m?.op !== "matmul" || m.inputs.length !== 2 || n.outputs[0].shape.length !== 2) continue;
+    if (m.inputs.some((v) => v.shape.length !== 2) || uses.get(m.outputs[0])?.length !== 1 || g.outputs.includes(m.outputs[0])) continue;
+    const [a, b] = m.inputs;
+    const t = (v: Value) => g.insertBefore(n, "permute", [v], { perm: [1, 0] }, `${n.name}/transpose`).outputs[0];
+    const product = g.insertBefore(n, "matmul", [t(b), t(a)], {}, `${n.name}/matmul`).outputs[0];
+    g.replaceAllUses(n.outputs[0], product);
+    g.removeNode(n);
+    g.removeNode(m);
+  }
+}
+
+/**
+ * permute(permute(x)) becomes one permute, or x itself: the backward of x @ wᵀ transposes wᵀ back, and
+ * reading w directly spares a copy of it that would live from the forward pass to the backward pass.
+ */
+function composePermutes(g: Graph): void {
+  for (const n of [...g.nodes]) {
+    const inner = n.inputs[0]?.producer;
+    if (n.op !== "permute" || inner?.op !== "permute") continue;
+    const outer = n.attrs.perm as number[], first = inner.attrs.perm as number[];
+    const perm = outer.map((d) => first[d]);
+    if (perm.every((d, i) => d === i)) {
+      g.replaceAllUses(n.outputs[0], inner.inputs[0]);
+      g.removeNode(n);
+    } else {
+      n.inputs = [inner.inputs[0]];
+      n.attrs = { ...n.attrs, perm };
+    }
+  }
 }
 
 function defaultTargets(loss: TrainingOptions["loss"], outputShape: number[]): Record<string, InputSpec> {
