@@ -1,11 +1,14 @@
-import { existsSync } from "node:fs";
-import { extname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { fail } from "./errors.js";
+import { importOnnx } from "./import/onnx/index.js";
+import type { Graph } from "./ir/graph.js";
 import { isModule, type InputSpec, type Module } from "./tensor/nn.js";
 
 export interface ModelFile {
-  model: Module;
+  /** a model module's nn.Module, or the graph an .onnx file imports to */
+  model: Module | Graph;
   inputs: Record<string, number[] | InputSpec>;
   name: string;
 }
@@ -23,15 +26,30 @@ async function registerTypeScript(): Promise<void> {
 }
 
 /**
- * Loads a model module: a .ts/.js file whose default export is an nn.Module (class or instance) and
- * which exports `inputs` (input name → shape).
+ * Loads a model: an .onnx file, or a model module (a .ts/.js file whose default export is an nn.Module
+ * class or instance and which exports `inputs`, input name → shape). `inputShapes` fixes input shapes
+ * (an ONNX model's dynamic dims; a module's declared shapes).
  */
-export async function loadModelFile(path: string): Promise<ModelFile> {
+export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}): Promise<ModelFile> {
   const file = resolve(path);
   if (!existsSync(file)) fail(`model file not found: ${path}`);
   const ext = extname(file).toLowerCase();
-  if (ext === ".onnx" || ext === ".tflite") fail(`${path}: importing ${ext} models is not supported yet`);
-  if (![".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].includes(ext)) fail(`${path}: expected a .ts or .js model module, got '${ext || "no extension"}'`);
+  const name = basename(file, extname(file));
+  if (ext === ".onnx") {
+    const imported = importOnnx(readFileSync(file), { inputShapes, baseDir: dirname(file), source: basename(file) });
+    return { model: imported.graph, inputs: imported.inputs, name };
+  }
+  if (ext === ".tflite") fail(`${path}: importing .tflite models is not supported yet`);
+  if (![".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].includes(ext)) fail(`${path}: expected an .onnx model or a .ts/.js model module, got '${ext || "no extension"}'`);
+  const loaded = await loadModule(path, file, ext);
+  for (const [k, shape] of Object.entries(inputShapes)) {
+    if (!(k in loaded.inputs)) fail(`--input ${k}: the model has no input '${k}' (inputs: ${Object.keys(loaded.inputs).join(", ")})`);
+    loaded.inputs[k] = shape;
+  }
+  return loaded;
+}
+
+async function loadModule(path: string, file: string, ext: string): Promise<ModelFile & { model: Module }> {
   let mod: Record<string, unknown>;
   try {
     if ([".ts", ".mts", ".cts"].includes(ext)) await registerTypeScript();

@@ -10,7 +10,7 @@ import { encodeNpy, parseNpy } from "../host/npy.js";
 import type { TypedArray } from "../ir/dtype.js";
 import { shapeStr } from "../ir/shape.js";
 import { loadModelFile } from "../load-model.js";
-import { loadSafetensors } from "../tensor/nn.js";
+import { isModule, loadSafetensors } from "../tensor/nn.js";
 import { renderPlanSvg } from "../planner/index.js";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
@@ -96,11 +96,11 @@ export function buildProgram(): Command {
 
   program
     .command("compile")
-    .description("compile a model module (default export: nn.Module; export inputs: name → shape) to a .wasm blob")
-    .argument("<model>", "model module (.ts or .js)")
+    .description("compile a model (.onnx, or a module whose default export is an nn.Module and which exports inputs: name → shape) to a .wasm blob")
+    .argument("<model>", "model: .onnx, or a .ts/.js module")
     .requiredOption("-o, --output <file>", "output .wasm file")
     .option("-t, --target <target>", `target: ${Object.keys(TARGETS).join(", ")}`, "wasm-simd")
-    .option("-i, --input <name=shape>", "override an input's shape, e.g. x=1x3x32x32 (repeatable)", collect, [])
+    .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
     .option("--state <file>", "load weights from a .safetensors state dict before compiling")
     .option("--wasi", "emit a WASI command: inputs' raw bytes on stdin, outputs' raw bytes on stdout")
     .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them")
@@ -110,13 +110,15 @@ export function buildProgram(): Command {
     .option("--ram <size>", "fail unless the blob's linear memory fits, e.g. 256K")
     .option("--flash <size>", "fail unless the module (plus a separate weights file) fits, e.g. 1M")
     .action(async (modelPath: string, o) => {
-      const { model, inputs, name } = await loadModelFile(modelPath);
-      for (const a of o.input as string[]) {
+      const shapes = Object.fromEntries((o.input as string[]).map((a) => {
         const [k, v] = splitAssignment(a, "SHAPE");
-        if (!(k in inputs)) fail(`--input ${k}: the model has no input '${k}' (inputs: ${Object.keys(inputs).join(", ")})`);
-        inputs[k] = parseShape(v);
+        return [k, parseShape(v)];
+      }));
+      const { model, inputs, name } = await loadModelFile(modelPath, shapes);
+      if (o.state) {
+        if (!isModule(model)) fail(`--state: ${modelPath} carries its own weights; --state applies to model modules`);
+        model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       }
-      if (o.state) model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
       const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget });
       writeFileSync(o.output, result.wasm);

@@ -5,7 +5,7 @@ import type { TypedArray } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import { loadBlob } from "../../host/loader.js";
-import { importOnnx } from "./index.js";
+import { importOnnx, onnxInputNames } from "./index.js";
 import { decodeTensor, tensorFromProto } from "./proto.js";
 
 /**
@@ -29,6 +29,10 @@ export const ATOL = 1e-7;
 
 /** Errors that mean "not implemented yet" rather than "wrong": they sort into the unsupported column. */
 const UNSUPPORTED = /unsupported operator|not supported|not compiled for dtypes|does not support|element type|dynamic dims|must be known at compile time|are not supported/;
+
+const isFloat = (d: string | undefined) => d === "float32" || d === "float64";
+const sameTensor = (a: HostTensor | undefined, b: HostTensor | undefined) =>
+  !!a && !!b && a.dtype === b.dtype && a.shape.join() === b.shape.join() && a.data.every((x, i) => x === b.data[i]);
 
 const readTensor = (file: string): HostTensor => tensorFromProto(decodeTensor(readFileSync(file), file), file);
 
@@ -66,17 +70,32 @@ export async function runBackendTest(dir: string, name: string, opts: CompileOpt
   try {
     const modelFile = join(dir, "model.onnx");
     if (!existsSync(modelFile)) return done("error", "no model.onnx");
-    const { graph } = importOnnx(readFileSync(modelFile), { baseDir: dir, source: name });
-    const compiled = await compile(graph, {}, { name, ...opts });
-    const model = await loadBlob(compiled.wasm, { source: name });
+    const bytes = readFileSync(modelFile);
     const sets = dataSets(dir);
     if (!sets.length) return done("error", "no test_data_set_*");
+    const names = onnxInputNames(bytes, name);
+    let frozen: string[] = [];
+    let graph;
+    try {
+      graph = importOnnx(bytes, { baseDir: dir, source: name }).graph;
+    } catch (e) {
+      // a static-shape compiler specialises on inputs that decide shapes (axes, pads, repeats…): freeze
+      // the integer inputs to the test's values, when every data set agrees on them
+      if (!(e instanceof Error) || !/must be known at compile time/.test(e.message)) throw e;
+      frozen = names.filter((_, i) => !isFloat(sets[0].inputs[i]?.dtype) && sets.every((s) => sameTensor(s.inputs[i], sets[0].inputs[i])));
+      if (!frozen.length) throw e;
+      const constantInputs = Object.fromEntries(frozen.map((n) => [n, sets[0].inputs[names.indexOf(n)]]));
+      graph = importOnnx(bytes, { baseDir: dir, source: name, constantInputs }).graph;
+    }
+    const compiled = await compile(graph, {}, { name, ...opts });
+    const model = await loadBlob(compiled.wasm, { source: name });
     for (const [k, set] of sets.entries()) {
       const slots = model.manifest.inputs;
-      if (set.inputs.length !== slots.length) return done("fail", `data set ${k} has ${set.inputs.length} inputs, the model ${slots.length}`);
+      const given = set.inputs.filter((_, i) => !frozen.includes(names[i]));
+      if (given.length !== slots.length) return done("fail", `data set ${k} has ${given.length} inputs, the model ${slots.length}`);
       const feed: Record<string, TypedArray> = {};
       for (const [i, slot] of slots.entries()) {
-        const t = set.inputs[i];
+        const t = given[i];
         if (t.dtype !== slot.dtype || t.shape.join() !== slot.shape.join()) return done("fail", `input ${slot.name}: data is ${t.dtype}${shapeStr(t.shape)}, model wants ${slot.dtype}${shapeStr(slot.shape)}`);
         feed[slot.name] = t.data;
       }
@@ -89,7 +108,7 @@ export async function runBackendTest(dir: string, name: string, opts: CompileOpt
         if (!cmp.ok) return done("fail", `data set ${k}: ${cmp.detail}`);
       }
     }
-    return done("pass", "");
+    return done("pass", frozen.length ? `compile-time inputs: ${frozen.join(", ")}` : "");
   } catch (e) {
     const err = e as Error;
     const message = err.message.split("\n").slice(0, 3).join(" ").replace(`${name}: `, "");

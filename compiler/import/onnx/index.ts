@@ -1,6 +1,6 @@
 import { fail } from "../../errors.js";
 import type { DType } from "../../ir/dtype.js";
-import type { Graph, Value } from "../../ir/graph.js";
+import type { Graph, HostTensor, Value } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { Trace, withTrace } from "../../tensor/trace.js";
@@ -15,6 +15,11 @@ export interface OnnxImportOptions {
   baseDir?: string;
   /** for messages: the model's file name */
   source?: string;
+  /**
+   * Inputs whose values are fixed at compile time (axes, shapes, pads fed as inputs): they become
+   * constants, so everything they determine folds and they leave the compiled model's inputs.
+   */
+  constantInputs?: Record<string, HostTensor>;
 }
 
 export interface ImportedModel {
@@ -53,6 +58,11 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
     const inputs: ImportedModel["inputs"] = {};
     for (const info of graph.input ?? []) {
       if (initializers.has(info.name)) continue; // an initializer listed as an input: a default value
+      const fixed = opts.constantInputs?.[info.name];
+      if (fixed) {
+        env.set(info.name, Tensor.from(fixed.data, { shape: fixed.shape, dtype: fixed.dtype }));
+        continue;
+      }
       const type = info.type?.tensor_type;
       if (!type) fail(`${source}: input '${info.name}' is not a tensor`);
       const dtype = onnxDType(type.elem_type, `${source}: input '${info.name}'`);
@@ -61,7 +71,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
       env.set(info.name, new Tensor(v.shape, v.dtype, null, v));
       inputs[info.name] = { shape, dtype };
     }
-    const unknown = Object.keys(opts.inputShapes ?? {}).filter((n) => !(n in inputs));
+    const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {})].filter((n) => !(n in inputs) && !env.has(n));
     if (unknown.length) fail(`${source}: --input names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${Object.keys(inputs).map((n) => `'${n}'`).join(", ") || "none"}`);
 
     (graph.node ?? []).forEach((node, i) => runNode(node, i, env, opset, source));
@@ -150,4 +160,11 @@ function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset
     if (!t) fail(`${label}: output ${i} ('${name}') is not supported`);
     env.set(name, t);
   });
+}
+
+/** The model's real inputs (graph inputs that are not initializers), in order. */
+export function onnxInputNames(bytes: Uint8Array, source = "ONNX model"): string[] {
+  const graph = decodeModel(bytes, source).graph;
+  const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
+  return (graph?.input ?? []).map((i) => i.name).filter((n) => !inits.has(n));
 }

@@ -590,7 +590,17 @@ const castTo = (x: Input[], ctx: OpContext): Tensor => {
 const logical = (fn: (a: Tensor, b: Tensor) => Tensor): Handler => binary((a, b) => fn(a, b));
 const FALSE = () => Tensor.full([], 0, "bool");
 
-export const HANDLERS: Record<string, Handler> = {
+/** Every ONNX op the importer knows; handler files add theirs with registerHandlers. */
+export const HANDLERS: Record<string, Handler> = {};
+
+export function registerHandlers(handlers: Record<string, Handler>): void {
+  for (const [name, h] of Object.entries(handlers)) {
+    if (Object.hasOwn(HANDLERS, name)) throw new Error(`ONNX op ${name} has two handlers`);
+    HANDLERS[name] = h;
+  }
+}
+
+registerHandlers({
   // element-wise arithmetic
   Add: binary((a, b) => a.add(b)),
   Sub: binary((a, b) => a.sub(b)),
@@ -739,4 +749,4 @@ export const HANDLERS: Record<string, Handler> = {
     const t = need(x, 0, ctx), like = need(x, 1, ctx);
     return t.dtype === like.dtype ? identityCopy(t) : cast(t, like.dtype);
   },
-};
+});
