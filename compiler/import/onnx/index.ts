@@ -6,6 +6,7 @@ import { Tensor } from "../../tensor/tensor.js";
 import { Trace, withTrace } from "../../tensor/trace.js";
 import { NodeAttrs } from "./attrs.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
+import "./ops-rnn.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
