@@ -5,6 +5,7 @@ import "./reduce.js";
 import "./shape.js";
 import "./fused.js";
 import "./training.js";
+import "./indexing.js";
 
 export { allOps, defineOp, getOp, inferTypes } from "./registry.js";
 export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry.js";
