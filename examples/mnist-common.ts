@@ -7,7 +7,7 @@ import { compileTraining, formatTrainingReport, loadMnist, loadTrainingBlob, los
  * out), prints the memory report, the per-epoch loss and accuracy, and writes the trained weights and the
  * loss curve to out/.
  */
-export async function trainOnMnist(name: string, model: nn.Module, opts: { optimizer: OptimizerSpec; epochs: number; batch?: number; extra?: Partial<TrainingOptions> }): Promise<number> {
+export async function trainOnMnist(name: string, model: nn.Module, opts: { optimizer: OptimizerSpec; epochs: number; batch?: number; lrDecay?: number; extra?: Partial<TrainingOptions> }): Promise<number> {
   const batch = opts.batch ?? 32;
   const { wasm, report } = await compileTraining(model, { inputs: { image: [batch, 1, 28, 28] }, loss: "crossEntropy", optimizer: opts.optimizer, name, ...opts.extra });
   console.log(formatTrainingReport(report));
@@ -18,7 +18,11 @@ export async function trainOnMnist(name: string, model: nn.Module, opts: { optim
     seed: 1,
     validation: data.test,
     progress: true,
-    onEpoch: (e) => console.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.accuracy!).toFixed(2)}%, held-out accuracy ${(100 * e.validationAccuracy!).toFixed(2)}% (${(e.millis / 1000).toFixed(1)} s)`),
+    onEpoch: (e) => {
+      // the learning rate lives in the blob's memory: the host lowers it between epochs
+      blob.learningRate *= opts.lrDecay ?? 1;
+      console.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.accuracy!).toFixed(2)}%, held-out accuracy ${(100 * e.validationAccuracy!).toFixed(2)}% (${(e.millis / 1000).toFixed(1)} s)`);
+    },
   });
   if (result.stopped) throw new Error(result.stopped.reason);
   const accuracy = result.epochs[result.epochs.length - 1].validationAccuracy!;

@@ -11,6 +11,6 @@ export class MnistMLP extends nn.Module {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   manualSeed(1);
-  const accuracy = await trainOnMnist("mnist-mlp", new MnistMLP(), { optimizer: { type: "adam", lr: 1e-3 }, epochs: Number(process.env.EPOCHS ?? 8) });
+  const accuracy = await trainOnMnist("mnist-mlp", new MnistMLP(), { optimizer: { type: "adam", lr: 1e-3 }, epochs: Number(process.env.EPOCHS ?? 15) });
   if (accuracy < 0.95) process.exitCode = 1;
 }

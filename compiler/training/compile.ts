@@ -3,7 +3,7 @@ import { buildModule } from "../codegen/build.js";
 import { entryImports, indent, lowerGraph, renderImports } from "../codegen/emit.js";
 import type { Manifest, TensorSlot, TrainingManifest } from "../codegen/manifest.js";
 import { ALIGN, layoutMemory, RESERVED_BYTES, type MemoryLayout } from "../codegen/memory.js";
-import { fail } from "../errors.js";
+import { fail, TeenygradError } from "../errors.js";
 import { DTYPES, type DType } from "../ir/dtype.js";
 import { Graph, type Node, type Value } from "../ir/graph.js";
 import { shapeStr } from "../ir/shape.js";
@@ -107,7 +107,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
   const plan = planTraining(model, opts);
-  const frozenSavings = plan.frozen.length ? planTraining(model, { ...opts, freeze: [], trainLastN: undefined, allTrainable: true }) : null;
+  const frozenSavings = plan.frozen.length ? planUnfrozen(model, opts) : null;
   const t1 = performance.now();
 
   const imports = entryImports();
@@ -193,6 +193,16 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
       millis: { plan: t1 - t0, asc: built.ascMillis, total: performance.now() - t0 },
     },
   };
+}
+
+/** The plan with every parameter trained, to report what freezing saves; null when that cannot train (a frozen branch is not differentiable). */
+function planUnfrozen(model: Module, opts: TrainingOptions): TrainingPlan | null {
+  try {
+    return planTraining(model, { ...opts, freeze: [], trainLastN: undefined, allTrainable: true });
+  } catch (e) {
+    if (e instanceof TeenygradError) return null;
+    throw e;
+  }
 }
 
 // --- planning -----------------------------------------------------------------------------------------

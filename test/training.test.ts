@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { compile, Generator, loadBlob, losses, nn, optim, Tensor, TeenygradError } from "../compiler/index.js";
+import { compileTraining, evaluate, loadMnist, loadTrainingBlob, trainLoop, TrainStepError, type OptimizerSpec, type TrainingOptions } from "../compiler/training/index.js";
+import { relError, SEED } from "./helpers/compiled.js";
+
+/**
+ * Compiled training against eager mode: one or two train_step() calls give the parameters eager
+ * backward() plus the eager optimizer give; gradients, freezing, checkpoints, bad input, and a short
+ * MNIST run whose loss must fall.
+ */
+
+const rng = new Generator(SEED + 7);
+const randn = (...shape: number[]) => Tensor.randn(shape, { generator: rng });
+const labels = (n: number, classes: number) => Tensor.from(Int32Array.from({ length: n }, () => Math.floor(rng.next() * classes)));
+
+/** conv → relu → maxpool → linear: every layer kind the MNIST CNN uses, small. */
+class TinyCNN extends nn.Module {
+  conv = new nn.Conv2d(2, 3, 3, { padding: 1 });
+  fc = new nn.Linear(3 * 3 * 3, 4);
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(this.conv.forward(x).relu().maxPool2d(2).flatten(1));
+  }
+}
+
+class TinyMLP extends nn.Module {
+  fc1 = new nn.Linear(5, 7);
+  fc2 = new nn.Linear(7, 3);
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(x).tanh());
+  }
+}
+
+/** two identical models: one trained eagerly (the oracle), one compiled */
+function twins<M extends nn.Module>(make: () => M): [M, M] {
+  const a = make(), b = make();
+  b.loadStateDict(a.stateDict());
+  return [a, b];
+}
+
+function eagerOptimizer(spec: OptimizerSpec, params: nn.Parameter[]) {
+  if (spec.type === "sgd") return new optim.SGD(params, spec);
+  return spec.type === "adam" ? new optim.Adam(params, spec) : new optim.AdamW(params, spec);
+}
+
+const fast = { optimizeLevel: 1 } as const;
+
+function assertSameParameters(got: Record<string, Tensor>, want: Record<string, Tensor>, tol: number, what: string): void {
+  for (const [name, t] of Object.entries(want)) {
+    const err = relError(got[name].data as Float32Array, t.data as Float32Array);
+    assert.ok(err <= tol, `${what}: ${name} differs from eager by ${err} relative (seed ${SEED})`);
+  }
+}
+
+describe(`compiled training step against eager mode (seed ${SEED})`, () => {
+  const cases: [string, OptimizerSpec][] = [
+    ["SGD with momentum and weight decay", { type: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 0.01 }],
+    ["Adam", { type: "adam", lr: 0.01 }],
+    ["AdamW", { type: "adamw", lr: 0.01, weightDecay: 0.1 }],
+  ];
+  for (const [name, spec] of cases) {
+    test(`${name}: two steps of a small CNN give eager's parameters (≤1e-5 relative)`, async () => {
+      const [eager, compiled] = twins(() => new TinyCNN());
+      const { wasm } = await compileTraining(compiled, { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: spec, ...fast });
+      const blob = await loadTrainingBlob(wasm);
+      const opt = eagerOptimizer(spec, eager.parameters());
+      for (let step = 1; step <= 2; step++) {
+        const x = randn(4, 2, 6, 6), y = labels(4, 4);
+        const { loss } = blob.trainStep({ x: x.data, target: y.data });
+        opt.zeroGrad();
+        const eagerLoss = losses.crossEntropy(eager.forward(x), y);
+        eagerLoss.backward();
+        opt.step();
+        assert.ok(Math.abs(loss - eagerLoss.item()) <= 1e-5 * Math.abs(eagerLoss.item()), `step ${step} loss ${loss} vs eager ${eagerLoss.item()}`);
+        assertSameParameters(blob.stateDict(), eager.stateDict(), 1e-5, `${name}, step ${step}`);
+      }
+      assert.equal(blob.steps, 2);
+    });
+  }
+
+  test("compiled gradients equal eager backward(): SGD with lr 1 moves each weight by exactly its gradient", async () => {
+    const [eager, compiled] = twins(() => new TinyMLP());
+    const { wasm } = await compileTraining(compiled, { inputs: { x: [6, 5] }, targets: { y: [6, 3] }, loss: "mse", optimizer: { type: "sgd", lr: 1 }, ...fast });
+    const blob = await loadTrainingBlob(wasm);
+    const before = blob.stateDict();
+    const x = randn(6, 5), y = randn(6, 3);
+    blob.trainStep({ x: x.data, y: y.data });
+    losses.mse(eager.forward(x), y).backward();
+    const after = blob.stateDict();
+    for (const [name, p] of eager.namedParameters()) {
+      const compiledGrad = (before[name].data as Float32Array).map((w, i) => w - (after[name].data as Float32Array)[i]);
+      const err = relError(compiledGrad, p.grad!.data as Float32Array);
+      assert.ok(err <= 1e-4, `gradient of ${name}: ${err} relative (seed ${SEED})`);
+    }
+  });
+
+  test("a lowered learning rate (written into the blob) is the one the next step uses", async () => {
+    const [eager, compiled] = twins(() => new TinyMLP());
+    const { wasm } = await compileTraining(compiled, { inputs: { x: [3, 5] }, loss: "crossEntropy", optimizer: { type: "sgd", lr: 0.5 }, ...fast });
+    const blob = await loadTrainingBlob(wasm);
+    blob.learningRate = 0.05;
+    const x = randn(3, 5), y = labels(3, 3);
+    blob.trainStep({ x: x.data, target: y.data });
+    const opt = new optim.SGD(eager.parameters(), { lr: 0.05 });
+    losses.crossEntropy(eager.forward(x), y).backward();
+    opt.step();
+    assertSameParameters(blob.stateDict(), eager.stateDict(), 1e-5, "lr 0.05");
+  });
+});
+
+describe("freezing", () => {
+  test("trainLastN: 1 updates only the classifier, drops the conv's gradient and state, and reports the bytes saved", async () => {
+    const [eager, compiled] = twins(() => new TinyCNN());
+    const spec: OptimizerSpec = { type: "adam", lr: 0.01 };
+    const frozen = await compileTraining(compiled, { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: spec, trainLastN: 1, ...fast });
+    const full = await compileTraining(compiled, { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: spec, ...fast });
+    assert.deepEqual(frozen.report.frozen, ["conv.weight", "conv.bias"]);
+    assert.ok(frozen.graphs.trainStep.nodes.length < full.graphs.trainStep.nodes.length, "the frozen conv's backward branch is gone");
+    assert.ok(!frozen.graphs.trainStep.nodes.some((n) => n.op === "conv2d" && n !== frozen.graphs.trainStep.nodes.find((m) => m.op === "conv2d")), "only the forward conv2d remains");
+    const state = (r: typeof frozen) => r.report.memory.regions.find((g) => g.name === "optimizer state")!.bytes;
+    assert.ok(state(frozen) < state(full));
+    const saved = frozen.report.memory.frozen!.bytesSaved;
+    assert.equal(saved.optimizerState, state(full) - state(frozen));
+    assert.equal(saved.total, full.report.memory.totalBytes - frozen.report.memory.totalBytes);
+    assert.ok(saved.total > 0);
+
+    const blob = await loadTrainingBlob(frozen.wasm);
+    eager.conv.weight.requiresGrad = eager.conv.bias!.requiresGrad = false;
+    const opt = new optim.Adam(eager.fc.parameters(), spec);
+    const x = randn(4, 2, 6, 6), y = labels(4, 4);
+    blob.trainStep({ x: x.data, target: y.data });
+    losses.crossEntropy(eager.forward(x), y).backward();
+    opt.step();
+    assertSameParameters(blob.stateDict(), eager.stateDict(), 1e-5, "frozen conv");
+    assert.deepEqual(Array.from(blob.stateDict()["conv.weight"].data as Float32Array), Array.from(compiled.conv.weight.data as Float32Array), "frozen weights stay as they were");
+  });
+});
+
+describe("checkpoints", () => {
+  test("trained weights out of the blob compile into an inference blob with the same outputs, and load back", async () => {
+    const model = new TinyMLP();
+    const { wasm } = await compileTraining(model, { inputs: { x: [4, 5] }, loss: "crossEntropy", optimizer: { type: "sgd", lr: 0.3 }, ...fast });
+    const blob = await loadTrainingBlob(wasm);
+    for (let i = 0; i < 3; i++) blob.trainStep({ x: randn(4, 5).data, target: labels(4, 3).data });
+    const file = nn.saveSafetensors(blob.stateDict());
+    const trained = new TinyMLP();
+    trained.loadStateDict(nn.loadSafetensors(file));
+    const inference = await loadBlob((await compile(trained, { x: [4, 5] }, fast)).wasm);
+    const x = randn(4, 5);
+    const want = Array.from(blob.run({ x: x.data }).output as Float32Array);
+    assert.ok(relError(inference.run({ x: x.data }).output as Float32Array, want) <= 1e-6);
+    assert.ok(relError(trained.forward(x).data as Float32Array, want) <= 1e-5);
+
+    const fresh = await loadTrainingBlob(wasm);
+    fresh.loadStateDict(nn.loadSafetensors(file));
+    assert.deepEqual(Array.from(fresh.run({ x: x.data }).output as Float32Array), want);
+    assert.throws(() => fresh.loadStateDict({ "fc1.weight": Tensor.zeros([2, 2]) }), /fc1\.weight.*\[2, 2\].*\[7, 5\]/);
+  });
+});
+
+describe("bad input", () => {
+  const opts = (extra: Partial<TrainingOptions> = {}): TrainingOptions => ({ inputs: { x: [4, 5] }, loss: "crossEntropy", optimizer: { type: "sgd", lr: 0.1 }, ...fast, ...extra });
+  class Floored extends nn.Module {
+    fc1 = new nn.Linear(5, 7);
+    fc2 = new nn.Linear(7, 3);
+    forward(x: Tensor): Tensor {
+      return this.fc2.forward(this.fc1.forward(x).mul(4).floor());
+    }
+  }
+
+  test("a non-differentiable op between the loss and a trainable parameter is named, with the parameters behind it", async () => {
+    await assert.rejects(compileTraining(new Floored(), opts()), (e: Error) =>
+      e instanceof TeenygradError && /'floor'/.test(e.message) && /fc1\.weight/.test(e.message) && /fc1\.bias/.test(e.message) && /piecewise constant/.test(e.message));
+    // with fc1 frozen nothing needs a gradient through floor
+    await compileTraining(new Floored(), opts({ freeze: ["fc1"] }));
+  });
+
+  test("loss and target shapes that do not match, an unknown parameter to freeze, an unknown optimizer", async () => {
+    await assert.rejects(compileTraining(new TinyMLP(), opts({ loss: "mse", targets: { y: [4, 2] } })), /mse.*\[4, 3\].*\[4, 2\]/);
+    await assert.rejects(compileTraining(new TinyMLP(), opts({ targets: { y: [5] } })), /crossEntropy.*\[4, 3\].*\[5\]/);
+    await assert.rejects(compileTraining(new TinyMLP(), opts({ freeze: ["fc9"] })), /freeze: 'fc9' names no parameter/);
+    await assert.rejects(compileTraining(new TinyMLP(), opts({ optimizer: { type: "rmsprop" } as unknown as OptimizerSpec })), /unknown optimizer 'rmsprop'/);
+    await assert.rejects(compileTraining(new TinyMLP(), opts({ freeze: ["fc1", "fc2"] })), /no parameter is left to train/);
+  });
+
+  test("a NaN loss returns status 3 without touching the parameters, and the host loop stops cleanly", async () => {
+    const { wasm } = await compileTraining(new TinyMLP(), opts());
+    const blob = await loadTrainingBlob(wasm);
+    const before = blob.stateDict();
+    const poisoned = randn(4, 5).data.slice() as Float32Array;
+    poisoned[3] = NaN;
+    assert.throws(() => blob.trainStep({ x: poisoned, target: labels(4, 3).data }), (e: Error) => e instanceof TrainStepError && e.status === 3 && /not finite/.test(e.message));
+    assert.throws(() => blob.trainStep({ x: randn(4, 5).data, target: Int32Array.from([0, 1, 3, 2]) }), (e: Error) => e instanceof TrainStepError && e.status === 4);
+    const values = (sd: Record<string, Tensor>) => Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, Array.from(t.data as Float32Array)]));
+    assert.deepEqual(values(blob.stateDict()), values(before));
+    assert.equal(blob.steps, 0);
+
+    // 12 examples, the 10th poisoned: steps 1 and 2 run, step 3 stops the loop
+    const x = randn(12, 5).data.slice() as Float32Array;
+    x.fill(NaN, 9 * 5, 10 * 5);
+    const result = trainLoop(blob, { count: 12, tensors: { x, target: labels(12, 3).data } }, { epochs: 5, shuffle: false });
+    assert.equal(result.losses.length, 2);
+    assert.deepEqual(result.stopped && { step: result.stopped.step, status: result.stopped.status }, { step: 3, status: 3 });
+    assert.equal(blob.steps, 2);
+  });
+});
+
+describe("MNIST inside the blob (short)", () => {
+  test("60 Adam steps of the MLP on real digits: the loss falls by more than half, held-out accuracy well above chance", async () => {
+    class MLP extends nn.Module {
+      net = new nn.Sequential(new nn.Linear(784, 64), new nn.ReLU(), new nn.Linear(64, 10));
+      forward(x: Tensor): Tensor {
+        return this.net.forward(x.flatten(1));
+      }
+    }
+    const { wasm } = await compileTraining(new MLP(), { inputs: { image: [32, 1, 28, 28] }, loss: "crossEntropy", optimizer: { type: "adam", lr: 2e-3 }, ...fast });
+    const data = loadMnist({ train: 1920, test: 500, seed: 3 });
+    const blob = await loadTrainingBlob(wasm);
+    const result = trainLoop(blob, data.train, { epochs: 1, seed: 3 });
+    assert.equal(result.losses.length, 60);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = mean(result.losses.slice(0, 5)), last = mean(result.losses.slice(-10));
+    assert.ok(last < first / 2, `loss fell from ${first} to ${last} only`);
+    assert.ok(evaluate(blob, data.test) > 0.7);
+  });
+});
