@@ -7,6 +7,7 @@ import { Trace, withTrace } from "../../tensor/trace.js";
 import { NodeAttrs } from "./attrs.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
+import "./ops-quant.js";
 import "./ops-indexing.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
