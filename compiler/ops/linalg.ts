@@ -335,7 +335,10 @@ function pool(name: "maxpool2d" | "avgpool2d"): void {
       const g = poolGeometry(node.inputs[0].shape, node.attrs);
       const head = [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1]];
       if (isMax) ctx.call("pool", "maxpool2d", [...head, g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]]);
-      else ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
+      else {
+        if (g.dilation.some((d) => d !== 1)) fail(`avgpool2d (node ${node.name}): dilated average pooling has no kernel; express it as a convolution`);
+        ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
+      }
     },
     grad: ({ inputs: [x], output, attrs, grad }) => [poolGrad(isMax, x, output, grad, attrs)],
   });

@@ -1,10 +1,10 @@
 import { fail } from "../errors.js";
-import { numel } from "../ir/dtype.js";
+import { DTYPES, numel } from "../ir/dtype.js";
 import type { Attrs, HostTensor } from "../ir/graph.js";
-import { newHost, normalizeAxis, shapeStr } from "../ir/shape.js";
+import { newHost, normalizeAxis, shapeStr, writeNum } from "../ir/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { floatLiteral } from "./elementwise.js";
-import { defineOp, type GradArgs } from "./registry.js";
+import { defineOp, type GradArgs, type LowerContext } from "./registry.js";
 import { emitPermute, permuteHost } from "./shape.js";
 
 /**
@@ -35,6 +35,38 @@ function reduceValues(kind: ReduceKind, xs: Float64Array): number {
   }
 }
 
+/** kinds whose result is not an integer for integer inputs */
+const FLOAT_ONLY_KINDS: ReduceKind[] = ["mean", "logSumExp"];
+
+/**
+ * A generated reduction loop for the dtypes the f32 kernel does not cover (float64, integers): one
+ * accumulator of the input's type per output element, logSumExp in two passes (max, then the sum).
+ */
+function emitReduceLoop(ctx: LowerContext, src: number, dst: number, outer: number, R: number, inner: number, kind: ReduceKind, t: string, bytes: number): void {
+  const isFloat = t === "f32" || t === "f64";
+  const M = t === "f64" ? "Math" : "Mathf";
+  const lowest = isFloat ? `<${t}>-Infinity` : `i64.MIN_VALUE`, highest = isFloat ? `<${t}>Infinity` : `i64.MAX_VALUE`;
+  const init = { sum: "0", mean: "0", prod: "1", sumSquares: "0", l1: "0", max: lowest, min: highest, logSumExp: "0" }[kind];
+  const step = {
+    sum: "acc + x", mean: "acc + x", prod: "acc * x", sumSquares: "acc + x * x", l1: `acc + abs<${t}>(x)`,
+    // NaN wins, as in the f32 kernel
+    max: isFloat ? `x > acc || x != x ? x : acc` : `x > acc ? x : acc`,
+    min: isFloat ? `x < acc || x != x ? x : acc` : `x < acc ? x : acc`,
+    logSumExp: `acc + ${M}.exp(x - m)`,
+  }[kind];
+  const at = `${src} + ((o * ${R} + r) * ${inner} + i) * ${bytes}`;
+  ctx.emit(`for (let o: usize = 0; o < ${outer}; o++) for (let i: usize = 0; i < ${inner}; i++) {`);
+  if (kind === "logSumExp") {
+    ctx.emit(`let m: ${t} = <${t}>-Infinity;`);
+    ctx.emit(`for (let r: usize = 0; r < ${R}; r++) m = max<${t}>(m, load<${t}>(${at}));`);
+  }
+  ctx.emit(`let acc: ${t} = <${t}>(${init});`);
+  ctx.emit(`for (let r: usize = 0; r < ${R}; r++) { const x = load<${t}>(${at}); acc = <${t}>(${step}); }`);
+  const result = kind === "mean" ? `acc / <${t}>${R}` : kind === "logSumExp" ? `(${M}.abs(m) == <${t}>Infinity ? m : m + ${M}.log(acc))` : "acc";
+  ctx.emit(`store<${t}>(${dst} + (o * ${inner} + i) * ${bytes}, <${t}>(${result}));`);
+  ctx.emit(`}`);
+}
+
 /** The [outer, R, inner] view of `shape` around the axis range [a, b]. */
 export function around(shape: number[], a: number, b: number): [number, number, number] {
   return [numel(shape.slice(0, a)), numel(shape.slice(a, b + 1)), numel(shape.slice(b + 1))];
@@ -46,7 +78,7 @@ function forEachLine(x: HostTensor, outer: number, R: number, inner: number, out
   for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
     for (let r = 0; r < R; r++) line[r] = Number(x.data[(o * R + r) * inner + i]);
     const res = fn(line);
-    for (let r = 0; r < width; r++) (out.data as Float32Array)[(o * width + r) * inner + i] = res[r];
+    for (let r = 0; r < width; r++) writeNum(out.data, (o * width + r) * inner + i, res[r]);
   }
 }
 
@@ -120,17 +152,25 @@ defineOp({
   lower(ctx, node) {
     const x = node.inputs[0];
     const axes = axesOf(node.attrs, x.shape.length);
-    const kind = REDUCE_KINDS.indexOf(node.attrs.kind as ReduceKind);
+    const kind = node.attrs.kind as ReduceKind;
+    const bytes = DTYPES[x.dtype].bytes;
+    const emit = (src: number, outer: number, R: number, inner: number) => {
+      if (x.dtype === "float32") ctx.call("reduce", "reduce", [src, ctx.ptr(node.outputs[0]), outer, R, inner, REDUCE_KINDS.indexOf(kind)]);
+      else emitReduceLoop(ctx, src, ctx.ptr(node.outputs[0]), outer, R, inner, kind, DTYPES[x.dtype].as, bytes);
+    };
     if (isContiguousRange(axes)) {
       const [outer, R, inner] = around(x.shape, axes[0] ?? 0, axes[axes.length - 1] ?? -1);
-      ctx.call("reduce", "reduce", [ctx.ptr(x), ctx.ptr(node.outputs[0]), outer, R, inner, kind]);
-      return;
+      return emit(ctx.ptr(x), outer, R, inner);
     }
     const perm = permutationFor(x.shape.length, axes);
-    emitPermute(ctx, x.shape, perm, ctx.ptr(x), ctx.scratch(node), 4);
+    emitPermute(ctx, x.shape, perm, ctx.ptr(x), ctx.scratch(node), bytes);
     const moved = perm.map((d) => x.shape[d]);
     const [outer, R] = around(moved, moved.length - axes.length, moved.length - 1);
-    ctx.call("reduce", "reduce", [ctx.scratch(node), ctx.ptr(node.outputs[0]), outer, R, 1, kind]);
+    emit(ctx.scratch(node), outer, R, 1);
+  },
+  compiledDTypes: (node) => {
+    const t = node.inputs[0].dtype;
+    return t === "float32" || t === "float64" || (t !== "bool" && !FLOAT_ONLY_KINDS.includes(node.attrs.kind as ReduceKind));
   },
   grad: (args) => [reduceGrad(args)],
 });

@@ -1,7 +1,7 @@
 import { fail } from "../errors.js";
 import { DTYPES, numel } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
-import { broadcastShapes, broadcastStrides, gatherStrided, newHost, normalizeAxis, shapeStr, stridesOf } from "../ir/shape.js";
+import { broadcastShapes, broadcastStrides, gatherStrided, newHost, normalizeAxis, shapeStr, stridesOf, writeNum } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { defineOp, sumToShape, type LowerContext } from "./registry.js";
 
@@ -50,6 +50,18 @@ export function emitPermute(ctx: LowerContext, shape: number[], perm: number[], 
 }
 
 const elemBytes = (t: TensorType): number => DTYPES[t.dtype].bytes;
+
+/** Fills a buffer of type `t` with `value`: fill32 for 4-byte types, else a generated loop storing the value's bits. */
+export function emitFill(ctx: LowerContext, ptr: number, t: TensorType, value: number): void {
+  const bytes = elemBytes(t), n = numel(t.shape);
+  const one = new DTYPES[t.dtype].array(1);
+  writeNum(one, 0, value);
+  const raw = new Uint8Array(one.buffer);
+  if (bytes === 4) return ctx.call("copy", "fill32", [ptr, n, new Int32Array(one.buffer)[0]]);
+  const bits = bytes === 8 ? `<i64>${new BigInt64Array(one.buffer)[0]}` : String(bytes === 2 ? new Int16Array(raw.buffer)[0] : new Int8Array(raw.buffer)[0]);
+  const store = { 1: "i8", 2: "i16", 8: "i64" }[bytes];
+  ctx.emit(`for (let i: usize = 0; i < ${n}; i++) store<${store}>(${ptr} + i * ${bytes}, ${bits});`);
+}
 const anyDType = () => true;
 
 /**
@@ -216,7 +228,7 @@ defineOp({
   reference([x], attrs) {
     const pads = attrs.pads as number[];
     const out = newHost(padShape(x.shape, pads), x.dtype);
-    (out.data as Float32Array).fill(Number(attrs.value ?? 0));
+    for (let i = 0; i < out.data.length; i++) writeNum(out.data, i, Number(attrs.value ?? 0));
     const ost = stridesOf(out.shape), n = numel(x.shape);
     for (let i = 0; i < n; i++) {
       let rest = i, off = 0;
@@ -230,14 +242,13 @@ defineOp({
   },
   lower(ctx, node) {
     const [x, out] = [node.inputs[0], node.outputs[0]];
-    if (elemBytes(x) !== 4) fail(`pad is compiled for 4-byte dtypes only, got ${x.dtype}`);
     const pads = node.attrs.pads as number[];
-    const bits = new Int32Array(new Float32Array([(node.attrs.value as number) ?? 0]).buffer)[0];
-    ctx.call("copy", "fill32", [ctx.ptr(out), numel(out.shape), bits]);
+    emitFill(ctx, ctx.ptr(out), out, Number(node.attrs.value ?? 0));
     const ost = stridesOf(out.shape);
     const origin = pads.slice(0, x.shape.length).reduce((a, p, d) => a + p * ost[d], 0);
-    emitStridedCopy(ctx, ctx.ptr(x), ctx.ptr(out) + origin * 4, 4, x.shape, stridesOf(x.shape), ost);
+    emitStridedCopy(ctx, ctx.ptr(x), ctx.ptr(out) + origin * elemBytes(x), elemBytes(x), x.shape, stridesOf(x.shape), ost);
   },
+  compiledDTypes: anyDType,
   grad({ inputs: [x], attrs, grad }) {
     const before = (attrs.pads as number[]).slice(0, x.ndim);
     return [apply("slice", [grad], { starts: before, ends: before.map((p, d) => p + x.shape[d]), steps: before.map(() => 1) })];

@@ -8,7 +8,9 @@ import { NodeAttrs } from "./attrs.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
 import "./ops-quant.js";
+import "./ops-conv.js";
 import "./ops-indexing.js";
+import "./ops-loss.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
@@ -32,8 +34,8 @@ export interface ImportedModel {
   opset: number;
 }
 
-/** The oldest default-domain opset whose semantics the handlers implement. */
-const MIN_OPSET = 7;
+/** The oldest default-domain opset whose semantics the handlers implement (older nodes with legacy broadcast attributes are refused). */
+const MIN_OPSET = 1;
 
 /** ONNX model bytes → graph IR with static shapes; Shape/Size/Range/ConstantOfShape chains fold at import. */
 export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): ImportedModel {
@@ -149,6 +151,7 @@ function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset
   });
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
+  if (opset < 7 && (attrs.has("broadcast") || attrs.has("consumed_inputs"))) fail(`${label}: pre-opset-7 attributes (broadcast, consumed_inputs) are not supported`);
   let result;
   try {
     result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length });

@@ -60,6 +60,8 @@ function axesOf(x: Input[], ctx: OpContext, inputSince: number): number[] | unde
   return ctx.attrs.has("axes") ? ctx.attrs.ints("axes") : undefined;
 }
 
+const EMPTY_REDUCTION: Record<string, number> = { sum: 0, sumSquares: 0, l1: 0, prod: 1, max: -Infinity, min: Infinity, logSumExp: -Infinity };
+
 function reduce(kind: string, post?: (t: Tensor) => Tensor, pre?: (t: Tensor) => Tensor, inputSince = 18): Handler {
   return (x, ctx) => {
     let t = need(x, 0, ctx);
@@ -69,9 +71,15 @@ function reduce(kind: string, post?: (t: Tensor) => Tensor, pre?: (t: Tensor) =>
     if (!axes && ctx.attrs.int("noop_with_empty_axes", 0) === 1) return t;
     const all = axes ?? t.shape.map((_, i) => i);
     const normalized = [...new Set(all.map((a) => normalizeAxis(a, t.ndim)))].sort((a, b) => a - b);
-    if (normalized.some((a) => t.shape[a] === 0)) fail(`${ctx.label}: reducing over an empty dimension is not supported`);
-    if (pre) t = pre(t);
-    let y = normalized.length ? apply("reduce", [t], { kind, axes: normalized, keepdim: keep }) : t;
+    let y: Tensor;
+    if (normalized.some((a) => t.shape[a] === 0)) {
+      // an empty reduction is its identity element, whatever the input holds
+      const shape = keep ? t.shape.map((d, i) => (normalized.includes(i) ? 1 : d)) : t.shape.filter((_, i) => !normalized.includes(i));
+      y = Tensor.full(shape, EMPTY_REDUCTION[kind] ?? NaN, t.dtype);
+    } else {
+      if (pre) t = pre(t);
+      y = normalized.length ? apply("reduce", [t], { kind, axes: normalized, keepdim: keep }) : t;
+    }
     if (post) y = post(y);
     return y;
   };
@@ -152,9 +160,44 @@ function pool(kind: "maxpool2d" | "avgpool2d"): Handler {
     return spatial2d(input, ctx, (x4, to2d) => {
       const attrs: Record<string, unknown> = { kernel: to2d(kernel, 1), stride: to2d(strides, 1), pads: to2d(pads, 0), dilation: to2d(dilations, 1), ceilMode };
       if (kind === "avgpool2d") attrs.countIncludePad = ctx.attrs.int("count_include_pad", 0) === 1;
+      if (kind === "avgpool2d" && dilations.some((d) => d !== 1)) return dilatedAvgPool(x4, attrs);
       return apply(kind, [x4], attrs);
     });
   };
+}
+
+/**
+ * Dilated average pooling as a depthwise convolution with a ones kernel, divided by the count of
+ * positions each window covers (a compile-time constant: the same pooling of a ones image).
+ */
+function dilatedAvgPool(x4: Tensor, attrs: Record<string, unknown>): Tensor {
+  const [, C, H, W] = x4.shape;
+  const [kh, kw] = attrs.kernel as number[];
+  const pads = attrs.pads as number[];
+  const ones = Tensor.ones([C, 1, kh, kw], x4.dtype);
+  const convAttrs = { stride: attrs.stride, pads: attrs.ceilMode ? ceilPads(x4.shape, attrs) : pads, dilation: attrs.dilation, groups: C };
+  const sums = apply("conv2d", [x4, ones], convAttrs);
+  // counting the padded extent: a ones image grown by the pads, pooled without padding
+  const image = attrs.countIncludePad ? apply("pad", [Tensor.ones([1, C, H, W], x4.dtype)], { pads: [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]], value: 1 }) : Tensor.ones([1, C, H, W], x4.dtype);
+  const countPads = attrs.countIncludePad ? (convAttrs.pads as number[]).map((p, i) => p - pads[i]) : convAttrs.pads;
+  const counts = apply("conv2d", [image, ones], { ...convAttrs, pads: countPads });
+  return sums.div(counts);
+}
+
+/** Extra end padding so a floor-mode convolution yields ceil-mode's output size. */
+function ceilPads(shape: number[], attrs: Record<string, unknown>): number[] {
+  const [kh, kw] = attrs.kernel as number[], [sh, sw] = attrs.stride as number[], [dh, dw] = attrs.dilation as number[];
+  const pads = [...(attrs.pads as number[])];
+  const extra = (size: number, k: number, s: number, d: number, p0: number, p1: number) => {
+    const span = (k - 1) * d + 1, total = size + p0 + p1;
+    const out = Math.ceil((total - span) / s) + 1;
+    // the last window must start inside the input or the begin padding
+    const fixed = (out - 1) * s >= size + p0 ? out - 1 : out;
+    return Math.max(0, (fixed - 1) * s + span - total);
+  };
+  pads[2] += extra(shape[2], kh, sh, dh, pads[0], pads[2]);
+  pads[3] += extra(shape[3], kw, sw, dw, pads[1], pads[3]);
+  return pads;
 }
 
 function softmaxLike(fn: (t: Tensor, axis: number) => Tensor): Handler {
@@ -274,7 +317,9 @@ function pad(x: Input[], ctx: OpContext): Tensor {
   const t = need(x, 0, ctx);
   const mode = ctx.attrs.string("mode", "constant");
   let pads = ctx.opset >= 11 ? constValues(need(x, 1, ctx), "pads", ctx) : ctx.attrs.ints(ctx.opset >= 2 ? "pads" : "paddings");
-  const value = ctx.opset >= 11 ? (x[2] ? constValues(x[2], "constant_value", ctx)[0] ?? 0 : 0) : ctx.attrs.float("value", 0);
+  // a constant_value computed at run time pads with 0, then selects it through a constant mask
+  const runtimeValue = ctx.opset >= 11 && x[2]?.isSymbolic ? x[2] : undefined;
+  const value = ctx.opset >= 11 ? (x[2] && !runtimeValue ? constValues(x[2], "constant_value", ctx)[0] ?? 0 : 0) : ctx.attrs.float("value", 0);
   const axes = ctx.opset >= 18 ? optionalInts(x[3], "axes", ctx) : undefined;
   if (axes) {
     const full = new Array(2 * t.ndim).fill(0);
@@ -290,7 +335,10 @@ function pad(x: Input[], ctx: OpContext): Tensor {
   const crop = pads.some((p) => p < 0);
   const grow = pads.map((p) => Math.max(p, 0));
   let y: Tensor;
-  if (mode === "constant") y = grow.some((p) => p > 0) ? apply("pad", [t], { pads: grow, value }) : t;
+  if (mode === "constant" && runtimeValue && grow.some((p) => p > 0)) {
+    const inside = apply("pad", [Tensor.full(t.shape, 1, "bool")], { pads: grow, value: 0 });
+    y = Tensor.where(inside, apply("pad", [t], { pads: grow, value: 0 }), runtimeValue.reshape([]));
+  } else if (mode === "constant") y = grow.some((p) => p > 0) ? apply("pad", [t], { pads: grow, value }) : t;
   else if (mode === "reflect" || mode === "edge" || mode === "wrap") y = padByCopies(t, grow, mode, ctx);
   else fail(`${ctx.label}: unknown pad mode '${mode}'`);
   if (crop) {
@@ -432,12 +480,12 @@ function oneHot(x: Input[], ctx: OpContext): Tensor {
   const indices = need(x, 0, ctx);
   const depth = constValues(need(x, 1, ctx), "depth", ctx)[0];
   const values = need(x, 2, ctx);
-  const [off, on] = constValues(values, "values", ctx);
+  const [off, on] = [0, 1].map((i) => values.slice(0, i, i + 1).reshape([]));
   const axis = normalizeAxis(ctx.attrs.int("axis", -1), indices.ndim + 1);
   const idx = cast(indices, "int32");
   const wrapped = Tensor.where(idx.lt(scalarOf(0, "int32")), idx.add(scalarOf(depth, "int32")), idx).unsqueeze(axis);
   const positions = Tensor.arange(0, depth, 1, "int32").reshape(wrapped.shape.map((_, i) => (i === axis ? depth : 1)));
-  return Tensor.where(wrapped.eq(positions), scalarOf(on, values.dtype), scalarOf(off, values.dtype));
+  return Tensor.where(wrapped.eq(positions), on, off);
 }
 
 function expand(x: Input[], ctx: OpContext): Tensor {
@@ -450,10 +498,11 @@ function tile(x: Input[], ctx: OpContext): Tensor {
   const t = need(x, 0, ctx);
   const reps = constValues(need(x, 1, ctx), "repeats", ctx);
   if (reps.length !== t.ndim) fail(`${ctx.label}: ${reps.length} repeats for a rank-${t.ndim} input`);
-  // [s0, s1] → [1, s0, 1, s1] → expand to [r0, s0, r1, s1] → [r0·s0, r1·s1]
-  const interleaved = t.reshape(t.shape.flatMap((s) => [1, s]));
-  const expanded = interleaved.expand(t.shape.flatMap((s, i) => [reps[i], s]));
-  return expanded.reshape(t.shape.map((s, i) => s * reps[i]));
+  let y = t;
+  reps.forEach((r, axis) => {
+    if (r !== 1) y = Tensor.cat(new Array<Tensor>(r).fill(y), axis);
+  });
+  return y === t ? identityCopy(t) : y;
 }
 
 function flatten(x: Input[], ctx: OpContext): Tensor {
@@ -481,10 +530,23 @@ function spaceToDepth(x: Input[], ctx: OpContext): Tensor {
   return t.reshape([N, C, H / b, b, W / b, b]).permute([0, 3, 5, 1, 2, 4]).reshape([N, C * b * b, H / b, W / b]);
 }
 
-function batchNorm(x: Input[], ctx: OpContext): Tensor {
-  if (ctx.attrs.int("training_mode", 0) === 1 || ctx.outputs > 1) fail(`${ctx.label}: training-mode batch normalization is not supported`);
+function batchNorm(x: Input[], ctx: OpContext): Tensor | Input[] {
   const [t, scale, bias, mean, variance] = [0, 1, 2, 3, 4].map((i) => need(x, i, ctx));
-  return apply("batchnorm", [t, scale, bias, mean, variance], { eps: ctx.attrs.float("epsilon", 1e-5) });
+  const eps = ctx.attrs.float("epsilon", 1e-5);
+  if (ctx.attrs.int("training_mode", 0) !== 1) {
+    if (ctx.outputs > 1 && ctx.opset >= 14) fail(`${ctx.label}: running statistics are outputs only in training mode`);
+    if (ctx.outputs > 1) fail(`${ctx.label}: the pre-opset-14 training outputs are not supported`);
+    return apply("batchnorm", [t, scale, bias, mean, variance], { eps });
+  }
+  // training mode: normalise with the batch's statistics, and update the running ones with momentum
+  const axes = [0, ...t.shape.slice(2).map((_, i) => i + 2)];
+  const perChannel = (v: Tensor) => v.reshape([t.shape[1], ...t.shape.slice(2).map(() => 1)]);
+  const batchMean = t.mean(axes), centered = t.sub(perChannel(batchMean));
+  const batchVar = centered.mul(centered).mean(axes);
+  const y = centered.div(perChannel(batchVar.add(eps).sqrt())).mul(perChannel(scale)).add(perChannel(bias));
+  const momentum = ctx.attrs.float("momentum", 0.9);
+  const running = (old: Tensor, batch: Tensor) => old.mul(momentum).add(batch.mul(1 - momentum));
+  return [y, running(mean, batchMean), running(variance, batchVar)];
 }
 
 /** (x - mean) / sqrt(var + eps) over `axes`, computed in x's dtype. */
@@ -577,7 +639,8 @@ function gelu(t: Tensor, ctx: OpContext): Tensor {
 function dropout(x: Input[], ctx: OpContext): Input[] {
   const t = need(x, 0, ctx);
   const training = ctx.opset >= 12 && x[2] ? constValues(x[2], "training_mode", ctx)[0] : 0;
-  if (training) fail(`${ctx.label}: training-mode dropout is random and not supported`);
+  const ratio = ctx.opset >= 12 ? (x[1] ? constValues(x[1], "ratio", ctx)[0] : 0.5) : ctx.attrs.float("ratio", 0.5);
+  if (training && ratio !== 0) fail(`${ctx.label}: training-mode dropout is random and not supported`);
   return [identityCopy(t), Tensor.full(t.shape, 1, "bool")];
 }
 
