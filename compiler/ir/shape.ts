@@ -44,8 +44,17 @@ export function normalizeAxis(axis: number, rank: number): number {
   return a;
 }
 
+/** The largest tensor computed on the host (eager mode, constant folding): a corrupt model asking for more gets an error, not an out-of-memory crash. */
+export const MAX_HOST_ELEMENTS = 2 ** 26;
+
+export function hostArray(shape: readonly number[], dtype: DType): TypedArray {
+  const n = numel(shape);
+  if (!(n <= MAX_HOST_ELEMENTS)) fail(`a ${shapeStr(shape)} ${dtype} tensor (${n} elements) exceeds the ${MAX_HOST_ELEMENTS} elements teenygrad computes on the host`);
+  return new DTYPES[dtype].array(n);
+}
+
 export function newHost(shape: number[], dtype: DType): HostTensor {
-  return { shape, dtype, data: new DTYPES[dtype].array(numel(shape)) };
+  return { shape, dtype, data: hostArray(shape, dtype) };
 }
 
 /** Reads element i as a JS number whatever the dtype. */

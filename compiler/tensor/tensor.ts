@@ -1,7 +1,7 @@
 import { fail } from "../errors.js";
 import { DTYPES, isDType, numel, type DType, type TypedArray } from "../ir/dtype.js";
 import type { Attrs, HostTensor, Value } from "../ir/graph.js";
-import { normalizeAxis, shapeStr, writeNum } from "../ir/shape.js";
+import { hostArray, normalizeAxis, shapeStr, writeNum } from "../ir/shape.js";
 import { getOp, inferTypes } from "../ops/index.js";
 import { sliceLength } from "../ops/shape.js";
 import { defaultGenerator, type Generator } from "./random.js";
@@ -65,7 +65,7 @@ export class Tensor {
     return new Tensor(opts.shape ?? shape, dtype, arr).reshapeCheck(flat.length);
   }
   static full(shape: number[], value: number, dtype: DType = "float32"): Tensor {
-    const arr = new DTYPES[dtype].array(numel(shape));
+    const arr = hostArray(shape, dtype);
     if (arr instanceof BigInt64Array) arr.fill(BigInt(Math.trunc(value)));
     else arr.fill(value);
     return new Tensor([...shape], dtype, arr);
