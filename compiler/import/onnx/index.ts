@@ -9,7 +9,6 @@ import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
 import "./ops-quant.js";
 import "./ops-conv.js";
-import "./ops-conv.js";
 import "./ops-indexing.js";
 import "./ops-loss.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
