@@ -14,6 +14,7 @@ import { isModule, loadSafetensors } from "../tensor/nn.js";
 import { renderPlanSvg } from "../planner/index.js";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
+import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } from "./train.js";
 
 /** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
 
@@ -115,6 +116,7 @@ export function buildProgram(): Command {
         return [k, parseShape(v)];
       }));
       const { model, inputs, name } = await loadModelFile(modelPath, shapes);
+      if (o.train) return compileForTraining(model, name, inputs, o);
       if (o.state) {
         if (!isModule(model)) fail(`--state: ${modelPath} carries its own weights; --state applies to model modules`);
         model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
@@ -129,6 +131,9 @@ export function buildProgram(): Command {
       console.log(formatReport(result.report));
       console.log(`wrote ${o.output}`);
     });
+
+  addTrainingCompileOptions(program.commands.find((c) => c.name() === "compile")!);
+  registerTrainCommand(program);
 
   program
     .command("run")
