@@ -19,14 +19,25 @@ import { floatConstant, integerValues, perTensor, QUANTIZED_TYPES, typeName } fr
 export const TO_NCHW = [0, 3, 1, 2];
 export const TO_NHWC = [0, 2, 3, 1];
 
-/** A TFLite tensor in our graph: its value in TFLite's layout (nhwc) and/or NCHW (rank 4 only). */
-interface Slot {
-  nhwc?: Value;
-  nchw?: Value;
+export type Layout = "nhwc" | "nchw";
+/**
+ * How a tensor's values are held: "real" numbers, or, for the quantized activations of an int8 model, the
+ * "int"egers q - zero point as floats. Integer-valued convolutions and sums are exact in float32 (below 2^24), so
+ * the integer domain reproduces the int8 interpreter's accumulators, and only its requantization rounding
+ * (one float multiply here, a fixed-point one there) can differ.
+ */
+export type Domain = "real" | "int";
+
+/** An activation's quantization grid, with its integer range. */
+export interface Grid {
+  scale: number;
+  zeroPoint: number;
+  min: number;
+  max: number;
 }
 
 export interface ConvertOptions {
-  /** insert the rounding to each int8 activation's grid (true for int8 models) */
+  /** hold quantized activations as integers (true for quantized models) */
   simulateQuantization: boolean;
   /** quantize the float inputs of hybrid ops (int8 weights) at run time, as TFLite's hybrid kernels do */
   emulateHybrid: boolean;
@@ -34,7 +45,10 @@ export interface ConvertOptions {
 
 export class Converter {
   readonly g = new Graph(inferTypes);
-  private readonly slots = new Map<number, Slot>();
+  /** every form a tensor exists in, by `index|layout|domain` */
+  private readonly values = new Map<string, Value>();
+  /** the form each computed tensor was produced in */
+  private readonly home = new Map<number, { layout: Layout; domain: Domain }>();
 
   constructor(readonly model: TfliteModel, readonly opts: ConvertOptions) {}
 
@@ -72,6 +86,15 @@ export class Converter {
     if (!this.isConstant(i)) this.fail(op, `${what} ('${this.tensor(i).name}') must be a constant`);
     return floatConstant(this.tensor(i), this.source);
   }
+  /** A quantized constant's integers minus their zero points (per channel), as float32 in TFLite's layout. */
+  centeredData(op: TfliteOperator, i: number, what: string): HostTensor {
+    const t = this.tensor(i);
+    if (!t.data || !t.quantization) this.fail(op, `${what} ('${t.name}') must be a quantized constant`);
+    const { zeroPoint, axis } = t.quantization;
+    const inner = zeroPoint.length > 1 ? numel(t.shape.slice(axis + 1)) : 1;
+    const q = integerValues(t, this.source);
+    return { shape: [...t.shape], dtype: "float32", data: Float32Array.from(q, (v, k) => v - zeroPoint[Math.floor(k / inner) % zeroPoint.length]) };
+  }
   /** A constant integer operand (shapes, axes, paddings) as numbers. */
   ints(op: TfliteOperator, i: number, what: string): number[] {
     if (i === undefined || i < 0) this.fail(op, `${what} is missing`);
@@ -80,37 +103,74 @@ export class Converter {
     return integerValues(t, this.source);
   }
 
-  private slot(i: number, op?: TfliteOperator): Slot {
-    let s = this.slots.get(i);
-    if (!s) {
-      const t = this.tensor(i);
-      if (!t.data) fail(`${this.source}: ${op ? this.label(op) : "the subgraph"} reads tensor '${t.name}' before any operator writes it`);
-      s = { nhwc: this.constant(floatConstant(t, this.source), t.name) };
-      this.slots.set(i, s);
-    }
-    return s;
+  /** The grid of a quantized activation held in the integer domain, or null (float tensors, float models). */
+  grid(i: number): Grid | null {
+    const t = this.tensor(i);
+    const range = QUANTIZED_TYPES[t.type];
+    if (!this.opts.simulateQuantization || !range || !t.quantization || t.data) return null;
+    return { ...perTensor(t.quantization, t, this.source), min: range.min, max: range.max };
+  }
+  /** "int" when every given tensor is a quantized activation on one grid: data movement then stays integer. */
+  sharedDomain(tensors: number[]): Domain {
+    const grids = tensors.map((i) => this.grid(i));
+    return grids.every((g) => g && g.scale === grids[0]!.scale && g.zeroPoint === grids[0]!.zeroPoint) ? "int" : "real";
   }
 
-  /** The tensor in TFLite's own layout. */
-  nhwc(i: number, op?: TfliteOperator): Value {
-    const s = this.slot(i, op);
-    if (!s.nhwc) s.nhwc = this.relayout(s.nchw!, TO_NHWC, `${this.tensor(i).name}:nhwc`);
-    return s.nhwc;
-  }
-  /** A rank-4 tensor in NCHW. */
-  nchw(i: number, op: TfliteOperator): Value {
-    const s = this.slot(i, op);
-    if (!s.nchw) {
-      const v = s.nhwc!;
-      if (v.shape.length !== 4) this.fail(op, `expects a 4-d NHWC tensor, got '${this.tensor(i).name}' ${shapeStr(v.shape)}`);
-      s.nchw = this.relayout(v, TO_NCHW, `${this.tensor(i).name}:nchw`);
+  /** The tensor in the given layout and domain, converted (once) from the form it was produced in. */
+  get(i: number, layout: Layout, domain: Domain, op?: TfliteOperator): Value {
+    const key = `${i}|${layout}|${domain}`;
+    const known = this.values.get(key);
+    if (known) return known;
+    const t = this.tensor(i);
+    let v: Value;
+    if (t.data) {
+      const host = domain === "int" ? this.centeredData(op!, i, "a constant operand") : floatConstant(t, this.source);
+      v = this.constant(layout === "nchw" ? this.permuteConstant(host, op) : host, t.name);
+    } else {
+      const home = this.home.get(i);
+      if (!home) fail(`${this.source}: ${op ? this.label(op) : "the subgraph"} reads tensor '${t.name}' before any operator writes it`);
+      if (home.domain !== domain) {
+        // change the domain where the tensor lives, then the layout
+        const here = this.convertDomain(this.get(i, home.layout, home.domain, op), i, home.domain);
+        this.values.set(`${i}|${home.layout}|${domain}`, here);
+        if (home.layout === layout) return here;
+        return this.get(i, layout, domain, op);
+      }
+      const from = this.values.get(`${i}|${home.layout}|${domain}`)!;
+      if (layout === "nchw" && from.shape.length !== 4) this.fail(op!, `expects a 4-d NHWC tensor, got '${t.name}' ${shapeStr(from.shape)}`);
+      v = this.relayout(from, layout === "nchw" ? TO_NCHW : TO_NHWC, `${t.name}:${layout}`);
     }
-    return s.nchw;
+    this.values.set(key, v);
+    return v;
   }
-  /** Whether the tensor exists only in NCHW: layout-free ops then stay in NCHW instead of converting back. */
+  private permuteConstant(host: HostTensor, op?: TfliteOperator): HostTensor {
+    if (host.shape.length !== 4) this.fail(op!, `expects a 4-d NHWC tensor, got a constant ${shapeStr(host.shape)}`);
+    return permuteHost(host, TO_NCHW);
+  }
+  /** integers → real values (q - zp)·scale, or real values → integers rounded to the grid */
+  private convertDomain(v: Value, i: number, from: Domain): Value {
+    const grid = this.grid(i)!;
+    const name = this.tensor(i).name;
+    if (from === "int") return this.node("mul", [v, this.scalar(grid.scale, `${name}/scale`)], {}, `${name}/dequantize`);
+    return this.toGrid(this.node("div", [v, this.scalar(grid.scale, `${name}/scale`)], {}, `${name}/steps`), grid, name);
+  }
+  /** steps (real value / scale) → round, then clamp to [lo, hi] on the grid: the integers minus the zero point */
+  toGrid(steps: Value, grid: Grid, name: string, lo = grid.min, hi = grid.max): Value {
+    const rounded = this.node("round", [steps], {}, `${name}/round`);
+    return this.node("clamp", [rounded], { min: lo - grid.zeroPoint, max: hi - grid.zeroPoint }, `${name}/quantize`);
+  }
+
+  /** The tensor in TFLite's own layout, real values. */
+  nhwc(i: number, op?: TfliteOperator): Value {
+    return this.get(i, "nhwc", "real", op);
+  }
+  /** A rank-4 tensor in NCHW, real values. */
+  nchw(i: number, op: TfliteOperator): Value {
+    return this.get(i, "nchw", "real", op);
+  }
+  /** Whether the tensor was produced in NCHW: layout-free ops then stay in NCHW instead of converting back. */
   isNchw(i: number): boolean {
-    const s = this.slots.get(i);
-    return Boolean(s?.nchw && !s.nhwc);
+    return this.home.get(i)?.layout === "nchw";
   }
 
   /** A layout change; a permutation that keeps the order of the non-unit dims moves no bytes and is a reshape (a view). */
@@ -124,36 +184,50 @@ export class Converter {
 
   /**
    * Records an operator's output `i`; the value's shape must be the one the model declares for that tensor (in NCHW
-   * the declared NHWC shape permuted). Int8 activations are then rounded to their grid, unless the op only moved or
-   * picked values of input `onGridOf`, which has the same grid.
+   * the declared NHWC shape permuted). Real values of a quantized activation are rounded to its grid here.
    */
-  set(op: TfliteOperator, i: number, v: Value, layout: "nhwc" | "nchw", onGridOf?: number): void {
+  set(op: TfliteOperator, i: number, v: Value, layout: Layout, domain: Domain = "real"): void {
     const t = this.tensor(i);
     const got = layout === "nchw" ? TO_NHWC.map((d) => v.shape[d]) : v.shape;
     if (got.join() !== t.shape.join()) {
       this.fail(op, `computes ${shapeStr(got)} for '${t.name}' but the model declares ${shapeStr(t.shape)}`);
     }
-    const value = onGridOf !== undefined && sameGrid(this.tensor(onGridOf), t) ? v : this.quantizeActivation(v, t);
-    this.slots.set(i, layout === "nchw" ? { nchw: value } : { nhwc: value });
+    this.store(i, v, layout, domain);
+  }
+  private store(i: number, v: Value, layout: Layout, domain: Domain): void {
+    const grid = this.grid(i);
+    if (domain === "int" && !grid) throw new Error(`tensor ${this.tensor(i).name} has no grid for integer values`);
+    const held = grid && domain === "real" ? this.convertDomain(v, i, "real") : v;
+    this.values.set(`${i}|${layout}|${grid ? "int" : "real"}`, held);
+    this.home.set(i, { layout, domain: grid ? "int" : "real" });
   }
 
-  /** A graph input (TFLite layout), rounded to its grid when the model's input is quantized. */
+  /** A graph input (TFLite layout, real values). */
   input(i: number, v: Value): void {
-    this.slots.set(i, { nhwc: this.quantizeActivation(v, this.tensor(i)) });
+    this.store(i, v, "nhwc", "real");
   }
 
   /**
-   * The int8 interpreter stores every activation as integers q with real value scale·(q - zero point); we compute
-   * in float32 and round each quantized activation the same way: clamp(round(x / scale), min - zp, max - zp)·scale.
+   * The integers of the op's output from an integer accumulator: round(acc · multiplier), clamped to the fused
+   * activation's range on the output grid (TFLite's requantization).
    */
-  private quantizeActivation(v: Value, t: TfliteTensor): Value {
-    const range = QUANTIZED_TYPES[t.type];
-    if (!this.opts.simulateQuantization || !range || !t.quantization) return v;
-    const { scale, zeroPoint } = perTensor(t.quantization, t, this.source);
-    const name = `${t.name}/quantize`;
-    const steps = this.node("round", [this.node("div", [v, this.scalar(scale, `${name}/scale`)], {}, `${name}/div`)], {}, `${name}/round`);
-    const clamped = this.node("clamp", [steps], { min: range.min - zeroPoint, max: range.max - zeroPoint }, `${name}/clamp`);
-    return this.node("mul", [clamped, this.scalar(scale, `${name}/scale`)], {}, name);
+  requantize(op: TfliteOperator, acc: Value, multiplier: Value, act: ActivationFunctionType): Value {
+    const i = op.outputs[0];
+    const grid = this.grid(i)!;
+    const name = this.tensor(i).name;
+    const [lo, hi] = this.activationRange(op, grid, act);
+    return this.toGrid(this.node("mul", [acc, multiplier], {}, `${name}/rescale`), grid, name, lo, hi);
+  }
+  /** TFLite's quantized activation range: the grid's range cut to the activation's real range, rounded to the grid. */
+  activationRange(op: TfliteOperator, grid: Grid, act: ActivationFunctionType): [number, number] {
+    const q = (x: number) => grid.zeroPoint + Math.sign(x) * Math.round(Math.abs(x / grid.scale));
+    switch (act) {
+      case ActivationFunctionType.NONE: return [grid.min, grid.max];
+      case ActivationFunctionType.RELU: return [Math.max(grid.min, q(0)), grid.max];
+      case ActivationFunctionType.RELU6: return [Math.max(grid.min, q(0)), Math.min(grid.max, q(6))];
+      case ActivationFunctionType.RELU_N1_TO_1: return [Math.max(grid.min, q(-1)), Math.min(grid.max, q(1))];
+    }
+    this.fail(op, `fused activation ${ActivationFunctionType[act] ?? act} is not supported on quantized tensors`);
   }
 
   /**
@@ -214,12 +288,6 @@ export class Converter {
       return v;
     });
   }
-}
-
-function sameGrid(a: TfliteTensor, b: TfliteTensor): boolean {
-  const qa = a.quantization, qb = b.quantization;
-  if (!qa || !qb) return !qa && !qb;
-  return a.type === b.type && qa.scale.join() === qb.scale.join() && qa.zeroPoint.join() === qb.zeroPoint.join();
 }
 
 /** Why a tensor's element type cannot be imported, or null. */

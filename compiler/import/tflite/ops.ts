@@ -37,10 +37,34 @@ function windowPads(x: Value, padding: Padding, k: number[], stride: number[], d
   return [top, left, bottom, right];
 }
 
-function bias(c: Converter, op: TfliteOperator, i: number | undefined): Value[] {
+function bias(c: Converter, op: TfliteOperator, i: number | undefined, integer = false): Value[] {
   if (i === undefined || i < 0) return [];
-  const b = c.floatData(op, i, "the bias");
+  const b = integer ? c.centeredData(op, i, "the bias") : c.floatData(op, i, "the bias");
   return [c.constant({ ...b, shape: [numel(b.shape)] }, c.tensor(i).name)];
+}
+
+/**
+ * Whether a conv / fully connected runs TFLite's integer kernel: quantized input, weights and output. It then
+ * accumulates integers (exact in float32) and requantizes with the multiplier input scale · weight scale / output scale.
+ */
+function isInteger(c: Converter, op: TfliteOperator): boolean {
+  const w = op.inputs[1] >= 0 ? c.tensor(op.inputs[1]) : null;
+  return c.grid(op.inputs[0]) !== null && c.grid(op.outputs[0]) !== null && w !== null && w.quantization !== null && w.data !== null;
+}
+/** The requantization multipliers, one per output channel (shaped to broadcast along `channelShape`) or one in all. */
+function multipliers(c: Converter, op: TfliteOperator, channelShape: (n: number) => number[]): Value {
+  const sIn = c.grid(op.inputs[0])!.scale, sOut = c.grid(op.outputs[0])!.scale;
+  const sW = c.tensor(op.inputs[1]).quantization!.scale;
+  const name = `${out(c, op)}/multiplier`;
+  if (sW.length === 1) return c.scalar((sIn * sW[0]) / sOut, name);
+  return c.constant({ shape: channelShape(sW.length), dtype: "float32", data: Float32Array.from(sW, (s) => (sIn * s) / sOut) }, name);
+}
+/** The fused activation on integers of the output grid: a clamp to TFLite's quantized activation range. */
+function activateInteger(c: Converter, op: TfliteOperator, v: Value, act: ActivationFunctionType): Value {
+  if (act === ActivationFunctionType.NONE) return v;
+  const grid = c.grid(op.outputs[0])!;
+  const [lo, hi] = c.activationRange(op, grid, act);
+  return c.node("clamp", [v], { min: lo - grid.zeroPoint, max: hi - grid.zeroPoint }, `${out(c, op)}/act`);
 }
 
 // --- convolutions (NCHW) -----------------------------------------------------------------------------
@@ -53,11 +77,12 @@ const conv2d: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.Conv2DOptions, () => new Conv2DOptions())!;
-    let x = c.nchw(op.inputs[0], op);
+    const integer = isInteger(c, op);
+    let x = c.get(op.inputs[0], "nchw", integer ? "int" : "real", op);
     // hybrid per-channel kernels quantize the input asymmetrically, per-tensor ones symmetrically
     const perChannel = (c.tensor(op.inputs[1]).quantization?.scale.length ?? 1) > 1;
     if (c.isHybrid(op.inputs[0], op.inputs[1])) x = c.dynamicQuantize(x, !perChannel, 1, `${out(c, op)}/input`);
-    const wt = c.floatData(op, op.inputs[1], "the filter");
+    const wt = integer ? c.centeredData(op, op.inputs[1], "the filter") : c.floatData(op, op.inputs[1], "the filter");
     if (wt.shape.length !== 4) c.fail(op, `filter must be [OC, KH, KW, IC], got [${wt.shape}]`);
     const [, KH, KW, IC] = wt.shape;
     // TFLite [OC, KH, KW, IC] → [OC, IC, KH, KW]
@@ -66,8 +91,9 @@ const conv2d: OpConverter = {
     const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
     if (x.shape[1] % IC) c.fail(op, `input has ${x.shape[1]} channels, not a multiple of the filter's ${IC}`);
     const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: x.shape[1] / IC };
-    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2])], attrs, out(c, op));
-    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
+    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2], integer)], attrs, out(c, op));
+    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op, (n) => [n, 1, 1]), o.fusedActivationFunction()), "nchw", "int");
+    else c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
   },
 };
 
@@ -80,9 +106,10 @@ const depthwiseConv2d: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.DepthwiseConv2DOptions, () => new DepthwiseConv2DOptions())!;
-    let x = c.nchw(op.inputs[0], op);
+    const integer = isInteger(c, op);
+    let x = c.get(op.inputs[0], "nchw", integer ? "int" : "real", op);
     if (c.isHybrid(op.inputs[0], op.inputs[1])) x = c.dynamicQuantize(x, false, 1, `${out(c, op)}/input`);
-    const wt = c.floatData(op, op.inputs[1], "the filter");
+    const wt = integer ? c.centeredData(op, op.inputs[1], "the filter") : c.floatData(op, op.inputs[1], "the filter");
     if (wt.shape.length !== 4 || wt.shape[0] !== 1) c.fail(op, `filter must be [1, KH, KW, C·multiplier], got [${wt.shape}]`);
     const [, KH, KW, OC] = wt.shape;
     const C = x.shape[1];
@@ -92,8 +119,9 @@ const depthwiseConv2d: OpConverter = {
     const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
     const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
     const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: C };
-    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2])], attrs, out(c, op));
-    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
+    const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2], integer)], attrs, out(c, op));
+    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op, (n) => [n, 1, 1]), o.fusedActivationFunction()), "nchw", "int");
+    else c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
   },
 };
 
@@ -106,7 +134,8 @@ const fullyConnected: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.FullyConnectedOptions, () => new FullyConnectedOptions());
-    const x = c.nhwc(op.inputs[0], op);
+    const integer = isInteger(c, op);
+    const x = c.get(op.inputs[0], "nhwc", integer ? "int" : "real", op);
     const wi = op.inputs[1];
     if (wi === undefined || wi < 0) c.fail(op, "the weights are missing");
     const wShape = c.tensor(wi).shape;
@@ -114,21 +143,22 @@ const fullyConnected: OpConverter = {
     const [units, depth] = wShape;
     // [units, inputs] → [inputs, units], the matmul's right operand
     const w = c.isConstant(wi)
-      ? c.constant(permuteHost(c.floatData(op, wi, "the weights"), [1, 0]), c.tensor(wi).name)
+      ? c.constant(permuteHost(integer ? c.centeredData(op, wi, "the weights") : c.floatData(op, wi, "the weights"), [1, 0]), c.tensor(wi).name)
       : c.node("permute", [c.nhwc(wi, op)], { perm: [1, 0] }, `${c.tensor(wi).name}:T`);
     if (numel(x.shape) % depth) c.fail(op, `input [${x.shape}] does not split into rows of ${depth}`);
     const rows = numel(x.shape) / depth;
     let x2 = x.shape.length === 2 && x.shape[1] === depth ? x : c.node("reshape", [x], { shape: [rows, depth] }, `${out(c, op)}/rows`);
     // hybrid: each row is quantized on its own
     if (c.isHybrid(op.inputs[0], wi)) x2 = c.dynamicQuantize(x2, !(o?.asymmetricQuantizeInputs() ?? false), 1, `${out(c, op)}/input`);
-    let y = c.node("matmul", [x2, w, ...bias(c, op, op.inputs[2])], {}, out(c, op));
-    y = c.activate(op, y, o ? o.fusedActivationFunction() : ActivationFunctionType.NONE);
+    let y = c.node("matmul", [x2, w, ...bias(c, op, op.inputs[2], integer)], {}, out(c, op));
+    const act = o ? o.fusedActivationFunction() : ActivationFunctionType.NONE;
+    y = integer ? c.requantize(op, y, multipliers(c, op, (n) => [n]), act) : c.activate(op, y, act);
     const declared = c.tensor(op.outputs[0]).shape;
     if (declared.join() !== [rows, units].join()) {
       sameCount(c, op, [rows, units], declared);
       y = c.node("reshape", [y], { shape: declared }, `${out(c, op)}/shape`);
     }
-    c.set(op, op.outputs[0], y, "nhwc");
+    c.set(op, op.outputs[0], y, "nhwc", integer ? "int" : "real");
   },
 };
 
@@ -141,13 +171,26 @@ function pool(kind: "avgpool2d" | "maxpool2d"): OpConverter {
     },
     convert(c, op) {
       const o = c.model.options(op, BuiltinOptions.Pool2DOptions, () => new Pool2DOptions())!;
-      const x = c.nchw(op.inputs[0], op);
+      const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+      const x = c.get(op.inputs[0], "nchw", domain, op);
       const kernel = positive(c, op, "filter sizes", [o.filterHeight(), o.filterWidth()]);
       const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
       // TFLite averages over the window's cells inside the input only
       const attrs = { kernel, stride, pads: windowPads(x, o.padding(), kernel, stride, [1, 1]), countIncludePad: false };
-      const y = c.activate(op, c.node(kind, [x], attrs, out(c, op)), o.fusedActivationFunction());
-      c.set(op, op.outputs[0], y, "nchw", kind === "maxpool2d" ? op.inputs[0] : undefined);
+      let y = c.node(kind, [x], attrs, out(c, op));
+      if (domain === "real") y = c.activate(op, y, o.fusedActivationFunction());
+      else {
+        // TFLite's integer average rounds the mean of the stored integers half away from zero
+        if (kind === "avgpool2d") {
+          const zp = c.scalar(c.grid(op.inputs[0])!.zeroPoint, `${out(c, op)}/zero_point`);
+          const stored = c.node("add", [y, zp], {}, `${out(c, op)}/stored`);
+          const magnitude = c.node("floor", [c.node("add", [c.node("abs", [stored], {}, `${out(c, op)}/abs`), c.scalar(0.5, `${out(c, op)}/half`)], {}, `${out(c, op)}/plus_half`)], {}, `${out(c, op)}/magnitude`);
+          const rounded = c.node("mul", [c.node("sign", [stored], {}, `${out(c, op)}/sign`), magnitude], {}, `${out(c, op)}/rounded`);
+          y = c.node("sub", [rounded, zp], {}, `${out(c, op)}/centered`);
+        }
+        y = activateInteger(c, op, y, o.fusedActivationFunction());
+      }
+      c.set(op, op.outputs[0], y, "nchw", domain);
     },
   };
 }
@@ -155,10 +198,11 @@ function pool(kind: "avgpool2d" | "maxpool2d"): OpConverter {
 // --- reshape-like: the output tensor's declared shape says it all --------------------------------------
 const reshapeTo: OpConverter = {
   convert(c, op) {
-    const x = c.nhwc(op.inputs[0], op);
+    const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+    const x = c.get(op.inputs[0], "nhwc", domain, op);
     const shape = c.tensor(op.outputs[0]).shape;
     sameCount(c, op, x.shape, shape);
-    c.set(op, op.outputs[0], c.node("reshape", [x], { shape: [...shape] }, out(c, op)), "nhwc", op.inputs[0]);
+    c.set(op, op.outputs[0], c.node("reshape", [x], { shape: [...shape] }, out(c, op)), "nhwc", domain);
   },
 };
 
@@ -179,12 +223,12 @@ function softmax(log: boolean): OpConverter {
 
 // --- element-wise ---------------------------------------------------------------------------------------
 /** Unary ops keep their input's layout. */
-function unary(build: (c: Converter, op: TfliteOperator, x: Value) => Value, keepsGrid = false): OpConverter {
+function unary(build: (c: Converter, op: TfliteOperator, x: Value) => Value): OpConverter {
   return {
     convert(c, op) {
       const inNchw = c.isNchw(op.inputs[0]);
       const x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
-      c.set(op, op.outputs[0], build(c, op, x), inNchw ? "nchw" : "nhwc", keepsGrid ? op.inputs[0] : undefined);
+      c.set(op, op.outputs[0], build(c, op, x), inNchw ? "nchw" : "nhwc");
     },
   };
 }
@@ -194,7 +238,11 @@ const simple = (name: string, attrs = {}) => unary((c, op, x) => c.node(name, [x
  * Binary ops with numpy broadcasting over TFLite's axes. A rank-4 result is computed in NCHW when an operand
  * already is NCHW: the other operands get leading 1s (TFLite broadcasting aligns trailing axes) and the permute.
  */
-function binary(build: (c: Converter, op: TfliteOperator, a: Value, b: Value) => Value, activation?: (c: Converter, op: TfliteOperator) => ActivationFunctionType): OpConverter {
+function binary(
+  build: (c: Converter, op: TfliteOperator, a: Value, b: Value) => Value,
+  activation?: (c: Converter, op: TfliteOperator) => ActivationFunctionType,
+  integer?: (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType) => Value,
+): OpConverter {
   return {
     check(c, op) {
       return activation ? checkActivation(activation(c, op)) : null;
@@ -202,21 +250,35 @@ function binary(build: (c: Converter, op: TfliteOperator, a: Value, b: Value) =>
     convert(c, op) {
       const rank = c.tensor(op.outputs[0]).shape.length;
       const useNchw = rank === 4 && op.inputs.slice(0, 2).some((i) => i >= 0 && c.isNchw(i));
+      const quantized = (i: number) => c.grid(i) !== null || (c.isConstant(i) && c.tensor(i).quantization !== null);
+      const domain = integer && [op.inputs[0], op.inputs[1], op.outputs[0]].every(quantized) ? "int" : "real";
       const operand = (i: number): Value => {
-        if (!useNchw) return c.nhwc(i, op);
-        const v = c.nhwc(i, op);
-        if (v.shape.length === 4) return c.nchw(i, op);
+        if (!useNchw) return c.get(i, "nhwc", domain, op);
+        const v = c.get(i, "nhwc", domain, op);
+        if (v.shape.length === 4) return c.get(i, "nchw", domain, op);
         const padded = [...Array(4 - v.shape.length).fill(1), ...v.shape];
         const r = v.isConstant ? c.constant({ ...v.host(), shape: padded }, v.name) : c.node("reshape", [v], { shape: padded }, `${v.name}:4d`);
         return c.relayout(r, TO_NCHW, `${v.name}:nchw`);
       };
-      let y = build(c, op, operand(op.inputs[0]), operand(op.inputs[1]));
-      if (activation) y = c.activate(op, y, activation(c, op));
-      c.set(op, op.outputs[0], y, useNchw ? "nchw" : "nhwc");
+      const act = activation ? activation(c, op) : ActivationFunctionType.NONE;
+      const [a, b] = [operand(op.inputs[0]), operand(op.inputs[1])];
+      const y = domain === "int" ? integer!(c, op, a, b, act) : c.activate(op, build(c, op, a, b), act);
+      c.set(op, op.outputs[0], y, useNchw ? "nchw" : "nhwc", domain);
     },
   };
 }
 const arithmetic = (name: string) => (c: Converter, op: TfliteOperator, a: Value, b: Value) => c.node(name, [a, b], {}, out(c, op));
+
+/** TFLite's integer ADD/SUB: each input rescaled to the output grid, combined, rounded once, clamped to the activation. */
+const integerSum = (sign: 1 | -1) => (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType): Value => {
+  const scaleOf = (i: number) => c.grid(i)?.scale ?? c.tensor(i).quantization!.scale[0];
+  const grid = c.grid(op.outputs[0])!;
+  const name = out(c, op);
+  const rescaled = (v: Value, i: number, k: number) => c.node("mul", [v, c.scalar((k * scaleOf(i)) / grid.scale, `${name}/multiplier${k > 0 ? i : `-${i}`}`)], {}, `${name}/rescaled${i}`);
+  const sum = c.node("add", [rescaled(a, op.inputs[0], 1), rescaled(b, op.inputs[1], sign)], {}, `${name}/sum`);
+  const [lo, hi] = c.activationRange(op, grid, act);
+  return c.toGrid(sum, grid, name, lo, hi);
+};
 
 // --- concatenation along a (mapped) axis ----------------------------------------------------------------
 const concatenation: OpConverter = {
@@ -231,9 +293,10 @@ const concatenation: OpConverter = {
     if (axis < -rank || axis >= rank) c.fail(op, `axis ${axis} is out of range for rank ${rank}`);
     if (axis < 0) axis += rank;
     const useNchw = rank === 4 && op.inputs.some((i) => c.isNchw(i));
-    const xs = op.inputs.map((i) => (useNchw ? c.nchw(i, op) : c.nhwc(i, op)));
+    const domain = o.fusedActivationFunction() === ActivationFunctionType.NONE ? c.sharedDomain([...op.inputs, ...op.outputs]) : "real";
+    const xs = op.inputs.map((i) => c.get(i, useNchw ? "nchw" : "nhwc", domain, op));
     const y = c.node("concat", xs, { axis: useNchw ? nchwAxis(axis) : axis }, out(c, op));
-    c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), useNchw ? "nchw" : "nhwc");
+    c.set(op, op.outputs[0], domain === "int" ? y : c.activate(op, y, o.fusedActivationFunction()), useNchw ? "nchw" : "nhwc", domain);
   },
 };
 
@@ -241,15 +304,17 @@ const concatenation: OpConverter = {
 const pad: OpConverter = {
   convert(c, op) {
     const inNchw = c.isNchw(op.inputs[0]);
-    const x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
+    const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+    const x = c.get(op.inputs[0], inNchw ? "nchw" : "nhwc", domain, op);
     const rank = x.shape.length;
     const p = c.ints(op, op.inputs[1], "paddings");
     if (p.length !== 2 * rank || p.some((v) => v < 0)) c.fail(op, `paddings must be ${rank}x2 non-negative integers, got [${p}]`);
     const axes = inNchw ? TO_NCHW : [...Array(rank).keys()];
     // a quantized PAD fills with the zero point, whose real value is 0
-    const value = op.inputs[2] !== undefined && op.inputs[2] >= 0 ? c.floatData(op, op.inputs[2], "the pad value").data[0] : 0;
+    const real = op.inputs[2] !== undefined && op.inputs[2] >= 0 ? c.floatData(op, op.inputs[2], "the pad value").data[0] : 0;
+    const value = domain === "int" ? Math.round(Number(real) / c.grid(op.inputs[0])!.scale) : Number(real);
     const pads = [...axes.map((d) => p[2 * d]), ...axes.map((d) => p[2 * d + 1])];
-    c.set(op, op.outputs[0], c.node("pad", [x], { pads, value }, out(c, op)), inNchw ? "nchw" : "nhwc", op.inputs[0]);
+    c.set(op, op.outputs[0], c.node("pad", [x], { pads, value }, out(c, op)), inNchw ? "nchw" : "nhwc", domain);
   },
 };
 
@@ -269,7 +334,7 @@ function reduce(kind: string): OpConverter {
       const stayNchw = c.isNchw(op.inputs[0]) && (keepdim || kept.every((d, k) => k === 0 || d > kept[k - 1]));
       const x = stayNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
       const y = c.node("reduce", [x], { kind, axes: stayNchw ? axes.map(nchwAxis) : axes, keepdim }, out(c, op));
-      c.set(op, op.outputs[0], y, stayNchw && keepdim ? "nchw" : "nhwc", kind === "max" || kind === "min" ? op.inputs[0] : undefined);
+      c.set(op, op.outputs[0], y, stayNchw && keepdim ? "nchw" : "nhwc");
     },
   };
 }
@@ -277,9 +342,10 @@ function reduce(kind: string): OpConverter {
 // --- transpose and strided slice: in TFLite's own axes --------------------------------------------------
 const transpose: OpConverter = {
   convert(c, op) {
-    const x = c.nhwc(op.inputs[0], op);
+    const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+    const x = c.get(op.inputs[0], "nhwc", domain, op);
     const perm = c.ints(op, op.inputs[1], "the permutation");
-    c.set(op, op.outputs[0], c.node("permute", [x], { perm }, out(c, op)), "nhwc", op.inputs[0]);
+    c.set(op, op.outputs[0], c.node("permute", [x], { perm }, out(c, op)), "nhwc", domain);
   },
 };
 
@@ -292,7 +358,8 @@ const stridedSlice: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.StridedSliceOptions, () => new StridedSliceOptions());
-    const x = c.nhwc(op.inputs[0], op);
+    const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+    const x = c.get(op.inputs[0], "nhwc", domain, op);
     const rank = x.shape.length;
     const [begin, end, strides] = [1, 2, 3].map((k) => c.ints(op, op.inputs[k], ["begin", "end", "strides"][k - 1]));
     if (begin.length !== rank || end.length !== rank || strides.length !== rank) c.fail(op, `begin, end and strides need ${rank} entries each`);
@@ -320,7 +387,7 @@ const stridedSlice: OpConverter = {
       sameCount(c, op, y.shape, declared);
       y = c.node("reshape", [y], { shape: [...declared] }, `${out(c, op)}/shape`);
     }
-    c.set(op, op.outputs[0], y, "nhwc", op.inputs[0]);
+    c.set(op, op.outputs[0], y, "nhwc", domain);
   },
 };
 
@@ -339,8 +406,8 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.EXPAND_DIMS]: reshapeTo,
   [BuiltinOperator.SOFTMAX]: softmax(false),
   [BuiltinOperator.LOG_SOFTMAX]: softmax(true),
-  [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions())),
-  [BuiltinOperator.SUB]: binary(arithmetic("sub"), fusedActivation(BuiltinOptions.SubOptions, () => new SubOptions())),
+  [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions()), integerSum(1)),
+  [BuiltinOperator.SUB]: binary(arithmetic("sub"), fusedActivation(BuiltinOptions.SubOptions, () => new SubOptions()), integerSum(-1)),
   [BuiltinOperator.MUL]: binary(arithmetic("mul"), fusedActivation(BuiltinOptions.MulOptions, () => new MulOptions())),
   [BuiltinOperator.DIV]: binary(arithmetic("div"), fusedActivation(BuiltinOptions.DivOptions, () => new DivOptions())),
   [BuiltinOperator.MAXIMUM]: binary(arithmetic("maximum")),
@@ -370,7 +437,7 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.SQUARE]: unary((c, op, x) => c.node("mul", [x, x], {}, out(c, op))),
   // values are real numbers throughout: (de)quantizing is the rounding `set` applies to quantized outputs
   [BuiltinOperator.QUANTIZE]: unary((_c, _op, x) => x),
-  [BuiltinOperator.DEQUANTIZE]: unary((_c, _op, x) => x, true),
+  [BuiltinOperator.DEQUANTIZE]: unary((_c, _op, x) => x),
   [BuiltinOperator.CONCATENATION]: concatenation,
   [BuiltinOperator.PAD]: pad,
   [BuiltinOperator.PADV2]: pad,

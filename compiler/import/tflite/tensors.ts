@@ -57,15 +57,16 @@ export function integerValues(t: TfliteTensor, source: string): number[] {
 /** A constant as float32 in its stored (TFLite) layout: floats as they are, integers as scale·(q - zero point). */
 export function floatConstant(t: TfliteTensor, source: string): HostTensor {
   const n = numel(t.shape);
-  const out = new Float32Array(n);
   const floatBytes = FLOAT_BYTES[t.type];
   if (floatBytes) {
     const dv = view(t, floatBytes, source);
+    const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = floatBytes === 4 ? dv.getFloat32(4 * i, true) : halfToFloat(dv.getUint16(2 * i, true));
     return { shape: [...t.shape], dtype: "float32", data: out };
   }
   if (!t.quantization) fail(`${source}: constant '${t.name}' is ${typeName(t.type)} without quantization parameters; only float and quantized constants become weights`);
   const q = integerValues(t, source);
+  const out = new Float32Array(n);
   const { scale, zeroPoint, axis } = t.quantization;
   // per-channel: the channel of element i along `axis` picks its scale and zero point
   const inner = scale.length > 1 ? numel(t.shape.slice(axis + 1)) : 1;
