@@ -11,6 +11,7 @@ import "./ops-quant.js";
 import "./ops-conv.js";
 import "./ops-indexing.js";
 import "./ops-loss.js";
+import "./ops-resize.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
