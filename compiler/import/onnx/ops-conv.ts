@@ -13,7 +13,8 @@ import type { AttributeProto } from "./proto.js";
  *  - 3-d Conv folds the depth taps into channels: [N, C, D, H, W] → [N·OD, C·KD, H, W] (one strided
  *    slice per depth tap), one 2-d convolution with weights [M, C/g·KD, KH, KW].
  *  - 3-d pooling is separable: a 2-d pool over (H, W), then one over (D, OH·OW) with a KD×1 window.
- *  - MaxPool on uint8/int8 runs on float32 and casts back (exact: every 8-bit value is a float32).
+ *  - MaxPool on uint8/int8 runs on float32 and casts back (exact: every 8-bit value is a float32);
+ *    2-d MaxPool's Indices output comes from an argmax over the stacked window taps.
  */
 
 type Input = Tensor | undefined;
@@ -183,6 +184,40 @@ function pool3d(base: Handler): Handler {
   };
 }
 
+/**
+ * 2-d MaxPool's Indices output: each window's candidates stacked on a new axis (strided slices of the
+ * input padded with -inf), argmax over them, and the winning tap turned back into a flat input index
+ * (row-major, or column-major within each plane for storage_order 1).
+ */
+function maxPoolWithIndices(base: Handler): Handler {
+  return (x, ctx) => {
+    const input = need(x, 0, ctx);
+    if (ctx.outputs < 2 || input.ndim !== 4) return base(x, ctx);
+    const [N, C, H, W] = input.shape;
+    const win = windowOf(ctx, [H, W], ctx.attrs.ints("kernel_shape"));
+    const columnMajor = ctx.attrs.int("storage_order", 0) === 1;
+    const values = base([input], { ...withAttrs(ctx, { ...pick(win, [0, 1]), ceil_mode: ctx.attrs.int("ceil_mode", 0) }), outputs: 1 }) as Tensor;
+    const [, , OH, OW] = values.shape;
+    const [kh, kw] = win.kernel, [sh, sw] = win.strides, [dh, dw] = win.dilations, [ph, pw] = win.pads;
+    // pad far enough for every window, ceil mode's last one included; padding never wins a max
+    const endH = Math.max(0, (OH - 1) * sh + (kh - 1) * dh + 1 - H - ph), endW = Math.max(0, (OW - 1) * sw + (kw - 1) * dw + 1 - W - pw);
+    const padded = apply("pad", [input], { pads: [0, 0, ph, pw, 0, 0, endH, endW], value: -Infinity });
+    const taps: Tensor[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+      taps.push(padded.slice(2, i * dh, i * dh + (OH - 1) * sh + 1, sh).slice(3, j * dw, j * dw + (OW - 1) * sw + 1, sw).unsqueeze(4));
+    }
+    // the tap k = i·kw + j, in float32 (small integers, exact)
+    const k = cast(taps.length === 1 ? Tensor.zeros([N, C, OH, OW], "int32") : Tensor.cat(taps, 4).argmax(4), "float32");
+    const i = k.div(kw).floor(), j = k.sub(i.mul(kw));
+    const rowStart = Tensor.from(Float32Array.from({ length: OH }, (_, o) => o * sh - ph), { shape: [OH, 1] });
+    const colStart = Tensor.from(Float32Array.from({ length: OW }, (_, o) => o * sw - pw), { shape: [OW] });
+    const ih = i.mul(dh).add(rowStart), iw = j.mul(dw).add(colStart);
+    const inPlane = columnMajor ? iw.mul(H).add(ih) : ih.mul(W).add(iw);
+    const planeStart = Tensor.from(BigInt64Array.from({ length: N * C }, (_, p) => BigInt(p * H * W)), { shape: [N, C, 1, 1], dtype: "int64" });
+    return [values, cast(inPlane, "int64").add(planeStart)];
+  };
+}
+
 /** MaxPool on 8-bit integers: on float32 and back, exact. */
 function integerMaxPool(base: Handler): Handler {
   return (x, ctx) => {
@@ -194,7 +229,7 @@ function integerMaxPool(base: Handler): Handler {
 }
 
 extend("Conv", conv3d);
-extend("MaxPool", (base) => integerMaxPool(pool3d(base)));
+extend("MaxPool", (base) => integerMaxPool(maxPoolWithIndices(pool3d(base))));
 extend("AveragePool", pool3d);
 
 registerHandlers({ ConvTranspose: convTranspose });
