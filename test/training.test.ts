@@ -3,6 +3,8 @@ import { describe, test } from "node:test";
 import { compile, Generator, loadBlob, losses, nn, optim, Tensor, TeenygradError } from "../compiler/index.js";
 import { compileTraining, evaluate, loadMnist, loadTrainingBlob, trainLoop, TrainStepError, type OptimizerSpec, type TrainingOptions } from "../compiler/training/index.js";
 import { relError, SEED } from "./helpers/compiled.js";
+import { findWasmtime } from "../targets/wasmtime/runner.js";
+import { trainInWasmtime } from "../targets/wasmtime/training.js";
 
 /**
  * Compiled training against eager mode: one or two train_step() calls give the parameters eager
@@ -222,5 +224,19 @@ describe("MNIST inside the blob (short)", () => {
     const first = mean(result.losses.slice(0, 5)), last = mean(result.losses.slice(-10));
     assert.ok(last < first / 2, `loss fell from ${first} to ${last} only`);
     assert.ok(evaluate(blob, data.test) > 0.7);
+  });
+});
+
+describe("the same training blob in wasmtime", () => {
+  test("a short run's losses equal Node's for the same seed and data", { skip: findWasmtime() ? false : "wasmtime is not installed (npm run engines)" }, async () => {
+    const model = new TinyCNN();
+    const { wasm, manifest } = await compileTraining(model, { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: { type: "adam", lr: 0.01 }, ...fast });
+    const batches = Array.from({ length: 6 }, () => ({ x: randn(4, 2, 6, 6).data as Float32Array, target: labels(4, 4).data as Int32Array }));
+    const blob = await loadTrainingBlob(wasm);
+    const node = batches.map((b) => blob.trainStep({ x: b.x, target: b.target }).loss);
+    const wasmtime = await trainInWasmtime(wasm, manifest, batches);
+    assert.deepEqual(wasmtime.map((s) => s.status), batches.map(() => 0));
+    assert.deepEqual(wasmtime.map((s) => s.loss), node, "bit-identical losses");
+    assert.ok(node[node.length - 1] !== node[0]);
   });
 });
