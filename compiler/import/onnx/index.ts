@@ -62,6 +62,9 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
     const g = trace.graph;
     const env = new Map<string, Tensor>(initializers);
     const inputs: ImportedModel["inputs"] = {};
+    const declared = (graph.input ?? []).map((i) => i.name).filter((n) => !initializers.has(n));
+    const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {})].filter((n) => !declared.includes(n));
+    if (unknown.length) fail(`${source}: --input names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${declared.map((n) => `'${n}'`).join(", ") || "none"}`);
     for (const info of graph.input ?? []) {
       if (initializers.has(info.name)) continue; // an initializer listed as an input: a default value
       const fixed = opts.constantInputs?.[info.name];
@@ -77,8 +80,6 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
       env.set(info.name, new Tensor(v.shape, v.dtype, null, v));
       inputs[info.name] = { shape, dtype };
     }
-    const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {})].filter((n) => !(n in inputs) && !env.has(n));
-    if (unknown.length) fail(`${source}: --input names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${Object.keys(inputs).map((n) => `'${n}'`).join(", ") || "none"}`);
 
     (graph.node ?? []).forEach((node, i) => runNode(node, i, env, opset, source));
 

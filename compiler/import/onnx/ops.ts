@@ -1,6 +1,6 @@
 import { fail } from "../../errors.js";
-import { DTYPES, numel, type DType } from "../../ir/dtype.js";
-import { broadcastShapes, normalizeAxis, shapeStr } from "../../ir/shape.js";
+import { numel, type DType } from "../../ir/dtype.js";
+import { broadcastShapes, hostArray, normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import type { NodeAttrs } from "./attrs.js";
 import { onnxDType } from "./proto.js";
@@ -399,7 +399,7 @@ function range(x: Input[], ctx: OpContext): Tensor {
   if (delta === 0) fail(`${ctx.label}: delta is 0`);
   const dtype = need(x, 0, ctx).dtype;
   const n = Math.max(0, Math.ceil((limit - start) / delta));
-  const out = new DTYPES[dtype].array(n);
+  const out = hostArray([n], dtype);
   for (let i = 0; i < n; i++) {
     if (out instanceof BigInt64Array) out[i] = BigInt(start + i * delta);
     else out[i] = start + i * delta;
