@@ -41,6 +41,11 @@ describe(`indexing ops (seed ${SEED})`, () => {
     await checkCompiled((n) => apply("topK", [n], { k: 2, axis: 0, largest: false }), { n: ints([4, -2, 9, 4, 0, 1], [3, 2]) });
   });
 
+  test("gather along a late axis runs its row copies in a loop; out-of-range still reports", async () => {
+    const idx = ints([4, 0, -1, 2, 2], [5]);
+    await checkCompiled((x, i) => apply("gather", [x, i], { axis: 2 }), { x: randn(2, 3, 5, 2), i: idx });
+  });
+
   test("an index out of range makes run() return status 2", async () => {
     const fn = (x: Tensor, i: Tensor) => apply("gatherElements", [x, i], { axis: 1 });
     const { wasm } = await compile(new FnModule(fn), { x: { shape: [2, 3], dtype: "float32" }, i: { shape: [2, 2], dtype: "int32" } });

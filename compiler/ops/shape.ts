@@ -303,9 +303,14 @@ defineOp({
     const axis = normalizeAxis(node.attrs.axis as number, data.shape.length);
     const D = data.shape[axis], inner = numel(data.shape.slice(axis + 1)), outer = numel(data.shape.slice(0, axis));
     const nIdx = numel(idx.shape);
-    for (let o = 0; o < outer; o++) {
-      ctx.callChecked("copy", "gatherRows", [ctx.ptr(data) + o * D * inner * 4, ctx.ptr(idx), ctx.ptr(out) + o * nIdx * inner * 4, nIdx, inner, D], 2);
+    if (outer === 1) {
+      ctx.callChecked("copy", "gatherRows", [ctx.ptr(data), ctx.ptr(idx), ctx.ptr(out), nIdx, inner, D], 2);
+      return;
     }
+    // one call in a loop, not one per outer slice: a gather along a late axis (a resize) has thousands
+    ctx.emit(`for (let o: usize = 0; o < ${outer}; o++) {`);
+    ctx.callChecked("copy", "gatherRows", [`${ctx.ptr(data)} + o * ${D * inner * 4}`, ctx.ptr(idx), `${ctx.ptr(out)} + o * ${nIdx * inner * 4}`, nIdx, inner, D], 2);
+    ctx.emit("}");
   },
   compiledDTypes: (node) => elemBytes(node.inputs[0]) === 4,
   // rows picked several times get the sum of their gradients
