@@ -75,6 +75,15 @@ describe(`gradients against finite differences in float64 (seed ${SEED})`, () =>
       x.neg(), x.abs(), x.abs().add(0.1).sqrt(), x.abs().add(0.5).reciprocal(), x.exp(), x.abs().add(0.1).log(),
       x.sin(), x.cos(), x.mul(12).softplus(),
     ]), [randn(2, 5)]);
+    gradcheck("trigonometric and hyperbolic", (x) => {
+      const inside = x.tanh().mul(0.9); // (-0.9, 0.9): inside asin/acos/atanh's domain
+      return Tensor.cat(["tan", "atan", "sinh", "cosh", "asinh"].map((op) => apply(op, [x.mul(0.5)], {}))
+        .concat(["asin", "acos", "atanh"].map((op) => apply(op, [inside], {})), [apply("acosh", [x.abs().add(1.5)], {})]));
+    }, [randn(2, 5)]);
+    // quotients kept away from integers, where the remainder jumps
+    gradcheck("mod and fmod", (a, b) => Tensor.cat([apply("mod", [a, b], { fmod: false }), apply("mod", [a.neg(), b], { fmod: true }), apply("mod", [a.neg(), b], { fmod: false })]),
+      [uniform([6], 2.2, 2.8), uniform([6], 0.95, 1.05)]);
+    gradcheck("cast", (x) => apply("cast", [x.mul(3)], { to: "float64" }), [randn(2, 3)]);
     // the reference erf is a 1.2e-7 approximation whose slope strays from the exact one by up to 3.3e-6
     gradcheck("erf", (x) => x.erf(), [randn(3, 5)], 1e-5);
   });

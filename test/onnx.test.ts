@@ -44,7 +44,7 @@ test("an ONNX MLP compiles and matches a plain JS reference on fresh random inpu
   const model = await loadBlob((await compile(graph, {}, { name: "mlp" })).wasm);
   const x = randn(2, 4).data as Float32Array;
   const got = model.run({ x }).probs;
-  assert.ok(relError(got, mlpReference(x, 2)) < 1e-5, `seed ${SEED}`);
+  assert.ok(relError(got as Float32Array, mlpReference(x, 2)) < 1e-5, `seed ${SEED}`);
 });
 
 test("Shape → Gather → Unsqueeze → Concat → Reshape folds away at import", async () => {
@@ -65,7 +65,7 @@ test("Shape → Gather → Unsqueeze → Concat → Reshape folds away at import
   assert.deepEqual(graph.nodes.map((n) => n.op), ["reshape"], "only the reshape remains");
   const model = await loadBlob((await compile(graph)).wasm);
   const x = randn(2, 3, 4).data as Float32Array;
-  assert.deepEqual(Array.from(model.run({ x }).y), Array.from(x));
+  assert.deepEqual(Array.from(model.run({ x }).y as Float32Array), Array.from(x));
 });
 
 test("every unsupported operator is listed in one error, with counts and first nodes", () => {
@@ -89,7 +89,7 @@ test("dynamic dims need --input; given, the model compiles for that shape", asyn
   const { graph } = importOnnx(mlp("batch"), { inputShapes: { x: [5, 4] } });
   const model = await loadBlob((await compile(graph)).wasm);
   const x = randn(5, 4).data as Float32Array;
-  assert.ok(relError(model.run({ x }).probs, mlpReference(x, 5)) < 1e-5);
+  assert.ok(relError(model.run({ x }).probs as Float32Array, mlpReference(x, 5)) < 1e-5);
 });
 
 test("external-data weights load from beside the model, and may not leave its directory", async () => {
@@ -106,7 +106,7 @@ test("external-data weights load from beside the model, and may not leave its di
   const blob = await loadBlob((await compile(graph)).wasm);
   const x = randn(2, 4).data as Float32Array;
   const want = [0, 1].flatMap((n) => [0, 1, 2].map((j) => [0, 1, 2, 3].reduce((s, k) => s + x[n * 4 + k] * W1[j * 4 + k], 0)));
-  assert.ok(relError(blob.run({ x }).y, want) < 1e-6);
+  assert.ok(relError(blob.run({ x }).y as Float32Array, want) < 1e-6);
   expectError(() => importOnnx(model("../weights.bin"), { baseDir: dir }), /points outside the model's directory/);
   expectError(() => importOnnx(model("missing.bin"), { baseDir: dir }), /external data file 'missing.bin' not found/);
   expectError(() => importOnnx(model("weights.bin")), /was not loaded from a file/);
