@@ -1,14 +1,13 @@
 // npm run conformance -- [DIR] [--all] [--filter RE] [--jobs N] [--json FILE] [--check] [--update-baseline]
 // Runs the ONNX backend node tests through import → compile → Node, prints a table and a summary,
 // writes a JSON report, and with --check fails when fewer core tests pass than the recorded baseline.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import { Command } from "commander";
 import cliProgress from "cli-progress";
-import type { Status, TestResult } from "../compiler/import/onnx/backend-test.js";
+import { findOnnxBackendSuite, ONNX_SUITE_WHERE, type Status, type TestResult } from "../compiler/import/onnx/backend-test.js";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const BASELINE = join(ROOT, "test", "conformance-baseline.json");
@@ -26,27 +25,9 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ all?: boolean; filter?: string; jobs: string; json: string; check?: boolean; updateBaseline?: boolean; quiet?: boolean }>();
 
-/** argument, TEENYGRAD_ONNX_TESTS, ../shared/data/onnx-backend, or a pip-installed onnx's copy */
-function findSuite(): string | null {
-  const candidates = [program.args[0], process.env.TEENYGRAD_ONNX_TESTS, join(ROOT, "..", "shared", "data", "onnx-backend")];
-  try {
-    const onnxDir = execFileSync("python3", ["-c", "import onnx, os; print(os.path.dirname(onnx.__file__))"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    candidates.push(join(onnxDir, "backend", "test", "data"));
-  } catch {
-    // no python onnx: fine
-  }
-  for (const c of candidates) {
-    if (!c) continue;
-    const dir = resolve(c);
-    if (existsSync(join(dir, "node"))) return dir;
-    if (existsSync(dir) && readdirSync(dir).some((d) => d.startsWith("test_"))) return resolve(dir, "..");
-  }
-  return null;
-}
-
-const suite = findSuite();
+const suite = findOnnxBackendSuite(program.args[0]);
 if (!suite) {
-  console.error("ONNX backend test data not found. Give its directory as an argument, set TEENYGRAD_ONNX_TESTS, put it at ../shared/data/onnx-backend, or pip install onnx==1.22.0.");
+  console.error(`ONNX backend test data not found; looked in ${ONNX_SUITE_WHERE}.`);
   process.exit(2);
 }
 

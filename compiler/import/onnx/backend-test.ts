@@ -1,5 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { compile, type CompileOptions } from "../../compile.js";
 import type { TypedArray } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
@@ -12,6 +14,30 @@ import { decodeTensor, tensorFromProto } from "./proto.js";
  * One ONNX backend test (DIR/model.onnx with test_data_set_N/{input,output}_K.pb): import, compile,
  * run in Node, compare with ONNX's tolerances. Used by the conformance runner and by tests.
  */
+
+export const ONNX_SUITE_WHERE = "an argument, $TEENYGRAD_ONNX_TESTS, $TEENYGRAD_DATA/onnx-backend, ../shared/data/onnx-backend beside the repository, or a pip-installed onnx==1.22.0";
+
+/** The backend test data directory (the one holding node/), from the first of ONNX_SUITE_WHERE that exists. */
+export function findOnnxBackendSuite(given?: string): string | null {
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+  const candidates = [given, process.env.TEENYGRAD_ONNX_TESTS, process.env.TEENYGRAD_DATA && join(process.env.TEENYGRAD_DATA, "onnx-backend"), join(repo, "..", "shared", "data", "onnx-backend")];
+  for (const c of [...candidates, pipOnnxData()]) {
+    if (!c) continue;
+    const dir = resolve(c);
+    if (existsSync(join(dir, "node"))) return dir;
+    if (existsSync(dir) && readdirSync(dir).some((d) => d.startsWith("test_"))) return resolve(dir, "..");
+  }
+  return null;
+}
+
+function pipOnnxData(): string | undefined {
+  try {
+    const onnxDir = execFileSync("python3", ["-c", "import onnx, os; print(os.path.dirname(onnx.__file__))"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return join(onnxDir, "backend", "test", "data");
+  } catch {
+    return undefined; // no python onnx
+  }
+}
 
 export type Status = "pass" | "fail" | "unsupported" | "error";
 
@@ -80,9 +106,10 @@ export async function runBackendTest(dir: string, name: string, opts: CompileOpt
       graph = importOnnx(bytes, { baseDir: dir, source: name }).graph;
     } catch (e) {
       // a static-shape compiler specialises on inputs that decide shapes (axes, pads, repeats…): freeze
-      // such inputs (integer or scalar, equal in every data set) to the test's values — as few as needed
+      // such inputs (integer, or float scalars and vectors like scales, equal in every data set) to the
+      // test's values — as few as needed
       if (!(e instanceof Error) || !/must be known at compile time/.test(e.message)) throw e;
-      const shapeLike = (t: HostTensor | undefined) => !!t && (!isFloat(t.dtype) || t.data.length <= 1);
+      const shapeLike = (t: HostTensor | undefined) => !!t && (!isFloat(t.dtype) || t.shape.length <= 1);
       const candidates = names.filter((_, i) => shapeLike(sets[0].inputs[i]) && sets.every((s) => sameTensor(s.inputs[i], sets[0].inputs[i])));
       const attempt = (fixed: string[]) => {
         try {

@@ -113,7 +113,8 @@ function defaultOpset(model: ModelProto, source: string): number {
 function checkSupported(graph: GraphProto, source: string): void {
   const missing = new Map<string, { count: number; first: string }>();
   (graph.node ?? []).forEach((n, i) => {
-    const key = n.domain && n.domain !== "ai.onnx" ? `${n.domain}.${n.op_type}` : n.op_type;
+    const op = n.op_type || "(node without op_type)";
+    const key = n.domain && n.domain !== "ai.onnx" ? `${n.domain}.${op}` : op;
     if (Object.hasOwn(HANDLERS, key)) return;
     const seen = missing.get(key);
     if (seen) seen.count++;
