@@ -9,10 +9,11 @@ import { QUANTIZED_TYPES, perTensor, typeName } from "./tensors.js";
  * TFLite import: a .tflite flatbuffer (float32, or int8/int16 quantized) → our graph IR, NCHW inside, with the
  * model's own NHWC inputs and outputs.
  *
- * Quantized models have no integer kernels to run on yet, so they run dequantized, and say so in `notes`:
- * weights and biases become float32 at import (scale·(q − zero point), per tensor or per channel), and every
- * quantized activation, the inputs included, is rounded to its own grid in the graph, as the integer interpreter
- * stores it. Inputs and outputs are then float32 real values: real = scale·(q − zero point), see `quantize` /
+ * Quantized models have no integer kernels to run on yet, so they run in float32 arithmetic, and say so in
+ * `notes`: every quantized activation is held as its integers minus the zero point (exact in float32), weights
+ * likewise, so convolutions and sums accumulate exactly, and TFLite's fixed-point requantization, integer average
+ * pooling and integer ADD are reproduced (float64 where 32-bit products need it): outputs match the int8
+ * interpreter. Inputs and outputs are float32 real values, real = scale·(q − zero point), see `quantize` /
  * `dequantize`. Pass `{ quantized: "refuse" }` to get an error instead.
  */
 
@@ -93,8 +94,9 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
   for (const op of model.operators) operators[op.type] = (operators[op.type] ?? 0) + 1;
   const notes = quantized
     ? [
-        `quantized model (${typeName(quantizedTensors[0].type)}): runs dequantized in float32 (no integer kernels yet): weights dequantized at import, ` +
-          `every quantized activation rounded to its scale and zero point in the graph; inputs and outputs are float32 real values, real = scale·(q − zero point)`,
+        `quantized model (${typeName(quantizedTensors[0].type)}): no integer kernels yet, so it runs in float32 arithmetic holding every quantized ` +
+          `activation as its integers (q − zero point): integer accumulators are exact and TFLite's fixed-point requantization is reproduced in ` +
+          `float64; inputs and outputs are float32 real values, real = scale·(q − zero point), 4 bytes per element`,
       ]
     : [];
   return { graph: c.g, inputs: model.inputs.map(info), outputs: model.outputs.map(info), quantized, notes, operators };

@@ -51,13 +51,10 @@ function isInteger(c: Converter, op: TfliteOperator): boolean {
   const w = op.inputs[1] >= 0 ? c.tensor(op.inputs[1]) : null;
   return c.grid(op.inputs[0]) !== null && c.grid(op.outputs[0]) !== null && w !== null && w.quantization !== null && w.data !== null;
 }
-/** The requantization multipliers, one per output channel (shaped to broadcast along `channelShape`) or one in all. */
-function multipliers(c: Converter, op: TfliteOperator, channelShape: (n: number) => number[]): Value {
+/** The real requantization multipliers input scale · weight scale / output scale: one per output channel, or one. */
+function multipliers(c: Converter, op: TfliteOperator): number[] {
   const sIn = c.grid(op.inputs[0])!.scale, sOut = c.grid(op.outputs[0])!.scale;
-  const sW = c.tensor(op.inputs[1]).quantization!.scale;
-  const name = `${out(c, op)}/multiplier`;
-  if (sW.length === 1) return c.scalar((sIn * sW[0]) / sOut, name);
-  return c.constant({ shape: channelShape(sW.length), dtype: "float32", data: Float32Array.from(sW, (s) => (sIn * s) / sOut) }, name);
+  return c.tensor(op.inputs[1]).quantization!.scale.map((s) => (sIn * s) / sOut);
 }
 /** The fused activation on integers of the output grid: a clamp to TFLite's quantized activation range. */
 function activateInteger(c: Converter, op: TfliteOperator, v: Value, act: ActivationFunctionType): Value {
@@ -92,7 +89,7 @@ const conv2d: OpConverter = {
     if (x.shape[1] % IC) c.fail(op, `input has ${x.shape[1]} channels, not a multiple of the filter's ${IC}`);
     const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: x.shape[1] / IC };
     const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2], integer)], attrs, out(c, op));
-    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op, (n) => [n, 1, 1]), o.fusedActivationFunction()), "nchw", "int");
+    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op), (n) => [n, 1, 1], o.fusedActivationFunction()), "nchw", "int");
     else c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
   },
 };
@@ -120,7 +117,7 @@ const depthwiseConv2d: OpConverter = {
     const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
     const attrs = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: C };
     const y = c.node("conv2d", [x, w, ...bias(c, op, op.inputs[2], integer)], attrs, out(c, op));
-    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op, (n) => [n, 1, 1]), o.fusedActivationFunction()), "nchw", "int");
+    if (integer) c.set(op, op.outputs[0], c.requantize(op, y, multipliers(c, op), (n) => [n, 1, 1], o.fusedActivationFunction()), "nchw", "int");
     else c.set(op, op.outputs[0], c.activate(op, y, o.fusedActivationFunction()), "nchw");
   },
 };
@@ -152,7 +149,7 @@ const fullyConnected: OpConverter = {
     if (c.isHybrid(op.inputs[0], wi)) x2 = c.dynamicQuantize(x2, !(o?.asymmetricQuantizeInputs() ?? false), 1, `${out(c, op)}/input`);
     let y = c.node("matmul", [x2, w, ...bias(c, op, op.inputs[2], integer)], {}, out(c, op));
     const act = o ? o.fusedActivationFunction() : ActivationFunctionType.NONE;
-    y = integer ? c.requantize(op, y, multipliers(c, op, (n) => [n]), act) : c.activate(op, y, act);
+    y = integer ? c.requantize(op, y, multipliers(c, op), (n) => [n], act) : c.activate(op, y, act);
     const declared = c.tensor(op.outputs[0]).shape;
     if (declared.join() !== [rows, units].join()) {
       sameCount(c, op, [rows, units], declared);
@@ -269,15 +266,25 @@ function binary(
 }
 const arithmetic = (name: string) => (c: Converter, op: TfliteOperator, a: Value, b: Value) => c.node(name, [a, b], {}, out(c, op));
 
-/** TFLite's integer ADD/SUB: each input rescaled to the output grid, combined, rounded once, clamped to the activation. */
+/**
+ * TFLite's integer ADD/SUB: both inputs shifted left by 20 bits and brought to a common scale (twice the larger
+ * input scale) by fixed-point multipliers, summed, and requantized to the output grid.
+ */
 const integerSum = (sign: 1 | -1) => (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType): Value => {
   const scaleOf = (i: number) => c.grid(i)?.scale ?? c.tensor(i).quantization!.scale[0];
-  const grid = c.grid(op.outputs[0])!;
+  const [sa, sb, so] = [scaleOf(op.inputs[0]), scaleOf(op.inputs[1]), c.grid(op.outputs[0])!.scale];
+  const twiceMax = 2 * Math.max(sa, sb);
   const name = out(c, op);
-  const rescaled = (v: Value, i: number, k: number) => c.node("mul", [v, c.scalar((k * scaleOf(i)) / grid.scale, `${name}/multiplier${k > 0 ? i : `-${i}`}`)], {}, `${name}/rescaled${i}`);
-  const sum = c.node("add", [rescaled(a, op.inputs[0], 1), rescaled(b, op.inputs[1], sign)], {}, `${name}/sum`);
+  const scalar = () => [];
+  const side = (v: Value, s: number, k: string) => {
+    const wide = c.node("mul", [c.node("cast", [v], { to: "float64" }, `${name}/wide${k}`), c.g.addConstant({ shape: [1], dtype: "float64", data: new Float64Array([2 ** 20]) }, `${name}/shift${k}`)], {}, `${name}/shifted${k}`);
+    return c.fixedPointMultiply(wide, [s / twiceMax], scalar, `${name}/input${k}`);
+  };
+  const sum = c.node(sign > 0 ? "add" : "sub", [side(a, sa, "1"), side(b, sb, "2")], {}, `${name}/sum`);
+  const scaled = c.fixedPointMultiply(sum, [twiceMax / (2 ** 20 * so)], scalar, `${name}/output`);
+  const grid = c.grid(op.outputs[0])!;
   const [lo, hi] = c.activationRange(op, grid, act);
-  return c.toGrid(sum, grid, name, lo, hi);
+  return c.node("clamp", [c.node("cast", [scaled], { to: "float32" }, `${name}/narrow`)], { min: lo - grid.zeroPoint, max: hi - grid.zeroPoint }, `${name}/quantize`);
 };
 
 // --- concatenation along a (mapped) axis ----------------------------------------------------------------
