@@ -38,6 +38,29 @@ describe(`element-wise ops (seed ${SEED})`, () => {
       where: Tensor.where(a.gt(b), a, b.mul(2)),
     }), { a: randn(13), b: randn(13) });
   });
+  test("inverse and hyperbolic trigonometry, mod, fmod, casts", async () => {
+    const op = (name: string, x: Tensor, attrs = {}) => apply(name, [x], attrs);
+    await checkCompiled((x, y) => ({
+      tan: op("tan", x.mul(0.5)), atan: op("atan", x), sinh: op("sinh", x), cosh: op("cosh", x), asinh: op("asinh", x),
+      asin: op("asin", x.tanh()), acos: op("acos", x.tanh()), atanh: op("atanh", x.tanh().mul(0.9)), acosh: op("acosh", x.abs().add(1)),
+      mod: apply("mod", [x.mul(5), y], { fmod: false }), fmod: apply("mod", [x.mul(5), y], { fmod: true }),
+      toInt: op("cast", x.mul(10), { to: "int32" }), toUint8: op("cast", x.abs().mul(10), { to: "uint8" }), toBool: op("cast", x.round(), { to: "bool" }),
+    }), { x: randn(5, 9), y: randn(9).abs().add(0.5) });
+  });
+  for (const dtype of ["int8", "uint8", "int16", "int32", "int64", "float64"] as const) {
+    test(`${dtype}: arithmetic, comparisons, where, reductions, pad and casts compile as generated loops`, async () => {
+      const ints = (shape: number[], lo: number, hi: number) => apply("cast", [rand(shape, lo, hi).floor()], { to: dtype });
+      const signed = dtype !== "uint8";
+      // divisors kept >= 1: integer division by zero traps
+      await checkCompiled((a, b) => ({
+        add: a.add(b), sub: a.sub(b), mul: a.mul(b), div: a.div(b), max: a.maximum(b), min: a.minimum(b), abs: a.abs(), neg: a.neg(),
+        mod: apply("mod", [a, b], { fmod: false }), fmod: apply("mod", [a, b], { fmod: true }), sign: a.sign(),
+        lt: a.lt(b), eq: a.eq(b), where: Tensor.where(a.gt(b), a, b),
+        sum: a.sum(1), rowMax: a.max(0, true), negativeMax: a.abs().add(1).neg().max(1), prod: b.prod(0), padded: a.pad([2, 1], 7),
+        toFloat: apply("cast", [a], { to: "float32" }), toBool: apply("cast", [a], { to: "bool" }),
+      }), { a: ints([3, 7], signed ? -20 : 0, 20), b: ints([7], 1, 4) });
+    });
+  }
   test("a long fused chain stays one loop and matches", async () => {
     const [res] = await checkCompiled((x, y) => x.mul(y).add(1).tanh().mul(x).sub(y.div(3)).sigmoid(), { x: randn(4, 5, 3), y: randn(5, 3) }, { targets: ["wasm-simd"] });
     assert.equal(res.graph.nodes.length, 1, res.graph.toString());

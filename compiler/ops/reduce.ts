@@ -45,7 +45,7 @@ const FLOAT_ONLY_KINDS: ReduceKind[] = ["mean", "logSumExp"];
 function emitReduceLoop(ctx: LowerContext, src: number, dst: number, outer: number, R: number, inner: number, kind: ReduceKind, t: string, bytes: number): void {
   const isFloat = t === "f32" || t === "f64";
   const M = t === "f64" ? "Math" : "Mathf";
-  const lowest = isFloat ? `<${t}>-Infinity` : `i64.MIN_VALUE`, highest = isFloat ? `<${t}>Infinity` : `i64.MAX_VALUE`;
+  const lowest = isFloat ? `<${t}>-Infinity` : `${t}.MIN_VALUE`, highest = isFloat ? `<${t}>Infinity` : `${t}.MAX_VALUE`;
   const init = { sum: "0", mean: "0", prod: "1", sumSquares: "0", l1: "0", max: lowest, min: highest, logSumExp: "0" }[kind];
   const step = {
     sum: "acc + x", mean: "acc + x", prod: "acc * x", sumSquares: "acc + x * x", l1: `acc + abs<${t}>(x)`,
