@@ -1,4 +1,4 @@
-import { fail } from "../../errors.js";
+import { fail, TeenygradError } from "../../errors.js";
 import { numel } from "../../ir/dtype.js";
 import { Graph, type Attrs, type HostTensor, type Value } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
@@ -68,7 +68,13 @@ export class Converter {
   }
 
   node(op: string, inputs: Value[], attrs: Attrs, name: string): Value {
-    return this.g.addNode(op, inputs, attrs, name).outputs[0];
+    try {
+      return this.g.addNode(op, inputs, attrs, name).outputs[0];
+    } catch (e) {
+      // a shape rule's error names the node; the file is named here
+      if (e instanceof TeenygradError && !e.message.startsWith(`${this.source}: `)) e.message = `${this.source}: ${e.message}`;
+      throw e;
+    }
   }
   scalar(x: number, name: string): Value {
     return this.g.addConstant({ shape: [], dtype: "float32", data: new Float32Array([x]) }, name);
@@ -129,14 +135,14 @@ export class Converter {
     } else {
       const home = this.home.get(i);
       if (!home) fail(`${this.source}: ${op ? this.label(op) : "the subgraph"} reads tensor '${t.name}' before any operator writes it`);
-      if (home.domain !== domain) {
-        // change the domain where the tensor lives, then the layout
-        const here = this.convertDomain(this.get(i, home.layout, home.domain, op), i, home.domain);
-        this.values.set(`${i}|${home.layout}|${domain}`, here);
-        if (home.layout === layout) return here;
-        return this.get(i, layout, domain, op);
+      if (domain === "int" && !this.grid(i)) this.fail(op!, `tensor '${t.name}' is not a quantized activation, but the op reads it as integers`);
+      // change the domain where the tensor lives (once), then the layout
+      let from = this.values.get(`${i}|${home.layout}|${domain}`);
+      if (!from) {
+        from = this.convertDomain(this.values.get(`${i}|${home.layout}|${home.domain}`)!, i, home.domain);
+        this.values.set(`${i}|${home.layout}|${domain}`, from);
       }
-      const from = this.values.get(`${i}|${home.layout}|${domain}`)!;
+      if (home.layout === layout) return from;
       if (layout === "nchw" && from.shape.length !== 4) this.fail(op!, `expects a 4-d NHWC tensor, got '${t.name}' ${shapeStr(from.shape)}`);
       v = this.relayout(from, layout === "nchw" ? TO_NCHW : TO_NHWC, `${t.name}:${layout}`);
     }
