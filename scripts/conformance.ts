@@ -131,6 +131,8 @@ if (reasons.size) {
 }
 const seconds = (performance.now() - started) / 1000;
 const corePass = results.filter((r) => r.core && r.status === "pass").length;
+const frozenPasses = results.filter((r) => r.status === "pass" && r.frozen?.length);
+console.log(`\n${frozenPasses.length} passes fixed some inputs at compile time (shape-deciding inputs of a static-shape runtime); ${frozenPasses.filter((r) => r.runtimeInputs === 0).length} of them had no run-time input left`);
 console.log(`\n${results.length} tests in ${seconds.toFixed(0)} s: ${STATUSES.map((s) => `${count(results, s)} ${s}`).join(", ")}; core passes ${corePass}`);
 
 mkdirSync(dirname(resolve(opts.json)), { recursive: true });

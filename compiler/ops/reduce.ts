@@ -170,7 +170,10 @@ defineOp({
   },
   compiledDTypes: (node) => {
     const t = node.inputs[0].dtype;
-    return t === "float32" || t === "float64" || (t !== "bool" && !FLOAT_ONLY_KINDS.includes(node.attrs.kind as ReduceKind));
+    const kind = node.attrs.kind as ReduceKind;
+    // bool max/min are any/all
+    if (t === "bool") return kind === "max" || kind === "min";
+    return t === "float32" || t === "float64" || !FLOAT_ONLY_KINDS.includes(kind);
   },
   grad: (args) => [reduceGrad(args)],
 });

@@ -47,6 +47,9 @@ export interface TestResult {
   /** why it did not pass; for passes, the worst relative error seen */
   detail: string;
   millis: number;
+  /** inputs fixed to the test's values at compile time; the rest were fed at run time */
+  frozen?: string[];
+  runtimeInputs?: number;
 }
 
 /** onnx.backend.test: np.testing.assert_allclose(expected, actual, rtol=1e-3, atol=1e-7) */
@@ -148,7 +151,7 @@ export async function runBackendTest(dir: string, name: string, opts: CompileOpt
         if (!cmp.ok) return done("fail", `data set ${k}: ${cmp.detail}`);
       }
     }
-    return done("pass", frozen.length ? `compile-time inputs: ${frozen.join(", ")}` : "");
+    return { ...done("pass", frozen.length ? `compile-time inputs: ${frozen.join(", ")}` : ""), frozen, runtimeInputs: model.manifest.inputs.length };
   } catch (e) {
     const err = e as Error;
     const message = err.message.split("\n").slice(0, 3).join(" ").replace(`${name}: `, "");
