@@ -3,6 +3,7 @@ import { basename, dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { fail } from "./errors.js";
 import { importOnnx } from "./import/onnx/index.js";
+import { importTfliteModel } from "./import/tflite/index.js";
 import type { Graph } from "./ir/graph.js";
 import { isModule, type InputSpec, type Module } from "./tensor/nn.js";
 
@@ -11,6 +12,8 @@ export interface ModelFile {
   model: Module | Graph;
   inputs: Record<string, number[] | InputSpec>;
   name: string;
+  /** what an importer changed about how the model computes (e.g. int8 run in float32) */
+  notes?: string[];
 }
 
 let typeScriptRegistered = false;
@@ -26,7 +29,7 @@ async function registerTypeScript(): Promise<void> {
 }
 
 /**
- * Loads a model: an .onnx file, or a model module (a .ts/.js file whose default export is an nn.Module
+ * Loads a model: an .onnx or .tflite file, or a model module (a .ts/.js file whose default export is an nn.Module
  * class or instance and which exports `inputs`, input name → shape). `inputShapes` fixes input shapes
  * (an ONNX model's dynamic dims; a module's declared shapes).
  */
@@ -39,8 +42,16 @@ export async function loadModelFile(path: string, inputShapes: Record<string, nu
     const imported = importOnnx(readFileSync(file), { inputShapes, baseDir: dirname(file), source: basename(file) });
     return { model: imported.graph, inputs: imported.inputs, name };
   }
-  if (ext === ".tflite") fail(`${path}: importing .tflite models is not supported yet`);
-  if (![".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].includes(ext)) fail(`${path}: expected an .onnx model or a .ts/.js model module, got '${ext || "no extension"}'`);
+  if (ext === ".tflite") {
+    const imported = importTfliteModel(readFileSync(file), { source: basename(file) });
+    const inputs = Object.fromEntries(imported.graph.inputs.map((v) => [v.name, { shape: [...v.shape], dtype: v.dtype }]));
+    for (const [k, shape] of Object.entries(inputShapes)) {
+      if (!(k in inputs)) fail(`--input ${k}: the model has no input '${k}' (inputs: ${Object.keys(inputs).join(", ")})`);
+      if (shape.join() !== inputs[k].shape.join()) fail(`--input ${k}: a .tflite model's input shapes are fixed (${inputs[k].shape.join("x")})`);
+    }
+    return { model: imported.graph, inputs, name, notes: imported.notes };
+  }
+  if (![".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].includes(ext)) fail(`${path}: expected an .onnx or .tflite model or a .ts/.js model module, got '${ext || "no extension"}'`);
   const loaded = await loadModule(path, file, ext);
   for (const [k, shape] of Object.entries(inputShapes)) {
     if (!(k in loaded.inputs)) fail(`--input ${k}: the model has no input '${k}' (inputs: ${Object.keys(loaded.inputs).join(", ")})`);

@@ -97,8 +97,8 @@ export function buildProgram(): Command {
 
   program
     .command("compile")
-    .description("compile a model (.onnx, or a module whose default export is an nn.Module and which exports inputs: name → shape) to a .wasm blob")
-    .argument("<model>", "model: .onnx, or a .ts/.js module")
+    .description("compile a model (.onnx, .tflite, or a module whose default export is an nn.Module and which exports inputs: name → shape) to a .wasm blob")
+    .argument("<model>", "model: .onnx, .tflite, or a .ts/.js module")
     .requiredOption("-o, --output <file>", "output .wasm file")
     .option("-t, --target <target>", `target: ${Object.keys(TARGETS).join(", ")}`, "wasm-simd")
     .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
@@ -115,7 +115,8 @@ export function buildProgram(): Command {
         const [k, v] = splitAssignment(a, "SHAPE");
         return [k, parseShape(v)];
       }));
-      const { model, inputs, name } = await loadModelFile(modelPath, shapes);
+      const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes);
+      for (const note of notes ?? []) console.log(`note: ${note}`);
       if (o.train) return compileForTraining(model, name, inputs, o);
       if (o.state) {
         if (!isModule(model)) fail(`--state: ${modelPath} carries its own weights; --state applies to model modules`);
