@@ -154,7 +154,14 @@ function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset
   });
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
-  if (opset < 7 && (attrs.has("broadcast") || attrs.has("consumed_inputs"))) fail(`${label}: pre-opset-7 attributes (broadcast, consumed_inputs) are not supported`);
+  // before opset 7, binary ops broadcast only when asked, aligning the second input at `axis`
+  if (opset < 7 && attrs.int("broadcast", 0) === 1 && attrs.has("axis") && inputs[0] && inputs[1]) {
+    const [a, b] = inputs;
+    const axis = attrs.int("axis") < 0 ? attrs.int("axis") + a.ndim : attrs.int("axis");
+    const trailing = a.ndim - axis - b.ndim;
+    if (trailing < 0) fail(`${label}: cannot align a rank-${b.ndim} input at axis ${axis} of a rank-${a.ndim} one`);
+    inputs[1] = b.reshape([...b.shape, ...new Array(trailing).fill(1)]);
+  }
   let result;
   try {
     result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length });

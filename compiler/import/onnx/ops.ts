@@ -726,7 +726,13 @@ registerHandlers({
     return alpha === 1 ? t.silu() : t.mul(t.mul(alpha).sigmoid());
   }),
   Gelu: unary(gelu),
-  PRelu: binary((t, slope) => Tensor.where(t.lt(0), t.mul(slope), t)),
+  PRelu: (x, ctx) => {
+    const t = need(x, 0, ctx);
+    let slope = need(x, 1, ctx);
+    // before opset 7 a 1-d slope was one value per channel (axis 1)
+    if (ctx.opset < 7 && slope.ndim === 1 && t.ndim > 2 && slope.shape[0] === t.shape[1]) slope = slope.reshape([slope.shape[0], ...t.shape.slice(2).map(() => 1)]);
+    return Tensor.where(t.lt(0), t.mul(slope), t);
+  },
   Shrink: unary((t, ctx) => {
     const lambd = ctx.attrs.float("lambd", 0.5), bias = ctx.attrs.float("bias", 0);
     return Tensor.where(t.lt(-lambd), t.add(scalarOf(bias, t.dtype)), Tensor.where(t.gt(lambd), t.sub(scalarOf(bias, t.dtype)), scalarOf(0, t.dtype)));
