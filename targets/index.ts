@@ -50,6 +50,15 @@ export const TARGETS: Record<string, Target> = {
     maxPages: 65536,
     defaultEngine: "wamr",
   },
+  "wasm-mvp": {
+    name: "wasm-mvp",
+    description: "scalar and without bulk memory (memory.copy/fill become loops): wasm3 0.4 and other MVP-only engines",
+    simd: false,
+    relaxedSimd: false,
+    features: MVP_PLUS.filter((f) => f !== "bulk-memory" && f !== "multivalue"),
+    maxPages: 65536,
+    defaultEngine: "wasm3",
+  },
 };
 
 export function getTarget(name: string): Target {

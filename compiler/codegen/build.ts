@@ -25,7 +25,7 @@ export async function buildModule(
   source: string,
   opts: { target: Target; optimizeLevel?: 0 | 1 | 2 | 3; memoryBase: number; weights: { offset: number; bytes: Uint8Array; embedded: boolean }; manifest: (pages: number, features: string[]) => Manifest },
 ): Promise<BuiltModule> {
-  const { binary, millis } = await compileAssemblyScript(source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase)] });
+  const { binary, millis } = await compileAssemblyScript(source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase), ...(opts.target.features.includes("bulk-memory") ? [] : ["--disable", "bulk-memory"])] });
   const sections = splitSections(binary);
   const data = sections.find((s) => s.id === SECTION.data);
   const segments = data ? dataSegmentsOf(data.payload) : { count: 0, end: 0 };
