@@ -162,6 +162,9 @@ describe(`gradients against finite differences in float64 (seed ${SEED})`, () =>
     gradcheck("embedding, repeated and negative indices", (table, idx) => table.embedding(idx), [randn(5, 3), Tensor.from([[4, 0, 4], [-1, 2, 0]], { dtype: "int32" })]);
     gradcheck("gather on axis 1", (x, idx) => apply("gather", [x, idx], { axis: 1 }), [randn(2, 4, 3), int32([3, 3, 0])]);
     gradcheck("scatterAdd", (u, idx) => apply("scatterAdd", [u, idx], { axis: 1, size: 4 }), [randn(2, 3, 2), int32([1, 3, 1])]);
+    const picks = Tensor.from([[[2, 0], [2, -1], [1, 1]], [[0, 0], [3, 2], [-4, 1]]], { dtype: "int32" });
+    gradcheck("gatherElements, repeated and negative indices", (x, idx) => apply("gatherElements", [x, idx], { axis: 1 }), [randn(2, 4, 2), picks]);
+    gradcheck("scatterElementsAdd", (u, idx) => apply("scatterElementsAdd", [u, idx], { axis: 1, shape: [2, 4, 2] }), [randn(2, 3, 2), picks]);
   });
   test("losses", () => {
     gradcheck("crossEntropy", (logits) => losses.crossEntropy(logits, int32([2, 0, 1, 2])), [randn(4, 3)]);
