@@ -41,26 +41,28 @@ function requireWasmtime(): string {
 let adapterPath: string | null = null;
 async function adapterWasm(): Promise<string> {
   if (adapterPath && existsSync(adapterPath)) return adapterPath;
-  const wat = ADAPTER_WAT;
+  return (adapterPath = await assembleAdapter(ADAPTER_WAT, "wasmtime-adapter"));
+}
+
+/** Assembles an adapter's text into the cache once per distinct text (the file name carries its hash). */
+export async function assembleAdapter(wat: string, stem: string): Promise<string> {
   const hash = createHash("sha256").update(wat).digest("hex").slice(0, 16);
   const dir = join(teenygradCacheDir(), "adapters");
-  const path = join(dir, `wasmtime-adapter-${hash}.wasm`);
-  if (!existsSync(path)) {
-    const { default: binaryen } = await import("binaryen");
-    const module = binaryen.parseText(wat);
-    try {
-      module.setFeatures(binaryen.Features.MultiMemory | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
-      if (!module.validate()) fail("internal: the wasmtime adapter (targets/wasmtime/adapter.ts) does not validate");
-      mkdirSync(dir, { recursive: true });
-      // write then rename, so a concurrent run never sees half a file
-      const partial = `${path}.${process.pid}.tmp`;
-      writeFileSync(partial, module.emitBinary());
-      renameSync(partial, path);
-    } finally {
-      module.dispose();
-    }
+  const path = join(dir, `${stem}-${hash}.wasm`);
+  if (existsSync(path)) return path;
+  const { default: binaryen } = await import("binaryen");
+  const module = binaryen.parseText(wat);
+  try {
+    module.setFeatures(binaryen.Features.MultiMemory | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
+    if (!module.validate()) fail(`internal: the wasmtime adapter ${stem} (targets/wasmtime/) does not validate`);
+    mkdirSync(dir, { recursive: true });
+    // write then rename, so a concurrent run never sees half a file
+    const partial = `${path}.${process.pid}.tmp`;
+    writeFileSync(partial, module.emitBinary());
+    renameSync(partial, path);
+  } finally {
+    module.dispose();
   }
-  adapterPath = path;
   return path;
 }
 

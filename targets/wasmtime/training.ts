@@ -4,8 +4,6 @@
  *   request (u32 little-endian): steps, loss offset, then per step: count x (offset, length, <bytes>)
  *   response: per step, u32 status and the f32 loss; the adapter stops after a non-zero status.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +12,7 @@ import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import { checkedInputs, bytesOf, findExecutable, PROTOCOL_EXITS, runProcess } from "../protocol.js";
 import { ADAPTER_WAT } from "./adapter.js";
-import { findWasmtime, teenygradCacheDir } from "./runner.js";
+import { assembleAdapter, findWasmtime } from "./runner.js";
 
 const HELPERS = ADAPTER_WAT.replace(`(import "model" "run" (func $run (result i32)))`, `(import "model" "train_step" (func $train_step (result i32)))`);
 const TRAINING_ADAPTER_WAT = HELPERS.slice(0, HELPERS.indexOf(`  (func (export "_start")`)) + `
@@ -42,25 +40,7 @@ const TRAINING_ADAPTER_WAT = HELPERS.slice(0, HELPERS.indexOf(`  (func (export "
 )
 `;
 
-async function trainingAdapter(): Promise<string> {
-  const hash = createHash("sha256").update(TRAINING_ADAPTER_WAT).digest("hex").slice(0, 16);
-  const dir = join(teenygradCacheDir(), "adapters");
-  const path = join(dir, `wasmtime-training-adapter-${hash}.wasm`);
-  if (existsSync(path)) return path;
-  const { default: binaryen } = await import("binaryen");
-  const module = binaryen.parseText(TRAINING_ADAPTER_WAT);
-  try {
-    module.setFeatures(binaryen.Features.MultiMemory | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
-    if (!module.validate()) fail("internal: the wasmtime training adapter does not validate");
-    mkdirSync(dir, { recursive: true });
-    const partial = `${path}.${process.pid}.tmp`;
-    writeFileSync(partial, module.emitBinary());
-    renameSync(partial, path);
-  } finally {
-    module.dispose();
-  }
-  return path;
-}
+const trainingAdapter = () => assembleAdapter(TRAINING_ADAPTER_WAT, "wasmtime-training-adapter");
 
 /** One train_step() per batch in a fresh wasmtime instance; returns each step's status and loss (stops at the first failure). */
 export async function trainInWasmtime(blob: Uint8Array, manifest: Manifest, batches: Record<string, ArrayLike<number>>[]): Promise<{ status: number; loss: number }[]> {
