@@ -25,11 +25,8 @@ export interface LoadedModel {
 /** run() statuses the generated code reports besides 0 = ok */
 const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather" };
 
-export async function loadBlob(
-  bytes: Uint8Array | ArrayBuffer,
-  opts: { weights?: Uint8Array; source?: string } = {},
-): Promise<LoadedModel> {
-  const source = opts.source ?? "<blob>";
+/** Compiles a blob and reads its manifest: the first step of loading any teenygrad blob. */
+export async function compileBlob(bytes: Uint8Array | ArrayBuffer, source: string): Promise<{ module: WebAssembly.Module; manifest: Manifest }> {
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(bytes as BufferSource);
@@ -39,7 +36,15 @@ export async function loadBlob(
   const sections = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
   if (sections.length === 0) fail(`${source}: no ${MANIFEST_SECTION} custom section: not a teenygrad blob`);
   if (sections.length > 1) fail(`${source}: ${sections.length} ${MANIFEST_SECTION} sections, expected one`);
-  const manifest = parseManifest(new Uint8Array(sections[0]), source);
+  return { module, manifest: parseManifest(new Uint8Array(sections[0]), source) };
+}
+
+export async function loadBlob(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: { weights?: Uint8Array; source?: string } = {},
+): Promise<LoadedModel> {
+  const source = opts.source ?? "<blob>";
+  const { module, manifest } = await compileBlob(bytes, source);
   if (manifest.flavour !== "reactor") {
     fail(`${source}: a "${manifest.flavour}" blob runs only as a WASI command (wasmtime); load a "reactor" blob here`);
   }

@@ -1,9 +1,8 @@
-import { MANIFEST_SECTION, type Manifest, type TensorSlot, type TrainingManifest } from "../codegen/manifest.js";
+import type { Manifest, TensorSlot, TrainingManifest } from "../codegen/manifest.js";
 import { fail, TeenygradError } from "../errors.js";
 import { DTYPES, type TypedArray } from "../ir/dtype.js";
 import { shapeStr } from "../ir/shape.js";
-import { runStatusMessage, writeInputs, type InputValues } from "../host/loader.js";
-import { parseManifest } from "../host/wasm-info.js";
+import { compileBlob, runStatusMessage, writeInputs, type InputValues } from "../host/loader.js";
 import { Tensor } from "../tensor/tensor.js";
 
 /** What a non-zero train_step() status means (see TrainingManifest). */
@@ -44,15 +43,7 @@ export interface TrainingBlob {
 
 /** Instantiates a blob from compileTraining with the WebAssembly API only (Node or browser). */
 export async function loadTrainingBlob(bytes: Uint8Array | ArrayBuffer, source = "<training blob>"): Promise<TrainingBlob> {
-  let module: WebAssembly.Module;
-  try {
-    module = await WebAssembly.compile(bytes as BufferSource);
-  } catch (e) {
-    fail(`${source}: not a valid WebAssembly module: ${(e as Error).message}`);
-  }
-  const sections = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
-  if (sections.length !== 1) fail(`${source}: expected one ${MANIFEST_SECTION} section, found ${sections.length}: not a teenygrad blob`);
-  const manifest = parseManifest(new Uint8Array(sections[0]), source);
+  const { module, manifest } = await compileBlob(bytes, source);
   const training = manifest.training ?? fail(`${source}: not a training blob (compile it with compileTraining / teenygrad compile --train)`);
   const { exports } = await WebAssembly.instantiate(module, {});
   const { memory, run, train_step: trainStep } = exports as { memory: WebAssembly.Memory; run: () => number; train_step: () => number };
