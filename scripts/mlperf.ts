@@ -5,9 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { compile, Generator, loadBlob } from "../compiler/index.js";
-import { dequantize, importTfliteModel, quantize } from "../compiler/import/tflite/index.js";
-import { findLitertPython, runLitert } from "../compiler/import/tflite/litert.js";
+import { compile, loadBlob } from "../compiler/index.js";
+import { importTfliteModel, quantize } from "../compiler/import/tflite/index.js";
+import { findLitertPython, randomTfliteInputs, runLitert } from "../compiler/import/tflite/litert.js";
 import { findMlperfDir, MLPERF_MODELS, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 
 const seedArg = process.argv.indexOf("--seed");
@@ -26,19 +26,7 @@ for (const m of MLPERF_MODELS) {
   const { wasm, report } = await compile(imp.graph, {}, { name: m.file });
   let vsInterpreter = "interpreter not installed (npm run litert)";
   if (litert) {
-    const rng = new Generator(seed);
-    const blob: Record<string, Float32Array> = {};
-    const ref = imp.inputs.map((io) => {
-      const n = io.shape.reduce((a, b) => a * b, 1);
-      const q = io.quantization;
-      if (q) {
-        const ints = Int8Array.from({ length: n }, () => q.min + Math.floor(rng.next() * (q.max - q.min + 1)));
-        blob[io.name] = dequantize(io, ints);
-        return { dtype: "int8" as const, shape: io.shape, data: ints };
-      }
-      blob[io.name] = Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
-      return { dtype: "float32" as const, shape: io.shape, data: blob[io.name] };
-    });
+    const { blob, reference: ref } = randomTfliteInputs(imp, seed);
     const ours = (await loadBlob(wasm)).run(blob);
     const theirs = runLitert(path, ref);
     const io = imp.outputs[0], got = ours[io.name] as Float32Array, want = theirs.values[0].data;

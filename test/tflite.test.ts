@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type * as flatbuffers from "flatbuffers";
 import { compile, Generator, loadBlob, TeenygradError } from "../compiler/index.js";
-import { dequantize, importTfliteModel, quantize, type TfliteImport } from "../compiler/import/tflite/index.js";
-import { findLitertPython, runLitert } from "../compiler/import/tflite/litert.js";
+import { importTfliteModel, quantize, type TfliteImport } from "../compiler/import/tflite/index.js";
+import { findLitertPython, randomTfliteInputs, runLitert } from "../compiler/import/tflite/litert.js";
 import { findMlperfDir, MLPERF_MODELS, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 import {
   ActivationFunctionType, AddOptions, BuiltinOperator, BuiltinOptions, ConcatenationOptions, Conv2DOptions, DepthwiseConv2DOptions,
@@ -30,29 +30,10 @@ const python = findLitertPython();
 const skipData = !dataDir && !CI && `MLPerf Tiny models not found (${MLPERF_WHERE})`;
 const skipLitert = !python && !CI && "TFLite interpreter not installed: npm run litert";
 
-/** Seeded inputs for the model: float32 uniform in [-1, 1), or uniform integers over a quantized input's range. */
-function randomInputs(imp: TfliteImport, seed: number) {
-  const rng = new Generator(seed);
-  const blob: Record<string, Float32Array> = {};
-  const reference = imp.inputs.map((io) => {
-    const n = io.shape.reduce((a, b) => a * b, 1);
-    const q = io.quantization;
-    if (q) {
-      const ints = Int8Array.from({ length: n }, () => q.min + Math.floor(rng.next() * (q.max - q.min + 1)));
-      blob[io.name] = dequantize(io, ints);
-      return { dtype: "int8" as const, shape: io.shape, data: ints };
-    }
-    const x = Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
-    blob[io.name] = x;
-    return { dtype: "float32" as const, shape: io.shape, data: x };
-  });
-  return { blob, reference };
-}
-
 /** Compiles the import, runs it in Node and in the interpreter; returns the worst float error and int8 step. */
 async function compareWithInterpreter(path: string, imp: TfliteImport, seed: number) {
   const { wasm, report } = await compile(imp.graph, {}, { name: path });
-  const { blob, reference } = randomInputs(imp, seed);
+  const { blob, reference } = randomTfliteInputs(imp, seed);
   const ours = (await loadBlob(wasm)).run(blob);
   const theirs = runLitert(path, reference);
   assert.deepEqual(theirs.inputs.map((t) => t.name), imp.inputs.map((t) => t.name), "input order");

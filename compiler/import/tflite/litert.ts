@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import { fail } from "../../errors.js";
 import type { DType, TypedArray } from "../../ir/dtype.js";
 import { encodeNpy, parseNpy, type NpyArray } from "../../host/npy.js";
+import { Generator } from "../../tensor/random.js";
+import { dequantize, type TfliteImport } from "./index.js";
 
 /**
  * The TFLite reference interpreter (PyPI's ai-edge-litert), run through scripts/litert_run.py in the venv that
@@ -38,6 +40,27 @@ export interface LitertRun {
   outputs: LitertTensor[];
   /** one per output, in the interpreter's order (empty when describing only) */
   values: NpyArray[];
+}
+
+/**
+ * Seeded inputs for a model, as the blob takes them (`blob`: float32 real values) and as the interpreter takes
+ * them (`reference`, in its input order): float32 uniform in [-1, 1), or uniform integers over a quantized input's range.
+ */
+export function randomTfliteInputs(imp: TfliteImport, seed: number): { blob: Record<string, Float32Array>; reference: { dtype: DType; shape: number[]; data: TypedArray }[] } {
+  const rng = new Generator(seed);
+  const blob: Record<string, Float32Array> = {};
+  const reference = imp.inputs.map((io) => {
+    const n = io.shape.reduce((a, b) => a * b, 1);
+    const q = io.quantization;
+    if (q) {
+      const ints = Int8Array.from({ length: n }, () => q.min + Math.floor(rng.next() * (q.max - q.min + 1)));
+      blob[io.name] = dequantize(io, ints);
+      return { dtype: "int8" as const, shape: io.shape, data: ints };
+    }
+    blob[io.name] = Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+    return { dtype: "float32" as const, shape: io.shape, data: blob[io.name] };
+  });
+  return { blob, reference };
 }
 
 /** Runs the model once on the inputs (in the interpreter's input order), or only describes it when `inputs` is omitted. */
