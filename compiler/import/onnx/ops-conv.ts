@@ -2,7 +2,7 @@ import { fail } from "../../errors.js";
 import { shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import { NodeAttrs } from "./attrs.js";
-import { cast, HANDLERS, need, registerHandlers, type Handler, type OpContext } from "./ops.js";
+import { cast, extendHandler, HANDLERS, need, registerHandlers, spatialPads, type Handler, type OpContext } from "./ops.js";
 import type { AttributeProto } from "./proto.js";
 
 /**
@@ -27,13 +27,6 @@ function withAttrs(ctx: OpContext, attrs: Record<string, AttrValue>): OpContext 
   return { ...ctx, attrs: new NodeAttrs({ op_type: "", attribute }, ctx.label) };
 }
 
-/** Replaces a handler of ops.ts with one that covers more cases and hands the rest to the original. */
-function extend(name: string, wrap: (base: Handler) => Handler): void {
-  const base = HANDLERS[name];
-  if (!base) throw new Error(`ONNX op ${name} has no handler to extend`);
-  HANDLERS[name] = wrap(base);
-}
-
 interface Window {
   kernel: number[];
   strides: number[];
@@ -47,21 +40,7 @@ function windowOf(ctx: OpContext, spatial: number[], kernel: number[]): Window {
   const n = kernel.length;
   const strides = ctx.attrs.ints("strides", kernel.map(() => 1));
   const dilations = ctx.attrs.ints("dilations", kernel.map(() => 1));
-  const autoPad = ctx.attrs.string("auto_pad", "NOTSET");
-  let pads: number[];
-  if (autoPad === "NOTSET") pads = ctx.attrs.ints("pads", new Array(2 * n).fill(0));
-  else if (autoPad === "VALID") pads = new Array(2 * n).fill(0);
-  else if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
-    const begin: number[] = [], end: number[] = [];
-    spatial.forEach((size, i) => {
-      const out = Math.ceil(size / strides[i]);
-      const total = Math.max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size);
-      const small = Math.floor(total / 2);
-      begin.push(autoPad === "SAME_UPPER" ? small : total - small);
-      end.push(autoPad === "SAME_UPPER" ? total - small : small);
-    });
-    pads = [...begin, ...end];
-  } else fail(`${ctx.label}: unknown auto_pad '${autoPad}'`);
+  const pads = spatialPads(ctx, spatial, kernel, strides, dilations);
   if (strides.length !== n || dilations.length !== n || pads.length !== 2 * n) fail(`${ctx.label}: strides, dilations and pads must have ${n}, ${n} and ${2 * n} values for a ${n}-d window`);
   return { kernel, strides, dilations, pads };
 }
@@ -228,8 +207,8 @@ function integerMaxPool(base: Handler): Handler {
   };
 }
 
-extend("Conv", conv3d);
-extend("MaxPool", (base) => integerMaxPool(maxPoolWithIndices(pool3d(base))));
-extend("AveragePool", pool3d);
+extendHandler("Conv", conv3d);
+extendHandler("MaxPool", (base) => integerMaxPool(maxPoolWithIndices(pool3d(base))));
+extendHandler("AveragePool", pool3d);
 
 registerHandlers({ ConvTranspose: convTranspose });

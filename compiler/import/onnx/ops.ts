@@ -100,7 +100,7 @@ const op = (name: string, attrs: (ctx: OpContext) => Record<string, unknown> = (
   (x, ctx) => apply(name, [need(x, 0, ctx)], attrs(ctx));
 
 /** SAME_UPPER / SAME_LOWER / VALID / NOTSET → explicit [begin…, end…] pads. */
-function spatialPads(ctx: OpContext, input: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
+export function spatialPads(ctx: OpContext, input: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
   const autoPad = ctx.attrs.string("auto_pad", "NOTSET");
   const n = kernel.length;
   if (autoPad === "NOTSET") {
@@ -661,6 +661,13 @@ export function registerHandlers(handlers: Record<string, Handler>): void {
     if (Object.hasOwn(HANDLERS, name)) throw new Error(`ONNX op ${name} has two handlers`);
     HANDLERS[name] = h;
   }
+}
+
+/** Replaces a registered handler with one that covers more cases and hands the rest to the original. */
+export function extendHandler(name: string, wrap: (base: Handler) => Handler): void {
+  const base = HANDLERS[name];
+  if (!base) throw new Error(`ONNX op ${name} has no handler to extend`);
+  HANDLERS[name] = wrap(base);
 }
 
 registerHandlers({
