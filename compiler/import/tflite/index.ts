@@ -99,6 +99,11 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
           `float64; inputs and outputs are float32 real values, real = scale·(q − zero point), 4 bytes per element`,
       ]
     : [];
+  const hybrid = model.operators.filter((op) => op.inputs.length >= 2 && op.inputs[0] >= 0 && op.inputs[1] >= 0 && c.isHybrid(op.inputs[0], op.inputs[1])).length;
+  if (hybrid) {
+    notes.push(`${hybrid} hybrid operator${hybrid > 1 ? "s" : ""} (int8 weights on float inputs) quantize their input at run time as TFLite's kernels do: ` +
+      `a last-bit difference in that input can move it one int8 step ({ hybrid: "float" } computes them in plain float32)`);
+  }
   return { graph: c.g, inputs: model.inputs.map(info), outputs: model.outputs.map(info), quantized, notes, operators };
 }
 
