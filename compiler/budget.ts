@@ -1,30 +1,75 @@
 import type { Manifest } from "./codegen/manifest.js";
 import { fail } from "./errors.js";
 import type { WasmInfo } from "./host/wasm-info.js";
+import { TARGETS, WAMR_PAGE_BYTES } from "../targets/index.js";
 
 /**
- * What a blob needs on a device. Flash holds the module (and the weights file, when shipped apart);
- * RAM holds the whole linear memory, weights included: instantiation copies data segments into it.
+ * What a blob needs on a device, for the engine its target runs in. Flash holds the module, plus the weights
+ * when they are shipped apart (a weights file, or wamr-flash's shared-heap array). RAM holds:
+ * - the linear memory as the engine allocates it: whole 64 KiB pages in V8 and wasmtime; in WAMR exactly the
+ *   bytes below __heap_base (its loader shrinks a memory that cannot grow) rounded up to its 4 KiB page. The
+ *   weights are in it unless the target reads them from flash (wamr-flash);
+ * - in WAMR also its module and instance structures (the code rewritten for the fast interpreter, copies of the
+ *   data segments, which hold the weights of a self-contained blob) and the interpreter stack: WAMR_COSTS,
+ *   calibrated on targets/wamr/main.c (see README, "Device RAM"). For V8 and wasmtime only linear memory counts.
  */
 export interface Footprint {
+  /** what the RAM figure models: "wamr" (targets/wamr/main.c) or "linear-memory" (V8, wasmtime: pages only) */
+  model: "wamr" | "linear-memory";
   flash: { bytes: number; code: number; weights: number; other: number };
-  ram: { bytes: number; pages: number; weights: number; arena: number; other: number };
+  ram: {
+    bytes: number;
+    /** linear memory as the engine allocates it */
+    linearMemory: number;
+    pages: number;
+    /** weights inside linear memory */
+    weights: number;
+    arena: number;
+    /** the rest of linear memory: reserved bytes, AssemblyScript's static data, page rounding */
+    other: number;
+    /** the engine's module and instance structures (0 when not modelled) */
+    engine: number;
+    /** the interpreter's stack (0 when not modelled) */
+    stack: number;
+  };
 }
 
+/**
+ * WAMR 2.4.3's fast interpreter, configured as targets/wamr/build.ts does, embedded as targets/wamr/main.c: the
+ * pool's high-water mark is fixed + perCodeByte × code section bytes + data segment bytes (WAMR copies them);
+ * fixed and perCodeByte bound every measurement of test/device-ram.test.ts from above (`npm run mlperf` prints
+ * them). stackBytes is the interpreter stack every blob measured needs, with margin: frames are small (a kernel
+ * call is run() → kernel → helper) and WAMR asks for twice the next frame.
+ */
+export const WAMR_COSTS = { pageBytes: WAMR_PAGE_BYTES, fixedBytes: 6144, perCodeByte: 3, stackBytes: 2048 };
+
 export function footprint(wasmBytes: number, info: WasmInfo, manifest: Manifest): Footprint {
-  const weightsFile = manifest.weights.embedded ? 0 : manifest.weights.bytes;
-  const flashBytes = wasmBytes + weightsFile;
+  const weightsApart = manifest.weights.embedded ? 0 : manifest.weights.bytes;
+  const weightsInMemory = manifest.weights.sharedHeap ? 0 : manifest.weights.bytes;
+  const flashBytes = wasmBytes + weightsApart;
+  const flash = { bytes: flashBytes, code: info.codeBytes, weights: manifest.weights.bytes, other: flashBytes - info.codeBytes - manifest.weights.bytes };
+  const wamr = TARGETS[manifest.target]?.defaultEngine === "wamr";
+  const pagesBytes = manifest.memory.bytes;
+  const linearMemory = wamr ? alignUp(manifest.memory.heapBase ?? pagesBytes, WAMR_COSTS.pageBytes) : pagesBytes;
+  const engine = wamr ? WAMR_COSTS.fixedBytes + WAMR_COSTS.perCodeByte * info.codeBytes + info.dataBytes : 0;
+  const stack = wamr ? WAMR_COSTS.stackBytes : 0;
   return {
-    flash: { bytes: flashBytes, code: info.codeBytes, weights: manifest.weights.bytes, other: flashBytes - info.codeBytes - manifest.weights.bytes },
+    model: wamr ? "wamr" : "linear-memory",
+    flash,
     ram: {
-      bytes: manifest.memory.bytes,
+      bytes: linearMemory + engine + stack,
+      linearMemory,
       pages: manifest.memory.pages,
-      weights: manifest.weights.bytes,
+      weights: weightsInMemory,
       arena: manifest.arena.bytes,
-      other: manifest.memory.bytes - manifest.weights.bytes - manifest.arena.bytes,
+      other: linearMemory - weightsInMemory - manifest.arena.bytes,
+      engine,
+      stack,
     },
   };
 }
+
+const alignUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 };
 
@@ -42,10 +87,17 @@ const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 export function checkBudget(fp: Footprint, budget: { ram?: number; flash?: number }): void {
   const over: string[] = [];
   if (budget.ram !== undefined && fp.ram.bytes > budget.ram) {
-    over.push(`RAM needs ${kib(fp.ram.bytes)} (${fp.ram.pages} pages of 64 KiB: weights ${kib(fp.ram.weights)}, arena ${kib(fp.ram.arena)}, other ${kib(fp.ram.other)}) but the budget is ${kib(budget.ram)}: ${kib(fp.ram.bytes - budget.ram)} over`);
+    over.push(`RAM needs ${kib(fp.ram.bytes)} (${describeRam(fp)}) but the budget is ${kib(budget.ram)}: ${kib(fp.ram.bytes - budget.ram)} over`);
   }
   if (budget.flash !== undefined && fp.flash.bytes > budget.flash) {
     over.push(`flash needs ${kib(fp.flash.bytes)} (code ${kib(fp.flash.code)}, weights ${kib(fp.flash.weights)}, other ${kib(fp.flash.other)}) but the budget is ${kib(budget.flash)}: ${kib(fp.flash.bytes - budget.flash)} over`);
   }
   if (over.length) fail(`over budget: ${over.join("; ")}`);
+}
+
+/** what fills the RAM figure, for reports and budget errors */
+export function describeRam(fp: Footprint): string {
+  const memory = `weights ${kib(fp.ram.weights)}, arena ${kib(fp.ram.arena)}, other ${kib(fp.ram.other)}`;
+  if (fp.model === "linear-memory") return `${fp.ram.pages} pages of 64 KiB: ${memory}`;
+  return `WAMR: linear memory ${kib(fp.ram.linearMemory)} (${memory}), module and instance ${kib(fp.ram.engine)}, stack ${kib(fp.ram.stack)}`;
 }

@@ -8,7 +8,7 @@ import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";
 import type { ArenaPlan, BufferRequest } from "./planner/index.js";
 import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn.js";
-import { getTarget } from "../targets/index.js";
+import { getTarget, WAMR_PAGE_BYTES } from "../targets/index.js";
 
 export interface CompileOptions {
   /** "wasm-simd" (default) or "wasm-scalar" */
@@ -34,8 +34,8 @@ export interface CompileReport {
   weightsBytes: number;
   codeBytes: number;
   wasmBytes: number;
-  memory: { pages: number; bytes: number };
-  /** what the device needs: flash (module + separate weights) and RAM (the whole linear memory) */
+  memory: Manifest["memory"];
+  /** what the device needs: flash (module + weights kept apart) and RAM (linear memory as the engine allocates it, in WAMR also its structures and stack) */
   footprint: Footprint;
   nodes: number;
   kernelCalls: number;
@@ -45,7 +45,7 @@ export interface CompileReport {
 
 export interface CompileResult {
   wasm: Uint8Array;
-  /** the weights region's bytes when compiled with separateWeights */
+  /** the weights region's bytes when compiled with separateWeights or for wamr-flash (then zero-padded to the shared heap's size) */
   weights: Uint8Array | null;
   manifest: Manifest;
   report: CompileReport;
@@ -78,12 +78,15 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const t1 = performance.now();
   const passes = optimize(graph);
   const t2 = performance.now();
-  const layout = layoutMemory(graph);
+  const inSharedHeap = target.weights === "wamr-shared-heap";
+  const layout = layoutMemory(graph, inSharedHeap ? { weightsRegion: { pageBytes: WAMR_PAGE_BYTES } } : {});
+  // the weights leave the module when shipped apart or read from flash as WAMR's shared heap
+  const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
 
   const slot = (v: Value, label = v.name): TensorSlot => ({ name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes });
-  const weightBytes = new Uint8Array(layout.weights.bytes);
+  const weightBytes = new Uint8Array(layout.weights.region?.bytes ?? layout.weights.bytes);
   for (const c of layout.weights.values) {
     const d = c.data!;
     weightBytes.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), layout.address.get(c)! - layout.weights.offset);
@@ -97,16 +100,22 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     target,
     optimizeLevel: opts.optimizeLevel,
     memoryBase: layout.end,
-    weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !opts.separateWeights },
-    manifest: (pages, features): Manifest => ({
+    weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !separateWeights },
+    manifest: (pages, heapBase, features): Manifest => ({
       format: "teenygrad",
       version: 1,
       target: target.name,
       features,
       flavour: opts.wasi ? "wasi" : "reactor",
-      memory: { pages, bytes: pages * 65536 },
+      memory: { pages, bytes: pages * 65536, heapBase },
       arena: { offset: layout.arena.offset, bytes: plan.arenaBytes, lowerBound: plan.lowerBound, greedyBaseline: plan.greedyBaseline },
-      weights: { offset: layout.weights.offset, bytes: layout.weights.bytes, embedded: !opts.separateWeights, tensors: uniqueNames(layout.weights.values.map((v) => slot(v))) },
+      weights: {
+        offset: layout.weights.offset,
+        bytes: weightBytes.byteLength,
+        embedded: !separateWeights,
+        ...(layout.weights.region ? { sharedHeap: { bytes: layout.weights.region.bytes } } : {}),
+        tensors: uniqueNames(layout.weights.values.map((v) => slot(v))),
+      },
       inputs: inputSlots,
       outputs: outputSlots,
     }),
@@ -117,7 +126,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   if (opts.budget) checkBudget(fp, opts.budget);
   return {
     wasm: built.wasm,
-    weights: opts.separateWeights ? weightBytes : null,
+    weights: separateWeights ? weightBytes : null,
     manifest,
     source: entry.source,
     graph,

@@ -18,7 +18,20 @@ export interface Target {
   /** largest linear memory the target's engines allow, in 64 KiB pages */
   maxPages: number;
   defaultEngine: Engine;
+  /**
+   * Where the weights live. "linear-memory" (default): a data segment, so the blob is self-contained and
+   * instantiation copies the weights into RAM. "wamr-shared-heap": outside linear memory, in a region the
+   * host attaches read-only as WAMR's shared heap (targets/wamr/teenygrad_weights.h), which WAMR maps at
+   * the top of the 32-bit address space; on a microcontroller the region is the weights' array in flash.
+   */
+  weights?: "linear-memory" | "wamr-shared-heap";
 }
+
+/**
+ * WAMR rounds linear memory up to its platform page (os_getpagesize(): 4 KiB on Linux, Zephyr, ESP-IDF,
+ * RT-Thread) and needs a pre-allocated shared heap to be a whole number of those pages.
+ */
+export const WAMR_PAGE_BYTES = 4096;
 
 const MVP_PLUS: WasmFeature[] = ["bulk-memory", "mutable-globals", "nontrapping-fptoint", "sign-ext", "multivalue"];
 
@@ -49,6 +62,16 @@ export const TARGETS: Record<string, Target> = {
     features: MVP_PLUS,
     maxPages: 65536,
     defaultEngine: "wamr",
+  },
+  "wamr-flash": {
+    name: "wamr-flash",
+    description: "wasm-scalar with the weights outside the module: WAMR reads them in place from flash as its shared heap (the C embedding, targets/wamr)",
+    simd: false,
+    relaxedSimd: false,
+    features: MVP_PLUS,
+    maxPages: 65536,
+    defaultEngine: "wamr",
+    weights: "wamr-shared-heap",
   },
   "wasm-mvp": {
     name: "wasm-mvp",

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { checkBudget, footprint, parseSize, type Footprint } from "../budget.js";
+import { checkBudget, describeRam, footprint, parseSize, type Footprint } from "../budget.js";
 import { compile, type CompileReport } from "../compile.js";
 import { exportC } from "../codegen/export-c.js";
 import { TeenygradError, fail } from "../errors.js";
@@ -45,18 +45,17 @@ export function formatReport(r: CompileReport): string {
     `  arena          ${kb(r.arena.bytes).padStart(10)}   lower bound ${kb(r.arena.lowerBound)} (+${pct(r.arena.bytes, r.arena.lowerBound)}), greedy-by-size baseline ${kb(r.arena.greedyBaseline)}`,
     `  weights        ${kb(r.weightsBytes).padStart(10)}`,
     `  code           ${kb(r.codeBytes).padStart(10)}`,
-    `  wasm           ${kb(r.wasmBytes).padStart(10)}   ${r.memory.pages} page(s) of memory (${kb(r.memory.bytes)}), initial = maximum`,
-    formatFootprint(r.footprint),
+    `  wasm           ${kb(r.wasmBytes).padStart(10)}   ${r.memory.pages} page(s) of memory (${kb(r.memory.bytes)}), initial = maximum; ${kb(r.memory.heapBase ?? r.memory.bytes)} used`,
     `  graph          ${String(r.nodes).padStart(10)} nodes, ${r.kernelCalls} kernel calls; ${r.passes.epiloguesFused} epilogues and ${r.passes.elementwiseFused} element-wise ops fused, ${r.passes.batchNormsFolded} batch norms folded`,
     `  compile time   ${`${r.millis.total.toFixed(0)} ms`.padStart(10)}   (asc ${r.millis.asc.toFixed(0)} ms)`,
   ];
-  return `${r.model} → ${r.target}\n${rows.join("\n")}`;
+  return `${r.model} → ${r.target}\n${formatFootprint(r.footprint)}\n${rows.join("\n")}`;
 }
 
 function formatFootprint(f: Footprint): string {
   return [
+    `  device RAM     ${kb(f.ram.bytes).padStart(10)}   ${describeRam(f)}`,
     `  flash          ${kb(f.flash.bytes).padStart(10)}   code ${kb(f.flash.code)}, weights ${kb(f.flash.weights)}, other ${kb(f.flash.other)}`,
-    `  RAM            ${kb(f.ram.bytes).padStart(10)}   ${f.ram.pages} pages: weights ${kb(f.ram.weights)}, arena ${kb(f.ram.arena)}, other ${kb(f.ram.other)}`,
   ].join("\n");
 }
 
@@ -74,7 +73,7 @@ export function formatInspect(info: WasmInfo, source: string): string {
     const slot = (kind: string) => (s: { name: string; dtype: string; shape: number[]; offset: number; bytes: number }) =>
       `    ${kind.padEnd(7)} ${s.name.padEnd(28)} ${s.dtype.padEnd(8)} ${shapeStr(s.shape).padEnd(16)} @${s.offset} (${s.bytes} B)`;
     lines.push(
-      `  manifest: target ${m.target}, flavour ${m.flavour}, arena ${m.arena.bytes} B @${m.arena.offset} (lower bound ${m.arena.lowerBound}, greedy ${m.arena.greedyBaseline}), weights ${m.weights.bytes} B @${m.weights.offset}${m.weights.embedded ? "" : " (separate file)"}`,
+      `  manifest: target ${m.target}, flavour ${m.flavour}, arena ${m.arena.bytes} B @${m.arena.offset} (lower bound ${m.arena.lowerBound}, greedy ${m.arena.greedyBaseline}), weights ${m.weights.bytes} B @${m.weights.offset}${m.weights.sharedHeap ? " (WAMR shared heap, read in place from flash)" : m.weights.embedded ? "" : " (separate file)"}`,
       ...m.inputs.map(slot("input")),
       ...m.outputs.map(slot("output")),
       ...m.weights.tensors.map(slot("weight")),
@@ -104,12 +103,12 @@ export function buildProgram(): Command {
     .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
     .option("--state <file>", "load weights from a .safetensors state dict before compiling")
     .option("--wasi", "emit a WASI command: inputs' raw bytes on stdin, outputs' raw bytes on stdout")
-    .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them")
+    .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them (always for wamr-flash)")
     .option("--report <file>", "write the compile report as JSON")
     .option("--emit-source <file>", "also write the generated AssemblyScript entry module")
     .option("--plan <file>", "write a picture of the arena plan (SVG)")
-    .option("--ram <size>", "fail unless the blob's linear memory fits, e.g. 256K")
-    .option("--flash <size>", "fail unless the module (plus a separate weights file) fits, e.g. 1M")
+    .option("--ram <size>", "fail unless the device RAM the target needs fits, e.g. 256K")
+    .option("--flash <size>", "fail unless the module (plus weights kept apart) fits, e.g. 1M")
     .action(async (modelPath: string, o) => {
       const shapes = Object.fromEntries((o.input as string[]).map((a) => {
         const [k, v] = splitAssignment(a, "SHAPE");
@@ -175,8 +174,8 @@ export function buildProgram(): Command {
     .description("show a blob's manifest, memory, imports, features and sections")
     .argument("<blob>", "compiled .wasm")
     .option("--json", "print JSON")
-    .option("--ram <size>", "fail unless the blob's linear memory fits, e.g. 256K")
-    .option("--flash <size>", "fail unless the module (plus a separate weights file) fits, e.g. 1M")
+    .option("--ram <size>", "fail unless the device RAM the target needs fits, e.g. 256K")
+    .option("--flash <size>", "fail unless the module (plus weights kept apart) fits, e.g. 1M")
     .action((blob: string, o) => {
       const bytes = readFileSync(blob);
       const info = inspectWasm(bytes, blob);
@@ -191,11 +190,15 @@ export function buildProgram(): Command {
   program
     .command("export-c")
     .description("write a blob as a C header: its bytes as an array, its inputs' and outputs' offsets, sizes and shapes, its memory pages")
-    .argument("<blob>", "compiled .wasm (reactor, weights embedded)")
+    .argument("<blob>", "compiled .wasm (reactor; weights embedded, or target wamr-flash)")
     .requiredOption("-o, --output <file>", "output .h file")
     .option("--prefix <name>", "C identifier that starts every name", "model")
+    .option("--weights <file>", "a wamr-flash blob's weights (default: BLOB.weights.bin beside it)")
     .action((blob: string, o) => {
-      writeFileSync(o.output, exportC(readFileSync(blob), { prefix: o.prefix, source: basename(blob) }));
+      const wasm = readFileSync(blob);
+      const sharedHeap = inspectWasm(wasm, blob).manifest?.weights.sharedHeap;
+      const weightsFile = o.weights ?? (sharedHeap ? `${blob.replace(/\.wasm$/, "")}.weights.bin` : undefined);
+      writeFileSync(o.output, exportC(wasm, { prefix: o.prefix, source: basename(blob), weights: weightsFile ? readFileSync(weightsFile) : undefined }));
       console.log(`wrote ${o.output}`);
     });
   return program;

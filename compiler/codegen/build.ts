@@ -5,41 +5,62 @@ import { compileAssemblyScript } from "./asc.js";
 import { MANIFEST_SECTION, type Manifest } from "./manifest.js";
 
 const PAGE = 65536;
-const SECTION = { custom: 0, memory: 5, data: 11, dataCount: 12 };
+const SECTION = { custom: 0, import: 2, memory: 5, global: 6, export: 7, data: 11, dataCount: 12 };
+/** memory addresses are 16-byte aligned; WAMR also rounds __data_end up to 16 */
+const HEAP_BASE_ALIGN = 16;
 
 export interface BuiltModule {
   wasm: Uint8Array;
   info: WasmInfo;
   pages: number;
+  /** first byte above everything the code touches in linear memory (exported as __heap_base) */
+  heapBase: number;
   ascMillis: number;
 }
 
 /**
  * Compiles the entry module, then fixes memory at its final size: AssemblyScript's static data sits
  * above `memoryBase`, the weights become one more data segment (unless shipped as a separate file),
- * and initial == maximum pages so nothing can grow. Last, the manifest goes in a custom section.
+ * and initial == maximum pages so nothing can grow. The end of the used bytes is exported as the immutable
+ * globals __heap_base and __data_end: WAMR's loader then shrinks the memory of a module without memory.grow
+ * to exactly that (wasm_loader.c, WASM_ENABLE_SHRUNK_MEMORY), where other engines map whole 64 KiB pages.
+ * Last, the manifest goes in a custom section.
  * The patching is done on the binary directly: re-serialising megabytes of weights through binaryen
  * would cost more than the whole compile.
  */
 export async function buildModule(
   source: string,
-  opts: { target: Target; optimizeLevel?: 0 | 1 | 2 | 3; memoryBase: number; weights: { offset: number; bytes: Uint8Array; embedded: boolean }; manifest: (pages: number, features: string[]) => Manifest },
+  opts: { target: Target; optimizeLevel?: 0 | 1 | 2 | 3; memoryBase: number; weights: { offset: number; bytes: Uint8Array; embedded: boolean }; manifest: (pages: number, heapBase: number, features: string[]) => Manifest },
 ): Promise<BuiltModule> {
   const { binary, millis } = await compileAssemblyScript(source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase), ...(opts.target.features.includes("bulk-memory") ? [] : ["--disable", "bulk-memory"])] });
   const sections = splitSections(binary);
   const data = sections.find((s) => s.id === SECTION.data);
   const segments = data ? dataSegmentsOf(data.payload) : { count: 0, end: 0 };
-  const pages = Math.max(1, Math.ceil(Math.max(opts.memoryBase, segments.end) / PAGE));
+  const addWeights = opts.weights.embedded && opts.weights.bytes.byteLength > 0;
+  const used = Math.max(opts.memoryBase, segments.end, addWeights ? opts.weights.offset + opts.weights.bytes.byteLength : 0);
+  const heapBase = Math.max(HEAP_BASE_ALIGN, Math.ceil(used / HEAP_BASE_ALIGN) * HEAP_BASE_ALIGN);
+  const pages = Math.max(1, Math.ceil(heapBase / PAGE));
   if (pages > opts.target.maxPages) fail(`the model needs ${pages} pages of memory; target ${opts.target.name} allows ${opts.target.maxPages}`);
 
-  const addWeights = opts.weights.embedded && opts.weights.bytes.byteLength > 0;
   const weightSegment = addWeights
     ? concat([uleb(0), [0x41], sleb(opts.weights.offset), [0x0b], uleb(opts.weights.bytes.byteLength), opts.weights.bytes])
     : null;
+  const importedGlobals = importedGlobalCount(sections.find((s) => s.id === SECTION.import));
+  const globals = sections.find((s) => s.id === SECTION.global);
+  const ownGlobals = globals ? leb(globals.payload, 0) : { value: 0, next: 0 };
+  const boundGlobal = concat([[0x7f, 0x00, 0x41], sleb(heapBase), [0x0b]]); // immutable i32 = heapBase
+  const globalSection = section(SECTION.global, concat([uleb(ownGlobals.value + 2), globals ? globals.payload.subarray(ownGlobals.next) : [], boundGlobal, boundGlobal]));
   const rebuilt: Uint8Array[] = [];
   let sawData = false;
   for (const s of sections) {
-    if (s.id === SECTION.memory) rebuilt.push(section(SECTION.memory, concat([uleb(1), [0x01], uleb(pages), uleb(pages)])));
+    if (s.id === SECTION.global) rebuilt.push(globalSection);
+    else if (s.id === SECTION.export) {
+      if (!globals) rebuilt.push(globalSection);
+      const count = leb(s.payload, 0);
+      const boundExport = (name: string, index: number) => concat([uleb(name.length), new TextEncoder().encode(name), [0x03], uleb(index)]);
+      const first = importedGlobals + ownGlobals.value;
+      rebuilt.push(section(SECTION.export, concat([uleb(count.value + 2), s.payload.subarray(count.next), boundExport("__heap_base", first), boundExport("__data_end", first + 1)])));
+    } else if (s.id === SECTION.memory) rebuilt.push(section(SECTION.memory, concat([uleb(1), [0x01], uleb(pages), uleb(pages)])));
     else if (s.id === SECTION.dataCount) rebuilt.push(section(SECTION.dataCount, uleb(segments.count + (addWeights ? 1 : 0))));
     else if (s.id === SECTION.data) {
       sawData = true;
@@ -48,6 +69,7 @@ export async function buildModule(
     } else rebuilt.push(s.raw);
   }
   if (!sections.some((s) => s.id === SECTION.memory)) fail("internal: AssemblyScript emitted no memory");
+  if (!sections.some((s) => s.id === SECTION.export)) fail("internal: AssemblyScript emitted no exports");
   if (!sawData && weightSegment) rebuilt.push(section(SECTION.data, concat([uleb(1), weightSegment])));
 
   const withoutManifest = concat([binary.subarray(0, 8), ...rebuilt]);
@@ -55,10 +77,10 @@ export async function buildModule(
   const forbidden = info.features.filter((f) => !opts.target.features.includes(f));
   if (forbidden.length) fail(`the compiled module uses ${forbidden.join(", ")}, which target ${opts.target.name} forbids`);
   if (info.usesMemoryGrow) fail("internal: the compiled module contains memory.grow");
-  const manifest = new TextEncoder().encode(JSON.stringify(opts.manifest(pages, info.features)));
+  const manifest = new TextEncoder().encode(JSON.stringify(opts.manifest(pages, heapBase, info.features)));
   const name = new TextEncoder().encode(MANIFEST_SECTION);
   const wasm = concat([withoutManifest, section(SECTION.custom, concat([uleb(name.length), name, manifest]))]);
-  return { wasm, info: inspectWasm(wasm, "compiled module"), pages, ascMillis: millis };
+  return { wasm, info: inspectWasm(wasm, "compiled module"), pages, heapBase, ascMillis: millis };
 }
 
 // --- minimal binary plumbing ------------------------------------------------------------------------
@@ -75,6 +97,34 @@ function splitSections(bin: Uint8Array): RawSection[] {
     at = end;
   }
   return out;
+}
+
+/** How many globals the import section declares (they come before the module's own in the index space). */
+function importedGlobalCount(imports: RawSection | undefined): number {
+  if (!imports) return 0;
+  const p = imports.payload;
+  const count = leb(p, 0);
+  let at = count.next, globals = 0;
+  const skipName = () => {
+    const n = leb(p, at);
+    at = n.next + n.value;
+  };
+  const skipLimits = () => {
+    const flags = p[at++];
+    at = leb(p, at).next;
+    if (flags & 1) at = leb(p, at).next;
+  };
+  for (let i = 0; i < count.value; i++) {
+    skipName();
+    skipName();
+    const kind = p[at++];
+    if (kind === 0x00) at = leb(p, at).next; // function: type index
+    else if (kind === 0x01) { at++; skipLimits(); } // table: element type, limits
+    else if (kind === 0x02) skipLimits(); // memory
+    else if (kind === 0x03) { at += 2; globals++; } // global: value type, mutability
+    else fail(`internal: import of unknown kind ${kind}`);
+  }
+  return globals;
 }
 
 /** Segment count and the highest byte any active segment (with an i32.const offset) initialises. */

@@ -21,14 +21,23 @@ export interface Manifest {
   features: string[];
   /** "reactor": exports memory + run() -> i32; "wasi": a WASI command (_start reads inputs from stdin, writes outputs to stdout) */
   flavour: "reactor" | "wasi";
-  /** linear memory: initial == maximum pages */
-  memory: { pages: number; bytes: number };
+  /**
+   * linear memory: initial == maximum pages; `heapBase`, exported as __heap_base, ends the bytes the code
+   * uses, which is all WAMR allocates
+   */
+  memory: { pages: number; bytes: number; heapBase?: number };
   arena: { offset: number; bytes: number; lowerBound: number; greedyBaseline: number };
   weights: {
     offset: number;
     bytes: number;
     /** false: the weights were written to a separate file the host copies to `offset` before the first run */
     embedded: boolean;
+    /**
+     * present for target wamr-flash: the weights are not in linear memory but in a region of `bytes` bytes
+     * (the weights file zero-padded) that the host attaches read-only as WAMR's shared heap, which WAMR
+     * maps at 2^32 - bytes = `offset`
+     */
+    sharedHeap?: { bytes: number };
     tensors: TensorSlot[];
   };
   inputs: TensorSlot[];

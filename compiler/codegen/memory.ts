@@ -14,11 +14,13 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
  * Where every value lives in linear memory:
  *   [0, 16) reserved · weights (read-only, a data segment) · activation arena (inputs, outputs,
  *   intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
+ * With `weightsRegion`, the weights leave linear memory for a region at the top of the 32-bit address
+ * space (WAMR's shared heap) and the arena follows the reserved bytes.
  */
 export interface MemoryLayout {
   address: Map<Value, number>;
   scratch: Map<Node, number>;
-  weights: { offset: number; bytes: number; values: Value[] };
+  weights: { offset: number; bytes: number; values: Value[]; region?: { offset: number; bytes: number } };
   arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[] };
   /** first byte after the arena */
   end: number;
@@ -35,7 +37,15 @@ export interface LayoutOptions {
   weightsAt?: number;
   /** where the arena starts (default: right after the weights region) */
   arenaAt?: number;
+  /**
+   * Put the weights in a region of whole `pageBytes` pages ending at 2^32, outside linear memory (WAMR's
+   * shared heap). The region keeps at least ALIGN bytes after the last weight, so no kernel pointer
+   * running one element past its tensor wraps to 0.
+   */
+  weightsRegion?: { pageBytes: number };
 }
+
+const ADDRESS_SPACE = 2 ** 32;
 
 export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const fixed = opts.fixed ?? new Map<Value, number>();
@@ -45,13 +55,16 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   // weights region: every constant the code reads, in first-use order
   const address = new Map<Value, number>(fixed);
   const constants = g.constants();
-  const weightsAt = opts.weightsAt ?? RESERVED_BYTES;
+  const weightsBytes = constants.reduce((n, c) => n + alignUp(c.bytes), 0);
+  const region = opts.weightsRegion && weightsBytes > 0 ? { bytes: Math.ceil((weightsBytes + ALIGN) / opts.weightsRegion.pageBytes) * opts.weightsRegion.pageBytes } : undefined;
+  if (region && region.bytes >= ADDRESS_SPACE / 2) fail(`the weights (${weightsBytes} bytes) do not fit a shared heap in the 32-bit address space`);
+  const weightsAt = region ? ADDRESS_SPACE - region.bytes : (opts.weightsAt ?? RESERVED_BYTES);
   let at = weightsAt;
   for (const c of constants) {
     address.set(c, at);
     at = alignUp(at + c.bytes);
   }
-  const weights = { offset: weightsAt, bytes: at - weightsAt, values: constants };
+  const weights = { offset: weightsAt, bytes: at - weightsAt, values: constants, region: region && { offset: weightsAt, bytes: region.bytes } };
 
   // schedule: one step per node that runs code; buffer ids are alias-root value ids
   const inArena = (v: Value) => !rootOf(v).isConstant && !fixed.has(rootOf(v));
@@ -83,7 +96,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const plan = planArena(buffers, { alignment: ALIGN });
   checkNoOverlap(buffers, plan.offsets, ALIGN);
 
-  const arenaOffset = alignUp(opts.arenaAt ?? at);
+  const arenaOffset = alignUp(opts.arenaAt ?? (region || opts.weightsRegion ? RESERVED_BYTES : at));
   const placed = (id: number) => {
     const off = plan.offsets.get(id);
     if (off === undefined) fail(`internal: buffer ${id} was not planned`);

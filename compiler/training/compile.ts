@@ -106,6 +106,7 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 export async function compileTraining(model: Module, opts: TrainingOptions): Promise<TrainingResult> {
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
+  if (target.weights === "wamr-shared-heap") fail(`target ${target.name} reads its weights from read-only flash; a training blob updates its parameters in place: compile it for wasm-scalar`);
   const plan = planTraining(model, opts);
   const frozenSavings = plan.frozen.length ? planUnfrozen(model, opts) : null;
   const t1 = performance.now();
@@ -136,13 +137,13 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
     optimizeLevel: opts.optimizeLevel,
     memoryBase: plan.end,
     weights: { offset: RESERVED_BYTES, bytes: plan.data, embedded: true },
-    manifest: (pages, features): Manifest => ({
+    manifest: (pages, heapBase, features): Manifest => ({
       format: "teenygrad",
       version: 1,
       target: target.name,
       features,
       flavour: "reactor",
-      memory: { pages, bytes: pages * 65536 },
+      memory: { pages, bytes: pages * 65536, heapBase },
       arena: { offset: plan.arenaOffset, bytes: plan.memory.arena.bytes, lowerBound: plan.memory.arena.lowerBound, greedyBaseline: plan.memory.arena.greedyBaseline },
       weights: {
         offset: RESERVED_BYTES,

@@ -27,6 +27,8 @@ export const WAMR_CMAKE_OPTIONS = [
   "-DWAMR_BUILD_SIMD=0",
   "-DWAMR_BUILD_REF_TYPES=0",
   "-DWAMR_BUILD_BULK_MEMORY=1",
+  // wamr-flash blobs read their weights in place as a shared heap (teenygrad_weights.h)
+  "-DWAMR_BUILD_SHARED_HEAP=1",
   // software bounds checks, as on a microcontroller: no signal handler, no 8 GiB address-space reservation
   "-DWAMR_DISABLE_HW_BOUND_CHECK=1",
 ];
@@ -84,10 +86,14 @@ export async function buildWamrLibrary(sources: WamrSources): Promise<string> {
   return library;
 }
 
-/** compiles main.c with the directory holding model.h (from `teenygrad export-c`) into `output` */
-export async function buildEmbedding(sources: WamrSources, library: string, headerDir: string, output: string): Promise<void> {
+/**
+ * compiles main.c with the directory holding model.h (from `teenygrad export-c`) into `output`; `reportRam`
+ * builds it with RUN_MODEL_REPORT_RAM (it prints the RAM it used on stderr)
+ */
+export async function buildEmbedding(sources: WamrSources, library: string, headerDir: string, output: string, opts: { reportRam?: boolean } = {}): Promise<void> {
   const include = join(sources.root, "core", "iwasm", "include");
-  await tool("cc", ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", headerDir, "-I", include, MAIN_C, library, "-lm", "-ldl", "-lpthread", "-o", output]);
+  const defines = opts.reportRam ? ["-DRUN_MODEL_REPORT_RAM", "-D_POSIX_C_SOURCE=200809L"] : [];
+  await tool("cc", ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", ...defines, "-I", headerDir, "-I", include, MAIN_C, library, "-lm", "-ldl", "-lpthread", "-o", output]);
 }
 
 async function tool(command: string, args: string[]): Promise<void> {

@@ -1,21 +1,33 @@
 /*
  * Runs a teenygrad blob in WAMR from C: what firmware does to embed a model, as a small host program.
  *
- *   teenygrad compile model.ts -o model.wasm --target wasm-scalar
- *   teenygrad export-c model.wasm -o model.h
- *   # WAMR's runtime library: fast interpreter, no AOT/JIT, no libc imports, software bounds checks
+ *   teenygrad compile model.ts -o model.wasm --target wamr-flash     # or wasm-scalar: weights inside the blob
+ *   teenygrad export-c model.wasm -o model.h                          # reads model.weights.bin for wamr-flash
+ *   # WAMR's runtime library: fast interpreter, no AOT/JIT, no libc imports, software bounds checks, shared heap
  *   cmake -S $WAMR -B build -DWAMR_BUILD_INTERP=1 -DWAMR_BUILD_FAST_INTERP=1 -DWAMR_BUILD_AOT=0 \
- *         -DWAMR_BUILD_LIBC_BUILTIN=0 -DWAMR_BUILD_LIBC_WASI=0 -DWAMR_BUILD_SIMD=0 -DWAMR_DISABLE_HW_BOUND_CHECK=1
+ *         -DWAMR_BUILD_LIBC_BUILTIN=0 -DWAMR_BUILD_LIBC_WASI=0 -DWAMR_BUILD_SIMD=0 -DWAMR_DISABLE_HW_BOUND_CHECK=1 \
+ *         -DWAMR_BUILD_SHARED_HEAP=1
  *   cmake --build build --target vmlib                    # build/libiwasm.a
  *   cc -O2 -I. -I$WAMR/core/iwasm/include main.c build/libiwasm.a -lm -ldl -lpthread -o run-model
  *   ./run-model < inputs.bin > outputs.bin
  *
  * stdin: every input's raw bytes (little-endian, row-major) in the header's input order; stdout: every output's
- * raw bytes likewise. Exit status 0 on success, else 1 with the reason on stderr.
+ * raw bytes likewise. Exit status 0 on success, else 1 with the reason on stderr. run() may overwrite its inputs:
+ * they are read again before every run.
  *
- * No malloc: WAMR takes the loaded module and the interpreter's stack from one static pool. The blob's linear
- * memory comes from the platform's os_mmap, which WAMR's microcontroller ports (Zephyr, ...) serve from that same
- * pool and its Linux port with mmap. The blob imports nothing, so no native functions are registered.
+ * Read-only: the blob and the weights are const arrays (flash on a microcontroller, .rodata here). The blob is
+ * loaded with wasm_binary_freeable, so WAMR copies the little it keeps (names, the data segments) instead of
+ * writing into the buffer; a wamr-flash blob's weights are attached in place as WAMR's shared heap
+ * (teenygrad_weights.h) and never copied.
+ *
+ * No malloc: WAMR takes the loaded module, the instance and the interpreter's stack from one static pool. The
+ * blob's linear memory comes from the platform's os_mmap, which WAMR's microcontroller ports (Zephyr, ...) serve
+ * from that same pool and its Linux port with mmap. The blob imports nothing, so no native functions are registered.
+ *
+ * Built with -DRUN_MODEL_REPORT_RAM, it reports on stderr the RAM it used, as one line
+ * `run-model RAM: {"pool": P, "linearMemory": L, "stack": S}`: P is the pool's high-water mark plus the allocator's
+ * own header (the smallest pool that works), L the linear memory as WAMR allocated it, S the interpreter stack in P;
+ * and the environment variable RUN_MODEL_STACK_BYTES overrides the stack size (to find the smallest that works).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,15 +35,21 @@
 
 #include "wasm_export.h"
 #include "model.h"
+#include "teenygrad_weights.h"
+#ifdef RUN_MODEL_REPORT_RAM
+#include <stdlib.h>
+#include <unistd.h>
+#endif
 
 #ifndef RUN_MODEL_STACK_BYTES
-#define RUN_MODEL_STACK_BYTES (64u * 1024u)
+/* the interpreter stack the compiler budgets for this blob (teenygrad compile --report: ram.stack) */
+#define RUN_MODEL_STACK_BYTES MODEL_STACK_BYTES
 #endif
 #ifndef RUN_MODEL_POOL_BYTES
 /* the linear memory (on ports that serve os_mmap from the pool), the loaded module (the blob's code rewritten for
-   the fast interpreter, its tables; data segments stay in model_wasm), the interpreter's stack, and WAMR's own
-   bookkeeping */
-#define RUN_MODEL_POOL_BYTES (MODEL_MEMORY_BYTES + MODEL_WASM_BYTES + RUN_MODEL_STACK_BYTES + 64u * 1024u)
+   the fast interpreter, its tables, copies of its data segments), the interpreter's stack, and WAMR's own
+   bookkeeping: MODEL_DEVICE_RAM_BYTES is the compiler's bound on all of it; the rest is slack for the allocator */
+#define RUN_MODEL_POOL_BYTES (MODEL_DEVICE_RAM_BYTES + 16u * 1024u)
 #endif
 
 static uint8_t pool[RUN_MODEL_POOL_BYTES];
@@ -90,8 +108,27 @@ static int run_model(wasm_module_inst_t instance, wasm_exec_env_t exec_env) {
     return 0;
 }
 
+#ifdef RUN_MODEL_REPORT_RAM
+static void report_ram(wasm_module_inst_t instance, uint32_t stack_bytes) {
+    mem_alloc_info_t info;
+    wasm_memory_inst_t memory = wasm_runtime_get_default_memory(instance);
+    if (!wasm_runtime_get_mem_alloc_info(&info) || !memory) return;
+    /* WAMR rounds the linear memory up to its page (wasm_allocate_linear_memory) */
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t linear = (uint64_t)wasm_memory_get_bytes_per_page(memory) * wasm_memory_get_cur_page_count(memory);
+    linear = (linear + page - 1) / page * page;
+    fprintf(stderr, "run-model RAM: {\"pool\": %llu, \"linearMemory\": %llu, \"stack\": %u}\n",
+            (unsigned long long)(sizeof pool - info.total_size + info.highmark_size), (unsigned long long)linear,
+            (unsigned)stack_bytes);
+}
+#endif
+
 int main(void) {
     char error[128];
+    uint32_t stack_bytes = RUN_MODEL_STACK_BYTES;
+#ifdef RUN_MODEL_REPORT_RAM
+    if (getenv("RUN_MODEL_STACK_BYTES")) stack_bytes = (uint32_t)strtoul(getenv("RUN_MODEL_STACK_BYTES"), NULL, 10);
+#endif
     RuntimeInitArgs init;
     memset(&init, 0, sizeof init);
     init.mem_alloc_type = Alloc_With_Pool;
@@ -103,22 +140,34 @@ int main(void) {
     }
 
     int result = 1;
-    wasm_module_t module = wasm_runtime_load(model_wasm, MODEL_WASM_BYTES, error, sizeof error);
+    LoadArgs load_args;
+    memset(&load_args, 0, sizeof load_args);
+    load_args.name = "model";
+    load_args.wasm_binary_freeable = true; /* WAMR must not write into the const blob */
+    /* the loader takes a non-const pointer; with wasm_binary_freeable it only reads through it */
+    wasm_module_t module = wasm_runtime_load_ex((uint8_t *)(uintptr_t)model_wasm, MODEL_WASM_BYTES, &load_args, error, sizeof error);
     if (!module) {
         report("cannot load the blob", error);
     } else {
         /* no app heap: the blob allocates nothing at run time */
-        wasm_module_inst_t instance = wasm_runtime_instantiate(module, RUN_MODEL_STACK_BYTES, 0, error, sizeof error);
+        wasm_module_inst_t instance = wasm_runtime_instantiate(module, stack_bytes, 0, error, sizeof error);
         if (!instance) {
             report("cannot instantiate the blob", error);
+        } else if (!teenygrad_attach_weights(instance, MODEL_WEIGHTS, MODEL_WEIGHTS_REGION_BYTES, error, sizeof error)) {
+            report("cannot attach the weights", error);
+            wasm_runtime_deinstantiate(instance);
         } else {
-            wasm_exec_env_t exec_env = wasm_runtime_create_exec_env(instance, RUN_MODEL_STACK_BYTES);
+            wasm_exec_env_t exec_env = wasm_runtime_create_exec_env(instance, stack_bytes);
             if (!exec_env) {
                 report("cannot create an execution environment", NULL);
             } else {
                 result = run_model(instance, exec_env);
+#ifdef RUN_MODEL_REPORT_RAM
+                if (result == 0) report_ram(instance, stack_bytes);
+#endif
                 wasm_runtime_destroy_exec_env(exec_env);
             }
+            if (MODEL_WEIGHTS_REGION_BYTES > 0) wasm_runtime_detach_shared_heap(instance);
             wasm_runtime_deinstantiate(instance);
         }
         wasm_runtime_unload(module);
