@@ -31,6 +31,7 @@ export function encodeRequest(manifest: Manifest, inputs: InputValues, weightsFi
   const values = checkedInputs(manifest, inputs, what);
   const writes: { offset: number; bytes: Uint8Array }[] = [];
   const { weights } = manifest;
+  if (weights.sharedHeap) fail(`${what}: a wamr-flash blob reads its weights from WAMR's shared heap at ${weights.offset}, outside linear memory: it runs only in a WAMR embedding that attaches them (targets/wamr/main.c); compile for wasm-scalar to run it here`);
   if (!weights.embedded) {
     if (!weightsFile) fail(`${what}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
     if (weightsFile.byteLength !== weights.bytes) fail(`${what}: weights file has ${weightsFile.byteLength} bytes, the blob expects ${weights.bytes}`);

@@ -198,7 +198,7 @@ describe("export-c", () => {
     assert.match(header, /#define ADD_ONE_INPUT_X_OFFSET 0u\n#define ADD_ONE_INPUT_X_BYTES 20u\n#define ADD_ONE_INPUT_X_ELEMENTS 5u\n#define ADD_ONE_INPUT_X_NDIM 1u\n/);
     assert.match(header, /static const uint32_t add_one_output_y_shape\[1\] = \{5\};/);
     assert.match(header, /\{"y", "float32", ADD_ONE_OUTPUT_Y_OFFSET, ADD_ONE_OUTPUT_Y_BYTES, ADD_ONE_OUTPUT_Y_NDIM, add_one_output_y_shape\},/);
-    const array = /static uint8_t add_one_wasm\[ADD_ONE_WASM_BYTES\] = \{\n([\s\S]*?)\n\};/.exec(header);
+    const array = /static const uint8_t add_one_wasm\[ADD_ONE_WASM_BYTES\] TEENYGRAD_ALIGNED = \{\n([\s\S]*?)\n\};/.exec(header);
     assert.ok(array, "the byte array");
     assert.deepEqual(Uint8Array.from(array[1].match(/0x[0-9a-f]{2}/g)!, (b) => parseInt(b, 16)), bytes);
   });
@@ -216,7 +216,7 @@ describe("export-c", () => {
     assert.throws(() => exportC(assemble(wat, F.MVP, manifestSection(clash)), { source: "c.wasm" }),
       (e: Error) => e instanceof TeenygradError && /c\.wasm: inputs "a\.b" and "a_b" both become the C name A_B/.test(e.message));
     assert.throws(() => exportC(bytes, { prefix: "9lives" }), /prefix '9lives' is not a C identifier/);
-    assert.throws(() => exportC(separateWeightsModel().bytes, { source: "w.wasm" }), /w\.wasm: export-c needs the weights inside the blob; compile it without --weights-file/);
+    assert.throws(() => exportC(separateWeightsModel().bytes, { source: "w.wasm" }), /w\.wasm: export-c needs the weights inside the blob, or a wamr-flash blob; compile it without --weights-file/);
     assert.throws(() => exportC(wasiAddOneCommand().bytes, { source: "cmd.wasm" }), /cmd\.wasm: export-c needs a "reactor" blob/);
     assert.throws(() => exportC(assemble(wat)), /no teenygrad\.manifest custom section/);
   });

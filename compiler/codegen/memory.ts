@@ -111,7 +111,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
 
 /**
  * Values that share bytes: a view (reshape) shares its input's buffer, and an in-place op may write
- * its output over an input of the same shape whose whole alias group dies at that op.
+ * its output over an input of the same shape whose whole alias group dies at that op, a graph input included.
  */
 function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
   const root = new Map<Value, Value>();
@@ -131,7 +131,8 @@ function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
     const candidates = def.elementwise || n.op === "fused" ? n.inputs : n.inputs.slice(0, 1);
     const victim = candidates.find((v) => {
       const r = rootOf(v);
-      return r.kind === "node" && !fixed.has(r) && lastRead.get(r) === i && !outputs.has(r) && v.shape.join() === out.shape.join() && v.dtype === out.dtype;
+      // a graph input may be overwritten too: hosts write the inputs before every run
+      return (r.kind === "node" || r.kind === "input") && !fixed.has(r) && lastRead.get(r) === i && !outputs.has(r) && v.shape.join() === out.shape.join() && v.dtype === out.dtype;
     });
     if (!victim) return;
     const r = rootOf(victim);

@@ -74,6 +74,7 @@ export async function loadBlob(
   const outputs = views(manifest.outputs, "output");
 
   const { weights } = manifest;
+  if (weights.sharedHeap) fail(`${source}: a wamr-flash blob reads its weights from WAMR's shared heap at ${weights.offset}, outside linear memory: it runs only in a WAMR embedding that attaches them (targets/wamr/main.c); compile for wasm-scalar to run it here`);
   if (!weights.embedded) {
     if (!opts.weights) fail(`${source}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
     if (opts.weights.byteLength !== weights.bytes) {
