@@ -58,9 +58,13 @@ export async function buildMeasuringEmbedding(sources: WamrSources, wasm: Uint8A
   }
 }
 
-/** the smallest interpreter stack (to 16 bytes) the blob runs with, by bisection between lo (fails) and hi (works) */
-export function smallestStack(embedding: Embedding, stdin: Uint8Array, hi = 64 * 1024): number {
-  if (!embedding.run(stdin, hi).ok) fail(`the blob does not run even with a ${hi}-byte stack`);
+/**
+ * the smallest interpreter stack (to 16 bytes) the blob runs with, by bisection below `hi` (main.c's pool leaves
+ * 16 KiB of slack beyond the compiler's budget, so a larger stack does not fit it)
+ */
+export function smallestStack(embedding: Embedding, stdin: Uint8Array, hi = 16 * 1024): number {
+  const first = embedding.run(stdin, hi);
+  if (!first.ok) fail(`the blob does not run even with a ${hi}-byte stack: ${first.stderr.trim()}`);
   let lo = 0;
   while (hi - lo > 16) {
     const mid = Math.floor((lo + hi) / 32) * 16;
