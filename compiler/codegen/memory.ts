@@ -96,7 +96,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const plan = planArena(buffers, { alignment: ALIGN });
   checkNoOverlap(buffers, plan.offsets, ALIGN);
 
-  const arenaOffset = alignUp(opts.arenaAt ?? (region || opts.weightsRegion ? RESERVED_BYTES : at));
+  const arenaOffset = alignUp(opts.arenaAt ?? (opts.weightsRegion ? RESERVED_BYTES : at));
   const placed = (id: number) => {
     const off = plan.offsets.get(id);
     if (off === undefined) fail(`internal: buffer ${id} was not planned`);
