@@ -99,11 +99,11 @@ describe("Flower federation of Teenygrad training blobs", { skip }, () => {
     mkdirSync(home);
     const outDir = join(home, "out");
     const history = await runLocalFederation(venv!, home, {
-      blob, dataDir, outDir, clients: 3, rounds: 3, localEpochs: 2, strategy: "fedprox", simulation: true, timeoutSeconds: 540,
+      blob, dataDir, outDir, clients: 3, rounds: 2, localEpochs: 3, strategy: "fedprox", simulation: true, timeoutSeconds: 540,
       config: { "record-updates": true, "fault-nan-partition": 2, "proximal-mu": 0.5 },
     });
     assert.equal(history.strategy, "fedprox");
-    assert.equal(history.rounds.length, 4);
+    assert.equal(history.rounds.length, 3);
     for (const round of history.rounds.slice(1)) {
       assert.deepEqual(round.excluded!.map((c) => [c.partition, c.status]), [[2, 3]], `round ${round.round}`);
       assert.deepEqual(round.clients!.map((c) => c.partition).sort(), [0, 1]);
