@@ -7,7 +7,7 @@
  * SuperExec processes Flower starts in sessions of their own.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -158,7 +158,7 @@ export class Federation {
       "--disable-runtime-dependency-installation", "--host", "127.0.0.1", "--port", String(this.port),
     ]);
     const home = this.env.FLWR_HOME!;
-    spawnSync("mkdir", ["-p", home]);
+    mkdirSync(home, { recursive: true });
     writeFileSync(join(home, "config.toml"), [
       `[superlink]`, `default = "federation"`, ``, `[superlink.federation]`, `address = "127.0.0.1:${this.port}"`,
       tls ? `root-certificates = ${toml(join(this.credentials, "ca.crt"))}` : `insecure = true`, ``,
