@@ -15,6 +15,7 @@ import { renderPlanSvg } from "../planner/index.js";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
 import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } from "./train.js";
+import { registerFederateCommand } from "./federate.js";
 
 /** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
 
@@ -134,6 +135,7 @@ export function buildProgram(): Command {
 
   addTrainingCompileOptions(program.commands.find((c) => c.name() === "compile")!);
   registerTrainCommand(program);
+  registerFederateCommand(program);
 
   program
     .command("run")

@@ -1,0 +1,1 @@
+"""Flower app whose ClientApp is a Teenygrad training blob run in wasmtime."""
