@@ -7,6 +7,7 @@ export { Generator, manualSeed } from "./tensor/random.js";
 export { compile, type CompileOptions, type CompileReport, type CompileResult } from "./compile.js";
 export { loadModelFile } from "./load-model.js";
 export { importOnnx, type OnnxImportOptions, type ImportedModel } from "./import/onnx/index.js";
+export { importTfliteModel, type TfliteImport, type TfliteImportOptions } from "./import/tflite/index.js";
 export { loadBlob, type LoadedModel } from "./host/loader.js";
 export { parseNpy, encodeNpy } from "./host/npy.js";
 export { parseSafetensors, encodeSafetensors } from "./host/safetensors.js";
