@@ -8,7 +8,8 @@ export { compile, type CompileOptions, type CompileReport, type CompileResult } 
 export { loadModelFile } from "./load-model.js";
 export { importOnnx, type OnnxImportOptions, type ImportedModel } from "./import/onnx/index.js";
 export { importTfliteModel, type TfliteImport, type TfliteImportOptions } from "./import/tflite/index.js";
-export { loadBlob, type LoadedModel } from "./host/loader.js";
+export { loadBlob, type LoadedModel, type InputValues, type OutputTensor, type TensorLike } from "./host/loader.js";
+export { loadBlobInWorker, type WorkerModel, type WorkerOptions } from "./host/worker.js";
 export { parseNpy, encodeNpy } from "./host/npy.js";
 export { parseSafetensors, encodeSafetensors } from "./host/safetensors.js";
 export { inspectWasm, type WasmInfo } from "./host/wasm-info.js";
