@@ -593,6 +593,12 @@ describe("wasm-info", () => {
       [mutate((m) => (m.flavour = "emscripten")), /flavour must be "reactor" or "wasi"/],
       [mutate((m) => delete m.weights), /missing "weights" object/],
       [mutate((m) => (m.weights.embedded = "yes")), /weights.embedded must be true or false/],
+      // inspect, export-c and the footprint read these
+      [mutate((m) => delete m.arena), /missing "arena" object/],
+      [mutate((m) => delete m.arena.lowerBound), /arena.lowerBound must be a non-negative integer, got undefined/],
+      [mutate((m) => delete m.memory), /missing "memory" object/],
+      [mutate((m) => (m.memory.pages = "2")), /memory.pages must be a non-negative integer/],
+      [mutate((m) => (m.memory.bytes = 10)), /memory.bytes 10 is not memory.pages \d+ × 65536/],
       [mutate((m) => delete m.outputs), /"outputs" must be an array/],
       [mutate((m) => (m.inputs[0].dtype = "float16")), /inputs\[0\] "x": unknown dtype "float16"/],
       [mutate((m) => (m.inputs[0].shape = [-4])), /inputs\[0\] "x": shape must be an array of non-negative integers/],
