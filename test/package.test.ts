@@ -116,6 +116,9 @@ describe("the packed package in a fresh project", { timeout: 1_500_000 }, () => 
       const [blob, eager] = [numbers(m[1]), numbers(m[2])];
       assert.equal(blob.length, 10);
       blob.forEach((v, i) => assert.ok(Math.abs(v - eager[i]) <= 1e-5, `library.ts: element ${i}: ${v} vs ${eager[i]}`));
+      const fromWorker = /^worker float32 \[1,10\] (.*)$/m.exec(lines.replace(/\n(?=\s)/g, " "));
+      assert.ok(fromWorker, lines);
+      assert.deepEqual(numbers(fromWorker[1]), blob, "the worker's answer is the blob's");
 
       // training.ts: two epochs on 2,000 digits learn something and write a checkpoint
       const printed = sh("npx", ["tsx", rename("training.ts")]);

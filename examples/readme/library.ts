@@ -1,4 +1,4 @@
-import { compile, loadBlob, loadMnist, nn, Tensor } from "teenygrad";
+import { compile, loadBlob, loadBlobInWorker, loadMnist, nn, Tensor } from "teenygrad";
 
 class Net extends nn.Module {
   fc1 = new nn.Linear(784, 128);
@@ -14,3 +14,8 @@ const pixels = loadMnist({ train: 1, test: 1 }).test.tensors.image;   // one 28x
 const { output } = model.run({ x: pixels }); // a zero-copy view into the blob's memory
 const eager = net.forward(Tensor.from(pixels, { shape: [1, 784] }));  // eager mode, on the host
 console.log("blob", Array.from(output, Number), "eager", Array.from(eager.data, Number));
+
+const worker = await loadBlobInWorker(wasm);  // the same blob in a worker thread (a Web Worker in a browser)
+const answer = await worker.run({ x: Tensor.from(pixels, { shape: [1, 784] }) });   // async: the caller never blocks
+console.log(`worker ${answer.output.dtype} [${answer.output.shape}]`, Array.from(answer.output.data, Number));
+await worker.terminate();
