@@ -693,6 +693,8 @@ describe("loader", () => {
     const outside = manifestFor({ inputs: [slot("x", 65530, 5)], outputs: [slot("y", 32, 5)], pages: 1 });
     const far = assemble(`(module (memory (export "memory") 1 1) (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(outside));
     await rejectsTeenygrad(loadBlob(far, { source: "f.wasm" }), /input "x" at \[65530, 65550\) lies outside the 65536-byte memory/);
+    const overflowing = assemble(`(module (memory (export "memory") 1 1) (data (i32.const 65530) "0123456789") (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(manifest));
+    await rejectsTeenygrad(loadBlob(overflowing, { source: "d.wasm" }), /^d\.wasm: the blob does not instantiate \(corrupt or not built by teenygrad\): /);
     const unaligned = manifestFor({ inputs: [slot("x", 2, 5)], outputs: [slot("y", 32, 5)], pages: 1 });
     const odd = assemble(`(module (memory (export "memory") 1 1) (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(unaligned));
     await rejectsTeenygrad(loadBlob(odd, { source: "o.wasm" }), /input "x" offset 2 is not 4-byte aligned/);

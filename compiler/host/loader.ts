@@ -72,7 +72,13 @@ export async function loadBlob(
     fail(`${source}: blob imports ${names}; a teenygrad reactor blob must have no imports`);
   }
 
-  const instance = await WebAssembly.instantiate(module, {});
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, {});
+  } catch (e) {
+    // e.g. data segments that do not fit the declared memory: the blob is corrupt, not the host
+    fail(`${source}: the blob does not instantiate (corrupt or not built by teenygrad): ${(e as Error).message}`);
+  }
   const { memory, run } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) fail(`${source}: blob does not export its memory as "memory"`);
   if (typeof run !== "function") fail(`${source}: blob does not export a run() function`);
