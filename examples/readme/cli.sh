@@ -6,7 +6,8 @@ npx teenygrad run mlp.wasm --input image=digit.npy --out out/wasmtime --engine w
 npx teenygrad run mlp.wasm --input image=digit.npy --out out/chromium --engine chromium
 npx teenygrad compile mlp.ts -o mlp-scalar.wasm --target wasm-scalar
 npx teenygrad run mlp-scalar.wasm --input image=digit.npy --out out/wamr --engine wamr
-npx teenygrad run mlp-scalar.wasm --input image=digit.npy --out out/wasm3 --engine wasm3
+npx teenygrad compile mlp.ts -o mlp-mvp.wasm --target wasm-mvp
+npx teenygrad run mlp-mvp.wasm --input image=digit.npy --out out/wasm3 --engine wasm3
 npx teenygrad compile mlp.ts -o mlp-relaxed.wasm --target wasm-relaxed
 npx teenygrad run mlp-relaxed.wasm --input image=digit.npy --out out/relaxed
 npx teenygrad inspect mlp.wasm --ram 512K --flash 512K
