@@ -23,6 +23,8 @@ export interface CompileOptions {
   optimizeLevel?: 0 | 1 | 2 | 3;
   /** fail unless the blob fits: RAM and flash limits in bytes */
   budget?: { ram?: number; flash?: number };
+  /** called as each stage starts ("tracing", "optimizing the graph", …), for a progress display */
+  onProgress?: (stage: string) => void;
 }
 
 export interface CompileReport {
@@ -74,10 +76,14 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
   const name = opts.name ?? (isModule(model) ? model.constructor.name : "graph");
+  const progress = opts.onProgress ?? (() => {});
+  if (isModule(model)) progress(`tracing ${name}`);
   const graph = isModule(model) ? traceModule(model, inputs) : model;
   const t1 = performance.now();
+  progress(`optimizing the graph (${graph.nodes.length} nodes)`);
   const passes = optimize(graph);
   const t2 = performance.now();
+  progress("planning memory");
   const inSharedHeap = target.weights === "wamr-shared-heap";
   const layout = layoutMemory(graph, inSharedHeap ? { weightsRegion: { pageBytes: WAMR_PAGE_BYTES } } : {});
   // the weights leave the module when shipped apart or read from flash as WAMR's shared heap
@@ -96,6 +102,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const outputSlots = graph.outputs.map((v) => slot(v));
   if (new Set(outputSlots.map((s) => s.name)).size !== outputSlots.length) fail(`duplicate output names: ${outputSlots.map((s) => s.name).join(", ")}`);
 
+  progress(`compiling the kernels for ${target.name} (asc, binaryen -O${opts.optimizeLevel ?? 3})`);
   const built = await buildModule(entry.source, {
     target,
     optimizeLevel: opts.optimizeLevel,

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
+import { register } from "node:module";
 import { pathToFileURL } from "node:url";
 import { fail } from "./errors.js";
 import { importOnnx } from "./import/onnx/index.js";
@@ -25,8 +26,21 @@ let typeScriptRegistered = false;
 async function registerTypeScript(): Promise<void> {
   if (typeScriptRegistered) return;
   (await import("tsx/esm/api")).register();
+  // registered after tsx, so it resolves first: see ESM_TYPESCRIPT_HOOK
+  register(`data:text/javascript,${encodeURIComponent(ESM_TYPESCRIPT_HOOK)}`);
   typeScriptRegistered = true;
 }
+
+/**
+ * A module-resolution hook that loads .ts/.tsx files as ES modules even in a `"type": "commonjs"` package
+ * (what `npm init -y` writes). tsx would hand them to the CommonJS loader, which then fails on the `import`
+ * statements ("Cannot require() ES Module … in a cycle"); a model module imports teenygrad, which is ESM only.
+ */
+const ESM_TYPESCRIPT_HOOK = `export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  const commonjs = resolved.format === "commonjs" || resolved.format === "commonjs-typescript";
+  return commonjs && /\\.tsx?$/.test(new URL(resolved.url).pathname) ? { ...resolved, format: "module" } : resolved;
+}`;
 
 /**
  * Loads a model: an .onnx or .tflite file, or a model module (a .ts/.js file whose default export is an nn.Module

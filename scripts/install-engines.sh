@@ -5,7 +5,9 @@
 #   where targets/wasmtime/runner.ts looks first after $TEENYGRAD_WASMTIME;
 # - teenygrad-native-run (WAMR and wasm3, targets/native-runner/):
 #   .../engines/native-runner-<hash of the crate's sources>/bin/teenygrad-native-run, where
-#   targets/native-runner/runner.ts looks after $TEENYGRAD_NATIVE_RUNNER. A changed crate gets a new directory.
+#   targets/native-runner/runner.ts looks after $TEENYGRAD_NATIVE_RUNNER. A changed crate gets a new directory;
+#   .../engines/native-runner-<crate version> links to the latest build, for installed packages (which do not
+#   ship the crate's sources to hash).
 set -euo pipefail
 
 WASMTIME_VERSION=48.0.8 # keep in sync with WASMTIME_VERSION in targets/wasmtime/runner.ts
@@ -66,8 +68,12 @@ install_native_runner() {
   hash=$(cat "$CRATE/Cargo.toml" "$CRATE/Cargo.lock" "$CRATE/src/main.rs" | sha256sum | cut -c1-16)
   local root="$CACHE/engines/native-runner-$hash"
   local bin="$root/bin/teenygrad-native-run"
+  # keep in sync with NATIVE_RUNNER_VERSION in targets/native-runner/runner.ts
+  local version
+  version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$CRATE/Cargo.toml" | head -1)
   if [ -x "$bin" ]; then
     echo "teenygrad-native-run already installed: $bin"
+    ln -sfn "native-runner-$hash" "$CACHE/engines/native-runner-$version"
     # the C embedding's test takes WAMR's sources from the cargo registry; with the runner cached, nothing
     # fetched them on this machine yet (a no-op when they are there)
     cargo fetch --locked --manifest-path "$CRATE/Cargo.toml" --target "$(rustc -vV | sed -n 's/^host: //p')"
@@ -81,6 +87,7 @@ install_native_runner() {
   build=$(mktemp -d)
   cargo install --path "$CRATE" --locked --root "$root" --target-dir "$build"
   rm -rf "$build"
+  ln -sfn "native-runner-$hash" "$CACHE/engines/native-runner-$version"
   echo "installed: $bin (built in $((SECONDS - started)) s)"
 }
 

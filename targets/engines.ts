@@ -8,6 +8,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import v8 from "node:v8";
 import { fail } from "../compiler/errors.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
@@ -56,6 +57,7 @@ export async function runOnEngine(
   const bytes = typeof blob === "string" ? await readBlob(blob) : blob;
 
   if (engine === "node") {
+    if (inspectWasm(bytes, source).features.includes("relaxed-simd")) enableRelaxedSimd();
     const model = await loadBlob(bytes, { weights: opts.weights, source });
     const outputs = model.run(inputs);
     return Object.fromEntries(Object.entries(outputs).map(([name, view]) => [name, view.slice()]));
@@ -91,6 +93,27 @@ export async function runOnEngine(
   } finally {
     if (dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A function computing f32x4.relaxed_madd of three zero vectors: WebAssembly.validate accepts it only when
+ * V8 has relaxed SIMD on.
+ */
+const RELAXED_SIMD_PROBE = (() => {
+  const zeros = [0xfd, 0x0c, ...new Array(16).fill(0)]; // v128.const 0
+  const body = [0x00, ...zeros, ...zeros, ...zeros, 0xfd, 0x85, 0x02, 0x0b];
+  const types = [0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b], functions = [0x03, 0x02, 0x01, 0x00];
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...functions, 0x0a, body.length + 2, 0x01, body.length, ...body]);
+})();
+
+/**
+ * Turns on V8's relaxed SIMD where it is still behind --experimental-wasm-relaxed-simd (Node 20), which
+ * NODE_OPTIONS does not accept: V8 reads its wasm feature flags at each compile, so setting it now suffices.
+ */
+function enableRelaxedSimd(): void {
+  if (WebAssembly.validate(RELAXED_SIMD_PROBE)) return;
+  v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  if (!WebAssembly.validate(RELAXED_SIMD_PROBE)) fail(`this Node (${process.version}) cannot run relaxed-SIMD blobs; compile with --target wasm-simd`);
 }
 
 async function readBlob(path: string): Promise<Uint8Array> {

@@ -131,6 +131,9 @@ class ByteWriter {
   }
 }
 
+/** how to install wasmtime and teenygrad-native-run, in a checkout or an installed package (which lacks scripts/) */
+export const ENGINES_HINT = "build it with `npm run engines` in a clone of teenygrad (it installs into $TEENYGRAD_CACHE or ~/.cache/teenygrad, for every project on the machine)";
+
 /**
  * An engine's executable: `$envVar` when set (it must then be executable: a typo should not fall back
  * silently), else the first of `candidates` that is executable — absolute paths as they are, bare

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { encodeNpy, parseNpy } from "../compiler/index.js";
 import { availableEngines } from "../targets/engines.js";
 import { randn } from "./helpers/compiled.js";
+import { addOneModel } from "./helpers/host-models.js";
 
 /** The CLI end to end: compile a model file, run the blob on .npy inputs in each engine, inspect it. */
 test("teenygrad compile → run → inspect", { timeout: 120_000 }, () => {
@@ -40,4 +41,26 @@ test("teenygrad compile → run → inspect", { timeout: 120_000 }, () => {
   assert.equal(info.memory.initial, info.memory.maximum);
   assert.equal(info.instructionCounts.simd128, 0);
   assert.match(cli("inspect", blob), /imports: none/);
+});
+
+test("run --out: an uncreatable or existing-file path is a clear error, never a hang; --version prints the package's", { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "teenygrad-cli-out-"));
+  const blob = join(dir, "add1.wasm"), x = join(dir, "x.npy");
+  writeFileSync(blob, addOneModel(5).bytes);
+  writeFileSync(x, encodeNpy("float32", [5], new Float32Array(5)));
+  const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "compiler/cli/bin.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+  for (const [out, message] of [
+    ["/proc/teenygrad/out", /^error: --out \/proc\/teenygrad\/out: cannot create \/proc\/teenygrad: ENOENT$/m],
+    [x, new RegExp(`^error: --out ${x}: ${x} exists and is not a directory$`, "m")],
+    [join(x, "sub"), new RegExp(`^error: --out ${x}/sub: ${x} exists and is not a directory$`, "m")],
+  ] as const) {
+    const r = cli("run", blob, "--input", `x=${x}`, "--out", out);
+    assert.equal(r.status, 1, `--out ${out}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  const ok = cli("run", blob, "--input", `x=${x}`, "--out", join(dir, "a", "b"));
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.deepEqual(Array.from(parseNpy(readFileSync(join(dir, "a", "b", "y.npy"))).data as Float32Array), [1, 1, 1, 1, 1]);
+  const version = cli("--version");
+  assert.equal(version.stdout.trim(), JSON.parse(readFileSync("package.json", "utf8")).version);
 });

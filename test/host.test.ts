@@ -7,6 +7,8 @@ import { encodeNpy, parseNpy } from "../compiler/host/npy.js";
 import { encodeSafetensors, parseSafetensors } from "../compiler/host/safetensors.js";
 import { inspectWasm, parseManifest } from "../compiler/host/wasm-info.js";
 import { loadBlob } from "../compiler/host/loader.js";
+import { loadBlobInWorker } from "../compiler/host/worker.js";
+import { Tensor } from "../compiler/tensor/tensor.js";
 import {
   F, addOneModel, assemble, int64Model, manifestFor, manifestSection, rng, separateWeightsModel, slot, trappingModel,
   wasiAddOneCommand,
@@ -591,6 +593,12 @@ describe("wasm-info", () => {
       [mutate((m) => (m.flavour = "emscripten")), /flavour must be "reactor" or "wasi"/],
       [mutate((m) => delete m.weights), /missing "weights" object/],
       [mutate((m) => (m.weights.embedded = "yes")), /weights.embedded must be true or false/],
+      // inspect, export-c and the footprint read these
+      [mutate((m) => delete m.arena), /missing "arena" object/],
+      [mutate((m) => delete m.arena.lowerBound), /arena.lowerBound must be a non-negative integer, got undefined/],
+      [mutate((m) => delete m.memory), /missing "memory" object/],
+      [mutate((m) => (m.memory.pages = "2")), /memory.pages must be a non-negative integer/],
+      [mutate((m) => (m.memory.bytes = 10)), /memory.bytes 10 is not memory.pages \d+ × 65536/],
       [mutate((m) => delete m.outputs), /"outputs" must be an array/],
       [mutate((m) => (m.inputs[0].dtype = "float16")), /inputs\[0\] "x": unknown dtype "float16"/],
       [mutate((m) => (m.inputs[0].shape = [-4])), /inputs\[0\] "x": shape must be an array of non-negative integers/],
@@ -685,9 +693,59 @@ describe("loader", () => {
     const outside = manifestFor({ inputs: [slot("x", 65530, 5)], outputs: [slot("y", 32, 5)], pages: 1 });
     const far = assemble(`(module (memory (export "memory") 1 1) (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(outside));
     await rejectsTeenygrad(loadBlob(far, { source: "f.wasm" }), /input "x" at \[65530, 65550\) lies outside the 65536-byte memory/);
+    const overflowing = assemble(`(module (memory (export "memory") 1 1) (data (i32.const 65530) "0123456789") (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(manifest));
+    await rejectsTeenygrad(loadBlob(overflowing, { source: "d.wasm" }), /^d\.wasm: the blob does not instantiate \(corrupt or not built by teenygrad\): /);
     const unaligned = manifestFor({ inputs: [slot("x", 2, 5)], outputs: [slot("y", 32, 5)], pages: 1 });
     const odd = assemble(`(module (memory (export "memory") 1 1) (func (export "run") (result i32) (i32.const 0)))`, F.MVP, manifestSection(unaligned));
     await rejectsTeenygrad(loadBlob(odd, { source: "o.wasm" }), /input "x" offset 2 is not 4-byte aligned/);
+  });
+
+  test("takes Tensors and typed arrays, and returns outputs with their shapes and dtypes", async () => {
+    const model = await loadBlob(addOneModel(5).bytes, { source: "add1.wasm" });
+    assert.deepEqual([...model.run({ x: Tensor.from([1, 2, 3, 4, 5]) }).y], [2, 3, 4, 5, 6]);
+    assert.deepEqual([...model.run({ x: new Float64Array([0, 1, 2, 3, 4]) }).y], [1, 2, 3, 4, 5]);
+    throwsTeenygrad(() => model.run({ x: Tensor.from([[1, 2, 3, 4, 5]]) }), /^add1\.wasm: input "x" expects float32\[5\], got a tensor of shape \[1, 5\]$/);
+    const { y } = model.runTensors({ x: Tensor.from([5, 4, 3, 2, 1]) });
+    assert.deepEqual({ ...y, data: [...y.data] }, { name: "y", dtype: "float32", shape: [5], data: [6, 5, 4, 3, 2] });
+    assert.notEqual(y.data.buffer, model.memory.buffer, "runTensors returns copies");
+    model.run({ x: [0, 0, 0, 0, 0] });
+    assert.equal(y.data[0], 6);
+  });
+
+  test("runs in a worker thread: the same answers and errors, and the caller is not blocked", async () => {
+    const worker = await loadBlobInWorker(addOneModel(5).bytes, { source: "add1.wasm" });
+    try {
+      assert.deepEqual(worker.manifest, addOneModel(5).manifest);
+      const { y } = await worker.run({ x: Tensor.from([1, 2, 3, 4, 5]) });
+      assert.deepEqual({ ...y, data: [...y.data] }, { name: "y", dtype: "float32", shape: [5], data: [2, 3, 4, 5, 6] });
+      assert.deepEqual([...(await worker.run({ x: new Float32Array([9, 9, 9, 9, 9]) })).y.data], [10, 10, 10, 10, 10]);
+      await rejectsTeenygrad(worker.run({ x: [-1, 0, 0, 0, 0] }), /^add1\.wasm: run\(\) returned status 2 \(an index out of range in a gather\)$/);
+      await rejectsTeenygrad(worker.run({ x: [1] }), /input "x" expects float32\[5\] = 5 elements, got 1/);
+      // concurrent runs are answered in order
+      const answers = await Promise.all([1, 2, 3].map((v) => worker.run({ x: new Float32Array(5).fill(v) })));
+      assert.deepEqual(answers.map((a) => a.y.data[0]), [2, 3, 4]);
+    } finally {
+      await worker.terminate();
+    }
+    await rejectsTeenygrad(worker.run({ x: [1, 2, 3, 4, 5] }), /^add1\.wasm: the worker was terminated$/);
+    await rejectsTeenygrad(loadBlobInWorker(trappingModel().bytes.subarray(0, 20), { source: "cut.wasm" }), /^cut\.wasm: not a valid WebAssembly module/);
+
+    // a run() that spins for a while: a timer set after the call fires before the answer arrives
+    const manifest = manifestFor({ inputs: [slot("x", 0, 5)], outputs: [slot("y", 32, 5)], pages: 1 });
+    const spinning = assemble(`(module (memory (export "memory") 1 1) (func (export "run") (result i32) (local $i i32)
+      (loop $spin (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $spin (i32.lt_u (local.get $i) (i32.const 300000000))))
+      (i32.const 0)))`, F.MVP, manifestSection(manifest));
+    const slow = await loadBlobInWorker(spinning, { source: "spin.wasm" });
+    try {
+      const events: string[] = [];
+      const answer = slow.run({ x: new Float32Array(5) }).then(() => events.push("answer"));
+      await new Promise((done) => setTimeout(done, 1));
+      events.push("timer");
+      await answer;
+      assert.deepEqual(events, ["timer", "answer"]);
+    } finally {
+      await slow.terminate();
+    }
   });
 
   test("a run() that grows memory is caught instead of returning detached views", async () => {

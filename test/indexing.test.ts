@@ -53,3 +53,17 @@ describe(`indexing ops (seed ${SEED})`, () => {
     assert.throws(() => model.run({ x: new Float32Array(6), i: new Int32Array([0, 1, 3, 0]) }), /status 2/);
   });
 });
+
+test("int64 indices beyond int32's range are out of range, not wrapped: run() returns status 2", async () => {
+  // what the ONNX importer builds for a Gather with int64 indices from a model input
+  const model = new FnModule((data, idx) => ({ rows: apply("gather", [data, apply("cast", [idx], { to: "int32" })], { axis: 0 }), cols: apply("gatherElements", [data, apply("cast", [idx.reshape([1, 2])], { to: "int32" })], { axis: 1 }) }));
+  const { wasm } = await compile(model, { data: [4, 3], idx: { shape: [2], dtype: "int64" } });
+  const blob = await loadBlob(wasm, { source: "gather64.wasm" });
+  const data = Float32Array.from({ length: 12 }, (_, i) => i);
+  const good = blob.run({ data, idx: new BigInt64Array([1n, -1n]) });
+  assert.deepEqual([...good.rows], [3, 4, 5, 9, 10, 11]);
+  assert.deepEqual([...good.cols], [1, 2]);
+  for (const bad of [2n ** 32n + 1n, 2n ** 62n, -(2n ** 32n), 2n ** 31n, -(2n ** 31n) - 1n]) {
+    assert.throws(() => blob.run({ data, idx: new BigInt64Array([0n, bad]) }), /^Error: gather64\.wasm: run\(\) returned status 2 \(an index out of range in a gather\)$|status 2/, `index ${bad}`);
+  }
+});

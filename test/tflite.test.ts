@@ -182,6 +182,18 @@ describe("TFLite import: synthetic models", () => {
     assert.throws(() => importTfliteModel(bytes, { quantized: "refuse", source: "q.tflite" }), /q\.tflite: the model is quantized .*refused/);
   });
 
+  test("an absent (-1) input where the operator requires one is named, not a crash", () => {
+    const tensors = [{ name: "in", shape: [1, 4] }, { name: "out", shape: [1, 4] }];
+    for (const inputs of [[0, -1], [-1, 0]]) {
+      const bytes = writeTflite({ tensors, operators: [{ op: BuiltinOperator.ADD, inputs, outputs: [1] }], inputs: [0], outputs: [1] });
+      assert.throws(() => importTfliteModel(bytes, { source: "absent.tflite" }), (e: unknown) => {
+        assert.ok(e instanceof TeenygradError, String(e));
+        assert.equal(e.message, "absent.tflite: operator #0 ADD ('out'): an input the operator requires is absent (tensor index -1)");
+        return true;
+      });
+    }
+  });
+
   test("a file that is not a TFLite flatbuffer is named as such", () => {
     assert.throws(() => importTfliteModel(new Uint8Array(4), { source: "x.tflite" }), /x\.tflite: not a \.tflite file: 4 bytes is too short/);
     const onnxLike = new Uint8Array(64).fill(8);

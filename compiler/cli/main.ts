@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { checkBudget, describeRam, footprint, parseSize, type Footprint } from "../budget.js";
 import { compile, type CompileReport } from "../compile.js";
@@ -18,6 +18,39 @@ import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } f
 import { registerFederateCommand } from "./federate.js";
 
 /** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
+
+/** this package's version, from the package.json above this file (compiler/cli/ in a checkout, dist/ installed) */
+function packageVersion(): string {
+  for (let dir = dirname(new URL(import.meta.url).pathname); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+    if (pkg.name === "teenygrad" && pkg.version) return pkg.version;
+  }
+  return "unknown";
+}
+
+/**
+ * Creates `dir` and its missing parents one by one, failing with the path at fault (fs.mkdirSync's recursive
+ * mode spins forever on paths under /proc and reports an existing file as a bare EEXIST).
+ */
+function makeOutputDir(dir: string, flag: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  while (!existsSync(at)) {
+    missing.unshift(at);
+    if (at === dirname(at)) break;
+    at = dirname(at);
+  }
+  if (existsSync(at) && !statSync(at).isDirectory()) fail(`${flag} ${dir}: ${at} exists and is not a directory`);
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      fail(`${flag} ${dir}: cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+}
 
 const kb = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
 const pct = (a: number, b: number): string => (b ? `${((a / b - 1) * 100).toFixed(1)}%` : "-");
@@ -51,6 +84,15 @@ export function formatReport(r: CompileReport): string {
     `  compile time   ${`${r.millis.total.toFixed(0)} ms`.padStart(10)}   (asc ${r.millis.asc.toFixed(0)} ms)`,
   ];
   return `${r.model} → ${r.target}\n${formatFootprint(r.footprint)}\n${rows.join("\n")}`;
+}
+
+/**
+ * Compile stages on stderr with the seconds elapsed: asc alone takes 10–30 s for a large model on a loaded
+ * machine, and a silent terminal looks hung.
+ */
+function compileProgress(): (stage: string) => void {
+  const start = performance.now();
+  return (stage) => process.stderr.write(`[${((performance.now() - start) / 1000).toFixed(1)} s] ${stage}\n`);
 }
 
 function formatFootprint(f: Footprint): string {
@@ -93,6 +135,7 @@ function summarize(name: string, t: TypedArray): string {
 export function buildProgram(): Command {
   const program = new Command("teenygrad")
     .description("Compile ML models into one self-contained WebAssembly blob with fixed, pre-planned memory")
+    .version(packageVersion(), "-V, --version", "print the version")
     .showHelpAfterError();
 
   program
@@ -115,15 +158,17 @@ export function buildProgram(): Command {
         const [k, v] = splitAssignment(a, "SHAPE");
         return [k, parseShape(v)];
       }));
+      const progress = compileProgress();
+      progress(`loading ${modelPath}`);
       const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes);
       for (const note of notes ?? []) console.log(`note: ${note}`);
-      if (o.train) return compileForTraining(model, name, inputs, o);
+      if (o.train) return compileForTraining(model, name, inputs, o, progress);
       if (o.state) {
         if (!isModule(model)) fail(`--state: ${modelPath} carries its own weights; --state applies to model modules`);
         model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       }
       const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
-      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget });
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, onProgress: progress });
       writeFileSync(o.output, result.wasm);
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
@@ -161,8 +206,8 @@ export function buildProgram(): Command {
         inputs[k] = npy.data;
       }
       const weights = o.weights ? readFileSync(o.weights) : undefined;
+      makeOutputDir(o.out, "--out");
       const outputs = await runOnEngine(o.engine as Engine, blob, inputs, { weights, source: blob });
-      mkdirSync(o.out, { recursive: true });
       console.log(`${basename(blob)} on ${o.engine}:`);
       for (const s of manifest.outputs) {
         const path = join(o.out, `${s.name}.npy`);
@@ -213,8 +258,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith("commander.")) return err.exitCode ?? 1; // commander already printed it
-    if (err instanceof TeenygradError || err.name === "TeenygradError") console.error(`error: ${err.message}`);
-    else if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "EISDIR") console.error(`error: ${err.message}`);
+    // a system call's failure (a missing file, a read-only directory…) is the user's to fix, and its message names the path
+    if (err instanceof TeenygradError || err.name === "TeenygradError" || (err as NodeJS.ErrnoException).syscall) console.error(`error: ${err.message}`);
     else console.error(`internal error: ${err.message}${process.env.TEENYGRAD_DEBUG ? `\n${err.stack}` : " (set TEENYGRAD_DEBUG=1 for a stack trace)"}`);
     return 1;
   }

@@ -30,12 +30,13 @@ export function addTrainingCompileOptions(compile: Command): void {
 }
 
 /** The compile action with --train: prints the training memory report. */
-export async function compileForTraining(model: Module | Graph, name: string, inputs: Record<string, number[] | InputSpec>, o: Record<string, unknown>): Promise<void> {
+export async function compileForTraining(model: Module | Graph, name: string, inputs: Record<string, number[] | InputSpec>, o: Record<string, unknown>, progress: (stage: string) => void): Promise<void> {
   if (!isModule(model)) fail("--train needs a model module (.ts/.js with an nn.Module): imported graphs carry no parameters to train yet");
   if (o.state) model.loadStateDict(loadSafetensors(readFileSync(o.state as string), o.state as string));
   const type = o.optimizer as string;
   const lr = (o.lr as number | undefined) ?? (type === "sgd" ? 0.01 : 1e-3);
   const optimizer = (type === "sgd" ? { type, lr, momentum: o.momentum, weightDecay: o.weightDecay } : { type, lr, weightDecay: o.weightDecay }) as OptimizerSpec;
+  progress("tracing the forward pass, loss, backward pass and optimizer update; compiling the kernels (asc)");
   const result = await compileTraining(model, {
     inputs, loss: o.loss as LossName, optimizer, batch: o.batch as number | undefined, freeze: o.freeze as string[],
     trainLastN: o.trainLast as number | undefined, target: o.target as string, name,

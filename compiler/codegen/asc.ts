@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
 import { fail } from "../errors.js";
 
 export interface AscOptions {
@@ -93,6 +92,8 @@ export async function compileAssemblyScript(
   const collect = (chunk: Uint8Array | string) => {
     diagnostics += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
   };
+  // loaded on first use: asc and binaryen take about a second to load, which `teenygrad --help`, `run` and `inspect` need not pay
+  const { default: asc } = await import("assemblyscript/asc");
   const start = performance.now();
   const result = await asc.main(argv, {
     readFile(filename) {

@@ -3,11 +3,27 @@
  * no imports to satisfy, every buffer found through the manifest, zero-copy views over linear memory.
  */
 import { fail } from "../errors.js";
-import { DTYPES, type TypedArray } from "../ir/dtype.js";
+import { DTYPES, type DType, type TypedArray } from "../ir/dtype.js";
 import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest.js";
 import { parseManifest } from "./wasm-info.js";
 
-export type InputValues = Record<string, TypedArray | ArrayLike<number>>;
+/** an input's values: a typed array or array of numbers (the element count must match), or a Tensor (the shape must match) */
+export type InputValue = TypedArray | ArrayLike<number> | TensorLike;
+export type InputValues = Record<string, InputValue>;
+
+/** what run() needs of a Tensor (an eager teenygrad Tensor is one) */
+export interface TensorLike {
+  readonly shape: readonly number[];
+  readonly data: TypedArray | ArrayLike<number>;
+}
+
+/** an output as its own copy, with the shape and dtype the manifest gives it (Tensor.from(data, { shape }) makes a Tensor of it) */
+export interface OutputTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: TypedArray;
+}
 
 export interface LoadedModel {
   manifest: Manifest;
@@ -20,6 +36,8 @@ export interface LoadedModel {
    * caller already wrote into `inputs`.
    */
   run(inputs?: InputValues): Record<string, TypedArray>;
+  /** run(), returning copies of the outputs with their shapes and dtypes */
+  runTensors(inputs?: InputValues): Record<string, OutputTensor>;
 }
 
 /** run() statuses the generated code reports besides 0 = ok */
@@ -54,7 +72,13 @@ export async function loadBlob(
     fail(`${source}: blob imports ${names}; a teenygrad reactor blob must have no imports`);
   }
 
-  const instance = await WebAssembly.instantiate(module, {});
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, {});
+  } catch (e) {
+    // e.g. data segments that do not fit the declared memory: the blob is corrupt, not the host
+    fail(`${source}: the blob does not instantiate (corrupt or not built by teenygrad): ${(e as Error).message}`);
+  }
   const { memory, run } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) fail(`${source}: blob does not export its memory as "memory"`);
   if (typeof run !== "function") fail(`${source}: blob does not export a run() function`);
@@ -86,11 +110,15 @@ export async function loadBlob(
     fail(`${source}: the blob embeds its weights; do not pass a weights file`);
   }
 
-  return {
+  const model: LoadedModel = {
     manifest,
     memory,
     inputs,
     outputs,
+    runTensors(values?: InputValues) {
+      const views = model.run(values);
+      return Object.fromEntries(manifest.outputs.map((s) => [s.name, { name: s.name, dtype: s.dtype, shape: [...s.shape], data: views[s.name].slice() }]));
+    },
     run(values?: InputValues) {
       if (values) writeInputs(manifest, inputs, values, source);
       let status: number;
@@ -105,6 +133,7 @@ export async function loadBlob(
       return outputs;
     },
   };
+  return model;
 }
 
 export function runStatusMessage(status: number): string {
@@ -128,7 +157,7 @@ export function writeInputs(
   }
   for (const slot of manifest.inputs) {
     if (!Object.hasOwn(values, slot.name)) fail(`${source}: missing input "${slot.name}" (${describe(slot)})`);
-    const value = values[slot.name];
+    const value = tensorData(values[slot.name], slot, source);
     const target = targets[slot.name];
     if (value == null || typeof value.length !== "number") fail(`${source}: input "${slot.name}" must be a typed array or an array of numbers`);
     if (value.length !== target.length) {
@@ -144,6 +173,13 @@ export function writeInputs(
       fail(`${source}: input "${slot.name}" (${slot.dtype}) has a value that does not convert: ${(e as Error).message}`);
     }
   }
+}
+
+/** a Tensor's data once its shape is checked against the slot's; arrays as they are */
+function tensorData(value: InputValue, slot: TensorSlot, source: string): TypedArray | ArrayLike<number> {
+  if (value == null || typeof value !== "object" || !("shape" in value) || !("data" in value) || ArrayBuffer.isView(value)) return value as ArrayLike<number>;
+  if (value.shape.join() !== slot.shape.join()) fail(`${source}: input "${slot.name}" expects ${describe(slot)}, got a tensor of shape [${value.shape.join(", ")}]`);
+  return value.data;
 }
 
 function describe(slot: TensorSlot): string {

@@ -791,6 +791,14 @@ export function parseManifest(json: string | Uint8Array, source = "<manifest>"):
   checkCount(weights.bytes, `${where}: weights.bytes`);
   if (typeof weights.embedded !== "boolean") fail(`${where}: weights.embedded must be true or false`);
   checkSlots(weights.tensors, "weights.tensors", where);
+  // what inspect, export-c and the footprint read
+  const { arena, memory } = value;
+  if (!isObject(arena)) fail(`${where}: missing "arena" object`);
+  for (const field of ["offset", "bytes", "lowerBound", "greedyBaseline"]) checkCount(arena[field], `${where}: arena.${field}`);
+  if (!isObject(memory)) fail(`${where}: missing "memory" object`);
+  checkCount(memory.pages, `${where}: memory.pages`);
+  checkCount(memory.bytes, `${where}: memory.bytes`);
+  if (memory.bytes !== (memory.pages as number) * 65536) fail(`${where}: memory.bytes ${memory.bytes} is not memory.pages ${memory.pages} × 65536`);
   checkSlots(value.inputs, "inputs", where);
   checkSlots(value.outputs, "outputs", where);
   return value as unknown as Manifest;

@@ -5,6 +5,7 @@ import { decompose } from "./decompose.js";
 import { foldBatchNorm } from "./fold-batchnorm.js";
 import { fuseElementwise } from "./fuse-elementwise.js";
 import { fuseEpilogues } from "./fuse-epilogue.js";
+import { saturateIndexCasts } from "./saturate-indices.js";
 
 export interface PassStats {
   batchNormsFolded: number;
@@ -17,6 +18,7 @@ export interface PassStats {
 
 /** The optimisation pipeline, in order; each pass rewrites the graph in place. */
 export function optimize(g: Graph): PassStats {
+  saturateIndexCasts(g);
   const batchNormsFolded = foldBatchNorm(g);
   const decomposed = decompose(g);
   const constantsFolded = foldConstants(g);
@@ -26,4 +28,4 @@ export function optimize(g: Graph): PassStats {
   return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused };
 }
 
-export { foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues };
+export { saturateIndexCasts, foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues };

@@ -5,6 +5,7 @@
  * profile and stopped as soon as the page has answered.
  */
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
@@ -41,10 +42,15 @@ export function findChromium(): string | null {
 }
 
 
-/** page.ts and the loader as one browser script, bundled once per process */
+/**
+ * page.ts and the loader as one browser script: prebuilt into dist/page.js in the package (`npm run build`),
+ * bundled with esbuild (a development dependency) once per process in a checkout.
+ */
 let pageScript: string | null = null;
 async function bundledPageScript(): Promise<string> {
   if (pageScript) return pageScript;
+  const prebuilt = new URL("./page.js", import.meta.url);
+  if (existsSync(prebuilt)) return (pageScript = readFileSync(prebuilt, "utf8"));
   let esbuild: typeof import("esbuild");
   try {
     esbuild = await import("esbuild");
@@ -81,7 +87,7 @@ export async function runInChromium(
   if (!manifest) fail(`${source}: no teenygrad.manifest custom section: not a teenygrad blob`);
   const inputBytes = Buffer.concat(checkedInputs(manifest, inputs, what).map(bytesOf));
   const chromium = findChromium();
-  if (!chromium) fail("chromium not found: run scripts/install-chromium.sh, put chromium on PATH, or set TEENYGRAD_CHROMIUM");
+  if (!chromium) fail("chromium not found: install it (Debian: apt-get install chromium; in a teenygrad clone: npm run chromium), put it on PATH, or set TEENYGRAD_CHROMIUM");
   const script = await bundledPageScript();
   const job: Job = { source, weights: Boolean(opts.weights) };
 

@@ -12,7 +12,7 @@ import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import type { InputValues } from "../../compiler/host/loader.js";
 import type { WasmFeature } from "../../compiler/host/wasm-info.js";
-import { decodeResponse, encodeRequest, findExecutable, PROTOCOL_EXITS, runProcess } from "../protocol.js";
+import { decodeResponse, encodeRequest, ENGINES_HINT, findExecutable, PROTOCOL_EXITS, runProcess } from "../protocol.js";
 import { teenygradCacheDir } from "../wasmtime/runner.js";
 
 export type NativeEngine = "wamr" | "wasm3";
@@ -36,15 +36,21 @@ export const NATIVE_ENGINES: Record<NativeEngine, { description: string; feature
 /** the crate's sources, in the order scripts/install-engines.sh hashes them to name the install directory */
 const CRATE_SOURCES = ["Cargo.toml", "Cargo.lock", "src/main.rs"];
 const CRATE_DIR = fileURLToPath(new URL(".", import.meta.url));
+/** the crate's version (Cargo.toml); scripts/install-engines.sh links native-runner-<version> to the latest build */
+export const NATIVE_RUNNER_VERSION = "0.1.0";
 
 /**
  * $TEENYGRAD_NATIVE_RUNNER, else the build of these very sources in the cache (where scripts/install-engines.sh
- * puts it); null when neither exists, or when the crate's sources are not at hand (a bundled install).
+ * puts it), else, in an installed package (which does not ship the crate's sources), the build of this version;
+ * null when none exists.
  */
 export function findNativeRunner(): string | null {
-  const hash = crateHash();
-  const cached = hash ? [join(teenygradCacheDir(), "engines", `native-runner-${hash}`, "bin", "teenygrad-native-run")] : [];
-  return findExecutable("TEENYGRAD_NATIVE_RUNNER", cached);
+  return findExecutable("TEENYGRAD_NATIVE_RUNNER", [join(nativeRunnerDir(), "bin", "teenygrad-native-run")]);
+}
+
+/** where the native runner is installed: by the hash of the crate's sources in a checkout, else by version */
+export function nativeRunnerDir(): string {
+  return join(teenygradCacheDir(), "engines", `native-runner-${crateHash() ?? NATIVE_RUNNER_VERSION}`);
 }
 
 /** first 16 hex digits of the SHA-256 of the crate's sources, concatenated; null without the sources */
@@ -87,7 +93,7 @@ export async function runInNativeRunner(
 ): Promise<NativeRun> {
   const what = `${engine} (${blobPath})`;
   const runner = findNativeRunner();
-  if (!runner) fail(`${what}: teenygrad-native-run not found: run scripts/install-engines.sh or set TEENYGRAD_NATIVE_RUNNER`);
+  if (!runner) fail(`${what}: teenygrad-native-run not found in ${nativeRunnerDir()}: ${ENGINES_HINT}, or set TEENYGRAD_NATIVE_RUNNER`);
   const request = encodeRequest(manifest, inputs, opts.weights, what);
   const args = ["--engine", engine, "--repeat", String(opts.repeat ?? 1), blobPath];
   let result;

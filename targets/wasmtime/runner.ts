@@ -11,7 +11,7 @@ import { fail } from "../../compiler/errors.js";
 import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import type { InputValues } from "../../compiler/host/loader.js";
-import { decodeResponse, encodeRequest, findExecutable, PROTOCOL_EXITS, runProcess, type ProcessResult } from "../protocol.js";
+import { decodeResponse, encodeRequest, ENGINES_HINT, findExecutable, PROTOCOL_EXITS, runProcess, type ProcessResult } from "../protocol.js";
 import { ADAPTER_WAT } from "./adapter.js";
 
 // moved to the shared protocol module; re-exported for the runners that import them from here
@@ -30,7 +30,7 @@ export function findWasmtime(): string | null {
 
 function requireWasmtime(): string {
   const wasmtime = findWasmtime();
-  if (!wasmtime) fail("wasmtime not found: run scripts/install-engines.sh, put wasmtime on PATH, or set TEENYGRAD_WASMTIME");
+  if (!wasmtime) fail(`wasmtime not found: ${ENGINES_HINT}, put wasmtime on PATH, or set TEENYGRAD_WASMTIME`);
   return wasmtime;
 }
 

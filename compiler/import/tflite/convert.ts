@@ -55,12 +55,17 @@ export class Converter {
   get source(): string {
     return this.model.source;
   }
+  /** the operator being checked or converted, named when it reads an absent input */
+  current: TfliteOperator | null = null;
   tensor(i: number): TfliteTensor {
-    return this.model.tensors[i];
+    const t = this.model.tensors[i];
+    if (t) return t;
+    const where = this.current ? `${this.label(this.current)}: ` : "";
+    fail(`${this.source}: ${where}${i < 0 ? "an input the operator requires is absent (tensor index -1)" : `tensor index ${i} is out of range (${this.model.tensors.length} tensors)`}`);
   }
   /** `#12 CONV_2D ('model/conv2d/Relu')`: an operator as error messages name it (its first output's name) */
   label(op: TfliteOperator): string {
-    const out = op.outputs[0] !== undefined ? this.tensor(op.outputs[0]).name : "no output";
+    const out = this.model.tensors[op.outputs[0]]?.name ?? "no output";
     return `operator #${op.index} ${op.type} ('${out}')`;
   }
   fail(op: TfliteOperator, message: string): never {

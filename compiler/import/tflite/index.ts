@@ -78,9 +78,11 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
     for (const i of op.inputs) {
       if (i >= 0 && !written.has(i) && !model.tensors[i].data) c.fail(op, `reads tensor '${model.tensors[i].name}' before any operator writes it (operators must be in execution order)`);
     }
+    c.current = op;
     CONVERTERS[op.builtin]!.convert(c, op);
     for (const o of op.outputs) written.add(o);
   }
+  c.current = null;
   for (const i of model.outputs) if (!written.has(i) && !model.tensors[i].data) fail(`${src}: output '${model.tensors[i].name}' is never written`);
   c.finishOutputs();
 
@@ -140,7 +142,9 @@ function checkSupported(c: Converter, model: TfliteModel): void {
       add(op.type, label);
       continue;
     }
+    c.current = op;
     const reason = converter.check?.(c, op);
+    c.current = null;
     if (reason) add(`${op.type} with ${reason}`, label);
     for (const i of [...op.inputs, ...op.outputs]) {
       if (i < 0) continue;
