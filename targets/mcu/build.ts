@@ -19,6 +19,7 @@ import { exportC } from "../../compiler/codegen/export-c.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import { fail } from "../../compiler/errors.js";
 import { inspectWasm } from "../../compiler/host/wasm-info.js";
+import { findExecutable } from "../protocol.js";
 import { findWamrSources, MAIN_C, type WamrSources } from "../wamr/build.js";
 import { teenygradCacheDir } from "../wasmtime/runner.js";
 import type { Board } from "./boards.js";
@@ -28,9 +29,6 @@ const PLATFORM_DIR = join(HERE, "platform");
 const FIRMWARE_DIR = join(HERE, "firmware");
 
 export const ARM_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm";
-const GCC = "arm-none-eabi-gcc";
-const AR = "arm-none-eabi-ar";
-const OBJCOPY = "arm-none-eabi-objcopy";
 
 const run = promisify(execFile);
 
@@ -86,13 +84,22 @@ export interface FirmwareImage {
   sizes: ImageSizes;
 }
 
-/** Fails with the Debian packages to install when the cross toolchain is missing. */
-export async function checkArmToolchain(): Promise<void> {
-  try {
-    await run(GCC, ["--version"]);
-  } catch {
-    fail(`${GCC} not found: firmware needs Debian's ${ARM_PACKAGES} (apt-get install -y ${ARM_PACKAGES}, or npm run mcu)`);
-  }
+/** $TEENYGRAD_ARM_GCC, else arm-none-eabi-gcc on PATH; its ar and objcopy sit beside it */
+export function findArmGcc(): string | null {
+  return findExecutable("TEENYGRAD_ARM_GCC", ["arm-none-eabi-gcc"]);
+}
+
+interface ArmTools {
+  gcc: string;
+  ar: string;
+  objcopy: string;
+}
+
+/** the cross toolchain, or a failure naming the Debian packages to install */
+function armTools(): ArmTools {
+  const gcc = findArmGcc() ?? fail(`arm-none-eabi-gcc not found: firmware needs Debian's ${ARM_PACKAGES} (apt-get install -y ${ARM_PACKAGES}, or npm run mcu)`);
+  const sibling = (tool: string) => gcc.replace(/gcc$/, tool);
+  return { gcc, ar: sibling("ar"), objcopy: sibling("objcopy") };
 }
 
 /** the WAMR sources, fetching nothing: cargo puts them in its registry (scripts/install-engines.sh) */
@@ -114,9 +121,9 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
   const manifest = info.manifest ?? fail(`${source}: no teenygrad.manifest custom section: not a teenygrad blob`);
   if (info.features.includes("simd128")) fail(`${source}: WAMR on ${board.name} has no SIMD; compile with --target wasm-scalar`);
   if (engine === "aot" && !opts.aotModule) fail(`${source}: the "aot" engine needs the module wamrc compiled`);
-  await checkArmToolchain();
+  const tools = armTools();
   const sources = requireWamrSources();
-  const library = await buildWamrLibrary(board, sources, engine === "aot");
+  const library = await buildWamrLibrary(tools, board, sources, engine === "aot");
 
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-firmware-"));
   try {
@@ -131,7 +138,7 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     const objects: string[] = [];
     const compile = async (file: string, extra: string[] = []) => {
       const object = join(dir, `${basename(file, ".c")}.o`);
-      await tool(GCC, [...cflags, ...extra, ...include, "-I", dir, "-c", file, "-o", object]);
+      await tool(tools.gcc, [...cflags, ...extra, ...include, "-I", dir, "-c", file, "-o", object]);
       objects.push(object);
     };
     await compile(join(FIRMWARE_DIR, "startup.c"), [`-DFIRMWARE_SYSTICK_HZ=${board.qemu.systickHz}u`]);
@@ -140,7 +147,7 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     const map = join(dir, "firmware.map");
     const linked = join(dir, "firmware.elf");
     try {
-      await run(GCC, [
+      await run(tools.gcc, [
         ...board.cflags, "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
         "-Wl,--gc-sections", `-Wl,-Map=${map}`, "-L", dir, "-T", join(FIRMWARE_DIR, "firmware.ld"),
         "-Wl,--wrap=wasm_runtime_call_wasm_a", "-Wl,--wrap=wasm_runtime_destroy",
@@ -157,7 +164,7 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     const infoFile = join(dir, "info.json");
     writeFileSync(infoFile, JSON.stringify(firmwareInfo));
     // a section that is never loaded: it costs the device nothing
-    await tool(OBJCOPY, ["--add-section", `${FIRMWARE_INFO_SECTION}=${infoFile}`, "--set-section-flags", `${FIRMWARE_INFO_SECTION}=noload,readonly`, linked, output]);
+    await tool(tools.objcopy, ["--add-section", `${FIRMWARE_INFO_SECTION}=${infoFile}`, "--set-section-flags", `${FIRMWARE_INFO_SECTION}=noload,readonly`, linked, output]);
     return { path: output, info: firmwareInfo, sizes: imageSizes(readFileSync(map, "utf8"), board, poolBytes, manifest.memory.bytes) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -285,7 +292,7 @@ function patchedSource(file: string, dir: string): string {
 }
 
 /** WAMR as a static library for the board, built on first use; cached by WAMR version, flags and platform sources */
-export async function buildWamrLibrary(board: Board, sources: WamrSources, aot: boolean): Promise<string> {
+async function buildWamrLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: boolean): Promise<string> {
   const files = wamrSourceFiles(board, sources, aot);
   const flags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", ...wamrDefines(board, aot)];
   const key = createHash("sha256")
@@ -307,9 +314,9 @@ export async function buildWamrLibrary(board: Board, sources: WamrSources, aot: 
     const objects = files.map((f) => join(build, `${basename(f).replace(/\.[cs]$/, "")}.o`));
     // two at a time: the machine is shared
     for (let i = 0; i < files.length; i += 2) {
-      await Promise.all(compiled.slice(i, i + 2).map((f, j) => tool(GCC, [...flags, ...include, "-c", f, "-o", objects[i + j]])));
+      await Promise.all(compiled.slice(i, i + 2).map((f, j) => tool(tools.gcc, [...flags, ...include, "-c", f, "-o", objects[i + j]])));
     }
-    await tool(AR, ["rcs", join(build, "libiwasm.a"), ...objects]);
+    await tool(tools.ar, ["rcs", join(build, "libiwasm.a"), ...objects]);
     mkdirSync(dir, { recursive: true });
     // rename, so a concurrent build never sees half a library
     renameSync(join(build, "libiwasm.a"), library);

@@ -13,8 +13,9 @@ import { fail } from "../../compiler/errors.js";
 import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { InputValues } from "../../compiler/host/loader.js";
 import { bytesOf, checkedInputs, findExecutable, splitOutputs } from "../protocol.js";
+import { findWamrSources } from "../wamr/build.js";
 import { findBoard, ticksToInstructions } from "./boards.js";
-import { ARM_PACKAGES, buildFirmware, FIRMWARE_INFO_SECTION, type FirmwareInfo } from "./build.js";
+import { ARM_PACKAGES, buildFirmware, findArmGcc, FIRMWARE_INFO_SECTION, type FirmwareInfo } from "./build.js";
 import { readElfSection } from "./elf.js";
 
 const run = promisify(execFile);
@@ -39,6 +40,13 @@ export function readFirmwareInfo(elf: Uint8Array, source: string): FirmwareInfo 
 
 export function findQemu(): string | null {
   return findExecutable("TEENYGRAD_QEMU_ARM", ["qemu-system-arm"]);
+}
+
+/** why firmware cannot be built and run here (the missing tool or sources), or null when it can */
+export function missingMcuTools(): string | null {
+  if (!findArmGcc() || !findQemu()) return `arm-none-eabi-gcc or qemu-system-arm not found (Debian: ${ARM_PACKAGES}; npm run mcu)`;
+  if (!findWamrSources()) return "WAMR's sources (the wamrx-sys crate) are not in cargo's registry (npm run engines)";
+  return null;
 }
 
 /** Boots the image at `elfPath` with these inputs and returns its outputs and what it measured. */
