@@ -9,6 +9,7 @@ import { randomTfliteInputs } from "../compiler/import/tflite/litert.js";
 import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { runOnEngine } from "../targets/engines.js";
+import { compileAot, findLlvmConfig, LLVM_PACKAGES } from "../targets/mcu/aot.js";
 import { findBoard } from "../targets/mcu/boards.js";
 import { buildFirmware } from "../targets/mcu/build.js";
 import { missingMcuTools, runInQemu } from "../targets/mcu/runner.js";
@@ -18,7 +19,7 @@ import { SEED } from "./helpers/compiled.js";
 /**
  * The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware for an emulated
  * Cortex-M4: WAMR's interpreter in the image gives the same bits as Node for the same blob; an image over its
- * RAM budget fails to link, naming the overflow. Each model is compiled once; KWS is built at the board's default
+ * RAM budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits. Each model is compiled once; KWS is built at the board's default
  * budget (256 KB RAM, 1 MB flash), which it must fit; AD's float32 weights (1 MB) need the board's whole memory.
  */
 
@@ -55,6 +56,13 @@ describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip 
     assert.deepEqual(hex(run.outputs), hex(await runOnEngine("node", wasm, inputs)));
     // the same image through the engine interface `teenygrad run fw.elf --engine qemu` uses
     assert.deepEqual(hex(await runOnEngine("qemu", elf, inputs)), hex(run.outputs));
+  });
+
+  test("KWS int8 as wamrc's Cortex-M4 AOT code in the same firmware matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
+    const { wasm, inputs } = await kwsBlob();
+    const elf = join(work, "kws-aot.elf");
+    await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), source: "kws_ref_model.tflite" });
+    assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", wasm, inputs)));
   });
 
   test("AD int8 (built on the fly by the qemu-cortex-m4 engine) matches Node bit for bit", { timeout: 600_000 }, async () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseSize } from "../budget.js";
 import { BOARDS, findBoard } from "../../targets/mcu/boards.js";
+import { compileAot } from "../../targets/mcu/aot.js";
 import { buildFirmware, type ImageSizes, type SizeSplit } from "../../targets/mcu/build.js";
 
 /** `teenygrad firmware MODEL.wasm --board B -o fw.elf`: argument parsing and printing over targets/mcu. */
@@ -27,10 +28,14 @@ export function registerFirmwareCommand(program: Command): void {
     .option("--board <name>", `board: ${Object.keys(BOARDS).join(", ")}`, "mps2-an386")
     .option("--ram <size>", "RAM budget, e.g. 256K (default: the board's)")
     .option("--flash <size>", "flash budget, e.g. 1M (default: the board's)")
+    .option("--aot", "run ahead-of-time code from wamrc (built from WAMR's sources against Debian's LLVM) instead of the interpreter")
     .action(async (blob: string, o) => {
       const board = findBoard(o.board);
-      const image = await buildFirmware(readFileSync(blob), o.output, {
+      const wasm = readFileSync(blob);
+      const image = await buildFirmware(wasm, o.output, {
         board,
+        engine: o.aot ? "aot" : "interpreter",
+        aotModule: o.aot ? await compileAot(wasm, board.aot, blob) : undefined,
         ram: o.ram === undefined ? undefined : parseSize(o.ram),
         flash: o.flash === undefined ? undefined : parseSize(o.flash),
         source: blob,

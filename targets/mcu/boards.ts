@@ -14,6 +14,8 @@ export interface Board {
   wamrTarget: string;
   wamrTargetDefine: string;
   invokeNative: string;
+  /** WAMR's relocations for AOT code on this architecture (core/iwasm/aot/arch/) */
+  aotReloc: string;
   /** wamrc's --target / --cpu / --target-abi for ahead-of-time code that runs on this core */
   aot: { target: string; cpu: string; abi: string };
   /** where code and constants live (read-only at run time); `bytes` is the default budget, `maxBytes` the board's */
@@ -44,6 +46,7 @@ export const BOARDS: Record<string, Board> = {
     wamrTarget: "THUMBV7EM",
     wamrTargetDefine: "BUILD_TARGET_THUMB_VFP",
     invokeNative: "invokeNative_thumb_vfp.s",
+    aotReloc: "aot_reloc_thumb.c",
     aot: { target: "thumbv7em", cpu: "cortex-m4", abi: "eabihf" },
     // the code SSRAM stands in for flash (the MPU makes it read-only); the budget is a typical Cortex-M4 part's
     flash: { origin: 0x0000_0000, bytes: 1024 * 1024, maxBytes: 4 * 1024 * 1024 },

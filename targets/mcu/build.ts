@@ -123,7 +123,7 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
   if (engine === "aot" && !opts.aotModule) fail(`${source}: the "aot" engine needs the module wamrc compiled`);
   const tools = armTools();
   const sources = requireWamrSources();
-  const library = await buildWamrLibrary(tools, board, sources, engine === "aot");
+  const library = await buildWamrLibrary(boardLibrary(tools, board, sources, engine === "aot"), sources);
 
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-firmware-"));
   try {
@@ -132,8 +132,8 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     writeFileSync(join(dir, "memory.ld"), memoryScript(board, budget));
     const moduleBytes = engine === "aot" ? opts.aotModule!.length : blob.length;
     const codeBytes = info.sections.find((s) => s.name === "code")?.bytes ?? 0;
-    const poolBytes = poolSize(board, manifest.memory.bytes, engine === "aot" ? moduleBytes : codeBytes, engine);
-    const include = wamrIncludes(sources);
+    const poolBytes = poolSize(board, manifest.memory.bytes, codeBytes, engine);
+    const include = wamrIncludes(sources, PLATFORM_DIR);
     const cflags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror"];
     const objects: string[] = [];
     const compile = async (file: string, extra: string[] = []) => {
@@ -181,11 +181,11 @@ function overflowMessage(region: string, bytes: number, budget: { ram: number; f
 
 /**
  * WAMR's pool: the linear memory, the loaded module (the fast interpreter's rewritten code, about twice the
- * code section, `loadedBytes`; data segments stay in flash; an AOT module is copied whole), the interpreter's
- * stack, and WAMR's own records.
+ * blob's code section; AOT's machine code, copied to RAM to run, allowed three times it; data segments stay in
+ * flash either way), the interpreter's stack, and WAMR's own records.
  */
-function poolSize(board: Board, memoryBytes: number, loadedBytes: number, engine: McuEngine): number {
-  const loaded = engine === "aot" ? loadedBytes : 2 * loadedBytes;
+function poolSize(board: Board, memoryBytes: number, codeBytes: number, engine: McuEngine): number {
+  const loaded = (engine === "aot" ? 3 : 2) * codeBytes;
   return align(memoryBytes + loaded + board.wasmStackBytes + 16 * 1024, 8);
 }
 
@@ -207,7 +207,7 @@ function memoryScript(board: Board, budget: { ram: number; flash: number }): str
 }
 
 /** the header with the AOT module in place of the blob's bytes (the tensor tables stay the blob's) */
-function withModuleBytes(header: string, module: Uint8Array): string {
+export function withModuleBytes(header: string, module: Uint8Array): string {
   const size = /^#define MODEL_WASM_BYTES \d+u$/m;
   const array = /^static uint8_t model_wasm\[MODEL_WASM_BYTES\] = \{\n[^}]*\};$/m;
   if (!size.test(header) || !array.test(header)) fail("export-c's header no longer has MODEL_WASM_BYTES and model_wasm[]: update targets/mcu/build.ts");
@@ -218,7 +218,7 @@ function withModuleBytes(header: string, module: Uint8Array): string {
     .replace(array, () => `/* wamrc's AOT module in place of the blob */\nstatic uint8_t model_wasm[MODEL_WASM_BYTES] = {\n${rows.join("\n")}\n};`);
 }
 
-/** WAMR's compile-time configuration on a microcontroller: as targets/wamr/build.ts's, plus AOT when asked */
+/** WAMR's compile-time configuration on a microcontroller: as targets/wamr/build.ts's, or AOT alone */
 function wamrDefines(board: Board, aot: boolean): string[] {
   return [
     `-D${board.wamrTargetDefine}`,
@@ -226,8 +226,8 @@ function wamrDefines(board: Board, aot: boolean): string[] {
     "-DBH_MALLOC=wasm_runtime_malloc",
     "-DBH_FREE=wasm_runtime_free",
     "-DBH_PLATFORM_TEENYGRAD_MCU",
-    "-DWASM_ENABLE_INTERP=1",
-    "-DWASM_ENABLE_FAST_INTERP=1",
+    `-DWASM_ENABLE_INTERP=${aot ? 0 : 1}`,
+    `-DWASM_ENABLE_FAST_INTERP=${aot ? 0 : 1}`,
     `-DWASM_ENABLE_AOT=${aot ? 1 : 0}`,
     "-DWASM_ENABLE_JIT=0",
     "-DWASM_ENABLE_FAST_JIT=0",
@@ -246,25 +246,30 @@ function wamrDefines(board: Board, aot: boolean): string[] {
   ];
 }
 
-function wamrIncludes(sources: WamrSources): string[] {
-  const dirs = ["core/iwasm/include", "core/iwasm/common", "core/iwasm/interpreter", "core/iwasm/aot", "core/shared/utils", "core/shared/mem-alloc", "core/shared/platform/include", "core"];
-  return [...dirs.flatMap((d) => ["-I", join(sources.root, d)]), "-I", PLATFORM_DIR];
+/** WAMR's include directories, with the platform layer's (platform_internal.h) */
+export function wamrIncludes(sources: WamrSources, platformDir: string): string[] {
+  const dirs = ["core/iwasm/include", "core/iwasm/common", "core/iwasm/interpreter", "core/iwasm/aot", "core/iwasm/compilation", "core/shared/utils", "core/shared/utils/uncommon", "core/shared/mem-alloc", "core/shared/platform/include", "core"];
+  return [...dirs.flatMap((d) => ["-I", join(sources.root, d)]), "-I", platformDir];
 }
 
-/** WAMR's C sources for this configuration (the files WAMR's CMake would pick), and the platform layer */
-function wamrSourceFiles(board: Board, sources: WamrSources, aot: boolean): string[] {
+/**
+ * WAMR's C sources for a configuration (the files WAMR's CMake would pick): the common runtime with this
+ * architecture's invokeNative, an interpreter, the AOT runtime and its relocations when asked, the allocator,
+ * the utilities, and the platform layer's files.
+ */
+export function wamrSourceFiles(sources: WamrSources, config: { invokeNative: string; interpreter?: "fast" | "classic"; aotReloc?: string; platform: string[] }): string[] {
   const core = (path: string) => join(sources.root, "core", path);
   const common = ["wasm_application", "wasm_blocking_op", "wasm_c_api", "wasm_exec_env", "wasm_loader_common", "wasm_memory", "wasm_native", "wasm_runtime_common", "wasm_shared_memory"];
   const utils = ["bh_assert", "bh_bitmap", "bh_common", "bh_hashmap", "bh_leb128", "bh_list", "bh_log", "bh_queue", "bh_vector", "runtime_timer"];
   return [
     ...common.map((f) => core(`iwasm/common/${f}.c`)),
-    core(`iwasm/common/arch/${board.invokeNative}`),
-    ...["wasm_loader", "wasm_runtime", "wasm_interp_fast"].map((f) => core(`iwasm/interpreter/${f}.c`)),
-    ...(aot ? [...["aot_intrinsic", "aot_loader", "aot_runtime"].map((f) => core(`iwasm/aot/${f}.c`)), core(`iwasm/aot/arch/aot_reloc_thumb.c`)] : []),
+    core(`iwasm/common/arch/${config.invokeNative}`),
+    ...(config.interpreter ? ["wasm_loader", "wasm_runtime", `wasm_interp_${config.interpreter}`].map((f) => core(`iwasm/interpreter/${f}.c`)) : []),
+    ...(config.aotReloc ? [...["aot_intrinsic", "aot_loader", "aot_runtime"].map((f) => core(`iwasm/aot/${f}.c`)), core(`iwasm/aot/arch/${config.aotReloc}`)] : []),
     ...["ems_alloc", "ems_gc", "ems_hmu", "ems_kfc"].map((f) => core(`shared/mem-alloc/ems/${f}.c`)),
     core("shared/mem-alloc/mem_alloc.c"),
     ...utils.map((f) => core(`shared/utils/${f}.c`)),
-    join(PLATFORM_DIR, "mcu_platform.c"),
+    ...config.platform,
   ];
 }
 
@@ -291,32 +296,43 @@ function patchedSource(file: string, dir: string): string {
   return copy;
 }
 
-/** WAMR as a static library for the board, built on first use; cached by WAMR version, flags and platform sources */
-async function buildWamrLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: boolean): Promise<string> {
-  const files = wamrSourceFiles(board, sources, aot);
-  const flags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", ...wamrDefines(board, aot)];
-  const key = createHash("sha256")
-    .update(flags.join("\n"))
-    .update(files.map((f) => basename(f)).join("\n"))
-    .update(JSON.stringify(FLASH_PATCHES))
-    .update(readFileSync(join(PLATFORM_DIR, "mcu_platform.c")))
-    .update(readFileSync(join(PLATFORM_DIR, "platform_internal.h")))
-    .digest("hex")
-    .slice(0, 12);
-  const dir = join(teenygradCacheDir(), "wamr", `wamr-${sources.version}-${board.name}-${aot ? "aot" : "interp"}-${key}`);
+/** a build of WAMR's sources into one static library: for the board (arm-none-eabi) or for this machine */
+export interface WamrLibrarySpec {
+  /** names the cache entry, e.g. "mps2-an386-interp" */
+  name: string;
+  cc: string;
+  cxx?: string;
+  ar: string;
+  /** for every file: code generation, defines, include directories */
+  cflags: string[];
+  /** added for C++ files */
+  cxxflags?: string[];
+  files: string[];
+}
+
+/**
+ * The library for `spec`, built on first use two files at a time (the machine is shared) and cached by WAMR's
+ * version, the flags, the files, the patches and the contents of our own files among them.
+ */
+export async function buildWamrLibrary(spec: WamrLibrarySpec, sources: WamrSources): Promise<string> {
+  const hash = createHash("sha256").update(JSON.stringify({ ...spec, files: spec.files.map((f) => basename(f)), FLASH_PATCHES }));
+  for (const file of spec.files) if (file.startsWith(HERE)) hash.update(readFileSync(file));
+  hash.update(readFileSync(join(PLATFORM_DIR, "platform_internal.h")));
+  const dir = join(teenygradCacheDir(), "wamr", `wamr-${sources.version}-${spec.name}-${hash.digest("hex").slice(0, 12)}`);
   const library = join(dir, "libiwasm.a");
   if (existsSync(library)) return library;
   const build = `${dir}.${process.pid}.build`;
   mkdirSync(build, { recursive: true });
   try {
-    const include = wamrIncludes(sources);
-    const compiled = files.map((f) => patchedSource(f, build));
-    const objects = files.map((f) => join(build, `${basename(f).replace(/\.[cs]$/, "")}.o`));
-    // two at a time: the machine is shared
-    for (let i = 0; i < files.length; i += 2) {
-      await Promise.all(compiled.slice(i, i + 2).map((f, j) => tool(tools.gcc, [...flags, ...include, "-c", f, "-o", objects[i + j]])));
+    const compiled = spec.files.map((f) => patchedSource(f, build));
+    const objects = spec.files.map((f, i) => join(build, `${i}-${basename(f).replace(/\.(c|s|cpp)$/, "")}.o`));
+    const compile = (file: string, object: string) => file.endsWith(".cpp")
+      ? tool(spec.cxx ?? fail(`${spec.name}: no C++ compiler for ${file}`), [...spec.cflags, ...(spec.cxxflags ?? []), "-c", file, "-o", object])
+      : tool(spec.cc, [...spec.cflags, "-c", file, "-o", object]);
+    for (let i = 0; i < compiled.length; i += 2) {
+      await Promise.all(compiled.slice(i, i + 2).map((f, j) => compile(f, objects[i + j])));
     }
-    await tool(tools.ar, ["rcs", join(build, "libiwasm.a"), ...objects]);
+    await tool(spec.ar, ["rcs", join(build, "libiwasm.a"), ...objects]);
     mkdirSync(dir, { recursive: true });
     // rename, so a concurrent build never sees half a library
     renameSync(join(build, "libiwasm.a"), library);
@@ -324,6 +340,17 @@ async function buildWamrLibrary(tools: ArmTools, board: Board, sources: WamrSour
     rmSync(build, { recursive: true, force: true });
   }
   return library;
+}
+
+function boardLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: boolean): WamrLibrarySpec {
+  return {
+    name: `${board.name}-${aot ? "aot" : "interp"}`,
+    cc: tools.gcc,
+    ar: tools.ar,
+    cflags: [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", ...wamrDefines(board, aot), ...wamrIncludes(sources, PLATFORM_DIR)],
+    // one engine per image: the interpreter, or the AOT runtime alone (flash is scarce)
+    files: wamrSourceFiles(sources, { invokeNative: board.invokeNative, interpreter: aot ? undefined : "fast", aotReloc: aot ? board.aotReloc : undefined, platform: [join(PLATFORM_DIR, "mcu_platform.c")] }),
+  };
 }
 
 /**
@@ -360,7 +387,7 @@ export function imageSizes(map: string, board: Board, poolBytes: number, memoryB
   return { flash, ram, poolBytes, memoryBytes };
 }
 
-async function tool(command: string, args: string[]): Promise<void> {
+export async function tool(command: string, args: string[]): Promise<void> {
   try {
     await run(command, args, { maxBuffer: 64 * 1024 * 1024 });
   } catch (e) {
