@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,8 +16,9 @@ import { fail } from "../../compiler/errors.js";
 import type { TypedArray } from "../../compiler/ir/dtype.js";
 import type { InputValues } from "../../compiler/host/loader.js";
 import { inspectWasm } from "../../compiler/host/wasm-info.js";
-import { bytesOf, checkedInputs, findExecutable, splitOutputs } from "../protocol.js";
+import { checkedInputs, findExecutable, splitOutputs } from "../protocol.js";
 import { MAIN_C, type WamrSources } from "../wamr/build.js";
+import { parseFirmwareReport, writeInputsFile } from "./runner.js";
 import { buildWamrLibrary, requireWamrSources, tool, wamrIncludes, wamrSourceFiles, withModuleBytes, type WamrLibrarySpec } from "./build.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -142,17 +143,19 @@ export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "
     const header = exportC(wasm, { source });
     writeFileSync(join(dir, "model.h"), aot ? withModuleBytes(header, await compileAot(wasm, HOST_AOT_TARGET, source)) : header);
     const exe = join(dir, "run-model");
-    await tool("gcc", ["-O2", "-std=gnu99", "-I", dir, "-I", join(sources.root, "core", "iwasm", "include"), "-Dmain=embedding_main",
-      "-Wl,--wrap=wasm_runtime_call_wasm_a", "-Wl,--wrap=wasm_runtime_destroy", HOST_C, FIRMWARE_C, MAIN_C, library, "-lm", "-lpthread", "-ldl", "-o", exe]);
-    await writeFile(join(dir, "inputs.bin"), Buffer.concat(checkedInputs(manifest, inputs, source).map((a) => bytesOf(a))));
+    const cflags = ["-O2", "-std=gnu99", "-I", dir, "-I", join(sources.root, "core", "iwasm", "include")];
+    await tool("gcc", [...cflags, "-Dmain=embedding_main", "-c", MAIN_C, "-o", join(dir, "main.o")]);
+    await tool("gcc", [...cflags, "-Wl,--wrap=wasm_runtime_call_wasm_a", "-Wl,--wrap=wasm_runtime_destroy", HOST_C, FIRMWARE_C, join(dir, "main.o"), library, "-lm", "-lpthread", "-ldl", "-o", exe]);
+    await writeInputsFile(dir, checkedInputs(manifest, inputs, source));
     let stderr: string;
     try {
       stderr = (await run(exe, [], { cwd: dir })).stderr;
     } catch (e) {
       fail(`${source} on this machine (WAMR ${engine}): ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
     }
-    const ticks = /^teenygrad-firmware: run-ticks 0x([0-9a-f]+)$/m.exec(stderr) ?? fail(`${source}: no run time reported:\n${stderr}`);
-    return { outputs: splitOutputs(manifest.outputs, new Uint8Array(await readFile(join(dir, "outputs.bin"))), source), nanos: Number(BigInt(`0x${ticks[1]}`)) };
+    // host.c's ticks are nanoseconds
+    const nanos = parseFirmwareReport(stderr, `${source} on this machine`).ticks;
+    return { outputs: splitOutputs(manifest.outputs, new Uint8Array(await readFile(join(dir, "outputs.bin"))), source), nanos };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -31,6 +31,19 @@ export interface QemuRun {
   pool: { bytes: number; highmark: number };
 }
 
+/** the inputs' raw bytes, in manifest order, as the file firmware.c reads as its stdin */
+export async function writeInputsFile(dir: string, arrays: TypedArray[]): Promise<void> {
+  await writeFile(join(dir, "inputs.bin"), Buffer.concat(arrays.map((a) => bytesOf(a))));
+}
+
+/** what firmware.c reports on stderr: the ticks run() took, and WAMR's pool size and high-water mark */
+export function parseFirmwareReport(stderr: string, what: string): { ticks: number; pool: { bytes: number; highmark: number } } {
+  const ticks = /^teenygrad-firmware: run-ticks 0x([0-9a-f]+)$/m.exec(stderr);
+  const pool = /^teenygrad-firmware: pool-bytes (\d+) pool-highmark (\d+)$/m.exec(stderr);
+  if (!ticks || !pool) fail(`${what}: reported no run time or pool use:\n${stderr.trim()}`);
+  return { ticks: Number(BigInt(`0x${ticks[1]}`)), pool: { bytes: Number(pool[1]), highmark: Number(pool[2]) } };
+}
+
 /** the record `teenygrad firmware` stores in the image: board, engine, budget, the blob's manifest */
 export function readFirmwareInfo(elf: Uint8Array, source: string): FirmwareInfo {
   const section = readElfSection(elf, FIRMWARE_INFO_SECTION, source);
@@ -57,7 +70,7 @@ export async function runInQemu(elfPath: string, inputs: InputValues): Promise<Q
   const arrays = checkedInputs(info.manifest, inputs, elfPath);
   const dir = await mkdtemp(join(tmpdir(), "teenygrad-qemu-"));
   try {
-    await writeFile(join(dir, "inputs.bin"), Buffer.concat(arrays.map((a) => bytesOf(a))));
+    await writeInputsFile(dir, arrays);
     const args = [
       "-M", board.qemu.machine, "-cpu", board.qemu.cpu,
       "-display", "none", "-monitor", "none", "-serial", "none",
@@ -76,15 +89,9 @@ export async function runInQemu(elfPath: string, inputs: InputValues): Promise<Q
       if (err.killed) fail(`${elfPath}: QEMU did not finish within ${QEMU_TIMEOUT_MS / 60000} minutes`);
       fail(`${elfPath} failed on ${board.name} (QEMU): ${said.split("\n").filter((l) => !l.startsWith("teenygrad-firmware: run-ticks")).join("; ") || err.message}`);
     }
-    const ticks = /^teenygrad-firmware: run-ticks 0x([0-9a-f]+)$/m.exec(stderr);
-    const pool = /^teenygrad-firmware: pool-bytes (\d+) pool-highmark (\d+)$/m.exec(stderr);
-    if (!ticks || !pool) fail(`${elfPath}: the image reported no run time or pool use:\n${stderr.trim()}`);
+    const report = parseFirmwareReport(stderr, elfPath);
     const outputs = splitOutputs(info.manifest.outputs, new Uint8Array(await readFile(join(dir, "outputs.bin"))), `${board.name} (${elfPath})`);
-    return {
-      outputs,
-      instructions: ticksToInstructions(board, Number(BigInt(`0x${ticks[1]}`))),
-      pool: { bytes: Number(pool[1]), highmark: Number(pool[2]) },
-    };
+    return { outputs, instructions: ticksToInstructions(board, report.ticks), pool: report.pool };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
