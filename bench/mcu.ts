@@ -7,7 +7,7 @@
 // budget (256 KB RAM, 1 MB flash). With LLVM's development files (llvm-16-dev or newer), also WAMR's AOT code from
 // wamrc for the Cortex-M4 in the same firmware, and on this machine the fast interpreter and x86-64 AOT code timed
 // through the same C embedding (best of 3 runs), for the AOT/interpreter ratio here.
-// Run: npm run bench:mcu [-- --models kws,ad]
+// Run: npm run bench:mcu [-- --models kws,ad,ic,vww] (default kws,ad: IC and VWW take minutes each in the interpreter)
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,7 +40,7 @@ if (missing || !dir) {
   process.exit(1);
 }
 const modelsArg = process.argv.indexOf("--models");
-const tasks = modelsArg >= 0 ? process.argv[modelsArg + 1].split(",") : ["kws", "ad", "ic", "vww"];
+const tasks = modelsArg >= 0 ? process.argv[modelsArg + 1].split(",") : ["kws", "ad"];
 const models = tasks.map((task) => MLPERF_MODELS.find((m) => m.task === task && m.quantized) ?? (() => { throw new Error(`no int8 MLPerf model for '${task}'`); })());
 const board = findBoard("mps2-an386");
 const work = mkdtempSync(join(tmpdir(), "teenygrad-bench-mcu-"));
