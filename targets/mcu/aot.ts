@@ -136,7 +136,7 @@ export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "
   const manifest = inspectWasm(wasm, source).manifest ?? fail(`${source}: not a teenygrad blob`);
   const aot = engine === "aot";
   const library = await buildWamrLibrary(hostSpec(sources, `host-${engine}`, [
-    "-DWASM_ENABLE_INTERP=1", "-DWASM_ENABLE_FAST_INTERP=1", `-DWASM_ENABLE_AOT=${aot ? 1 : 0}`, "-DWASM_ENABLE_SIMD=0", "-DWASM_ENABLE_REF_TYPES=0",
+    "-DWASM_ENABLE_INTERP=1", "-DWASM_ENABLE_FAST_INTERP=1", `-DWASM_ENABLE_AOT=${aot ? 1 : 0}`, "-DWASM_ENABLE_SIMD=0", "-DWASM_ENABLE_REF_TYPES=0", "-DWASM_ENABLE_BULK_MEMORY_OPT=1",
   ], { interpreter: "fast", aot }), sources);
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-host-"));
   try {

@@ -236,6 +236,8 @@ function wamrDefines(board: Board, aot: boolean): string[] {
     "-DWASM_ENABLE_SIMD=0",
     "-DWASM_ENABLE_REF_TYPES=0",
     "-DWASM_ENABLE_BULK_MEMORY=1",
+    // memory.copy and memory.fill (WAMR 2.4 splits them from the rest of bulk memory)
+    "-DWASM_ENABLE_BULK_MEMORY_OPT=1",
     "-DWASM_ENABLE_SHARED_MEMORY=0",
     "-DWASM_ENABLE_MULTI_MODULE=0",
     "-DWASM_ENABLE_MINI_LOADER=0",
