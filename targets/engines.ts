@@ -3,7 +3,8 @@
  * browser-compatible loader, "wasmtime" is the wasmtime CLI (reactor blobs through the adapter, "wasi" blobs
  * as commands), "wamr" and "wasm3" are those interpreters in teenygrad-native-run (reactor blobs whose
  * features the interpreter has: the wasm-scalar target), "chromium" is headless Chromium loading the blob in a
- * page through the same loader as "node".
+ * page through the same loader as "node"; "qemu" boots a firmware image from `teenygrad firmware` in QEMU and
+ * "qemu-cortex-m4" builds the blob into one first (targets/mcu: WAMR on an emulated Cortex-M4).
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,13 +15,14 @@ import type { TypedArray } from "../compiler/ir/dtype.js";
 import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
 import { loadBlob, type InputValues } from "../compiler/host/loader.js";
 import { findChromium, runInChromium } from "./chromium/runner.js";
+import { runOnQemuEngine } from "./mcu/runner.js";
 import { checkNativeFeatures, findNativeRunner, NATIVE_ENGINES, runInNativeRunner } from "./native-runner/runner.js";
 import { bytesOf, checkedInputs, splitOutputs } from "./protocol.js";
 import { findWasmtime, runInWasmtime, runWasiCommand } from "./wasmtime/runner.js";
 
-export type Engine = "node" | "wasmtime" | "wamr" | "wasm3" | "chromium";
+export type Engine = "node" | "wasmtime" | "wamr" | "wasm3" | "chromium" | "qemu" | "qemu-cortex-m4";
 
-export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3", "chromium"];
+export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3", "chromium", "qemu", "qemu-cortex-m4"];
 
 /**
  * The engines installed here that can run a blob using `features` (inspectWasm(blob).features); without them,
@@ -64,6 +66,10 @@ export async function runOnEngine(
   }
   if (!ENGINES.includes(engine)) fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
   if (engine === "chromium") return runInChromium(bytes, inputs, { weights: opts.weights, source });
+  if (engine === "qemu" || engine === "qemu-cortex-m4") {
+    if (opts.weights) fail(`${source}: firmware embeds the weights; compile the blob without --weights-file`);
+    return (await runOnQemuEngine(engine, bytes, inputs, source)).outputs;
+  }
 
   const info = inspectWasm(bytes, source);
   const manifest = info.manifest;

@@ -14,6 +14,8 @@ import { isModule, loadSafetensors } from "../tensor/nn.js";
 import { renderPlanSvg } from "../planner/index.js";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
+import { readFirmwareInfo } from "../../targets/mcu/runner.js";
+import { registerFirmwareCommand } from "./firmware.js";
 import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } from "./train.js";
 import { registerFederateCommand } from "./federate.js";
 
@@ -181,18 +183,20 @@ export function buildProgram(): Command {
   addTrainingCompileOptions(program.commands.find((c) => c.name() === "compile")!);
   registerTrainCommand(program);
   registerFederateCommand(program);
+  registerFirmwareCommand(program);
 
   program
     .command("run")
-    .description("run a compiled blob on .npy inputs and write .npy outputs")
-    .argument("<blob>", "compiled .wasm")
+    .description("run a compiled blob (or, with --engine qemu, a firmware image) on .npy inputs and write .npy outputs")
+    .argument("<blob>", "compiled .wasm, or an .elf from `teenygrad firmware` with --engine qemu")
     .option("-i, --input <name=file.npy>", "an input tensor (repeatable)", collect, [])
     .option("--out <dir>", "directory for the outputs (NAME.npy)", "out")
     .option("-e, --engine <engine>", `engine: ${ENGINES.join(", ")}`, "node")
     .option("--weights <file>", "separate weights file (blobs compiled with --weights-file)")
     .action(async (blob: string, o) => {
       if (!ENGINES.includes(o.engine)) fail(`unknown engine '${o.engine}' (engines: ${ENGINES.join(", ")})`);
-      const manifest = inspectWasm(readFileSync(blob), blob).manifest ?? fail(`${blob}: not a teenygrad blob (no manifest)`);
+      const manifest = o.engine === "qemu" ? readFirmwareInfo(readFileSync(blob), blob).manifest
+        : inspectWasm(readFileSync(blob), blob).manifest ?? fail(`${blob}: not a teenygrad blob (no manifest)`);
       const inputs: Record<string, TypedArray> = {};
       for (const a of o.input as string[]) {
         const [k, file] = splitAssignment(a, "FILE.npy");

@@ -1,0 +1,126 @@
+// The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware on an emulated
+// Cortex-M4 (QEMU mps2-an386): instructions per inference counted under -icount, their equivalent at 120 MHz
+// if every instruction took one cycle (instructions, not measured cycles: a real M4 stalls on flash wait states,
+// loads and branches), beside MLPerf Tiny v1.x's Cortex-M4 results (120 MHz, int8: TFLM's reference kernels and
+// the best closed entry, Plumerai); and each image's flash and RAM split by owner. Every image is built with the
+// board's whole memory (4 MB + 4 MB) so that every model runs; "fits" says whether it would fit the default
+// budget (256 KB RAM, 1 MB flash). With LLVM's development files (llvm-16-dev or newer), also WAMR's AOT code from
+// wamrc for the Cortex-M4 in the same firmware, and on this machine the fast interpreter and x86-64 AOT code timed
+// through the same C embedding (best of 3 runs), for the AOT/interpreter ratio here.
+// Run: npm run bench:mcu [-- --models kws,ad,ic,vww] (default kws,ad: IC and VWW take minutes each in the interpreter)
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compile } from "../compiler/index.js";
+import { importTfliteModel } from "../compiler/import/tflite/index.js";
+import { randomTfliteInputs } from "../compiler/import/tflite/litert.js";
+import { findMlperfDir, MLPERF_MODELS, MLPERF_WHERE, type MlperfModel } from "../compiler/import/tflite/mlperf.js";
+import type { TypedArray } from "../compiler/ir/dtype.js";
+import { runOnEngine } from "../targets/engines.js";
+import { bytesOf } from "../targets/protocol.js";
+import { compileAot, findLlvmConfig, runOnHost } from "../targets/mcu/aot.js";
+import { findBoard } from "../targets/mcu/boards.js";
+import { buildFirmware, type ImageSizes, type SizeSplit } from "../targets/mcu/build.js";
+import { missingMcuTools, runInQemu } from "../targets/mcu/runner.js";
+
+/** MLPerf Tiny v1.x, Cortex-M4 at 120 MHz, int8, milliseconds per inference */
+const MLPERF_MS: Record<string, { tflm: number; plumerai: number }> = {
+  kws: { tflm: 181.9, plumerai: 47.8 },
+  vww: { tflm: 600.6, plumerai: 98.8 },
+  ic: { tflm: 704.2, plumerai: 167.8 },
+  ad: { tflm: 10.05, plumerai: 4.05 },
+};
+const CLOCK_HZ = 120e6;
+const SEED = 1;
+
+const missing = missingMcuTools();
+const dir = findMlperfDir();
+if (missing || !dir) {
+  console.error(`bench:mcu: ${missing ?? `MLPerf Tiny models not found (${MLPERF_WHERE})`}`);
+  process.exit(1);
+}
+const modelsArg = process.argv.indexOf("--models");
+const tasks = modelsArg >= 0 ? process.argv[modelsArg + 1].split(",") : ["kws", "ad"];
+const models = tasks.map((task) => MLPERF_MODELS.find((m) => m.task === task && m.quantized) ?? (() => { throw new Error(`no int8 MLPerf model for '${task}'`); })());
+const board = findBoard("mps2-an386");
+const work = mkdtempSync(join(tmpdir(), "teenygrad-bench-mcu-"));
+
+interface Image {
+  instructions: number;
+  sizes: ImageSizes;
+  poolHighmark: number;
+}
+
+interface Row {
+  model: MlperfModel;
+  interpreter: Image;
+  aot?: Image;
+  /** best of HOST_RUNS on this machine, ms */
+  host?: { interpreter: number; aot: number };
+  /** every engine's outputs are Node's, bit for bit */
+  identical: boolean;
+}
+
+const HOST_RUNS = 3;
+const withAot = findLlvmConfig() !== null;
+const same = (a: Record<string, TypedArray>, b: Record<string, TypedArray>) => Object.keys(b).every((k) => Buffer.from(bytesOf(a[k])).equals(Buffer.from(bytesOf(b[k]))));
+
+const kib = (n: number) => (n / 1024).toFixed(1);
+const split = (s: SizeSplit) => `${kib(s.total).padStart(7)} = ${kib(s.wamr)} + ${kib(s.libc)} + ${kib(s.embedding)} + ${kib(s.model)}`;
+
+const rows: Row[] = [];
+try {
+  for (const model of models) {
+    const bytes = new Uint8Array(readFileSync(join(dir, model.file)));
+    const imp = importTfliteModel(bytes, { source: model.file });
+    const { wasm } = await compile(imp.graph, {}, { target: "wasm-scalar", name: model.file });
+    const inputs = randomTfliteInputs(imp, SEED).blob;
+    const node = await runOnEngine("node", wasm, inputs);
+    let identical = true;
+    const inQemu = async (engine: "interpreter" | "aot"): Promise<Image> => {
+      const elf = join(work, `${model.task}-${engine}.elf`);
+      const aotModule = engine === "aot" ? await compileAot(wasm, board.aot, model.file) : undefined;
+      const image = await buildFirmware(wasm, elf, { board, engine, aotModule, ram: board.ram.maxBytes, flash: board.flash.maxBytes, source: model.file });
+      const run = await runInQemu(elf, inputs);
+      identical &&= same(run.outputs, node);
+      console.error(`${model.file}: ${engine}: ${run.instructions} instructions`);
+      return { instructions: run.instructions, sizes: image.sizes, poolHighmark: run.pool.highmark };
+    };
+    const onHost = async (engine: "interpreter" | "aot"): Promise<number> => {
+      let best = Infinity;
+      for (let i = 0; i < HOST_RUNS; i++) {
+        const run = await runOnHost(wasm, inputs, engine, model.file);
+        identical &&= same(run.outputs, node);
+        best = Math.min(best, run.nanos / 1e6);
+      }
+      return best;
+    };
+    const interpreter = await inQemu("interpreter");
+    const aot = withAot ? await inQemu("aot") : undefined;
+    const host = withAot ? { interpreter: await onHost("interpreter"), aot: await onHost("aot") } : undefined;
+    rows.push({ model, interpreter, aot, host, identical });
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const ms = (instructions: number) => ((instructions / CLOCK_HZ) * 1e3).toFixed(1);
+console.log(`\nWAMR on ${board.name} (${board.cpu}), QEMU -icount: instructions per inference, and ms at ${CLOCK_HZ / 1e6} MHz if one instruction took one cycle (not measured cycles)`);
+console.log(`${"model".padEnd(28)} ${"interpreter".padStart(14)} ${"ms@120MHz".padStart(10)} ${"AOT".padStart(13)} ${"ms@120MHz".padStart(10)}  ${"MLPerf TFLM".padStart(11)} ${"Plumerai".padStart(9)}  ${"AOT÷TFLM".padStart(8)}  ${"x86 interp".padStart(10)} ${"x86 AOT".padStart(8)} ${"ratio".padStart(6)}  same bits as Node`);
+for (const r of rows) {
+  const ref = MLPERF_MS[r.model.task];
+  const best = r.aot ?? r.interpreter;
+  const host = r.host ? `${`${r.host.interpreter.toFixed(1)} ms`.padStart(10)} ${`${r.host.aot.toFixed(1)} ms`.padStart(8)} ${`${(r.host.interpreter / r.host.aot).toFixed(1)}×`.padStart(6)}` : `${"-".padStart(10)} ${"-".padStart(8)} ${"-".padStart(6)}`;
+  console.log(`${r.model.file.padEnd(28)} ${r.interpreter.instructions.toLocaleString("en-US").padStart(14)} ${ms(r.interpreter.instructions).padStart(10)} ${(r.aot ? r.aot.instructions.toLocaleString("en-US") : "-").padStart(13)} ${(r.aot ? ms(r.aot.instructions) : "-").padStart(10)}  ${ref.tflm.toFixed(2).padStart(11)} ${ref.plumerai.toFixed(2).padStart(9)}  ${`${(Number(ms(best.instructions)) / ref.tflm).toFixed(1)}×`.padStart(8)}  ${host}  ${r.identical ? "yes" : "NO"}`);
+}
+if (!withAot) console.log("(no AOT: install Debian's llvm-16-dev or newer to build wamrc)");
+console.log(`\nimage sizes in KiB, total = WAMR + C library + embedding + model (flash: the blob or its AOT module; RAM: its linear memory); fits = within ${kib(board.ram.bytes)} KiB RAM and ${kib(board.flash.bytes)} KiB flash`);
+console.log(`${"model".padEnd(34)} ${"flash".padEnd(36)} ${"RAM".padEnd(36)} ${"pool used".padStart(12)} fits`);
+for (const r of rows) {
+  for (const [engine, image] of [["interpreter", r.interpreter], ["AOT", r.aot]] as const) {
+    if (!image) continue;
+    const fits = image.sizes.ram.total <= board.ram.bytes && image.sizes.flash.total <= board.flash.bytes;
+    const name = `${r.model.task} ${engine}`;
+    console.log(`${name.padEnd(34)} ${split(image.sizes.flash).padEnd(36)} ${split(image.sizes.ram).padEnd(36)} ${`${kib(image.poolHighmark)}/${kib(image.sizes.poolBytes)}`.padStart(12)} ${fits ? "yes" : "no"}`);
+  }
+}

@@ -1,0 +1,47 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parseSize } from "../budget.js";
+import { BOARDS, findBoard } from "../../targets/mcu/boards.js";
+import { compileAot } from "../../targets/mcu/aot.js";
+import { buildFirmware, type ImageSizes, type SizeSplit } from "../../targets/mcu/build.js";
+
+/** `teenygrad firmware MODEL.wasm --board B -o fw.elf`: argument parsing and printing over targets/mcu. */
+
+const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
+
+export function formatImageSizes(sizes: ImageSizes, budget: { ram: number; flash: number }): string {
+  const row = (what: string, s: SizeSplit, limit: number) =>
+    `  ${what.padEnd(6)} ${kib(s.total).padStart(10)} of ${kib(limit)}: WAMR ${kib(s.wamr)}, C library ${kib(s.libc)}, embedding ${kib(s.embedding)}, model ${kib(s.model)}`;
+  return [
+    row("flash", sizes.flash, budget.flash),
+    row("RAM", sizes.ram, budget.ram),
+    `  WAMR's pool ${kib(sizes.poolBytes)} (in RAM above): the blob's linear memory ${kib(sizes.memoryBytes)} (model), the loaded module and the interpreter's stack (WAMR)`,
+  ].join("\n");
+}
+
+export function registerFirmwareCommand(program: Command): void {
+  program
+    .command("firmware")
+    .description("build a bare-metal firmware image (ELF) that runs a blob in WAMR on a microcontroller board; fails to link when it does not fit the budget")
+    .argument("<blob>", "compiled .wasm (--target wasm-scalar, weights embedded)")
+    .requiredOption("-o, --output <file>", "output .elf image")
+    .option("--board <name>", `board: ${Object.keys(BOARDS).join(", ")}`, "mps2-an386")
+    .option("--ram <size>", "RAM budget, e.g. 256K (default: the board's)")
+    .option("--flash <size>", "flash budget, e.g. 1M (default: the board's)")
+    .option("--aot", "run ahead-of-time code from wamrc (built from WAMR's sources against Debian's LLVM) instead of the interpreter")
+    .action(async (blob: string, o) => {
+      const board = findBoard(o.board);
+      const wasm = readFileSync(blob);
+      const image = await buildFirmware(wasm, o.output, {
+        board,
+        engine: o.aot ? "aot" : "interpreter",
+        aotModule: o.aot ? await compileAot(wasm, board.aot, blob) : undefined,
+        ram: o.ram === undefined ? undefined : parseSize(o.ram),
+        flash: o.flash === undefined ? undefined : parseSize(o.flash),
+        source: blob,
+      });
+      console.log(`${blob} → ${board.name} (${board.cpu}, WAMR ${image.info.engine})`);
+      console.log(formatImageSizes(image.sizes, image.info.budget));
+      console.log(`wrote ${o.output}`);
+    });
+}

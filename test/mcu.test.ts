@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { compile, TeenygradError } from "../compiler/index.js";
+import { importTfliteModel } from "../compiler/import/tflite/index.js";
+import { randomTfliteInputs } from "../compiler/import/tflite/litert.js";
+import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
+import type { TypedArray } from "../compiler/ir/dtype.js";
+import { runOnEngine } from "../targets/engines.js";
+import { compileAot, findLlvmConfig, LLVM_PACKAGES } from "../targets/mcu/aot.js";
+import { findBoard } from "../targets/mcu/boards.js";
+import { buildFirmware } from "../targets/mcu/build.js";
+import { missingMcuTools, runInQemu } from "../targets/mcu/runner.js";
+import { bytesOf } from "../targets/protocol.js";
+import { SEED } from "./helpers/compiled.js";
+
+/**
+ * The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware for an emulated
+ * Cortex-M4: WAMR's interpreter in the image gives the same bits as Node for the same blob; an image over its
+ * RAM budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits. Each model is compiled once; KWS is built at the board's default
+ * budget (256 KB RAM, 1 MB flash), which it must fit; AD's float32 weights (1 MB) need the board's whole memory.
+ */
+
+const CI = Boolean(process.env.CI);
+const dir = findMlperfDir();
+const missing = missingMcuTools() ?? (dir ? null : `MLPerf Tiny models not found (${MLPERF_WHERE})`);
+const skip = !CI && missing ? `skipped: ${missing}` : false;
+const board = findBoard("mps2-an386");
+const hex = (outputs: Record<string, TypedArray>) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Buffer.from(bytesOf(v)).toString("hex")]));
+
+async function compileMlperf(file: string): Promise<{ wasm: Uint8Array; inputs: Record<string, Float32Array> }> {
+  const bytes = new Uint8Array(readFileSync(join(dir!, file)));
+  const imp = importTfliteModel(bytes, { source: file });
+  const { wasm } = await compile(imp.graph, {}, { target: "wasm-scalar", name: file });
+  return { wasm, inputs: randomTfliteInputs(imp, SEED).blob };
+}
+
+describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip }, () => {
+  test("toolchain, QEMU, WAMR sources and models are present (required under CI)", () => assert.equal(missing, null));
+
+  const work = mkdtempSync(join(tmpdir(), "teenygrad-mcu-test-"));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  let kws: Promise<{ wasm: Uint8Array; inputs: Record<string, Float32Array> }> | undefined;
+  const kwsBlob = () => (kws ??= compileMlperf("kws_ref_model.tflite"));
+
+  test("KWS int8 fits 256 KB RAM / 1 MB flash and matches Node bit for bit", { timeout: 600_000 }, async (t) => {
+    const { wasm, inputs } = await kwsBlob();
+    const elf = join(work, "kws.elf");
+    const image = await buildFirmware(wasm, elf, { board, source: "kws_ref_model.tflite" });
+    assert.ok(image.sizes.ram.total <= board.ram.bytes && image.sizes.flash.total <= board.flash.bytes);
+    const run = await runInQemu(elf, inputs);
+    t.diagnostic(`${run.instructions} instructions per inference; pool high-water mark ${run.pool.highmark} of ${run.pool.bytes} bytes`);
+    assert.ok(run.pool.highmark <= run.pool.bytes);
+    assert.deepEqual(hex(run.outputs), hex(await runOnEngine("node", wasm, inputs)));
+    // the same image through the engine interface `teenygrad run fw.elf --engine qemu` uses
+    assert.deepEqual(hex(await runOnEngine("qemu", elf, inputs)), hex(run.outputs));
+  });
+
+  test("KWS int8 as wamrc's Cortex-M4 AOT code in the same firmware matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
+    const { wasm, inputs } = await kwsBlob();
+    const elf = join(work, "kws-aot.elf");
+    await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), source: "kws_ref_model.tflite" });
+    assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", wasm, inputs)));
+  });
+
+  test("AD int8 (built on the fly by the qemu-cortex-m4 engine) matches Node bit for bit", { timeout: 600_000 }, async () => {
+    const { wasm, inputs } = await compileMlperf("ad01_int8.tflite");
+    assert.deepEqual(hex(await runOnEngine("qemu-cortex-m4", wasm, inputs)), hex(await runOnEngine("node", wasm, inputs)));
+  });
+
+  test("an image over its RAM budget fails to link, naming the region and the overflow", { timeout: 600_000 }, async () => {
+    const { wasm } = await kwsBlob();
+    await assert.rejects(buildFirmware(wasm, join(work, "small.elf"), { board, ram: 32 * 1024, source: "kws_ref_model.tflite" }), (e: Error) => {
+      assert.ok(e instanceof TeenygradError, e.message);
+      assert.match(e.message, /kws_ref_model\.tflite does not fit mps2-an386: RAM \(32\.0 KiB\) overflowed by [\d.]+ KiB \(\d+ bytes\): WAMR's pool alone takes [\d.]+ KiB, of which [\d.]+ KiB is the blob's linear memory \(\d+ pages\)/);
+      return true;
+    });
+  });
+});
