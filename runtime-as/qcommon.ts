@@ -1,0 +1,35 @@
+// TFLite's fixed-point requantization, the one copy every int8 kernel uses: an int32 accumulator times a
+// real multiplier M = multiplier·2^(shift-31) (multiplier in [2^30, 2^31), from QuantizeMultiplier at
+// compile time), as MultiplyByQuantizedMultiplier computes it: SaturatingRoundingDoublingHighMul, then
+// RoundingDivideByPOT. Integer arithmetic only.
+
+/** (a·b·2) / 2^32 rounded half away from zero, saturating the one overflowing case (MIN·MIN). */
+@inline export function roundingDoublingHighMul(a: i32, b: i32): i32 {
+  if (a == i32.MIN_VALUE && b == i32.MIN_VALUE) return i32.MAX_VALUE;
+  const ab = <i64>a * <i64>b;
+  const nudge: i64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30);
+  return <i32>((ab + nudge) / (<i64>1 << 31));
+}
+
+/** x / 2^exponent rounded half away from zero (exponent in [0, 31]). */
+@inline export function roundingDivideByPOT(x: i32, exponent: i32): i32 {
+  const mask = (1 << exponent) - 1;
+  const remainder = x & mask;
+  const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/** MultiplyByQuantizedMultiplier(x, multiplier, shift): x·M on TFLite's rounding. */
+@inline export function multiplyByQuantizedMultiplier(x: i32, multiplier: i32, shift: i32): i32 {
+  const left = shift > 0 ? shift : 0;
+  return roundingDivideByPOT(roundingDoublingHighMul(x << left, multiplier), shift > 0 ? 0 : -shift);
+}
+
+/**
+ * Stores one int8 output: the accumulator requantized with the (multiplier, shift) pair at `rq`, plus the
+ * output zero point, clamped to the fused activation's range [lo, hi].
+ */
+@inline export function storeRequantized(y: usize, acc: i32, rq: usize, outZp: i32, lo: i32, hi: i32): void {
+  const v = multiplyByQuantizedMultiplier(acc, load<i32>(rq), load<i32>(rq, 4)) + outZp;
+  store<i8>(y, <i8>min(hi, max(lo, v)));
+}
