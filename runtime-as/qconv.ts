@@ -10,12 +10,12 @@ export function qconv2d(
   x: usize, w: usize, bias: usize, rq: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, inZp: i32, outZp: i32, lo: i32, hi: i32,
+  groups: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   const Cg = C / groups;
   if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && groups == 1) {
     for (let n = 0; n < N; n++) {
-      qpointwise(x + <usize>(n * C * H * W), w, bias, rq, y + <usize>(n * OC * H * W), C, H * W, OC, inZp, outZp, lo, hi);
+      qpointwise(x + <usize>(n * C * H * W), w, bias, rq, y + <usize>(n * OC * H * W), C, H * W, OC, inZp, outZp, lo, hi, roundUp);
     }
     return;
   }
@@ -53,18 +53,18 @@ export function qconv2d(
                   }
                 }
               }
-              storeLanes(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi);
+              storeLanes(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
             }
           }
           // the columns the vector tiles did not cover
           for (let o = 0; o < OW; o++) {
             if (o == owLo) o = ow;
             if (o >= OW) break;
-            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi);
+            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
           }
         } else {
           for (let o = 0; o < OW; o++) {
-            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi);
+            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
           }
         }
       }
@@ -97,7 +97,7 @@ export function qconv2d(
  * share each input load; the rest is scalar.
  */
 function qpointwise(
-  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32,
+  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let oc = 0;
   if (ASC_FEATURE_SIMD) {
@@ -126,38 +126,38 @@ function qpointwise(
           a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
           b3 = i32x4.add(b3, i32x4.extmul_high_i16x8_s(xv, wv));
         }
-        storeLanes(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi);
-        storeLanes(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi);
-        storeLanes(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi);
-        storeLanes(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi);
+        storeLanes(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
       for (let p = P8; p < P; p++) {
-        for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi);
+        for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi, roundUp);
       }
     }
   }
   for (; oc < OC; oc++) {
-    for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi);
+    for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
   }
 }
 
 @inline function pointwiseScalar(
-  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32,
+  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let acc = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
   const wr = w + <usize>(oc * C);
   for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * P + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
-  storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi);
+  storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
 }
 
 /** 8 accumulators (lanes of lo4, then hi4) requantized with one channel's parameters into 8 bytes at y. */
-@inline function storeLanes(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32): void {
-  storeRequantized(y, i32x4.extract_lane(lo4, 0), rq, outZp, lo, hi);
-  storeRequantized(y + 1, i32x4.extract_lane(lo4, 1), rq, outZp, lo, hi);
-  storeRequantized(y + 2, i32x4.extract_lane(lo4, 2), rq, outZp, lo, hi);
-  storeRequantized(y + 3, i32x4.extract_lane(lo4, 3), rq, outZp, lo, hi);
-  storeRequantized(y + 4, i32x4.extract_lane(hi4, 0), rq, outZp, lo, hi);
-  storeRequantized(y + 5, i32x4.extract_lane(hi4, 1), rq, outZp, lo, hi);
-  storeRequantized(y + 6, i32x4.extract_lane(hi4, 2), rq, outZp, lo, hi);
-  storeRequantized(y + 7, i32x4.extract_lane(hi4, 3), rq, outZp, lo, hi);
+@inline function storeLanes(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  storeRequantized(y, i32x4.extract_lane(lo4, 0), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 1, i32x4.extract_lane(lo4, 1), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 2, i32x4.extract_lane(lo4, 2), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 3, i32x4.extract_lane(lo4, 3), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 4, i32x4.extract_lane(hi4, 0), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 5, i32x4.extract_lane(hi4, 1), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 6, i32x4.extract_lane(hi4, 2), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 7, i32x4.extract_lane(hi4, 3), rq, outZp, lo, hi, roundUp);
 }

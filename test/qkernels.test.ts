@@ -38,6 +38,10 @@ describe(`TFLite fixed-point requantization (hand-computed)`, () => {
     // 7·1.5 = 10.5 → 11; the saturating case
     assert.equal(multiplyByQuantizedMultiplier(7, 3 * 2 ** 29, 1), 11);
     assert.equal(multiplyByQuantizedMultiplier(-(2 ** 31), -(2 ** 31), 0), 2 ** 31 - 1);
+    // −6283·M(1137482404, −9): the high multiply gives −3328 = −6.5·2^9, a tie: away from zero −7, ruy's shift −6
+    assert.equal(multiplyByQuantizedMultiplier(-6283, 1137482404, -9), -7);
+    assert.equal(multiplyByQuantizedMultiplier(-6283, 1137482404, -9, "up"), -6);
+    assert.equal(multiplyByQuantizedMultiplier(5, 2 ** 30, -1, "up"), 2);
   });
 });
 
@@ -57,7 +61,7 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
       inputs[`x${k}`] = int8s([k === 0 ? 2 : 1, c.C, c.H, c.W]);
       const w = int8s([c.OC, c.C / c.groups, ...c.K], -127, 127);
       const bias = int32s(c.OC, -5000, 5000), rq = requant(c.OC);
-      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: c.groups, inZp: int(-128, 127), ...activation() };
+      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: c.groups, inZp: int(-128, 127), rounding: k % 2 ? "up" : "away", ...activation() };
       convs.push((x) => apply("qconv2d", [x, w, bias, rq], attrs));
     });
     await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
@@ -67,7 +71,7 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     const fcs = [[3, 37, 11], [1, 640, 128], [2, 5, 3]].map(([M, K, N], k) => {
       const w = int8s([N, K], -127, 127), bias = int32s(N, -20000, 20000);
       const rq = k === 2 ? requant(N, 1.2, 3) : requant(N, 1e-4, 0.02);
-      const attrs = { inZp: int(-128, 127), ...activation() };
+      const attrs = { inZp: int(-128, 127), rounding: k === 1 ? "away" : "up", ...activation() };
       return { x: int8s([M, K]), f: (x: Tensor) => apply("qfullyConnected", [x, w, bias, rq], attrs) };
     });
     await checkCompiled((a, b, c) => ({ a: fcs[0].f(a), b: fcs[1].f(b), c: fcs[2].f(c) }), { a: fcs[0].x, b: fcs[1].x, c: fcs[2].x });

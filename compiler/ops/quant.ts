@@ -10,8 +10,11 @@ import { defineOp, type LowerContext } from "./registry.js";
  * Integer (int8) ops with TFLite's arithmetic: int8 activations and weights, int32 biases and accumulators,
  * requantization by int32 (multiplier, shift) pairs computed at compile time (QuantizeMultiplier) and applied
  * as MultiplyByQuantizedMultiplier. The references below are TFLite's reference_integer_ops algorithms in JS,
- * the oracle the kernels (runtime-as/q*.ts) are tested against.
+ * the oracle the kernels (runtime-as/q*.ts) are tested against. One detail varies between TFLite's kernels: the
+ * requantization's final rounding shift sends ties away from zero in the reference kernels (and TFLM), up in ruy,
+ * the GEMM under TFLite's builtin CONV_2D and FULLY_CONNECTED; conv and fully connected take it as `rounding`.
  */
+export type Rounding = "away" | "up";
 
 const INT8_MIN = -128, INT8_MAX = 127;
 
@@ -43,8 +46,11 @@ export function requantTable(multipliers: number[], what: string): HostTensor {
   return { shape: [multipliers.length, 2], dtype: "int32", data };
 }
 
-/** TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT. */
-export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number): number {
+/**
+ * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (ties away
+ * from zero), or with `rounding: "up"` ruy's rounding right shift (ties up, an overflowing nudge saturating).
+ */
+export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number, rounding: Rounding = "away"): number {
   const a = Math.imul(x, 1 << Math.max(shift, 0));
   const right = Math.max(-shift, 0);
   let high: number;
@@ -53,6 +59,11 @@ export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shi
     const ab = BigInt(a) * BigInt(multiplier);
     // BigInt division truncates toward zero, as C's does
     high = Number((ab + (ab >= 0n ? 1n << 30n : 1n - (1n << 30n))) / (1n << 31n));
+  }
+  if (rounding === "up") {
+    if (right === 0) return high;
+    const nudge = 1 << (right - 1);
+    return high > 2147483647 - nudge ? 1 << (31 - right) : (high + nudge) >> right;
   }
   const mask = ((1 << right) - 1) | 0;
   const threshold = (mask >> 1) + (high < 0 ? 1 : 0);
@@ -85,10 +96,15 @@ function requireBias(op: string, bias: TensorType, channels: number): void {
 
 /** The requantized int8 output of accumulator `acc` for channel k of table `rq`. */
 function requantized(acc: number, rq: HostTensor, k: number, attrs: Attrs): number {
-  const v = multiplyByQuantizedMultiplier(acc, rq.data[2 * k] as number, rq.data[2 * k + 1] as number) + (attrs.outZp as number);
+  const v = multiplyByQuantizedMultiplier(acc, rq.data[2 * k] as number, rq.data[2 * k + 1] as number, roundingOf(attrs)) + (attrs.outZp as number);
   return clampTo(v, attrs.actMin as number, attrs.actMax as number);
 }
-const activationArgs = (attrs: Attrs) => [attrs.outZp as number, attrs.actMin as number, attrs.actMax as number];
+const roundingOf = (attrs: Attrs): Rounding => (attrs.rounding as Rounding | undefined) ?? "away";
+function requireRounding(op: string, attrs: Attrs): void {
+  if (attrs.rounding !== undefined && attrs.rounding !== "away" && attrs.rounding !== "up") fail(`${op}: rounding must be "away" or "up", got ${String(attrs.rounding)}`);
+}
+/** zero point, clamp and tie rule, as the conv and fully connected kernels take them */
+const requantArgs = (attrs: Attrs) => [attrs.outZp as number, attrs.actMin as number, attrs.actMax as number, roundingOf(attrs) === "up" ? 1 : 0];
 const notDifferentiable = "integer (quantized) ops have no gradient; train the float model and quantize it";
 
 // --- qconv2d: int8 NCHW convolution (direct, depthwise, pointwise); w [OC, C/groups, KH, KW] ------------------
@@ -104,6 +120,7 @@ defineOp({
     requireZeroPoint("qconv2d", attrs, "inZp");
     requireZeroPoint("qconv2d", attrs, "outZp");
     requireActivationRange("qconv2d", attrs);
+    requireRounding("qconv2d", attrs);
     return [{ shape: [g.N, g.OC, g.OH, g.OW], dtype: "int8" }];
   },
   reference([x, w, bias, rq], attrs) {
@@ -136,7 +153,7 @@ defineOp({
     ctx.call("qconv", "qconv2d", [
       ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
-      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...activationArgs(node.attrs),
+      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs),
     ]);
   },
   compiledDTypes: () => true,
@@ -156,6 +173,7 @@ defineOp({
     requireZeroPoint("qfullyConnected", attrs, "inZp");
     requireZeroPoint("qfullyConnected", attrs, "outZp");
     requireActivationRange("qfullyConnected", attrs);
+    requireRounding("qfullyConnected", attrs);
     return [{ shape: [x.shape[0], w.shape[0]], dtype: "int8" }];
   },
   reference([x, w, bias, rq], attrs) {
@@ -173,7 +191,7 @@ defineOp({
     const [x, w, bias, rq] = node.inputs;
     ctx.call("qgemm", "qfullyConnected", [
       ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
-      x.shape[0], w.shape[0], x.shape[1], node.attrs.inZp as number, ...activationArgs(node.attrs),
+      x.shape[0], w.shape[0], x.shape[1], node.attrs.inZp as number, ...requantArgs(node.attrs),
     ]);
   },
   compiledDTypes: () => true,
