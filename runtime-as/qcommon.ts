@@ -2,15 +2,14 @@
 // real multiplier M = multiplier·2^(shift-31) (multiplier in [2^30, 2^31), from QuantizeMultiplier at
 // compile time), as MultiplyByQuantizedMultiplier computes it: SaturatingRoundingDoublingHighMul, then a
 // rounding right shift. The shift's ties go away from zero in TFLite's reference kernels (gemmlowp's
-// RoundingDivideByPOT; TFLM everywhere, TFLite's depthwise conv and ADD) and up in ruy, the GEMM behind
-// TFLite's CONV_2D and FULLY_CONNECTED: `roundUp` picks. Integer arithmetic only.
+// RoundingDivideByPOT: TFLM everywhere, TFLite's ADD) and up in ruy and TFLite's builtin convolutions and
+// fully connected: `roundUp` picks. Integer arithmetic only.
 
 /** (a·b·2) / 2^32 rounded half away from zero, saturating the one overflowing case (MIN·MIN). */
 @inline export function roundingDoublingHighMul(a: i32, b: i32): i32 {
   if (a == i32.MIN_VALUE && b == i32.MIN_VALUE) return i32.MAX_VALUE;
-  const ab = <i64>a * <i64>b;
-  const nudge: i64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30);
-  return <i32>((ab + nudge) / (<i64>1 << 31));
+  // (ab + nudge) / 2^31 truncated toward zero, with nudge ±2^30, equals the floor (ab + 2^30) >> 31 for every integer ab
+  return <i32>((<i64>a * <i64>b + (1 << 30)) >> 31);
 }
 
 /** x / 2^exponent rounded half away from zero (exponent in [0, 31]). */

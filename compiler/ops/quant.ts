@@ -11,8 +11,8 @@ import { defineOp, type LowerContext } from "./registry.js";
  * requantization by int32 (multiplier, shift) pairs computed at compile time (QuantizeMultiplier) and applied
  * as MultiplyByQuantizedMultiplier. The references below are TFLite's reference_integer_ops algorithms in JS,
  * the oracle the kernels (runtime-as/q*.ts) are tested against. One detail varies between TFLite's kernels: the
- * requantization's final rounding shift sends ties away from zero in the reference kernels (and TFLM), up in ruy,
- * the GEMM under TFLite's builtin CONV_2D and FULLY_CONNECTED; conv and fully connected take it as `rounding`.
+ * requantization's final rounding shift sends ties away from zero in the reference kernels (and TFLM), up in ruy
+ * and TFLite's builtin convolutions and FULLY_CONNECTED; conv and fully connected take it as `rounding`.
  */
 export type Rounding = "away" | "up";
 

@@ -33,7 +33,7 @@ export interface TfliteImportOptions {
   hybrid?: "emulate" | "float";
   /**
    * the integer kernels' requantization rounding: "tflite" (default) is bit-exact with TFLite's builtin kernels,
-   * "tflm" with TensorFlow Lite Micro's reference kernels; they differ on ties, for CONV_2D and FULLY_CONNECTED only
+   * "tflm" with TensorFlow Lite Micro's reference kernels; they differ on requantization ties in convolutions and FC
    */
   rounding?: "tflite" | "tflm";
 }

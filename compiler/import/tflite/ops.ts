@@ -89,8 +89,9 @@ function int8Data(c: Converter, i: number): HostTensor {
 
 /**
  * The int32 bias (zeros when absent), the requantization table, the zero points and clamp of an integer conv / FC,
- * and the tie rule of its final rounding shift: TFLite's CONV_2D and FULLY_CONNECTED requantize in ruy (ties up),
- * its depthwise conv like the reference kernels (ties away from zero), which TFLM uses everywhere.
+ * and the tie rule of its final rounding shift: TFLite's builtin CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED send
+ * ties up (ruy's shift; measured against ai-edge-litert, e.g. str_ww's depthwise layers), TFLM's reference kernels
+ * away from zero.
  */
 function integerOperands(c: Converter, op: TfliteOperator, channels: number, act: ActivationFunctionType): { operands: Value[]; attrs: Attrs } {
   const bi = op.inputs[2];
@@ -102,7 +103,7 @@ function integerOperands(c: Converter, op: TfliteOperator, channels: number, act
   const [actMin, actMax] = c.activationRange(op, grid, act);
   return {
     operands: [c.constant({ shape: [channels], dtype: "int32", data: bias }, bi >= 0 ? c.tensor(bi).name : `${out(c, op)}/bias`), c.constant(rq, `${out(c, op)}/requantization`)],
-    attrs: { inZp: c.grid(op.inputs[0])!.zeroPoint, outZp: grid.zeroPoint, actMin, actMax, rounding: c.opts.rounding === "tflite" && op.builtin !== BuiltinOperator.DEPTHWISE_CONV_2D ? "up" : "away" },
+    attrs: { inZp: c.grid(op.inputs[0])!.zeroPoint, outZp: grid.zeroPoint, actMin, actMax, rounding: c.opts.rounding === "tflite" ? "up" : "away" },
   };
 }
 
