@@ -1,12 +1,18 @@
 // Latency of one run() of each example in every engine: Node (V8) and wasmtime with the SIMD and the scalar
-// build, WAMR and wasm3 (teenygrad-native-run) with the scalar build. Each engine times run() alone, inside its
+// build, WAMR and wasm3 (teenygrad-native-run) with the scalar build. With the MLPerf Tiny models present, the
+// KWS DS-CNN too: float32, int8 on the integer kernels, and int8 emulated in float32 (the pre-integer import). Each engine times run() alone, inside its
 // own process (no process start-up, module compilation or input copying counted): the median of RUNS runs after
 // WARMUP untimed ones, with the inputs written again before every run. Run: npm run bench:engines
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import binaryen from "binaryen";
 import { compile, loadBlob, manualSeed, Tensor, type nn } from "../compiler/index.js";
+import type { Graph } from "../compiler/ir/graph.js";
+import type { TypedArray } from "../compiler/ir/dtype.js";
+import { importTfliteModel, type TfliteImportOptions } from "../compiler/import/tflite/index.js";
+import { randomTfliteInputs } from "../compiler/import/tflite/litert.js";
+import { findMlperfDir } from "../compiler/import/tflite/mlperf.js";
 import type { Manifest } from "../compiler/codegen/manifest.js";
 import { findNativeRunner, runInNativeRunner, type NativeEngine } from "../targets/native-runner/runner.js";
 import { bytesOf, checkedInputs, runProcess } from "../targets/protocol.js";
@@ -105,7 +111,7 @@ function assembleTimer(): Uint8Array {
   }
 }
 
-type Inputs = Record<string, Float32Array>;
+type Inputs = Record<string, TypedArray>;
 
 function median(nanos: number[]): number {
   const sorted = [...nanos].sort((a, b) => a - b);
@@ -115,7 +121,7 @@ function median(nanos: number[]): number {
 async function nodeNanos(wasm: Uint8Array, inputs: Inputs): Promise<number[]> {
   const model = await loadBlob(wasm);
   const once = (): number => {
-    for (const [name, values] of Object.entries(inputs)) (model.inputs[name] as Float32Array).set(values);
+    for (const [name, values] of Object.entries(inputs)) (model.inputs[name] as TypedArray).set(values as never);
     const start = process.hrtime.bigint();
     model.run();
     return Number(process.hrtime.bigint() - start);
@@ -150,10 +156,36 @@ async function nativeNanos(engine: NativeEngine, blob: string, manifest: Manifes
   return (await runInNativeRunner(engine, blob, manifest, inputs, { repeat: WARMUP + RUNS })).runNanos.slice(WARMUP);
 }
 
-const examples: [string, () => nn.Module, Record<string, number[]>][] = [
-  ["mlp", () => new MLP(), mlpInputs],
-  ["cnn", () => new CNN(), cnnInputs],
-  ["kws-dscnn", () => new KWS(), kwsInputs],
+interface Example {
+  name: string;
+  /** the model and its input shapes, as compile() takes them */
+  model(): [nn.Module | Graph, Record<string, number[]>];
+  inputs(): Inputs;
+}
+const moduleExample = (name: string, make: () => nn.Module, shapes: Record<string, number[]>): Example => ({
+  name,
+  model: () => {
+    manualSeed(0);
+    return [make(), shapes];
+  },
+  inputs: () => Object.fromEntries(Object.entries(shapes).map(([input, shape]) => [input, Tensor.randn(shape).data as Float32Array])),
+});
+const tfliteExample = (name: string, file: string, opts: TfliteImportOptions): Example => {
+  const imported = () => importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file, ...opts });
+  return { name, model: () => [imported().graph, {}], inputs: () => randomTfliteInputs(imported(), 1).blob };
+};
+const mlperf = findMlperfDir();
+const examples: Example[] = [
+  moduleExample("mlp", () => new MLP(), mlpInputs),
+  moduleExample("cnn", () => new CNN(), cnnInputs),
+  moduleExample("kws-dscnn", () => new KWS(), kwsInputs),
+  ...(mlperf
+    ? [
+        tfliteExample("mlperf kws float32", "kws_ref_model_float32.tflite", { hybrid: "float" }),
+        tfliteExample("mlperf kws int8", "kws_ref_model.tflite", {}),
+        tfliteExample("mlperf kws int8 emulated", "kws_ref_model.tflite", { quantized: "dequantize" }),
+      ]
+    : []),
 ];
 const columns = ["node simd", "node scalar", "wasmtime simd", "wasmtime scalar", "wamr scalar", "wasm3 scalar"];
 
@@ -165,15 +197,15 @@ writeFileSync(timer, assembleTimer());
 
 const rows: string[][] = [];
 try {
-  for (const [name, make, shapes] of examples) {
-    manualSeed(0);
-    const model = make();
-    const inputs: Inputs = Object.fromEntries(Object.entries(shapes).map(([input, shape]) => [input, Tensor.randn(shape).data as Float32Array]));
+  for (const example of examples) {
+    const name = example.name;
+    const inputs = example.inputs();
     const cells: Record<string, number | null> = {};
     for (const target of ["wasm-simd", "wasm-scalar"]) {
       const build = target === "wasm-simd" ? "simd" : "scalar";
+      const [model, shapes] = example.model();
       const { wasm, manifest } = await compile(model, shapes, { target, name });
-      const blob = join(dir, `${name}-${build}.wasm`);
+      const blob = join(dir, `${name.replace(/ /g, "-")}-${build}.wasm`);
       writeFileSync(blob, wasm);
       cells[`node ${build}`] = median(await nodeNanos(wasm, inputs));
       cells[`wasmtime ${build}`] = wasmtime ? median(await wasmtimeNanos(wasmtime, timer, blob, manifest, inputs)) : null;
@@ -197,3 +229,4 @@ console.log(line(header));
 for (const row of rows) console.log(line(row));
 if (!wasmtime) console.log("- wasmtime not installed (npm run engines)");
 if (!runner) console.log("- teenygrad-native-run not installed (npm run engines)");
+if (!mlperf) console.log("- MLPerf Tiny models not found: no KWS float32 / int8 rows");

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { compile, Generator, inspectWasm } from "../compiler/index.js";
 import { importTfliteModel } from "../compiler/import/tflite/index.js";
-import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
+import { findLitertPython, randomTfliteInputs, runLitertMany } from "../compiler/import/tflite/litert.js";
+import { findMlperfDir, MLPERF_MODELS, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { availableEngines, runOnEngine } from "../targets/engines.js";
 import { bytesOf } from "../targets/protocol.js";
@@ -51,3 +52,41 @@ describe(`MLPerf Tiny float models across engines (seed ${SEED})`, () => {
     });
   }
 });
+
+/**
+ * The MLPerf Tiny int8 models on the integer kernels: the SIMD, scalar and MVP builds in every engine installed give
+ * the same int8 outputs, and (with the interpreter installed) TFLite's. Two seeds per model: the interpreters take
+ * about a second per VWW inference; tflite.test.ts checks 20 seeds against TFLite in Node.
+ */
+const INT8_MODELS = MLPERF_MODELS.filter((m) => m.quantized).map((m) => m.file);
+describe(`MLPerf Tiny int8 models across engines (seeds ${SEED}, ${SEED + 1})`, () => {
+  for (const file of INT8_MODELS) {
+    test(file, { skip, timeout: 600_000 }, async (t) => {
+      const path = join(dir!, file);
+      const imp = importTfliteModel(new Uint8Array(readFileSync(path)), { source: file });
+      const sets = [SEED, SEED + 1].map((seed) => randomTfliteInputs(imp, seed));
+      const want = findLitertPython() ? runLitertMany(path, sets.map((s) => s.reference)).runs.map((outs) => outs.map((o) => Buffer.from(bytesOf(o.data)).toString("hex"))) : null;
+      for (const target of ["wasm-simd", "wasm-scalar", "wasm-mvp"]) {
+        const { wasm } = await compile(imp.graph, {}, { target, name: file });
+        const engines = availableEngines(inspectWasm(wasm).features);
+        t.diagnostic(`${target}: ${engines.join(", ")}`);
+        for (const engine of engines) {
+          for (const [r, set] of sets.entries()) {
+            const got = hex(await runOnEngine(engine, wasm, set.blob, { source: `${file} (${target})` }));
+            if (want) assert.deepEqual(imp.outputs.map((io) => got[io.name]), want[r], `${file} ${target} ${engine}: differs from TFLite (seed ${SEED + r})`);
+            assert.ok(imp.outputs.every((io) => got[io.name]), `${file} ${target} ${engine}: outputs missing`);
+            expectSame(`${file} seed ${SEED + r}`, `${target} ${engine}`, got);
+          }
+        }
+      }
+    });
+  }
+});
+
+/** Every build and engine must give the first one's bytes (per model and seed). */
+const firstSeen = new Map<string, { who: string; bytes: Record<string, string> }>();
+function expectSame(key: string, who: string, bytes: Record<string, string>): void {
+  const first = firstSeen.get(key);
+  if (!first) firstSeen.set(key, { who, bytes });
+  else assert.deepEqual(bytes, first.bytes, `${key}: ${who} differs from ${first.who}`);
+}

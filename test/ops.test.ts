@@ -6,6 +6,7 @@ import { apply } from "../compiler/tensor/tensor.js";
 import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled.js";
 // registry ops with their own test file: loaded here too, so the coverage check at the end sees their tests
 import "./indexing.test.js";
+import "./qkernels.test.js";
 
 /**
  * Every registry op, compiled for the SIMD and the scalar target, run in Node and compared with eager

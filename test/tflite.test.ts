@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import type * as flatbuffers from "flatbuffers";
 import { compile, Generator, loadBlob, TeenygradError } from "../compiler/index.js";
 import { importTfliteModel, quantize, type TfliteImport } from "../compiler/import/tflite/index.js";
-import { findLitertPython, randomTfliteInputs, runLitert } from "../compiler/import/tflite/litert.js";
+import { findLitertPython, randomTfliteInputs, runLitert, runLitertMany } from "../compiler/import/tflite/litert.js";
 import { findMlperfDir, MLPERF_MODELS, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 import {
   ActivationFunctionType, AddOptions, BuiltinOperator, BuiltinOptions, ConcatenationOptions, Conv2DOptions, DepthwiseConv2DOptions,
@@ -19,12 +19,14 @@ import { relError, SEED } from "./helpers/compiled.js";
 /**
  * The TFLite importer against the TFLite interpreter (ai-edge-litert's builtin kernels): every MLPerf Tiny
  * reference model compiles and gives the interpreter's outputs on seeded random inputs (float32: 1e-4 relative;
- * int8: at most one quantization step), and synthetic models cover the NHWC ops the MLPerf models do not use.
+ * int8: the same integers, on integer kernels, over 20 seeds), and synthetic models cover the NHWC ops the MLPerf
+ * models do not use.
  * The models and the interpreter are found outside the repository; missing ones skip with a message, or fail
  * under CI.
  */
 
 const CI = Boolean(process.env.CI);
+const INT8_RUNS = 20;
 const dataDir = findMlperfDir();
 const python = findLitertPython();
 const skipData = !dataDir && !CI && `MLPerf Tiny models not found (${MLPERF_WHERE})`;
@@ -43,7 +45,9 @@ async function compareWithInterpreter(path: string, imp: TfliteImport, seed: num
     assert.ok(got, `output ${io.name} missing`);
     assert.deepEqual(theirs.values[k].shape, io.shape, `${io.name}: shape`);
     const ref = theirs.values[k].data;
-    if (io.quantization) {
+    if (io.dtype === "int8") {
+      for (let i = 0; i < got.length; i++) steps = Math.max(steps, Math.abs(got[i] - Number(ref[i])));
+    } else if (io.quantization) {
       const q = quantize(io, got);
       for (let i = 0; i < q.length; i++) steps = Math.max(steps, Math.abs(q[i] - Number(ref[i])));
     } else floatError = Math.max(floatError, relError(got, ref as Float32Array));
@@ -57,12 +61,32 @@ describe(`TFLite import: MLPerf Tiny models against the TFLite interpreter (seed
     assert.ok(python, "CI needs the TFLite interpreter: npm run litert");
   });
 
-  for (const m of MLPERF_MODELS) {
-    test(`${m.file} (${m.about}${m.quantized ? ", int8" : ""})`, { skip: skipData || skipLitert }, async () => {
+  for (const m of MLPERF_MODELS.filter((m) => m.quantized)) {
+    test(`${m.file} (${m.about}, int8): integer kernels, bit-exact over ${INT8_RUNS} seeds`, { skip: skipData || skipLitert }, async () => {
       const path = join(dataDir!, m.file);
       const imp = importTfliteModel(new Uint8Array(readFileSync(path)), { source: m.file });
+      assert.equal(imp.quantized, true);
+      assert.match(imp.notes.join("\n"), /on int8 integer kernels/);
+      assert.doesNotMatch(imp.notes.join("\n"), /emulated/, "every operator runs on an integer kernel");
+      assert.ok([...imp.inputs, ...imp.outputs].every((io) => io.dtype === "int8"), "the blob's interface is int8");
+      const { wasm } = await compile(imp.graph, {}, { name: m.file });
+      const model = await loadBlob(wasm);
+      const sets = Array.from({ length: INT8_RUNS }, (_, r) => randomTfliteInputs(imp, SEED + r));
+      const theirs = runLitertMany(path, sets.map((s) => s.reference));
+      sets.forEach((set, r) => {
+        const ours = model.run(set.blob);
+        imp.outputs.forEach((io, k) => {
+          assert.deepEqual(Array.from(ours[io.name] as Int8Array), Array.from(theirs.runs[r][k].data as Int8Array), `${m.file} ${io.name}, seed ${SEED + r}`);
+        });
+      });
+    });
+  }
+  for (const m of MLPERF_MODELS) {
+    test(`${m.file} (${m.about}${m.quantized ? ", int8 emulated in float32" : ""})`, { skip: skipData || skipLitert }, async () => {
+      const path = join(dataDir!, m.file);
+      const imp = importTfliteModel(new Uint8Array(readFileSync(path)), { source: m.file, quantized: "dequantize" });
       assert.equal(imp.quantized, m.quantized);
-      if (m.quantized) assert.match(imp.notes.join("\n"), /no integer kernels yet/);
+      if (m.quantized) assert.match(imp.notes.join("\n"), /emulated in float32 as requested/);
       const { floatError, steps, report } = await compareWithInterpreter(path, imp, SEED);
       if (m.quantized) assert.ok(steps <= 1, `${m.file}: ${steps} quantization steps from the int8 interpreter (seed ${SEED})`);
       else {
@@ -160,7 +184,7 @@ describe("TFLite import: synthetic models", () => {
     });
   });
 
-  test("a quantized model runs on its integers in float32 and says so, or is refused on request", () => {
+  test("a quantized model runs on integer kernels with an int8 interface (hand-computed), emulated in float32 on request, or is refused", async () => {
     const q = { scale: [0.05], zeroPoint: [3] };
     const bytes = writeTflite({
       tensors: [
@@ -174,11 +198,19 @@ describe("TFLite import: synthetic models", () => {
     });
     const imp = importTfliteModel(bytes);
     assert.equal(imp.quantized, true);
-    assert.match(imp.notes[0], /quantized model \(INT8\): no integer kernels yet, so it runs in float32 arithmetic/);
-    assert.deepEqual(imp.inputs[0].quantization, { scale: Math.fround(0.05), zeroPoint: 3, min: -128, max: 127 });
-    // the weights stay integers (transposed for the matmul); their per-channel scales go into the requantization
-    const w = imp.graph.constants().find((v) => v.name === "w")!;
-    assert.deepEqual(Array.from(w.data as Float32Array), [1, -1, 2, -2, 3, -3, 4, -4]);
+    assert.match(imp.notes[0], /quantized model \(INT8\): on int8 integer kernels: FULLY_CONNECTED ×1/);
+    assert.deepEqual(imp.inputs[0], { name: "in", shape: [1, 4], dtype: "int8", tfliteType: "INT8", quantization: { scale: Math.fround(0.05), zeroPoint: 3, min: -128, max: 127 } });
+    assert.equal(imp.outputs[0].dtype, "int8");
+    // int8 weights as stored; q − 3 = [10, 0, 20, −10]: accumulators 30 and −30, multipliers 0.05·0.1/0.25 = 0.02 and 0.04,
+    // so 0.6 → 1 and −1.2 → −1, plus the output zero point −1
+    assert.deepEqual(Array.from(imp.graph.constants().find((v) => v.name === "w")!.data as Int8Array), [1, 2, 3, 4, -1, -2, -3, -4]);
+    const { wasm } = await compile(imp.graph, {}, { name: "q.tflite" });
+    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [0, -2]);
+    // emulated: float32 real-valued inputs and outputs, the weights centered (and transposed for the matmul)
+    const emulated = importTfliteModel(bytes, { quantized: "dequantize" });
+    assert.match(emulated.notes[0], /emulated in float32 as requested/);
+    assert.equal(emulated.inputs[0].dtype, "float32");
+    assert.deepEqual(Array.from(emulated.graph.constants().find((v) => v.name === "w")!.data as Float32Array), [1, -1, 2, -2, 3, -3, 4, -4]);
     assert.throws(() => importTfliteModel(bytes, { quantized: "refuse", source: "q.tflite" }), /q\.tflite: the model is quantized .*refused/);
   });
 
@@ -189,6 +221,43 @@ describe("TFLite import: synthetic models", () => {
       assert.throws(() => importTfliteModel(bytes, { source: "absent.tflite" }), (e: unknown) => {
         assert.ok(e instanceof TeenygradError, String(e));
         assert.equal(e.message, "absent.tflite: operator #0 ADD ('out'): an input the operator requires is absent (tensor index -1)");
+        return true;
+      });
+    }
+  });
+
+  test("int8: an operator with no integer kernel is named and emulated; bad scales and zero points are errors naming tensor and operator", async () => {
+    const grid = (scale: number, zeroPoint: number) => ({ scale: [scale], zeroPoint: [zeroPoint] });
+    const model = (inScale: number, inZp: number) => writeTflite({
+      tensors: [
+        { name: "in", shape: [1, 4], type: TensorType.INT8, quantization: grid(inScale, inZp) },
+        { name: "w", shape: [2, 4], type: TensorType.INT8, data: new Uint8Array([1, 2, 3, 4, 255, 254, 253, 252]), quantization: grid(0.1, 0) },
+        { name: "fc", shape: [1, 2], type: TensorType.INT8, quantization: grid(0.25, -1) },
+        { name: "out", shape: [1, 2], type: TensorType.INT8, quantization: grid(1 / 256, -128) },
+      ],
+      operators: [{ op: BuiltinOperator.FULLY_CONNECTED, inputs: [0, 1, -1], outputs: [2] }, { op: BuiltinOperator.LOGISTIC, inputs: [2], outputs: [3] }],
+      inputs: [0],
+      outputs: [3],
+    });
+    const imp = importTfliteModel(model(0.05, 3));
+    assert.match(imp.notes.join("\n"), /on int8 integer kernels: FULLY_CONNECTED ×1/);
+    assert.match(imp.notes.join("\n"), /no integer kernel yet, emulated in float32 .*: LOGISTIC ×1/);
+    // the FC gives the integers [0, −2] (see above), real ±0.25; sigmoid(±0.25)·256 = 143.9 / 112.1 → 144 / 112, minus 128
+    const { wasm } = await compile(imp.graph, {}, { name: "logistic.tflite" });
+    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [16, -16]);
+    const cases: [number, number, RegExp][] = [
+      [0, 3, /tensor 'in' has scale 0 \(scales must be positive and finite\)/],
+      [-0.5, 3, /tensor 'in' has scale -0\.5/],
+      [Infinity, 3, /tensor 'in' has scale Infinity/],
+      [0.05, 200, /tensor 'in' has zero point 200, outside INT8's range \[-128, 127\]/],
+    ];
+    for (const [scale, zeroPoint, why] of cases) {
+      assert.throws(() => importTfliteModel(model(scale, zeroPoint), { source: "bad.tflite" }), (e: Error) => {
+        assert.ok(e instanceof TeenygradError, String(e));
+        assert.match(e.message, /^bad\.tflite: cannot import 1 operator/);
+        assert.match(e.message, /FULLY_CONNECTED: /);
+        assert.match(e.message, why);
+        assert.match(e.message, /operator #0 \('fc'\)/);
         return true;
       });
     }

@@ -6,6 +6,7 @@ import "./shape.js";
 import "./fused.js";
 import "./training.js";
 import "./indexing.js";
+import "./quant.js";
 
 export { allOps, defineOp, getOp, inferTypes } from "./registry.js";
 export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry.js";

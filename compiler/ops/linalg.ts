@@ -132,7 +132,7 @@ export function convOutSize(size: number, k: number, s: number, p0: number, p1: 
   return out;
 }
 
-function convGeometry(x: number[], w: number[], attrs: Attrs) {
+export function convGeometry(x: number[], w: number[], attrs: Attrs) {
   const { stride, pads, dilation, groups } = attrs as unknown as ConvAttrs;
   if (x.length !== 4) fail(`conv2d input must be [N, C, H, W], got ${shapeStr(x)}`);
   if (w.length !== 4) fail(`conv2d weight must be [OC, C/groups, KH, KW], got ${shapeStr(w)}`);
@@ -243,7 +243,7 @@ function padOrCrop(t: Tensor, before: number[], after: number[]): Tensor {
 }
 
 // --- pooling (NCHW) -------------------------------------------------------------------------------
-function poolGeometry(x: number[], attrs: Attrs) {
+export function poolGeometry(x: number[], attrs: Attrs) {
   if (x.length !== 4) fail(`pooling input must be [N, C, H, W], got ${shapeStr(x)}`);
   const kernel = attrs.kernel as number[], stride = attrs.stride as number[], pads = attrs.pads as number[];
   const dilation = (attrs.dilation as number[] | undefined) ?? [1, 1];

@@ -3,6 +3,7 @@ import { numel } from "../../ir/dtype.js";
 import { Graph, type Attrs, type HostTensor, type Value } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import { inferTypes } from "../../ops/index.js";
+import { quantizeMultiplier } from "../../ops/quant.js";
 import { permuteHost } from "../../ops/shape.js";
 import type { TfliteModel, TfliteOperator, TfliteTensor } from "./reader.js";
 import { ActivationFunctionType, TensorType } from "./schema/tflite_generated.js";
@@ -21,12 +22,13 @@ export const TO_NHWC = [0, 2, 3, 1];
 
 export type Layout = "nhwc" | "nchw";
 /**
- * How a tensor's values are held: "real" numbers, or, for the quantized activations of an int8 model, the
- * "int"egers q - zero point as floats. Integer-valued convolutions and sums are exact in float32 (below 2^24), so
- * the integer domain reproduces the int8 interpreter's accumulators, and only its requantization rounding
- * (one float multiply here, a fixed-point one there) can differ.
+ * How a tensor's values are held: "real" numbers; for the int8 activations of a quantized model, "q8", the stored
+ * int8 integers themselves, which the integer kernels (compiler/ops/quant.ts) read and write; or, for ops with no
+ * integer kernel (float emulation), the "int"egers q - zero point as float32. Integer-valued convolutions and sums
+ * are exact in float32 (below 2^24), so the emulation reproduces the int8 interpreter's accumulators, and TFLite's
+ * fixed-point requantization is reproduced in float64.
  */
-export type Domain = "real" | "int";
+export type Domain = "real" | "int" | "q8";
 
 /** An activation's quantization grid, with its integer range. */
 export interface Grid {
@@ -41,6 +43,10 @@ export interface ConvertOptions {
   simulateQuantization: boolean;
   /** quantize the float inputs of hybrid ops (int8 weights) at run time, as TFLite's hybrid kernels do */
   emulateHybrid: boolean;
+  /** int8 activations are held as int8 ("q8") and run on integer kernels where one exists */
+  integerKernels: boolean;
+  /** whose requantization rounding the integer kernels reproduce: TFLite's builtin kernels, or TFLM's (reference) */
+  rounding: "tflite" | "tflm";
 }
 
 export class Converter {
@@ -49,6 +55,9 @@ export class Converter {
   private readonly values = new Map<string, Value>();
   /** the form each computed tensor was produced in */
   private readonly home = new Map<number, { layout: Layout; domain: Domain }>();
+  /** operator types of a quantized model by how they ran: on integer kernels, or emulated in float32 */
+  readonly integerOps = new Map<string, number>();
+  readonly emulatedOps = new Map<string, number>();
 
   constructor(readonly model: TfliteModel, readonly opts: ConvertOptions) {}
 
@@ -121,10 +130,29 @@ export class Converter {
     if (!this.opts.simulateQuantization || !range || !t.quantization || t.data) return null;
     return { ...perTensor(t.quantization, t, this.source), min: range.min, max: range.max };
   }
-  /** "int" when every given tensor is a quantized activation on one grid: data movement then stays integer. */
+  /** Whether the tensor is an int8 activation held as int8 ("q8"), the integer kernels' operand. */
+  isQ8(i: number): boolean {
+    return this.opts.integerKernels && this.tensor(i).type === TensorType.INT8 && this.grid(i) !== null;
+  }
+  /**
+   * "q8" (or "int" when emulating) when every given tensor is a quantized activation on one grid: data movement then
+   * stays integer.
+   */
   sharedDomain(tensors: number[]): Domain {
     const grids = tensors.map((i) => this.grid(i));
-    return grids.every((g) => g && g.scale === grids[0]!.scale && g.zeroPoint === grids[0]!.zeroPoint) ? "int" : "real";
+    if (!grids.every((g) => g && g.scale === grids[0]!.scale && g.zeroPoint === grids[0]!.zeroPoint)) return "real";
+    return tensors.every((i) => this.isQ8(i)) ? "q8" : "int";
+  }
+  /**
+   * After an operator is converted: counts it as run on integer kernels when every quantized activation it wrote is
+   * held as int8, or as emulated in float32 otherwise (operators touching no quantized activation are not counted).
+   */
+  countKernels(op: TfliteOperator): void {
+    const quantized = [...op.inputs, ...op.outputs].some((i) => i >= 0 && this.grid(i) !== null);
+    if (!quantized) return;
+    const integer = op.outputs.every((i) => !this.grid(i) || this.home.get(i)?.domain === "q8");
+    const map = integer ? this.integerOps : this.emulatedOps;
+    map.set(op.type, (map.get(op.type) ?? 0) + 1);
   }
 
   /** The tensor in the given layout and domain, converted (once) from the form it was produced in. */
@@ -135,16 +163,17 @@ export class Converter {
     const t = this.tensor(i);
     let v: Value;
     if (t.data) {
+      if (domain === "q8") this.fail(op!, `constant '${t.name}' cannot be an int8 operand here`);
       const host = domain === "int" ? this.centeredData(op!, i, "a constant operand") : floatConstant(t, this.source);
       v = this.constant(layout === "nchw" ? this.permuteConstant(host, op) : host, t.name);
     } else {
       const home = this.home.get(i);
       if (!home) fail(`${this.source}: ${op ? this.label(op) : "the subgraph"} reads tensor '${t.name}' before any operator writes it`);
-      if (domain === "int" && !this.grid(i)) this.fail(op!, `tensor '${t.name}' is not a quantized activation, but the op reads it as integers`);
+      if (domain !== "real" && !this.grid(i)) this.fail(op!, `tensor '${t.name}' is not a quantized activation, but the op reads it as integers`);
       // change the domain where the tensor lives (once), then the layout
       let from = this.values.get(`${i}|${home.layout}|${domain}`);
       if (!from) {
-        from = this.convertDomain(this.values.get(`${i}|${home.layout}|${home.domain}`)!, i, home.domain);
+        from = this.convertDomain(this.values.get(`${i}|${home.layout}|${home.domain}`)!, i, home.domain, domain);
         this.values.set(`${i}|${home.layout}|${domain}`, from);
       }
       if (home.layout === layout) return from;
@@ -158,10 +187,17 @@ export class Converter {
     if (host.shape.length !== 4) this.fail(op!, `expects a 4-d NHWC tensor, got a constant ${shapeStr(host.shape)}`);
     return permuteHost(host, TO_NCHW);
   }
-  /** integers → real values (q - zp)·scale, or real values → integers rounded to the grid */
-  private convertDomain(v: Value, i: number, from: Domain): Value {
+  /**
+   * Between the domains: int8 (q8) ↔ float32 real values by the (de)quantize kernels, int8 ↔ emulated integers
+   * (q − zp) by the same kernels on scale 1, emulated integers → real values (q − zp)·scale, and real values →
+   * emulated integers rounded to the grid.
+   */
+  private convertDomain(v: Value, i: number, from: Domain, to: Domain): Value {
     const grid = this.grid(i)!;
     const name = this.tensor(i).name;
+    const onGrid = { scale: to === "int" || from === "int" ? 1 : grid.scale, zeroPoint: grid.zeroPoint };
+    if (from === "q8") return this.node("dequantize", [v], onGrid, `${name}/${to === "int" ? "centered" : "dequantize"}`);
+    if (to === "q8") return this.node("quantize", [v], onGrid, `${name}/int8`);
     if (from === "int") return this.node("mul", [v, this.scalar(grid.scale, `${name}/scale`)], {}, `${name}/dequantize`);
     return this.toGrid(this.node("div", [v, this.scalar(grid.scale, `${name}/scale`)], {}, `${name}/steps`), grid, name);
   }
@@ -207,15 +243,18 @@ export class Converter {
   }
   private store(i: number, v: Value, layout: Layout, domain: Domain): void {
     const grid = this.grid(i);
-    if (domain === "int" && !grid) throw new Error(`tensor ${this.tensor(i).name} has no grid for integer values`);
-    const held = grid && domain === "real" ? this.convertDomain(v, i, "real") : v;
-    this.values.set(`${i}|${layout}|${grid ? "int" : "real"}`, held);
-    this.home.set(i, { layout, domain: grid ? "int" : "real" });
+    if (domain !== "real" && !grid) throw new Error(`tensor ${this.tensor(i).name} has no grid for integer values`);
+    const held = grid && domain === "real" ? this.convertDomain(v, i, "real", "int") : v;
+    const as: Domain = domain === "q8" ? "q8" : grid ? "int" : "real";
+    this.values.set(`${i}|${layout}|${as}`, held);
+    this.home.set(i, { layout, domain: as });
   }
 
-  /** A graph input (TFLite layout, real values). */
-  input(i: number, v: Value): void {
-    this.store(i, v, "nhwc", "real");
+  /** A graph input (TFLite layout): int8 for int8 activations run on integer kernels, else float32 real values. */
+  input(i: number): void {
+    const t = this.tensor(i);
+    const q8 = this.isQ8(i);
+    this.store(i, this.g.addInput(t.name, { shape: [...t.shape], dtype: q8 ? "int8" : "float32" }), "nhwc", q8 ? "q8" : "real");
   }
 
   /**
@@ -311,7 +350,7 @@ export class Converter {
   finishOutputs(): void {
     const used = new Set<Value>();
     this.g.outputs = this.model.outputs.map((i) => {
-      let v = this.nhwc(i);
+      let v = this.get(i, "nhwc", this.isQ8(i) ? "q8" : "real");
       // an output that is an input, a constant or another output gets a copy of its own (a view)
       if (v.kind !== "node" || used.has(v)) v = this.node("reshape", [v], { shape: [...v.shape] }, this.tensor(i).name);
       used.add(v);
@@ -319,21 +358,6 @@ export class Converter {
       return v;
     });
   }
-}
-
-/** TFLite's QuantizeMultiplier: M = q·2^(shift-31) with q a 31-bit integer in [2^30, 2^31) (or 0). */
-export function quantizeMultiplier(m: number): { q: number; shift: number } {
-  if (m === 0) return { q: 0, shift: 0 };
-  let shift = Math.floor(Math.log2(m)) + 1;
-  // frexp: m = fraction·2^shift with fraction in [0.5, 1)
-  if (m / 2 ** shift >= 1) shift++;
-  if (m / 2 ** shift < 0.5) shift--;
-  let q = Math.round((m / 2 ** shift) * 2 ** 31);
-  if (q === 2 ** 31) {
-    q /= 2;
-    shift++;
-  }
-  return shift < -31 ? { q: 0, shift: 0 } : { q, shift };
 }
 
 /** Why a tensor's element type cannot be imported, or null. */

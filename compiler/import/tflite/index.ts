@@ -3,39 +3,50 @@ import type { Graph } from "../../ir/graph.js";
 import { Converter, unsupportedType } from "./convert.js";
 import { CONVERTERS } from "./ops.js";
 import { readTflite, type TfliteModel } from "./reader.js";
-import { QUANTIZED_TYPES, perTensor, typeName } from "./tensors.js";
+import { badQuantization, QUANTIZED_TYPES, perTensor, typeName } from "./tensors.js";
 
 /**
  * TFLite import: a .tflite flatbuffer (float32, or int8/int16 quantized) → our graph IR, NCHW inside, with the
  * model's own NHWC inputs and outputs.
  *
- * Quantized models have no integer kernels to run on yet, so they run in float32 arithmetic, and say so in
- * `notes`: every quantized activation is held as its integers minus the zero point (exact in float32), weights
- * likewise, so convolutions and sums accumulate exactly, and TFLite's fixed-point requantization, integer average
- * pooling and integer ADD are reproduced (float64 where 32-bit products need it): outputs match the int8
- * interpreter. Inputs and outputs are float32 real values, real = scale·(q − zero point), see `quantize` /
- * `dequantize`. Pass `{ quantized: "refuse" }` to get an error instead.
+ * Quantized (int8) models run on integer kernels (compiler/ops/quant.ts, runtime-as/q*.ts) with TFLite's integer
+ * arithmetic: int8 activations and weights, int32 biases and accumulators, fixed-point requantization; their int8
+ * inputs and outputs are int8 in the blob too, as in TFLM (`quantization` gives each one's scale and zero point; see
+ * `quantize` / `dequantize`). Operators with no integer kernel yet run in float32 emulation (every quantized
+ * activation held as its integers minus the zero point, TFLite's requantization reproduced in float64) and `notes`
+ * names them. `{ quantized: "dequantize" }` emulates the whole model that way, with float32 real-valued inputs and
+ * outputs (real = scale·(q − zero point)); `{ quantized: "refuse" }` gives an error instead.
  */
 
 export interface TfliteImportOptions {
   /** names the model in error messages (a file path) */
   source?: string;
-  /** what to do with a quantized model: run it dequantized in float32 (default), or refuse it */
-  quantized?: "dequantize" | "refuse";
+  /**
+   * what to do with a quantized model: run it on integer kernels (default), emulate it in float32 arithmetic with
+   * float32 inputs and outputs ("dequantize"), or refuse it
+   */
+  quantized?: "integer" | "dequantize" | "refuse";
   /**
    * hybrid ops (int8 weights on float activations): "emulate" (default) quantizes their inputs at run time as
    * TFLite's hybrid kernels do, matching the interpreter; "float" computes them in float32 with dequantized weights
    */
   hybrid?: "emulate" | "float";
+  /**
+   * the integer kernels' requantization rounding: "tflite" (default) is bit-exact with TFLite's builtin kernels,
+   * "tflm" with TensorFlow Lite Micro's reference kernels; they differ on requantization ties in convolutions and FC
+   */
+  rounding?: "tflite" | "tflm";
 }
 
-/** One model input or output, as the blob sees it (float32, TFLite's NHWC shape) and as the .tflite file declares it. */
+/** One model input or output, as the blob sees it (TFLite's NHWC shape) and as the .tflite file declares it. */
 export interface TfliteTensorInfo {
   name: string;
   shape: number[];
+  /** the blob's element type: int8 for int8 tensors run on integer kernels, else float32 */
+  dtype: "int8" | "float32";
   /** the element type in the .tflite file: FLOAT32, INT8, … */
   tfliteType: string;
-  /** set for quantized tensors: the blob's float value v stands for the integer round(v / scale) + zeroPoint */
+  /** set for quantized tensors: real = scale·(q − zeroPoint); a float32 blob value v stands for q = round(v / scale) + zeroPoint */
   quantization: { scale: number; zeroPoint: number; min: number; max: number } | null;
 }
 
@@ -43,7 +54,7 @@ export interface TfliteImport {
   graph: Graph;
   inputs: TfliteTensorInfo[];
   outputs: TfliteTensorInfo[];
-  /** whether the model is quantized (and runs dequantized) */
+  /** whether the model is quantized */
   quantized: boolean;
   /** what the import changed about how the model computes: tell the user */
   notes: string[];
@@ -64,15 +75,12 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
   const quantizedTensors = model.tensors.filter((t) => !t.data && QUANTIZED_TYPES[t.type] && t.quantization);
   const quantized = quantizedTensors.length > 0;
   if (quantized && opts.quantized === "refuse") {
-    fail(`${src}: the model is quantized (${quantizedTensors.length} ${typeName(quantizedTensors[0].type)} activations, e.g. '${quantizedTensors[0].name}'); integer kernels do not exist yet, and dequantized float32 execution was refused`);
+    fail(`${src}: the model is quantized (${quantizedTensors.length} ${typeName(quantizedTensors[0].type)} activations, e.g. '${quantizedTensors[0].name}'), and quantized models were refused`);
   }
-  const c = new Converter(model, { simulateQuantization: quantized, emulateHybrid: opts.hybrid !== "float" });
+  const c = new Converter(model, { simulateQuantization: quantized, emulateHybrid: opts.hybrid !== "float", integerKernels: opts.quantized !== "dequantize", rounding: opts.rounding ?? "tflite" });
   checkSupported(c, model);
 
-  for (const i of model.inputs) {
-    const t = model.tensors[i];
-    c.input(i, c.g.addInput(t.name, { shape: [...t.shape], dtype: "float32" }));
-  }
+  for (const i of model.inputs) c.input(i);
   const written = new Set(model.inputs);
   for (const op of model.operators) {
     for (const i of op.inputs) {
@@ -80,6 +88,7 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
     }
     c.current = op;
     CONVERTERS[op.builtin]!.convert(c, op);
+    c.countKernels(op);
     for (const o of op.outputs) written.add(o);
   }
   c.current = null;
@@ -90,17 +99,22 @@ export function importTfliteModel(bytes: Uint8Array, opts: TfliteImportOptions =
     const t = model.tensors[i];
     const range = QUANTIZED_TYPES[t.type];
     const q = range && t.quantization ? perTensor(t.quantization, t, src) : null;
-    return { name: t.name, shape: [...t.shape], tfliteType: typeName(t.type), quantization: q && range ? { ...q, min: range.min, max: range.max } : null };
+    return { name: t.name, shape: [...t.shape], dtype: c.isQ8(i) ? "int8" : "float32", tfliteType: typeName(t.type), quantization: q && range ? { ...q, min: range.min, max: range.max } : null };
   };
   const operators: Record<string, number> = {};
   for (const op of model.operators) operators[op.type] = (operators[op.type] ?? 0) + 1;
-  const notes = quantized
-    ? [
-        `quantized model (${typeName(quantizedTensors[0].type)}): no integer kernels yet, so it runs in float32 arithmetic holding every quantized ` +
-          `activation as its integers (q − zero point): integer accumulators are exact and TFLite's fixed-point requantization is reproduced in ` +
-          `float64; inputs and outputs are float32 real values, real = scale·(q − zero point), 4 bytes per element`,
-      ]
-    : [];
+  const counts = (m: Map<string, number>) => [...m].map(([type, n]) => `${type} ×${n}`).join(", ");
+  const notes: string[] = [];
+  if (quantized && opts.quantized === "dequantize") {
+    notes.push(`quantized model (${typeName(quantizedTensors[0].type)}) emulated in float32 as requested: every quantized activation is held as its ` +
+      `integers (q − zero point), integer accumulators are exact and TFLite's fixed-point requantization is reproduced in float64; inputs and ` +
+      `outputs are float32 real values, real = scale·(q − zero point), 4 bytes per element`);
+  } else if (quantized) {
+    if (c.integerOps.size) notes.push(`quantized model (${typeName(quantizedTensors[0].type)}): on int8 integer kernels: ${counts(c.integerOps)}; int8 inputs and outputs carry their scale and zero point`);
+    if (c.emulatedOps.size) {
+      notes.push(`no integer kernel yet, emulated in float32 (quantized values held as q − zero point, TFLite's requantization in float64): ${counts(c.emulatedOps)}`);
+    }
+  }
   const hybrid = model.operators.filter((op) => op.inputs.length >= 2 && op.inputs[0] >= 0 && op.inputs[1] >= 0 && c.isHybrid(op.inputs[0], op.inputs[1])).length;
   if (hybrid) {
     notes.push(`${hybrid} hybrid operator${hybrid > 1 ? "s" : ""} (int8 weights on float inputs) quantize their input at run time as TFLite's kernels do: ` +
@@ -151,6 +165,8 @@ function checkSupported(c: Converter, model: TfliteModel): void {
       const t = model.tensors[i];
       const bad = unsupportedType(t) ?? (t.isVariable ? `variable tensor '${t.name}' (stateful models)` : t.isSparse ? `sparse tensor '${t.name}'` : null);
       if (bad) add(`${op.type} on a ${bad.replace(/^tensor /, "tensor ")}`, label);
+      const badParameters = badQuantization(t);
+      if (badParameters) add(`${op.type}: ${badParameters}`, label);
     }
   }
   for (const i of model.inputs) {

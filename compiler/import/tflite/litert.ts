@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,39 +42,58 @@ export interface LitertRun {
   values: NpyArray[];
 }
 
+export interface InterpreterInput {
+  dtype: DType;
+  shape: number[];
+  data: TypedArray;
+}
+
 /**
- * Seeded inputs for a model, as the blob takes them (`blob`: float32 real values) and as the interpreter takes
- * them (`reference`, in its input order): float32 uniform in [-1, 1), or uniform integers over a quantized input's range.
+ * Seeded inputs for a model, as the blob takes them (`blob`: int8 for int8 inputs, else float32 real values) and as
+ * the interpreter takes them (`reference`, in its input order): float32 uniform in [-1, 1), or uniform integers over
+ * a quantized input's range.
  */
-export function randomTfliteInputs(imp: TfliteImport, seed: number): { blob: Record<string, Float32Array>; reference: { dtype: DType; shape: number[]; data: TypedArray }[] } {
+export function randomTfliteInputs(imp: TfliteImport, seed: number): { blob: Record<string, Float32Array | Int8Array>; reference: InterpreterInput[] } {
   const rng = new Generator(seed);
-  const blob: Record<string, Float32Array> = {};
+  const blob: Record<string, Float32Array | Int8Array> = {};
   const reference = imp.inputs.map((io) => {
     const n = io.shape.reduce((a, b) => a * b, 1);
     const q = io.quantization;
     if (q) {
       const ints = Int8Array.from({ length: n }, () => q.min + Math.floor(rng.next() * (q.max - q.min + 1)));
-      blob[io.name] = dequantize(io, ints);
+      blob[io.name] = io.dtype === "int8" ? ints : dequantize(io, ints);
       return { dtype: "int8" as const, shape: io.shape, data: ints };
     }
-    blob[io.name] = Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
-    return { dtype: "float32" as const, shape: io.shape, data: blob[io.name] };
+    const floats = Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+    blob[io.name] = floats;
+    return { dtype: "float32" as const, shape: io.shape, data: floats };
   });
   return { blob, reference };
 }
 
 /** Runs the model once on the inputs (in the interpreter's input order), or only describes it when `inputs` is omitted. */
-export function runLitert(modelPath: string, inputs?: { dtype: DType; shape: number[]; data: TypedArray }[]): LitertRun {
+export function runLitert(modelPath: string, inputs?: InterpreterInput[]): LitertRun {
+  const { runs, ...description } = runLitertMany(modelPath, inputs ? [inputs] : []);
+  return { ...description, values: runs[0] ?? [] };
+}
+
+/** Runs the model on each set of inputs in one interpreter process; `runs[r]` holds run r's outputs. */
+export function runLitertMany(modelPath: string, inputSets: InterpreterInput[][]): Omit<LitertRun, "values"> & { runs: NpyArray[][] } {
   const python = findLitertPython();
   if (!python) fail(`the TFLite reference interpreter is not installed: run npm run litert (scripts/install-litert.sh)`);
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-litert-"));
   try {
-    inputs?.forEach((x, k) => writeFileSync(join(dir, `input_${k}.npy`), encodeNpy(x.dtype, x.shape, x.data)));
-    const res = spawnSync(python, [SCRIPT, modelPath, dir], { encoding: "utf8", maxBuffer: 1 << 24 });
+    inputSets.forEach((inputs, r) => {
+      mkdirSync(join(dir, String(r)));
+      inputs.forEach((x, k) => writeFileSync(join(dir, String(r), `input_${k}.npy`), encodeNpy(x.dtype, x.shape, x.data)));
+    });
+    const res = spawnSync(python, [SCRIPT, modelPath, dir, String(inputSets.length)], { encoding: "utf8", maxBuffer: 1 << 24 });
     if (res.status !== 0) fail(`litert_run.py ${modelPath} failed (${res.status ?? res.signal}): ${res.stderr.trim().split("\n").slice(-3).join(" | ")}`);
     const report = JSON.parse(res.stdout.trim().split("\n").pop()!) as { ran: boolean; inputs: LitertTensor[]; outputs: LitertTensor[] };
-    const values = report.ran ? report.outputs.map((_, k) => parseNpy(new Uint8Array(readFileSync(join(dir, `output_${k}.npy`))))) : [];
-    return { inputs: report.inputs, outputs: report.outputs, values };
+    const runs = report.ran
+      ? inputSets.map((_, r) => report.outputs.map((__, k) => parseNpy(new Uint8Array(readFileSync(join(dir, String(r), `output_${k}.npy`))))))
+      : [];
+    return { inputs: report.inputs, outputs: report.outputs, runs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,13 +1,15 @@
 import type * as flatbuffers from "flatbuffers";
 import { numel } from "../../ir/dtype.js";
-import type { Value } from "../../ir/graph.js";
+import type { Attrs, HostTensor, Value } from "../../ir/graph.js";
+import { addParameters, requantTable, softmaxTable } from "../../ops/quant.js";
 import { permuteHost } from "../../ops/shape.js";
 import { Converter, nchwAxis, sameCount, samePads, TO_NCHW } from "./convert.js";
 import type { TfliteOperator } from "./reader.js";
+import { integerValues } from "./tensors.js";
 import {
   ActivationFunctionType, AddOptions, BuiltinOperator, BuiltinOptions, ConcatenationOptions, Conv2DOptions, DepthwiseConv2DOptions,
   DivOptions, FullyConnectedOptions, FullyConnectedOptionsWeightsFormat, LeakyReluOptions, MulOptions, Padding, Pool2DOptions,
-  ReducerOptions, SoftmaxOptions, StridedSliceOptions, SubOptions,
+  ReducerOptions, SoftmaxOptions, StridedSliceOptions, SubOptions, TensorType,
 } from "./schema/tflite_generated.js";
 
 /**
@@ -64,6 +66,53 @@ function activateInteger(c: Converter, op: TfliteOperator, v: Value, act: Activa
   return c.node("clamp", [v], { min: lo - grid.zeroPoint, max: hi - grid.zeroPoint }, `${out(c, op)}/act`);
 }
 
+// --- int8 integer kernels ------------------------------------------------------------------------------
+const CLAMPS = new Set([ActivationFunctionType.NONE, ActivationFunctionType.RELU, ActivationFunctionType.RELU6, ActivationFunctionType.RELU_N1_TO_1]);
+
+/**
+ * Whether a conv / fully connected runs on the int8 kernels: int8 input and output, constant int8 weights with zero
+ * points 0 (TFLite's int8 spec) per tensor or per output channel, a constant int32 bias, a clamping activation.
+ */
+function onIntegerKernel(c: Converter, op: TfliteOperator, channels: number, act: ActivationFunctionType): boolean {
+  const [xi, wi, bi] = op.inputs;
+  if (!c.isQ8(xi) || !c.isQ8(op.outputs[0]) || !CLAMPS.has(act)) return false;
+  const w = c.tensor(wi), q = w.quantization;
+  if (w.type !== TensorType.INT8 || !w.data || !q || q.zeroPoint.some((z) => z !== 0) || (q.scale.length !== 1 && q.scale.length !== channels)) return false;
+  return bi === undefined || bi < 0 || (c.tensor(bi).type === TensorType.INT32 && c.tensor(bi).data !== null);
+}
+
+/** A constant's stored int8 values, in TFLite's layout. */
+function int8Data(c: Converter, i: number): HostTensor {
+  const t = c.tensor(i);
+  return { shape: [...t.shape], dtype: "int8", data: Int8Array.from(integerValues(t, c.source)) };
+}
+
+/**
+ * The int32 bias (zeros when absent), the requantization table, the zero points and clamp of an integer conv / FC,
+ * and the tie rule of its final rounding shift: TFLite's builtin CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED send
+ * ties up (ruy's shift; measured against ai-edge-litert, e.g. str_ww's depthwise layers), TFLM's reference kernels
+ * away from zero.
+ */
+function integerOperands(c: Converter, op: TfliteOperator, channels: number, act: ActivationFunctionType): { operands: Value[]; attrs: Attrs } {
+  const bi = op.inputs[2];
+  const bias = bi !== undefined && bi >= 0 ? Int32Array.from(integerValues(c.tensor(bi), c.source)) : new Int32Array(channels);
+  if (bias.length !== channels) c.fail(op, `bias has ${bias.length} values for ${channels} output channels`);
+  const m = multipliers(c, op);
+  const rq = requantTable(m.length === 1 ? Array(channels).fill(m[0]) : m, `${c.source}: ${c.label(op)}`);
+  const grid = c.grid(op.outputs[0])!;
+  const [actMin, actMax] = c.activationRange(op, grid, act);
+  return {
+    operands: [c.constant({ shape: [channels], dtype: "int32", data: bias }, bi >= 0 ? c.tensor(bi).name : `${out(c, op)}/bias`), c.constant(rq, `${out(c, op)}/requantization`)],
+    attrs: { inZp: c.grid(op.inputs[0])!.zeroPoint, outZp: grid.zeroPoint, actMin, actMax, rounding: c.opts.rounding === "tflite" ? "up" : "away" },
+  };
+}
+
+/** The clamp of a pooling / add output on its own grid. */
+function integerClamp(c: Converter, op: TfliteOperator, act: ActivationFunctionType): { actMin: number; actMax: number } {
+  const [actMin, actMax] = c.activationRange(op, c.grid(op.outputs[0])!, act);
+  return { actMin, actMax };
+}
+
 // --- convolutions (NCHW) -----------------------------------------------------------------------------
 const conv2d: OpConverter = {
   check(c, op) {
@@ -74,6 +123,22 @@ const conv2d: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.Conv2DOptions, () => new Conv2DOptions())!;
+    const act = o.fusedActivationFunction();
+    const OCs = c.tensor(op.inputs[1]).shape[0];
+    if (onIntegerKernel(c, op, OCs, act)) {
+      const x = c.get(op.inputs[0], "nchw", "q8", op);
+      const wt = int8Data(c, op.inputs[1]);
+      if (wt.shape.length !== 4) c.fail(op, `filter must be [OC, KH, KW, IC], got [${wt.shape}]`);
+      const [, KH, KW, IC] = wt.shape;
+      const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
+      const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
+      if (x.shape[1] % IC) c.fail(op, `input has ${x.shape[1]} channels, not a multiple of the filter's ${IC}`);
+      const { operands, attrs } = integerOperands(c, op, OCs, act);
+      const geometry = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: x.shape[1] / IC };
+      const w = c.constant(permuteHost(wt, [0, 3, 1, 2]), c.tensor(op.inputs[1]).name);
+      c.set(op, op.outputs[0], c.node("qconv2d", [x, w, ...operands], { ...geometry, ...attrs }, out(c, op)), "nchw", "q8");
+      return;
+    }
     const integer = isInteger(c, op);
     let x = c.get(op.inputs[0], "nchw", integer ? "int" : "real", op);
     // hybrid per-channel kernels quantize the input asymmetrically, per-tensor ones symmetrically
@@ -103,6 +168,23 @@ const depthwiseConv2d: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.DepthwiseConv2DOptions, () => new DepthwiseConv2DOptions())!;
+    const act = o.fusedActivationFunction();
+    const OCs = c.tensor(op.inputs[1]).shape[3];
+    if (onIntegerKernel(c, op, OCs, act)) {
+      const x = c.get(op.inputs[0], "nchw", "q8", op);
+      const wt = int8Data(c, op.inputs[1]);
+      if (wt.shape.length !== 4 || wt.shape[0] !== 1) c.fail(op, `filter must be [1, KH, KW, C·multiplier], got [${wt.shape}]`);
+      const [, KH, KW] = wt.shape;
+      const C = x.shape[1];
+      if (OCs % C) c.fail(op, `filter has ${OCs} channels, not a multiple of the input's ${C}`);
+      const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
+      const dilation = positive(c, op, "dilations", [o.dilationHFactor(), o.dilationWFactor()]);
+      const { operands, attrs } = integerOperands(c, op, OCs, act);
+      const geometry = { stride, pads: windowPads(x, o.padding(), [KH, KW], stride, dilation), dilation, groups: C };
+      const w = c.constant(permuteHost(wt, [3, 0, 1, 2]), c.tensor(op.inputs[1]).name);
+      c.set(op, op.outputs[0], c.node("qconv2d", [x, w, ...operands], { ...geometry, ...attrs }, out(c, op)), "nchw", "q8");
+      return;
+    }
     const integer = isInteger(c, op);
     let x = c.get(op.inputs[0], "nchw", integer ? "int" : "real", op);
     if (c.isHybrid(op.inputs[0], op.inputs[1])) x = c.dynamicQuantize(x, false, 1, `${out(c, op)}/input`);
@@ -131,13 +213,30 @@ const fullyConnected: OpConverter = {
   },
   convert(c, op) {
     const o = c.model.options(op, BuiltinOptions.FullyConnectedOptions, () => new FullyConnectedOptions());
-    const integer = isInteger(c, op);
-    const x = c.get(op.inputs[0], "nhwc", integer ? "int" : "real", op);
     const wi = op.inputs[1];
     if (wi === undefined || wi < 0) c.fail(op, "the weights are missing");
     const wShape = c.tensor(wi).shape;
     if (wShape.length !== 2) c.fail(op, `weights must be [units, inputs], got [${wShape}]`);
     const [units, depth] = wShape;
+    const act = o ? o.fusedActivationFunction() : ActivationFunctionType.NONE;
+    const declared = c.tensor(op.outputs[0]).shape;
+    if (onIntegerKernel(c, op, units, act)) {
+      const x = c.get(op.inputs[0], "nhwc", "q8", op);
+      if (numel(x.shape) % depth) c.fail(op, `input [${x.shape}] does not split into rows of ${depth}`);
+      const rows = numel(x.shape) / depth;
+      const x2 = x.shape.length === 2 && x.shape[1] === depth ? x : c.node("reshape", [x], { shape: [rows, depth] }, `${out(c, op)}/rows`);
+      const { operands, attrs } = integerOperands(c, op, units, act);
+      // the kernel reads TFLite's [units, inputs] rows as they are
+      let y = c.node("qfullyConnected", [x2, c.constant(int8Data(c, wi), c.tensor(wi).name), ...operands], attrs, out(c, op));
+      if (declared.join() !== [rows, units].join()) {
+        sameCount(c, op, [rows, units], declared);
+        y = c.node("reshape", [y], { shape: declared }, `${out(c, op)}/shape`);
+      }
+      c.set(op, op.outputs[0], y, "nhwc", "q8");
+      return;
+    }
+    const integer = isInteger(c, op);
+    const x = c.get(op.inputs[0], "nhwc", integer ? "int" : "real", op);
     // [units, inputs] → [inputs, units], the matmul's right operand
     const w = c.isConstant(wi)
       ? c.constant(permuteHost(integer ? c.centeredData(op, wi, "the weights") : c.floatData(op, wi, "the weights"), [1, 0]), c.tensor(wi).name)
@@ -148,9 +247,7 @@ const fullyConnected: OpConverter = {
     // hybrid: each row is quantized on its own
     if (c.isHybrid(op.inputs[0], wi)) x2 = c.dynamicQuantize(x2, !(o?.asymmetricQuantizeInputs() ?? false), 1, `${out(c, op)}/input`);
     let y = c.node("matmul", [x2, w, ...bias(c, op, op.inputs[2], integer)], {}, out(c, op));
-    const act = o ? o.fusedActivationFunction() : ActivationFunctionType.NONE;
     y = integer ? c.requantize(op, y, multipliers(c, op), (n) => [n], act) : c.activate(op, y, act);
-    const declared = c.tensor(op.outputs[0]).shape;
     if (declared.join() !== [rows, units].join()) {
       sameCount(c, op, [rows, units], declared);
       y = c.node("reshape", [y], { shape: declared }, `${out(c, op)}/shape`);
@@ -168,12 +265,19 @@ function pool(kind: "avgpool2d" | "maxpool2d"): OpConverter {
     },
     convert(c, op) {
       const o = c.model.options(op, BuiltinOptions.Pool2DOptions, () => new Pool2DOptions())!;
-      const domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+      const act = o.fusedActivationFunction();
+      let domain = c.sharedDomain([op.inputs[0], op.outputs[0]]);
+      if (domain === "q8" && !CLAMPS.has(act)) domain = "int";
       const x = c.get(op.inputs[0], "nchw", domain, op);
       const kernel = positive(c, op, "filter sizes", [o.filterHeight(), o.filterWidth()]);
       const stride = positive(c, op, "strides", [o.strideH(), o.strideW()]);
       // TFLite averages over the window's cells inside the input only
       const attrs = { kernel, stride, pads: windowPads(x, o.padding(), kernel, stride, [1, 1]), countIncludePad: false };
+      if (domain === "q8") {
+        const integerKind = kind === "avgpool2d" ? "qavgpool2d" : "qmaxpool2d";
+        c.set(op, op.outputs[0], c.node(integerKind, [x], { ...attrs, ...integerClamp(c, op, act) }, out(c, op)), "nchw", "q8");
+        return;
+      }
       let y = c.node(kind, [x], attrs, out(c, op));
       if (domain === "real") y = c.activate(op, y, o.fusedActivationFunction());
       else {
@@ -209,6 +313,14 @@ function softmax(log: boolean): OpConverter {
     convert(c, op) {
       const o = log ? null : c.model.options(op, BuiltinOptions.SoftmaxOptions, () => new SoftmaxOptions());
       const beta = o ? o.beta() : 1;
+      if (!log && c.isQ8(op.inputs[0]) && c.isQ8(op.outputs[0])) {
+        // over TFLite's last axis, in TFLite's layout
+        const table = c.constant(softmaxTable(c.grid(op.inputs[0])!.scale, beta), `${out(c, op)}/exp_table`);
+        const grid = c.grid(op.outputs[0])!;
+        const y = c.node("qsoftmax", [c.get(op.inputs[0], "nhwc", "q8", op), table], { outScale: grid.scale, outZp: grid.zeroPoint }, out(c, op));
+        c.set(op, op.outputs[0], y, "nhwc", "q8");
+        return;
+      }
       const inNchw = c.isNchw(op.inputs[0]);
       let x = inNchw ? c.nchw(op.inputs[0], op) : c.nhwc(op.inputs[0], op);
       if (beta !== 1) x = c.node("mul", [x, c.scalar(beta, `${out(c, op)}/beta`)], {}, `${out(c, op)}/beta`);
@@ -239,6 +351,7 @@ function binary(
   build: (c: Converter, op: TfliteOperator, a: Value, b: Value) => Value,
   activation?: (c: Converter, op: TfliteOperator) => ActivationFunctionType,
   integer?: (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType) => Value,
+  q8?: (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType) => Value,
 ): OpConverter {
   return {
     check(c, op) {
@@ -258,6 +371,15 @@ function binary(
         return c.relayout(r, TO_NCHW, `${v.name}:nchw`);
       };
       const act = activation ? activation(c, op) : ActivationFunctionType.NONE;
+      if (q8 && domain === "int" && CLAMPS.has(act) && [op.inputs[0], op.inputs[1], op.outputs[0]].every((i) => c.isQ8(i))) {
+        const same = [op.inputs[0], op.inputs[1]].every((i) => c.tensor(i).shape.join() === c.tensor(op.outputs[0]).shape.join());
+        if (same) {
+          const layout = useNchw ? "nchw" : "nhwc";
+          const [a, b] = [c.get(op.inputs[0], layout, "q8", op), c.get(op.inputs[1], layout, "q8", op)];
+          c.set(op, op.outputs[0], q8(c, op, a, b, act), layout, "q8");
+          return;
+        }
+      }
       const [a, b] = [operand(op.inputs[0]), operand(op.inputs[1])];
       const y = domain === "int" ? integer!(c, op, a, b, act) : c.activate(op, build(c, op, a, b), act);
       c.set(op, op.outputs[0], y, useNchw ? "nchw" : "nhwc", domain);
@@ -287,6 +409,13 @@ const integerSum = (sign: 1 | -1) => (c: Converter, op: TfliteOperator, a: Value
   return c.node("clamp", [c.node("cast", [scaled], { to: "float32" }, `${name}/narrow`)], { min: lo - grid.zeroPoint, max: hi - grid.zeroPoint }, `${name}/quantize`);
 };
 
+/** TFLite's integer ADD on int8 operands of one shape: the qadd kernel. */
+const int8Add = (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType): Value => {
+  const [ga, gb, go] = [c.grid(op.inputs[0])!, c.grid(op.inputs[1])!, c.grid(op.outputs[0])!];
+  const attrs = { aZp: ga.zeroPoint, bZp: gb.zeroPoint, outZp: go.zeroPoint, ...addParameters(ga.scale, gb.scale, go.scale), ...integerClamp(c, op, act) };
+  return c.node("qadd", [a, b], attrs, out(c, op));
+};
+
 // --- concatenation along a (mapped) axis ----------------------------------------------------------------
 const concatenation: OpConverter = {
   check(c, op) {
@@ -303,7 +432,7 @@ const concatenation: OpConverter = {
     const domain = o.fusedActivationFunction() === ActivationFunctionType.NONE ? c.sharedDomain([...op.inputs, ...op.outputs]) : "real";
     const xs = op.inputs.map((i) => c.get(i, useNchw ? "nchw" : "nhwc", domain, op));
     const y = c.node("concat", xs, { axis: useNchw ? nchwAxis(axis) : axis }, out(c, op));
-    c.set(op, op.outputs[0], domain === "int" ? y : c.activate(op, y, o.fusedActivationFunction()), useNchw ? "nchw" : "nhwc", domain);
+    c.set(op, op.outputs[0], domain !== "real" ? y : c.activate(op, y, o.fusedActivationFunction()), useNchw ? "nchw" : "nhwc", domain);
   },
 };
 
@@ -319,7 +448,8 @@ const pad: OpConverter = {
     const axes = inNchw ? TO_NCHW : [...Array(rank).keys()];
     // a quantized PAD fills with the zero point, whose real value is 0
     const real = op.inputs[2] !== undefined && op.inputs[2] >= 0 ? c.floatData(op, op.inputs[2], "the pad value").data[0] : 0;
-    const value = domain === "int" ? Math.round(Number(real) / c.grid(op.inputs[0])!.scale) : Number(real);
+    const steps = domain === "real" ? 0 : Math.round(Number(real) / c.grid(op.inputs[0])!.scale);
+    const value = domain === "int" ? steps : domain === "q8" ? steps + c.grid(op.inputs[0])!.zeroPoint : Number(real);
     const pads = [...axes.map((d) => p[2 * d]), ...axes.map((d) => p[2 * d + 1])];
     c.set(op, op.outputs[0], c.node("pad", [x], { pads, value }, out(c, op)), inNchw ? "nchw" : "nhwc", domain);
   },
@@ -413,7 +543,7 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.EXPAND_DIMS]: reshapeTo,
   [BuiltinOperator.SOFTMAX]: softmax(false),
   [BuiltinOperator.LOG_SOFTMAX]: softmax(true),
-  [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions()), integerSum(1)),
+  [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions()), integerSum(1), int8Add),
   [BuiltinOperator.SUB]: binary(arithmetic("sub"), fusedActivation(BuiltinOptions.SubOptions, () => new SubOptions()), integerSum(-1)),
   [BuiltinOperator.MUL]: binary(arithmetic("mul"), fusedActivation(BuiltinOptions.MulOptions, () => new MulOptions())),
   [BuiltinOperator.DIV]: binary(arithmetic("div"), fusedActivation(BuiltinOptions.DivOptions, () => new DivOptions())),

@@ -236,7 +236,6 @@ export function readTflite(input: Uint8Array, source = "<tflite>"): TfliteModel 
       const scale = Array.from({ length: q.scaleLength() }, (_, k) => q.scale(k)!);
       const zeroPoint = Array.from({ length: q.zeroPointLength() }, (_, k) => Number(q.zeroPoint(k)!));
       if (zeroPoint.length !== scale.length) fail(`${source}: tensor '${name}' has ${scale.length} quantization scales but ${zeroPoint.length} zero points`);
-      if (scale.some((s) => !(s > 0) || !Number.isFinite(s))) fail(`${source}: tensor '${name}' has a quantization scale that is not a positive number: [${scale}]`);
       const axis = q.quantizedDimension();
       if (scale.length > 1 && (axis < 0 || axis >= rank || shape[axis] !== scale.length)) {
         fail(`${source}: tensor '${name}' [${shape}] has ${scale.length} per-channel scales along dimension ${axis}, which does not match its shape`);

@@ -82,3 +82,14 @@ export function perTensor(q: Quantization, t: TfliteTensor, source: string): { s
   if (q.scale.length !== 1) fail(`${source}: activation '${t.name}' has ${q.scale.length} per-channel scales; activations are quantized per tensor`);
   return { scale: q.scale[0], zeroPoint: q.zeroPoint[0] };
 }
+
+/** Why a quantized tensor's parameters are unusable (a scale not positive and finite, a zero point outside its type's range), or null. */
+export function badQuantization(t: TfliteTensor): string | null {
+  const q = t.quantization, range = QUANTIZED_TYPES[t.type];
+  if (!q || !range) return null;
+  const scale = q.scale.find((s) => !(s > 0) || !Number.isFinite(s));
+  if (scale !== undefined) return `tensor '${t.name}' has scale ${scale} (scales must be positive and finite)`;
+  const zp = q.zeroPoint.find((z) => !Number.isInteger(z) || z < range.min || z > range.max);
+  if (zp !== undefined) return `tensor '${t.name}' has zero point ${zp}, outside ${typeName(t.type)}'s range [${range.min}, ${range.max}]`;
+  return null;
+}

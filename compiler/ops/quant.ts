@@ -1,0 +1,370 @@
+import { fail } from "../errors.js";
+import { numel } from "../ir/dtype.js";
+import type { Attrs, HostTensor, Node, TensorType } from "../ir/graph.js";
+import { newHost, shapeStr } from "../ir/shape.js";
+import { floatLiteral } from "./elementwise.js";
+import { convGeometry, poolGeometry } from "./linalg.js";
+import { defineOp, type LowerContext } from "./registry.js";
+
+/**
+ * Integer (int8) ops with TFLite's arithmetic: int8 activations and weights, int32 biases and accumulators,
+ * requantization by int32 (multiplier, shift) pairs computed at compile time (QuantizeMultiplier) and applied
+ * as MultiplyByQuantizedMultiplier. The references below are TFLite's reference_integer_ops algorithms in JS,
+ * the oracle the kernels (runtime-as/q*.ts) are tested against. One detail varies between TFLite's kernels: the
+ * requantization's final rounding shift sends ties away from zero in the reference kernels (and TFLM), up in ruy
+ * and TFLite's builtin convolutions and FULLY_CONNECTED; conv and fully connected take it as `rounding`.
+ */
+export type Rounding = "away" | "up";
+
+const INT8_MIN = -128, INT8_MAX = 127;
+
+/** TFLite's QuantizeMultiplier: M = q·2^(shift-31) with q a 31-bit integer in [2^30, 2^31) (or 0). */
+export function quantizeMultiplier(m: number): { q: number; shift: number } {
+  if (m === 0) return { q: 0, shift: 0 };
+  let shift = Math.floor(Math.log2(m)) + 1;
+  // frexp: m = fraction·2^shift with fraction in [0.5, 1)
+  if (m / 2 ** shift >= 1) shift++;
+  if (m / 2 ** shift < 0.5) shift--;
+  let q = Math.round((m / 2 ** shift) * 2 ** 31);
+  if (q === 2 ** 31) {
+    q /= 2;
+    shift++;
+  }
+  return shift < -31 ? { q: 0, shift: 0 } : { q, shift };
+}
+
+/** The int32 [n, 2] (multiplier, shift) table a kernel reads, one row per real multiplier. */
+export function requantTable(multipliers: number[], what: string): HostTensor {
+  const data = new Int32Array(2 * multipliers.length);
+  multipliers.forEach((m, k) => {
+    if (!(m > 0) || !Number.isFinite(m)) fail(`${what}: requantization multiplier ${m} must be positive and finite (a scale is zero, negative or not finite)`);
+    const { q, shift } = quantizeMultiplier(m);
+    if (shift > 30) fail(`${what}: requantization multiplier ${m} is too large for TFLite's fixed point (≥ 2^30)`);
+    data[2 * k] = q;
+    data[2 * k + 1] = shift;
+  });
+  return { shape: [multipliers.length, 2], dtype: "int32", data };
+}
+
+/**
+ * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (ties away
+ * from zero), or with `rounding: "up"` ruy's rounding right shift (ties up, an overflowing nudge saturating).
+ */
+export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number, rounding: Rounding = "away"): number {
+  const a = Math.imul(x, 1 << Math.max(shift, 0));
+  const right = Math.max(-shift, 0);
+  let high: number;
+  if (a === -2147483648 && multiplier === -2147483648) high = 2147483647;
+  else {
+    const ab = BigInt(a) * BigInt(multiplier);
+    // BigInt division truncates toward zero, as C's does
+    high = Number((ab + (ab >= 0n ? 1n << 30n : 1n - (1n << 30n))) / (1n << 31n));
+  }
+  if (rounding === "up") {
+    if (right === 0) return high;
+    const nudge = 1 << (right - 1);
+    return high > 2147483647 - nudge ? 1 << (31 - right) : (high + nudge) >> right;
+  }
+  const mask = ((1 << right) - 1) | 0;
+  const threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  return (high >> right) + ((high & mask) > threshold ? 1 : 0);
+}
+
+/** Rounds half away from zero (C's round), as TFLite's quantization does. */
+const roundHalfAway = (v: number): number => Math.sign(v) * Math.floor(Math.abs(v) + 0.5);
+const clampTo = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+function requireDType(op: string, t: TensorType, dtype: string, what: string): void {
+  if (t.dtype !== dtype) fail(`${op}: ${what} must be ${dtype}, got ${t.dtype} ${shapeStr(t.shape)}`);
+}
+function requireZeroPoint(op: string, attrs: Attrs, key: string): void {
+  const zp = attrs[key] as number;
+  if (!Number.isInteger(zp) || zp < INT8_MIN || zp > INT8_MAX) fail(`${op}: zero point ${key} = ${zp} is outside int8's range [-128, 127]`);
+}
+function requireActivationRange(op: string, attrs: Attrs): void {
+  const lo = attrs.actMin as number, hi = attrs.actMax as number;
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < INT8_MIN || hi > INT8_MAX || lo > hi) fail(`${op}: activation range [${lo}, ${hi}] is not inside [-128, 127]`);
+}
+function requireRequant(op: string, rq: TensorType, channels: number): void {
+  requireDType(op, rq, "int32", "the requantization table");
+  if (rq.shape.length !== 2 || rq.shape[0] !== channels || rq.shape[1] !== 2) fail(`${op}: the requantization table must be [${channels}, 2] (multiplier, shift), got ${shapeStr(rq.shape)}`);
+}
+function requireBias(op: string, bias: TensorType, channels: number): void {
+  requireDType(op, bias, "int32", "the bias");
+  if (bias.shape.length !== 1 || bias.shape[0] !== channels) fail(`${op}: the bias must be [${channels}], got ${shapeStr(bias.shape)}`);
+}
+
+/** The requantized int8 output of accumulator `acc` for channel k of table `rq`. */
+function requantized(acc: number, rq: HostTensor, k: number, attrs: Attrs): number {
+  const v = multiplyByQuantizedMultiplier(acc, rq.data[2 * k] as number, rq.data[2 * k + 1] as number, roundingOf(attrs)) + (attrs.outZp as number);
+  return clampTo(v, attrs.actMin as number, attrs.actMax as number);
+}
+const roundingOf = (attrs: Attrs): Rounding => (attrs.rounding as Rounding | undefined) ?? "away";
+function requireRounding(op: string, attrs: Attrs): void {
+  if (attrs.rounding !== undefined && attrs.rounding !== "away" && attrs.rounding !== "up") fail(`${op}: rounding must be "away" or "up", got ${String(attrs.rounding)}`);
+}
+/** zero point, clamp and tie rule, as the conv and fully connected kernels take them */
+const requantArgs = (attrs: Attrs) => [attrs.outZp as number, attrs.actMin as number, attrs.actMax as number, roundingOf(attrs) === "up" ? 1 : 0];
+const notDifferentiable = "integer (quantized) ops have no gradient; train the float model and quantize it";
+
+// --- qconv2d: int8 NCHW convolution (direct, depthwise, pointwise); w [OC, C/groups, KH, KW] ------------------
+defineOp({
+  name: "qconv2d",
+  infer([x, w, bias, rq], attrs) {
+    if (!rq) fail("qconv2d takes (x, w, bias, requantization table)");
+    requireDType("qconv2d", x, "int8", "the input");
+    requireDType("qconv2d", w, "int8", "the filter");
+    const g = convGeometry(x.shape, w.shape, attrs);
+    requireBias("qconv2d", bias, g.OC);
+    requireRequant("qconv2d", rq, g.OC);
+    requireZeroPoint("qconv2d", attrs, "inZp");
+    requireZeroPoint("qconv2d", attrs, "outZp");
+    requireActivationRange("qconv2d", attrs);
+    requireRounding("qconv2d", attrs);
+    return [{ shape: [g.N, g.OC, g.OH, g.OW], dtype: "int8" }];
+  },
+  reference([x, w, bias, rq], attrs) {
+    const g = convGeometry(x.shape, w.shape, attrs);
+    const out = newHost([g.N, g.OC, g.OH, g.OW], "int8");
+    const X = x.data, Wt = w.data, Y = out.data;
+    const inZp = attrs.inZp as number, ocPerGroup = g.OC / g.groups;
+    let o = 0;
+    for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
+      const c0 = Math.floor(oc / ocPerGroup) * g.CG;
+      for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++) {
+        let acc = Number(bias.data[oc]);
+        for (let c = 0; c < g.CG; c++) for (let kh = 0; kh < g.KH; kh++) {
+          const ih = oh * g.stride[0] - g.pads[0] + kh * g.dilation[0];
+          if (ih < 0 || ih >= g.H) continue;
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
+            if (iw < 0 || iw >= g.W) continue;
+            acc += (Number(X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw]) - inZp) * Number(Wt[((oc * g.CG + c) * g.KH + kh) * g.KW + kw]);
+          }
+        }
+        Y[o++] = requantized(acc, rq, oc, attrs);
+      }
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [x, w, bias, rq] = node.inputs;
+    const g = convGeometry(x.shape, w.shape, node.attrs);
+    ctx.call("qconv", "qconv2d", [
+      ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
+      g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs),
+    ]);
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qfullyConnected: y[M, N] = requantize(bias + (x[M, K] − inZp)·w[N, K]ᵀ) -------------------------------
+defineOp({
+  name: "qfullyConnected",
+  infer([x, w, bias, rq], attrs) {
+    if (!rq) fail("qfullyConnected takes (x, w, bias, requantization table)");
+    requireDType("qfullyConnected", x, "int8", "the input");
+    requireDType("qfullyConnected", w, "int8", "the weights");
+    if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[1]) fail(`qfullyConnected: input ${shapeStr(x.shape)} and weights ${shapeStr(w.shape)} must be [M, K] and [N, K]`);
+    requireBias("qfullyConnected", bias, w.shape[0]);
+    requireRequant("qfullyConnected", rq, w.shape[0]);
+    requireZeroPoint("qfullyConnected", attrs, "inZp");
+    requireZeroPoint("qfullyConnected", attrs, "outZp");
+    requireActivationRange("qfullyConnected", attrs);
+    requireRounding("qfullyConnected", attrs);
+    return [{ shape: [x.shape[0], w.shape[0]], dtype: "int8" }];
+  },
+  reference([x, w, bias, rq], attrs) {
+    const [M, K] = x.shape, N = w.shape[0];
+    const out = newHost([M, N], "int8");
+    const inZp = attrs.inZp as number;
+    for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+      let acc = Number(bias.data[n]);
+      for (let k = 0; k < K; k++) acc += (Number(x.data[m * K + k]) - inZp) * Number(w.data[n * K + k]);
+      out.data[m * N + n] = requantized(acc, rq, n, attrs);
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [x, w, bias, rq] = node.inputs;
+    ctx.call("qgemm", "qfullyConnected", [
+      ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
+      x.shape[0], w.shape[0], x.shape[1], node.attrs.inZp as number, ...requantArgs(node.attrs),
+    ]);
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qavgpool2d / qmaxpool2d: input and output on one grid (TFLite requires it) ------------------------------
+function qpool(name: "qavgpool2d" | "qmaxpool2d"): void {
+  const isMax = name === "qmaxpool2d";
+  defineOp({
+    name,
+    infer([x], attrs) {
+      requireDType(name, x, "int8", "the input");
+      requireActivationRange(name, attrs);
+      const g = poolGeometry(x.shape, attrs);
+      if (g.dilation.some((d) => d !== 1)) fail(`${name}: dilated pooling is not supported`);
+      return [{ shape: [g.N, g.C, g.OH, g.OW], dtype: "int8" }];
+    },
+    reference([x], attrs) {
+      const g = poolGeometry(x.shape, attrs);
+      const out = newHost([g.N, g.C, g.OH, g.OW], "int8");
+      const [kh, kw] = g.kernel, [sh, sw] = g.stride;
+      let o = 0;
+      for (let nc = 0; nc < g.N * g.C; nc++) for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++) {
+        let acc = isMax ? INT8_MIN : 0, count = 0;
+        for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+          const ih = oh * sh - g.pads[0] + i, iw = ow * sw - g.pads[1] + j;
+          if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+          const v = Number(x.data[(nc * g.H + ih) * g.W + iw]);
+          acc = isMax ? Math.max(acc, v) : acc + v;
+          count++;
+        }
+        // TFLite: (sum ± count/2) / count in C integer division, i.e. the mean rounded half away from zero
+        if (!isMax) acc = count === 0 ? 0 : Math.trunc((acc > 0 ? acc + Math.floor(count / 2) : acc - Math.floor(count / 2)) / count);
+        out.data[o++] = clampTo(acc, attrs.actMin as number, attrs.actMax as number);
+      }
+      return [out];
+    },
+    lower(ctx, node) {
+      const g = poolGeometry(node.inputs[0].shape, node.attrs);
+      ctx.call("qpool", name, [
+        ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW, g.kernel[0], g.kernel[1],
+        g.stride[0], g.stride[1], g.pads[0], g.pads[1], node.attrs.actMin as number, node.attrs.actMax as number,
+      ]);
+    },
+    compiledDTypes: () => true,
+    notDifferentiable,
+  });
+}
+qpool("qavgpool2d");
+qpool("qmaxpool2d");
+
+// --- qadd: TFLite's integer ADD (same shapes) --------------------------------------------------------------
+/** TFLite's ADD parameters for input scales sa, sb and output scale so: both inputs shifted left 20 bits onto twice the larger scale. */
+export function addParameters(sa: number, sb: number, so: number): Attrs {
+  const leftShift = 20, twiceMax = 2 * Math.max(sa, sb);
+  const [a, b, o] = [sa / twiceMax, sb / twiceMax, twiceMax / (2 ** leftShift * so)].map(quantizeMultiplier);
+  return { aMult: a.q, aShift: a.shift, bMult: b.q, bShift: b.shift, outMult: o.q, outShift: o.shift, leftShift };
+}
+defineOp({
+  name: "qadd",
+  infer([a, b], attrs) {
+    requireDType("qadd", a, "int8", "input a");
+    requireDType("qadd", b, "int8", "input b");
+    if (a.shape.join() !== b.shape.join()) fail(`qadd: inputs must have one shape, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+    for (const k of ["aZp", "bZp", "outZp"]) requireZeroPoint("qadd", attrs, k);
+    requireActivationRange("qadd", attrs);
+    return [{ shape: [...a.shape], dtype: "int8" }];
+  },
+  reference([a, b], attrs) {
+    const n = attrs as Record<string, number>;
+    const out = newHost([...a.shape], "int8");
+    for (let i = 0; i < a.data.length; i++) {
+      const sa = multiplyByQuantizedMultiplier((Number(a.data[i]) - n.aZp) << n.leftShift, n.aMult, n.aShift);
+      const sb = multiplyByQuantizedMultiplier((Number(b.data[i]) - n.bZp) << n.leftShift, n.bMult, n.bShift);
+      out.data[i] = clampTo(multiplyByQuantizedMultiplier((sa + sb) | 0, n.outMult, n.outShift) + n.outZp, n.actMin, n.actMax);
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const n = node.attrs as Record<string, number>;
+    const [a, b] = node.inputs;
+    ctx.call("qmath", "qadd", [
+      ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0]), numel(a.shape),
+      n.aZp, n.aMult, n.aShift, n.bZp, n.bMult, n.bShift, n.outZp, n.outMult, n.outShift, n.leftShift, n.actMin, n.actMax,
+    ]);
+  },
+  inPlace: true,
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qsoftmax over the last axis: TFLite's builtin int8 kernel (a float32 exp table, float32 normalization) ---
+/** table[d] = expf(−inputScale·β·d) in float32, d = max − x in [0, 255], as TFLite's PopulateSoftmaxLookupTable. */
+export function softmaxTable(inputScale: number, beta: number): HostTensor {
+  const s = Math.fround(-Math.fround(inputScale) * Math.fround(beta));
+  return { shape: [256], dtype: "float32", data: Float32Array.from({ length: 256 }, (_, d) => Math.exp(Math.fround(s * d))) };
+}
+defineOp({
+  name: "qsoftmax",
+  infer([x, table], attrs) {
+    requireDType("qsoftmax", x, "int8", "the input");
+    if (!table || table.dtype !== "float32" || table.shape.join() !== "256") fail("qsoftmax: the exp table must be float32 [256]");
+    if (!(Number(attrs.outScale) > 0)) fail(`qsoftmax: output scale ${attrs.outScale} must be positive`);
+    requireZeroPoint("qsoftmax", attrs, "outZp");
+    return [{ shape: [...x.shape], dtype: "int8" }];
+  },
+  reference([x, table], attrs) {
+    const n = x.shape[x.shape.length - 1], rows = numel(x.shape) / n;
+    const out = newHost([...x.shape], "int8");
+    const T = table.data as Float32Array, f = Math.fround, outScale = f(attrs.outScale as number);
+    for (let r = 0; r < rows; r++) {
+      let m = INT8_MIN, sum = 0;
+      for (let j = 0; j < n; j++) m = Math.max(m, Number(x.data[r * n + j]));
+      for (let j = 0; j < n; j++) sum = f(sum + T[m - Number(x.data[r * n + j])]);
+      const inv = f(1 / f(sum * outScale));
+      for (let j = 0; j < n; j++) out.data[r * n + j] = clampTo(roundHalfAway(f(T[m - Number(x.data[r * n + j])] * inv)) + (attrs.outZp as number), INT8_MIN, INT8_MAX);
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const [x, table] = node.inputs;
+    const n = x.shape[x.shape.length - 1];
+    ctx.call("qmath", "qsoftmax", [ctx.ptr(x), ctx.ptr(table), ctx.ptr(node.outputs[0]), numel(x.shape) / n, n, floatLiteral(node.attrs.outScale as number), node.attrs.outZp as number]);
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- quantize (float32 → int8) and dequantize (int8 → float32) ---------------------------------------------
+function requireScale(op: string, attrs: Attrs): void {
+  const s = attrs.scale as number;
+  if (!(s > 0) || !Number.isFinite(s)) fail(`${op}: scale ${s} must be positive and finite`);
+  requireZeroPoint(op, attrs, "zeroPoint");
+}
+defineOp({
+  name: "quantize",
+  infer([x], attrs) {
+    requireDType("quantize", x, "float32", "the input");
+    requireScale("quantize", attrs);
+    return [{ shape: [...x.shape], dtype: "int8" }];
+  },
+  reference([x], attrs) {
+    const out = newHost([...x.shape], "int8");
+    const scale = Math.fround(attrs.scale as number);
+    for (let i = 0; i < x.data.length; i++) {
+      const r = roundHalfAway(Math.fround(Number(x.data[i]) / scale));
+      out.data[i] = clampTo(Number.isNaN(r) ? 0 : r + (attrs.zeroPoint as number), INT8_MIN, INT8_MAX);
+    }
+    return [out];
+  },
+  lower: (ctx, node) => elementwiseCall(ctx, node, "quantize"),
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+defineOp({
+  name: "dequantize",
+  infer([x], attrs) {
+    requireDType("dequantize", x, "int8", "the input");
+    requireScale("dequantize", attrs);
+    return [{ shape: [...x.shape], dtype: "float32" }];
+  },
+  reference([x], attrs) {
+    const out = newHost([...x.shape], "float32");
+    const scale = Math.fround(attrs.scale as number);
+    for (let i = 0; i < x.data.length; i++) out.data[i] = Math.fround((Number(x.data[i]) - (attrs.zeroPoint as number)) * scale);
+    return [out];
+  },
+  lower: (ctx, node) => elementwiseCall(ctx, node, "dequantize"),
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+function elementwiseCall(ctx: LowerContext, node: Node, fn: string): void {
+  const x = node.inputs[0];
+  ctx.call("qmath", fn, [ctx.ptr(x), ctx.ptr(node.outputs[0]), numel(x.shape), floatLiteral(node.attrs.scale as number), node.attrs.zeroPoint as number]);
+}

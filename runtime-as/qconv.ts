@@ -1,0 +1,163 @@
+// int8 2-D convolution, NCHW: x, y int8; w int8 [OC, C/groups, KH, KW] (symmetric: zero point 0);
+// bias int32 [OC] or 0; rq int32 [OC, 2] (multiplier, shift) per output channel. The accumulator is
+// bias + Σ (x − inZp)·w over the taps inside the input (padding is the input's zero point, worth 0),
+// as TFLite's integer kernels compute it; storeRequantized turns it into the int8 output.
+// SIMD: 8 output pixels at a time in widening i16x8 → i32x4 multiplies; scalar elsewhere.
+import { ceilDiv, floorDiv } from "./common";
+import { storeRequantized } from "./qcommon";
+
+export function qconv2d(
+  x: usize, w: usize, bias: usize, rq: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  groups: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const Cg = C / groups;
+  if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && groups == 1) {
+    for (let n = 0; n < N; n++) {
+      qpointwise(x + <usize>(n * C * H * W), w, bias, rq, y + <usize>(n * OC * H * W), C, H * W, OC, inZp, outZp, lo, hi, roundUp);
+    }
+    return;
+  }
+  const OCg = OC / groups;
+  const taps = Cg * KH * KW;
+  // output columns whose every kw tap lies inside the row (vector tiles need no bounds checks)
+  const owLo = min(OW, max(0, ceilDiv(PW, SW)));
+  const owHi = min(OW - 1, floorDiv(W - 1 + PW - (KW - 1) * DW, SW));
+  for (let n = 0; n < N; n++) {
+    for (let oc = 0; oc < OC; oc++) {
+      const xc = x + <usize>((n * C + (oc / OCg) * Cg) * H * W);
+      const wo = w + <usize>(oc * taps);
+      const b = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
+      const rqo = rq + (<usize>oc << 3);
+      for (let oh = 0; oh < OH; oh++) {
+        const ihTop = oh * SH - PH;
+        const khLo = max(0, ceilDiv(-ihTop, DH));
+        const khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+        const yr = y + <usize>(((n * OC + oc) * OH + oh) * OW);
+        if (ASC_FEATURE_SIMD) {
+          let ow = owLo;
+          if (SW == 1) {
+            const zp = i16x8.splat(<i16>inZp);
+            for (; ow + 8 <= owHi + 1; ow += 8) {
+              let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+              for (let c = 0; c < Cg; c++) {
+                for (let kh = khLo; kh <= khHi; kh++) {
+                  const xr = xc + <usize>((c * H + ihTop + kh * DH) * W + ow - PW);
+                  const wr = wo + <usize>((c * KH + kh) * KW);
+                  for (let kw = 0; kw < KW; kw++) {
+                    const xv = i16x8.sub(v128.load8x8_s(xr + <usize>(kw * DW)), zp);
+                    const wv = i16x8.splat(<i16>load<i8>(wr + <usize>kw));
+                    acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+                    acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+                  }
+                }
+              }
+              storeLanes(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+            }
+          }
+          // the columns the vector tiles did not cover
+          for (let o = 0; o < OW; o++) {
+            if (o == owLo) o = ow;
+            if (o >= OW) break;
+            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+          }
+        } else {
+          for (let o = 0; o < OW; o++) {
+            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** bias + Σ (x − inZp)·w over one output pixel's taps inside the input. */
+@inline function windowSum(
+  xc: usize, wo: usize, b: i32, Cg: i32, H: i32, W: i32, KH: i32, KW: i32,
+  ihTop: i32, khLo: i32, khHi: i32, iwLeft: i32, DH: i32, DW: i32, inZp: i32,
+): i32 {
+  const kwLo = max(0, ceilDiv(-iwLeft, DW));
+  const kwHi = min(KW - 1, floorDiv(W - 1 - iwLeft, DW));
+  let acc = b;
+  for (let c = 0; c < Cg; c++) {
+    for (let kh = khLo; kh <= khHi; kh++) {
+      const xr = xc + <usize>((c * H + ihTop + kh * DH) * W + iwLeft);
+      const wr = wo + <usize>((c * KH + kh) * KW);
+      for (let kw = kwLo; kw <= kwHi; kw++) {
+        acc += (<i32>load<i8>(xr + <usize>(kw * DW)) - inZp) * <i32>load<i8>(wr + <usize>kw);
+      }
+    }
+  }
+  return acc;
+}
+
+/**
+ * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels
+ * share each input load; the rest is scalar.
+ */
+function qpointwise(
+  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  let oc = 0;
+  if (ASC_FEATURE_SIMD) {
+    const zp = i16x8.splat(<i16>inZp);
+    const P8 = P & ~7;
+    for (; oc + 4 <= OC; oc += 4) {
+      const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
+      for (let p = 0; p < P8; p += 8) {
+        let a0 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>oc << 2)));
+        let a1 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 1) << 2)));
+        let a2 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 2) << 2)));
+        let a3 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 3) << 2)));
+        let b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        for (let c = 0; c < C; c++) {
+          const xv = i16x8.sub(v128.load8x8_s(x + <usize>(c * P + p)), zp);
+          let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>c));
+          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
+          b0 = i32x4.add(b0, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w1 + <usize>c));
+          a1 = i32x4.add(a1, i32x4.extmul_low_i16x8_s(xv, wv));
+          b1 = i32x4.add(b1, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w2 + <usize>c));
+          a2 = i32x4.add(a2, i32x4.extmul_low_i16x8_s(xv, wv));
+          b2 = i32x4.add(b2, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w3 + <usize>c));
+          a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
+          b3 = i32x4.add(b3, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+        storeLanes(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeLanes(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+      }
+      for (let p = P8; p < P; p++) {
+        for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi, roundUp);
+      }
+    }
+  }
+  for (; oc < OC; oc++) {
+    for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
+  }
+}
+
+@inline function pointwiseScalar(
+  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  let acc = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
+  const wr = w + <usize>(oc * C);
+  for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * P + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
+  storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+}
+
+/** 8 accumulators (lanes of lo4, then hi4) requantized with one channel's parameters into 8 bytes at y. */
+@inline function storeLanes(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  storeRequantized(y, i32x4.extract_lane(lo4, 0), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 1, i32x4.extract_lane(lo4, 1), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 2, i32x4.extract_lane(lo4, 2), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 3, i32x4.extract_lane(lo4, 3), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 4, i32x4.extract_lane(hi4, 0), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 5, i32x4.extract_lane(hi4, 1), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 6, i32x4.extract_lane(hi4, 2), rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 7, i32x4.extract_lane(hi4, 3), rq, outZp, lo, hi, roundUp);
+}

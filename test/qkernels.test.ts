@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Tensor } from "../compiler/index.js";
+import type { Attrs } from "../compiler/ir/graph.js";
+import { addParameters, multiplyByQuantizedMultiplier, quantizeMultiplier, requantTable, softmaxTable } from "../compiler/ops/quant.js";
+import { apply } from "../compiler/tensor/tensor.js";
+import { checkCompiled, rng, SEED } from "./helpers/compiled.js";
+
+/**
+ * The int8 kernels (runtime-as/q*.ts), SIMD and scalar builds, against the registry's JS references (TFLite's
+ * integer algorithms) on fresh random data: outputs must be identical. Sizes are odd on purpose (SIMD tails,
+ * borders); the MLPerf Tiny tests check the references against TFLite itself.
+ */
+
+const int = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
+const int8s = (shape: number[], lo = -128, hi = 127) => Tensor.from(Int8Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => int(lo, hi)), { shape, dtype: "int8" });
+const int32s = (n: number, lo: number, hi: number) => Tensor.from(Int32Array.from({ length: n }, () => int(lo, hi)), { shape: [n], dtype: "int32" });
+/** per-channel multipliers as TFLite convolutions have them (input·filter / output scale, well below 1) */
+const requant = (n: number, lo = 1e-4, hi = 0.05) => {
+  const t = requantTable(Array.from({ length: n }, () => lo * (hi / lo) ** rng.next()), "test");
+  return Tensor.from(t.data, { shape: t.shape, dtype: "int32" });
+};
+const activation = (): Attrs => {
+  const lo = int(-128, -20);
+  return { outZp: int(-30, 30), actMin: lo, actMax: int(lo + 40, 127) };
+};
+
+describe(`TFLite fixed-point requantization (hand-computed)`, () => {
+  test("QuantizeMultiplier and MultiplyByQuantizedMultiplier's double rounding", () => {
+    assert.deepEqual(quantizeMultiplier(0.25), { q: 2 ** 30, shift: -1 });
+    assert.deepEqual(quantizeMultiplier(1.5), { q: 3 * 2 ** 29, shift: 1 });
+    // 3·0.5 = 1.5 → 2, −3·0.5 = −1.5 → −1 (the high multiply's nudge rounds ties up)
+    assert.equal(multiplyByQuantizedMultiplier(3, 2 ** 30, 0), 2);
+    assert.equal(multiplyByQuantizedMultiplier(-3, 2 ** 30, 0), -1);
+    // 5·0.25 = 1.25: the high multiply gives 3 (2.5 up), the shift 1.5 → 2
+    assert.equal(multiplyByQuantizedMultiplier(5, 2 ** 30, -1), 2);
+    assert.equal(multiplyByQuantizedMultiplier(-5, 2 ** 30, -1), -1);
+    // 7·1.5 = 10.5 → 11; the saturating case
+    assert.equal(multiplyByQuantizedMultiplier(7, 3 * 2 ** 29, 1), 11);
+    assert.equal(multiplyByQuantizedMultiplier(-(2 ** 31), -(2 ** 31), 0), 2 ** 31 - 1);
+    // −6283·M(1137482404, −9): the high multiply gives −3328 = −6.5·2^9, a tie: away from zero −7, ruy's shift −6
+    assert.equal(multiplyByQuantizedMultiplier(-6283, 1137482404, -9), -7);
+    assert.equal(multiplyByQuantizedMultiplier(-6283, 1137482404, -9, "up"), -6);
+    assert.equal(multiplyByQuantizedMultiplier(5, 2 ** 30, -1, "up"), 2);
+  });
+});
+
+describe(`int8 kernels against their references (seed ${SEED})`, () => {
+  test("qconv2d: direct, strided, dilated, grouped, depthwise and pointwise", async () => {
+    const cases = [
+      { C: 3, OC: 5, H: 11, W: 19, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
+      { C: 2, OC: 3, H: 13, W: 9, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 2], dilation: [1, 1], groups: 1 },
+      { C: 4, OC: 6, H: 9, W: 21, K: [3, 2], stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 3], groups: 2 },
+      { C: 7, OC: 7, H: 25, W: 5, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 7 },
+      { C: 5, OC: 10, H: 12, W: 17, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1], groups: 5 },
+      { C: 9, OC: 7, H: 5, W: 7, K: [1, 1], stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 },
+    ];
+    const inputs: Record<string, Tensor> = {};
+    const convs: ((x: Tensor) => Tensor)[] = [];
+    cases.forEach((c, k) => {
+      inputs[`x${k}`] = int8s([k === 0 ? 2 : 1, c.C, c.H, c.W]);
+      const w = int8s([c.OC, c.C / c.groups, ...c.K], -127, 127);
+      const bias = int32s(c.OC, -5000, 5000), rq = requant(c.OC);
+      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: c.groups, inZp: int(-128, 127), rounding: k % 2 ? "up" : "away", ...activation() };
+      convs.push((x) => apply("qconv2d", [x, w, bias, rq], attrs));
+    });
+    await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
+  });
+
+  test("qfullyConnected: tails of the 4-unit and 8-input tiles, multipliers above 1", async () => {
+    const fcs = [[3, 37, 11], [1, 640, 128], [2, 5, 3]].map(([M, K, N], k) => {
+      const w = int8s([N, K], -127, 127), bias = int32s(N, -20000, 20000);
+      const rq = k === 2 ? requant(N, 1.2, 3) : requant(N, 1e-4, 0.02);
+      const attrs = { inZp: int(-128, 127), rounding: k === 1 ? "away" : "up", ...activation() };
+      return { x: int8s([M, K]), f: (x: Tensor) => apply("qfullyConnected", [x, w, bias, rq], attrs) };
+    });
+    await checkCompiled((a, b, c) => ({ a: fcs[0].f(a), b: fcs[1].f(b), c: fcs[2].f(c) }), { a: fcs[0].x, b: fcs[1].x, c: fcs[2].x });
+  });
+
+  test("qavgpool2d and qmaxpool2d: global, strided, padded (cells outside the input not counted)", async () => {
+    const pools = [
+      { kernel: [25, 5], stride: [1, 1], pads: [0, 0, 0, 0] },
+      { kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1] },
+      { kernel: [2, 3], stride: [1, 2], pads: [0, 1, 1, 0] },
+    ].map((p) => ({ ...p, actMin: int(-128, -60), actMax: int(60, 127) }));
+    await checkCompiled((x) => Object.fromEntries(pools.flatMap((p, k) => [
+      [`avg${k}`, apply("qavgpool2d", [x], p)], [`max${k}`, apply("qmaxpool2d", [x], p)],
+    ])), { x: int8s([1, 3, 25, 5]) });
+  });
+
+  test("qadd, qsoftmax, quantize and dequantize", async () => {
+    const add = { aZp: int(-128, 127), bZp: int(-128, 127), ...addParameters(0.02 + rng.next() * 0.1, 0.01 + rng.next() * 0.2, 0.05 + rng.next() * 0.2), ...activation() };
+    const table = Tensor.from(softmaxTable(0.1 + rng.next() * 0.3, 1).data, { shape: [256] });
+    const grid = { scale: 0.01 + rng.next() * 0.1, zeroPoint: int(-20, 20) };
+    await checkCompiled((a, b, f) => ({
+      sum: apply("qadd", [a, b], add),
+      probabilities: apply("qsoftmax", [a, table], { outScale: 1 / 256, outZp: -128 }),
+      quantized: apply("quantize", [f], grid),
+      dequantized: apply("dequantize", [a], grid),
+    }), { a: int8s([3, 13]), b: int8s([3, 13]), f: Tensor.from(Float32Array.from({ length: 29 }, () => (rng.next() - 0.5) * 4)) });
+  });
+});
