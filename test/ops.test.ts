@@ -108,6 +108,19 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       avgCeil: x.avgPool2d(2, { ceilMode: true }), global: x.globalAvgPool2d(),
     }), { x: randn(2, 3, 9, 7) });
   });
+  test("pooling backward kernels: interior (SIMD) and clipped windows, overlaps, ceil mode, dilation", async () => {
+    const geometries: [number, { stride?: number; padding?: number; ceilMode?: boolean }][] = [
+      [2, {}], [3, { stride: 2, padding: 1 }], [3, { stride: 1, padding: 1 }], [2, { ceilMode: true }], [3, { stride: 2, padding: 1, ceilMode: true }],
+    ];
+    await checkCompiled((x, u) => Object.fromEntries(geometries.flatMap(([k, o], i) => {
+      const attrs = { kernel: [k, k], stride: [o.stride ?? k, o.stride ?? k], pads: Array(4).fill(o.padding ?? 0), ceilMode: Boolean(o.ceilMode), countIncludePad: i % 2 === 0 };
+      const gy = x.maxPool2d(k, o).mul(u);
+      return [
+        [`max${i}`, apply("maxpool2dGrad", [x, gy], attrs)],
+        [`avg${i}`, apply("avgpool2dGrad", [gy], { ...attrs, inputShape: x.shape })],
+      ];
+    }).concat([["maxDilated", apply("maxpool2dGrad", [x, x.maxPool2d(2, { dilation: 2 })], { kernel: [2, 2], stride: [2, 2], pads: [0, 0, 0, 0], dilation: [2, 2] })]])), { x: randn(2, 3, 11, 21), u: randn(1) });
+  });
   test("batch norm: folded into conv, and standalone", async () => {
     const w = randn(4, 3, 3, 3), mean = randn(4), variance = rand([4], 0.5, 2), gamma = randn(4), beta = randn(4);
     const [res] = await checkCompiled((x) => x.conv2d(w).batchNorm(mean, variance, gamma, beta).relu(), { x: randn(1, 3, 6, 5) });

@@ -1,6 +1,6 @@
 import { fail } from "../errors.js";
 import { numel } from "../ir/dtype.js";
-import type { Attrs, TensorType } from "../ir/graph.js";
+import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
@@ -255,52 +255,78 @@ function poolGeometry(x: number[], attrs: Attrs) {
   return { N, C, H, W, OH, OW, kernel, stride, pads, dilation };
 }
 
-/** How many of a window's rows (or columns) fall in [lo, hi), per output position along one axis. */
-function windowCounts(outSize: number, k: number, s: number, d: number, p0: number, lo: number, hi: number): number[] {
-  return Array.from({ length: outSize }, (_, o) => {
-    let n = 0;
-    for (let i = 0; i < k; i++) if (o * s - p0 + i * d >= lo && o * s - p0 + i * d < hi) n++;
-    return n;
-  });
+/**
+ * dL/dx of pooling on the host, window by window (the backward kernels' reference): max pooling sends
+ * each window's gradient to the element the forward chose (PyTorch's rule: the first maximum in scan
+ * order, a NaN wins, an all -inf window picks its first element); average pooling spreads it evenly,
+ * divided by the forward's count.
+ */
+function poolBackward(isMax: boolean, x: HostTensor | null, gy: HostTensor, shape: number[], attrs: Attrs): HostTensor {
+  const g = poolGeometry(shape, attrs);
+  const gx = newHost(shape, gy.dtype);
+  const G = gx.data as Float32Array, GY = gy.data as Float32Array, X = x?.data as Float32Array | undefined;
+  const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
+  let o = 0;
+  for (let nc = 0; nc < g.N * g.C; nc++) for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++, o++) {
+    const taps: number[] = [];
+    let padded = 0;
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+      const ih = oh * sh - g.pads[0] + i * dh, iw = ow * sw - g.pads[1] + j * dw;
+      if (ih >= -g.pads[0] && ih < g.H + g.pads[2] && iw >= -g.pads[1] && iw < g.W + g.pads[3]) padded++;
+      if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) taps.push((nc * g.H + ih) * g.W + iw);
+    }
+    if (!taps.length) continue;
+    if (X) {
+      let best = -Infinity, at = taps[0];
+      for (const t of taps) if (X[t] > best || Number.isNaN(X[t])) [best, at] = [X[t], t];
+      G[at] += GY[o];
+    } else {
+      const share = GY[o] / (attrs.countIncludePad ? padded : taps.length);
+      for (const t of taps) G[t] += share;
+    }
+  }
+  return gx;
 }
 
-/**
- * dL/dx of pooling, one kernel tap at a time: tap (i, j) reads a strided slice of the padded input, so
- * its share of the gradient goes back through that slice's adjoint. Max pooling sends each window's
- * gradient to its first maximum in scan order (PyTorch's choice among ties); average pooling divides it
- * by the window's count.
- */
-function poolGrad(isMax: boolean, x: Tensor, y: Tensor, gy: Tensor, attrs: Attrs): Tensor {
-  const g = poolGeometry(x.shape, attrs);
-  const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
-  // trailing pads grown until every window (ceil mode's last one too) lies inside
-  const bottom = Math.max(g.pads[2], (g.OH - 1) * sh + (kh - 1) * dh + 1 - g.H - g.pads[0]);
-  const right = Math.max(g.pads[3], (g.OW - 1) * sw + (kw - 1) * dw + 1 - g.W - g.pads[1]);
-  const paddedShape = [g.N, g.C, g.H + g.pads[0] + bottom, g.W + g.pads[1] + right];
-  const xp = isMax ? apply("pad", [x], { pads: [0, 0, g.pads[0], g.pads[1], 0, 0, bottom, right], value: -Infinity }) : x;
-  let share = gy;
-  if (!isMax) {
-    const inside = (lo: number[], hi: number[]) => {
-      const rows = windowCounts(g.OH, kh, sh, dh, g.pads[0], lo[0], hi[0]), cols = windowCounts(g.OW, kw, sw, dw, g.pads[1], lo[1], hi[1]);
-      return Tensor.from(rows.flatMap((r) => cols.map((c) => r * c)), { shape: [g.OH, g.OW], dtype: x.dtype });
-    };
-    share = gy.div(attrs.countIncludePad ? inside([-g.pads[0], -g.pads[1]], [g.H + g.pads[2], g.W + g.pads[3]]) : inside([0, 0], [g.H, g.W]));
-  }
-  let gxp: Tensor | null = null, taken: Tensor | null = null;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
-    let part = share;
-    if (isMax) {
-      const tap = xp.slice(2, i * dh, i * dh + (g.OH - 1) * sh + 1, sh).slice(3, j * dw, j * dw + (g.OW - 1) * sw + 1, sw);
-      const hit = Tensor.where(tap.eq(y), Tensor.ones([], x.dtype), 0);
-      const first: Tensor = taken ? hit.mul(taken.neg().add(1)) : hit;
-      taken = taken ? taken.add(first) : first;
-      part = gy.mul(first);
-    }
-    const back = unslice(part, paddedShape, [0, 0, i * dh, j * dw], [1, 1, sh, sw]);
-    gxp = gxp ? gxp.add(back) : back;
-  }
-  return gxp!.slice(2, g.pads[0], g.pads[0] + g.H).slice(3, g.pads[1], g.pads[1] + g.W);
-}
+const BACKWARD_KERNEL = "it is a backward kernel: gradients of gradients are not supported";
+
+// maxpool2dGrad(x, dL/dy) -> dL/dx, with the pooling's attrs
+defineOp({
+  name: "maxpool2dGrad",
+  infer([x, gy], attrs) {
+    requireFloat("maxpool2dGrad", [x, gy]);
+    const g = poolGeometry(x.shape, attrs);
+    if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`maxpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
+    return [{ shape: [...x.shape], dtype: x.dtype }];
+  },
+  reference: ([x, gy], attrs) => [poolBackward(true, x, gy, x.shape, attrs)],
+  lower(ctx, node) {
+    const [x, gy] = node.inputs;
+    const g = poolGeometry(x.shape, node.attrs);
+    ctx.call("pool-grad", "maxpool2dBackward", [ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW,
+      g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]]);
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+// avgpool2dGrad(dL/dy) -> dL/dx, with the pooling's attrs plus inputShape
+defineOp({
+  name: "avgpool2dGrad",
+  infer([gy], attrs) {
+    requireFloat("avgpool2dGrad", [gy]);
+    const g = poolGeometry(attrs.inputShape as number[], attrs);
+    if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`avgpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
+    return [{ shape: [g.N, g.C, g.H, g.W], dtype: gy.dtype }];
+  },
+  reference: ([gy], attrs) => [poolBackward(false, null, gy, attrs.inputShape as number[], attrs)],
+  lower(ctx, node) {
+    const g = poolGeometry(node.attrs.inputShape as number[], node.attrs);
+    if (g.dilation.some((d) => d !== 1)) fail(`avgpool2dGrad (node ${node.name}): dilated average pooling has no kernel; express it as a convolution`);
+    ctx.call("pool-grad", "avgpool2dBackward", [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW,
+      g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], ...g.pads, node.attrs.countIncludePad ? 1 : 0]);
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
 
 function pool(name: "maxpool2d" | "avgpool2d"): void {
   const isMax = name === "maxpool2d";
@@ -340,7 +366,7 @@ function pool(name: "maxpool2d" | "avgpool2d"): void {
         ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
       }
     },
-    grad: ({ inputs: [x], output, attrs, grad }) => [poolGrad(isMax, x, output, grad, attrs)],
+    grad: ({ inputs: [x], attrs, grad }) => [isMax ? apply("maxpool2dGrad", [x, grad], attrs) : apply("avgpool2dGrad", [grad], { ...attrs, inputShape: [...x.shape] })],
   });
 }
 pool("maxpool2d");
