@@ -92,6 +92,26 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       pointwise: x.conv2d(pw).sigmoid(),
     }), { x });
   });
+  test("conv2d backward kernels: strided, dilated, grouped, depthwise, pointwise, asymmetric pads", async () => {
+    const geometries: [number[], { stride: number[]; pads: number[]; dilation: number[]; groups: number }][] = [
+      [[10, 6, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }],
+      [[10, 6, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }],
+      [[8, 3, 3, 2], { stride: [1, 2], pads: [0, 1, 0, 1], dilation: [1, 1], groups: 2 }],
+      [[6, 6, 3, 3], { stride: [1, 3], pads: [2, 0, 2, 0], dilation: [2, 1], groups: 1 }],
+      [[6, 1, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 6 }],
+      [[12, 1, 5, 3], { stride: [1, 1], pads: [2, 1, 2, 1], dilation: [1, 1], groups: 6 }],
+      [[7, 6, 1, 1], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 }],
+      [[4, 6, 3, 3], { stride: [2, 2], pads: [0, 1, 2, 0], dilation: [1, 1], groups: 1 }],
+    ];
+    const ws = geometries.map(([shape]) => randn(...shape));
+    await checkCompiled((x, u) => Object.fromEntries(geometries.flatMap(([shape, attrs], i) => {
+      const gy = apply("conv2d", [x, ws[i]], attrs).mul(u);
+      return [
+        [`dx${i}`, apply("conv2dInputGrad", [gy, ws[i]], { ...attrs, inputShape: x.shape })],
+        [`dw${i}`, apply("conv2dWeightGrad", [x, gy], { ...attrs, weightShape: shape })],
+      ];
+    })), { x: randn(2, 6, 11, 21), u: randn(1) });
+  });
   test("conv2d with asymmetric padding (graph level)", async () => {
     const w = randn(4, 3, 3, 3);
     await checkCompiled((x) => x.pad([0, 1, 2, 0]).conv2d(w, undefined, { stride: 2 }), { x: randn(1, 3, 8, 7) });

@@ -5,7 +5,6 @@ import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
 import { defineOp, sumToShape, type Epilogue } from "./registry.js";
-import { unslice } from "./shape.js";
 
 /** matmul and conv2d: the two ops whose kernels take a bias and a fused activation epilogue. */
 
@@ -191,10 +190,10 @@ defineOp({
   },
   grad({ inputs: [x, w, bias], attrs, grad, needs }) {
     requireNoEpilogue("conv2d", attrs);
-    const g = convGeometry(x.shape, w.shape, attrs);
+    const { stride, pads, dilation, groups } = attrs;
     return [
-      needs[0] ? convInputGrad(grad, w, g) : null,
-      needs[1] ? convWeightGrad(grad, x, g) : null,
+      needs[0] ? apply("conv2dInputGrad", [grad, w], { stride, pads, dilation, groups, inputShape: [...x.shape] }) : null,
+      needs[1] ? apply("conv2dWeightGrad", [x, grad], { stride, pads, dilation, groups, weightShape: [...w.shape] }) : null,
       ...(bias ? [needs[2] ? grad.sum([0, 2, 3]) : null] : []),
     ];
   },
@@ -202,45 +201,89 @@ defineOp({
 
 type ConvGeometry = ReturnType<typeof convGeometry>;
 
-/**
- * dL/dx of conv2d: a stride-1 convolution of the output gradient, spread back to the forward's stride
- * (zeros between), padded for a full correlation (cropped where the forward padding exceeded the
- * kernel's reach), with the kernel flipped and in/out channels swapped within each group.
- */
-function convInputGrad(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  const spanH = (g.OH - 1) * g.stride[0] + 1, spanW = (g.OW - 1) * g.stride[1] + 1;
-  const spread = unslice(gy, [g.N, g.OC, spanH, spanW], [0, 0, 0, 0], [1, 1, g.stride[0], g.stride[1]]);
-  const reachH = g.dilation[0] * (g.KH - 1), reachW = g.dilation[1] * (g.KW - 1);
-  const top = reachH - g.pads[0], left = reachW - g.pads[1];
-  // the result must have the input's size: H = span + top + bottom - reach
-  const padded = padOrCrop(spread, [0, 0, top, left], [0, 0, g.H - spanH - top + reachH, g.W - spanW - left + reachW]);
-  const wT = w.reshape([g.groups, g.OC / g.groups, g.CG, g.KH, g.KW]).permute(0, 2, 1, 3, 4)
-    .reshape([g.C, g.OC / g.groups, g.KH, g.KW]).flip(2, 3);
-  return apply("conv2d", [padded, wT], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: g.dilation, groups: g.groups });
-}
+const BACKWARD_KERNEL = "it is a backward kernel: gradients of gradients are not supported";
 
 /**
- * dL/dw of conv2d: a convolution of the input (its channels as the batch) with the output gradient as
- * the kernel; the forward's stride becomes the dilation and its dilation the stride. Channels of one
- * group pair up through the grouped convolution: input channels (group, n), kernels (group, oc).
+ * conv2d backward on the host (the backward kernels' reference): each output element's gradient times
+ * each tap's weight goes to the input element that tap read (dL/dx), and times that input to the tap's
+ * weight (dL/dw).
  */
-function convWeightGrad(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
-  const xT = x.reshape([g.N, g.groups, g.CG, g.H, g.W]).permute(2, 1, 0, 3, 4).reshape([g.CG, g.groups * g.N, g.H, g.W]);
-  const gyT = gy.permute(1, 0, 2, 3);
-  const full = apply("conv2d", [xT, gyT], { stride: g.dilation, pads: g.pads, dilation: g.stride, groups: g.groups });
-  // windows past the last kernel tap (the bottom/right padding's remainder) are cut
-  return full.slice(2, 0, g.KH).slice(3, 0, g.KW).permute(1, 0, 2, 3);
-}
-
-/** Pads each axis by before/after elements, cropping where a count is negative. */
-function padOrCrop(t: Tensor, before: number[], after: number[]): Tensor {
-  let out = t;
-  if ([...before, ...after].some((p) => p < 0)) {
-    out = apply("slice", [out], { starts: before.map((p) => Math.max(0, -p)), ends: after.map((p, d) => t.shape[d] - Math.max(0, -p)), steps: before.map(() => 1) });
+function convBackward(gy: HostTensor, g: ConvGeometry, visit: (xIndex: number, wIndex: number, gyValue: number) => void): void {
+  const GY = gy.data as Float32Array;
+  const ocPerGroup = g.OC / g.groups;
+  let o = 0;
+  for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
+    const c0 = Math.floor(oc / ocPerGroup) * g.CG;
+    for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++, o++) {
+      for (let c = 0; c < g.CG; c++) for (let kh = 0; kh < g.KH; kh++) {
+        const ih = oh * g.stride[0] - g.pads[0] + kh * g.dilation[0];
+        if (ih < 0 || ih >= g.H) continue;
+        for (let kw = 0; kw < g.KW; kw++) {
+          const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
+          if (iw < 0 || iw >= g.W) continue;
+          visit(((n * g.C + c0 + c) * g.H + ih) * g.W + iw, ((oc * g.CG + c) * g.KH + kh) * g.KW + kw, GY[o]);
+        }
+      }
+    }
   }
-  if ([...before, ...after].some((p) => p > 0)) out = apply("pad", [out], { pads: [...before, ...after].map((p) => Math.max(0, p)), value: 0 });
-  return out;
 }
+
+const convGradArgs = (ptrs: number[], g: ConvGeometry): (number | string)[] => [
+  ...ptrs, g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1], g.groups,
+];
+
+function requireOutputGradient(op: string, gy: TensorType, g: ConvGeometry): void {
+  const want = [g.N, g.OC, g.OH, g.OW];
+  if (shapeStr(gy.shape) !== shapeStr(want)) fail(`${op}: the output gradient is ${shapeStr(gy.shape)}, the convolution's output ${shapeStr(want)}`);
+}
+
+// conv2dInputGrad(dL/dy, w) -> dL/dx, with the convolution's attrs plus inputShape
+defineOp({
+  name: "conv2dInputGrad",
+  infer([gy, w], attrs) {
+    requireFloat("conv2dInputGrad", [gy, w]);
+    const g = convGeometry(attrs.inputShape as number[], w.shape, attrs);
+    requireOutputGradient("conv2dInputGrad", gy, g);
+    return [{ shape: [g.N, g.C, g.H, g.W], dtype: gy.dtype }];
+  },
+  reference([gy, w], attrs) {
+    const g = convGeometry(attrs.inputShape as number[], w.shape, attrs);
+    const gx = newHost([g.N, g.C, g.H, g.W], gy.dtype);
+    const GX = gx.data as Float32Array, Wt = w.data as Float32Array;
+    convBackward(gy, g, (xi, wi, d) => (GX[xi] += Wt[wi] * d));
+    return [gx];
+  },
+  lower(ctx, node) {
+    const [gy, w] = node.inputs;
+    const g = convGeometry(node.attrs.inputShape as number[], w.shape, node.attrs);
+    ctx.call("conv-grad", "conv2dInputGrad", convGradArgs([ctx.ptr(gy), ctx.ptr(w), ctx.ptr(node.outputs[0])], g));
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+// conv2dWeightGrad(x, dL/dy) -> dL/dw, with the convolution's attrs plus weightShape
+defineOp({
+  name: "conv2dWeightGrad",
+  infer([x, gy], attrs) {
+    requireFloat("conv2dWeightGrad", [x, gy]);
+    const g = convGeometry(x.shape, attrs.weightShape as number[], attrs);
+    requireOutputGradient("conv2dWeightGrad", gy, g);
+    return [{ shape: [g.OC, g.CG, g.KH, g.KW], dtype: x.dtype }];
+  },
+  reference([x, gy], attrs) {
+    const g = convGeometry(x.shape, attrs.weightShape as number[], attrs);
+    const gw = newHost([g.OC, g.CG, g.KH, g.KW], x.dtype);
+    const GW = gw.data as Float32Array, X = x.data as Float32Array;
+    convBackward(gy, g, (xi, wi, d) => (GW[wi] += X[xi] * d));
+    return [gw];
+  },
+  lower(ctx, node) {
+    const [x, gy] = node.inputs;
+    const g = convGeometry(x.shape, node.attrs.weightShape as number[], node.attrs);
+    ctx.call("conv-grad", "conv2dWeightGrad", convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g));
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
 
 // --- pooling (NCHW) -------------------------------------------------------------------------------
 function poolGeometry(x: number[], attrs: Attrs) {
@@ -287,8 +330,6 @@ function poolBackward(isMax: boolean, x: HostTensor | null, gy: HostTensor, shap
   }
   return gx;
 }
-
-const BACKWARD_KERNEL = "it is a backward kernel: gradients of gradients are not supported";
 
 // maxpool2dGrad(x, dL/dy) -> dL/dx, with the pooling's attrs
 defineOp({

@@ -77,6 +77,8 @@ export interface TrainingReport {
   batch: number;
   trainable: string[];
   frozen: string[];
+  /** what the compile noticed but did not refuse (a parameter no gradient reaches) */
+  warnings: string[];
   memory: TrainingMemoryReport;
   nodes: { run: number; trainStep: number };
   codeBytes: number;
@@ -185,6 +187,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
       batch: plan.batch,
       trainable: plan.parameters.filter((p) => p.trainable).map((p) => p.value.name),
       frozen: plan.frozen,
+      warnings: plan.warnings,
       memory,
       nodes: { run: plan.run.graph.nodes.length, trainStep: plan.train.graph.nodes.length },
       codeBytes: built.info.codeBytes,
@@ -224,6 +227,8 @@ interface TrainingPlan {
   end: number;
   memory: TrainingMemoryReport;
   slot(layout: MemoryLayout, v: Value): TensorSlot;
+  /** what the compile noticed but did not refuse */
+  warnings: string[];
 }
 
 const withBatch = (spec: number[] | InputSpec, batch: number | undefined, what: string): InputSpec => {
@@ -282,6 +287,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   const names = new Map<Tensor, string>(state.map(([n, t]) => [t, n]));
   const stepValue = fixedValue(g, "step", [], "float32"), lrValue = fixedValue(g, "lr", [], "float32");
   const stateValues: Value[] = [];
+  const warnings: string[] = [];
   const pins: [Tensor, Value][] = [];
   let gradValues: Value[] = [];
   let loss!: Value, output!: Value, guard!: Value;
@@ -310,7 +316,12 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     const shared = new Map<string, Tensor>();
     params.forEach((p, i) => {
       const grad = grads[i];
-      if (!grad) return; // the loss does not reach this parameter: nothing to update
+      if (!grad) {
+        // the loss does not reach this parameter (a detach() cuts it off, or it is unused): it is frozen
+        trainable.delete(p.name);
+        warnings.push(`'${p.name}' gets no gradient from the loss (is it cut off by detach(), or unused?): it is not trained`);
+        return;
+      }
       if (!grad.value) fail(`internal: the gradient of ${p.name} is not a graph value`);
       gradValues.push(grad.value);
       traceUpdate(optimizer, symbolic(p), grad, {
@@ -438,6 +449,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     end,
     memory,
     slot,
+    warnings,
   };
 }
 
