@@ -11,8 +11,49 @@ export function maxpool2dBackward(
   x: usize, gy: usize, gx: usize, NC: i32, H: i32, W: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
 ): void {
+  memory.fill(gx, 0, <usize>(NC * H * W) << 2);
+  maxWindows(x, gy, gx, 0, 0, NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW);
+}
+
+/**
+ * Max pooling that also writes, per output, the plane offset of the element it chose (as
+ * maxpool2dBackward chooses), as i16 when indexBytes is 2 (planes up to 32767 elements), else i32:
+ * the backward pass then needs these indices instead of the input.
+ */
+export function maxpool2dArgmax(
+  x: usize, y: usize, indices: usize, indexBytes: i32, NC: i32, H: i32, W: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+): void {
+  maxWindows(x, y, 0, indices, indexBytes, NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW);
+}
+
+/**
+ * dL/dx of max pooling from maxpool2dArgmax's indices: gx[plane, indices[o]] += gy[o]; with `y` (the
+ * pooled values) non-zero, only where y[o] > 0 (an index of -1, a window with no input element, adds nothing): a ReLU before the pooling, whose mask at the chosen
+ * element is exactly that.
+ */
+export function maxpool2dScatter(indices: usize, indexBytes: i32, gy: usize, y: usize, gx: usize, NC: i32, planeIn: i32, planeOut: i32): void {
+  memory.fill(gx, 0, <usize>(NC * planeIn) << 2);
+  for (let p = 0; p < NC; p++) {
+    const gp = gx + (<usize>(p * planeIn) << 2);
+    for (let o = p * planeOut, end = o + planeOut; o < end; o++) {
+      const at = <usize>o << 2;
+      const element = indexBytes == 2 ? <i32>load<i16>(indices + (at >> 1)) : load<i32>(indices + at);
+      if (element < 0 || (y && !(load<f32>(y + at) > 0))) continue;
+      addAt(gp, element, load<f32>(gy + at));
+    }
+  }
+}
+
+/**
+ * Visits every window's choice: with gx, adds gy[o] at it; else stores the maximum in out[o] (gy is
+ * then the pooled output) and its plane offset in indices[o].
+ */
+@inline function maxWindows(
+  x: usize, gy: usize, gx: usize, indices: usize, indexBytes: i32, NC: i32, H: i32, W: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+): void {
   const plane = H * W;
-  memory.fill(gx, 0, <usize>(NC * plane) << 2);
   const overRead = SW == 2 ? 1 : 0; // see loadStrided
   const owLo = min(OW, max(0, ceilDiv(PW, SW)));
   const owHi = min(OW - 1, floorDiv(W - 1 - overRead + PW - (KW - 1) * DW, SW));
@@ -23,7 +64,7 @@ export function maxpool2dBackward(
       const khLo = max(0, ceilDiv(-ihTop, DH));
       const khCount = max(0, min(KH - 1, floorDiv(H - 1 - ihTop, DH)) - khLo + 1);
       const rowStart = (ihTop + khLo * DH) * W; // element offset of the window's first row in the plane
-      const gyRow = gy + (<usize>((p * OH + oh) * OW) << 2);
+      const row = <usize>((p * OH + oh) * OW) << 2;
       let ow = 0;
       if (ASC_FEATURE_SIMD) {
         if (khCount > 0) {
@@ -41,20 +82,27 @@ export function maxpool2dBackward(
                 at = v128.bitselect(i32x4.add(i32x4.splat(offset), lanes), at, wins);
               }
             }
-            const g = v128.load(gyRow + (<usize>ow << 2));
-            addAt(gp, i32x4.extract_lane(at, 0), f32x4.extract_lane(g, 0));
-            addAt(gp, i32x4.extract_lane(at, 1), f32x4.extract_lane(g, 1));
-            addAt(gp, i32x4.extract_lane(at, 2), f32x4.extract_lane(g, 2));
-            addAt(gp, i32x4.extract_lane(at, 3), f32x4.extract_lane(g, 3));
+            const o = row + (<usize>ow << 2);
+            if (gx) {
+              const g = v128.load(gy + o);
+              addAt(gp, i32x4.extract_lane(at, 0), f32x4.extract_lane(g, 0));
+              addAt(gp, i32x4.extract_lane(at, 1), f32x4.extract_lane(g, 1));
+              addAt(gp, i32x4.extract_lane(at, 2), f32x4.extract_lane(g, 2));
+              addAt(gp, i32x4.extract_lane(at, 3), f32x4.extract_lane(g, 3));
+            } else {
+              v128.store(gy + o, best);
+              if (indexBytes == 2) v128.store64_lane(indices + (o >> 1), i16x8.narrow_i32x4_s(at, at), 0);
+              else v128.store(indices + o, at);
+            }
           }
         }
         for (let o = 0; o < OW; o++) {
           if (o == owLo && ow > owLo) o = ow;
           if (o >= OW) break;
-          maxWindowBackward(xp, gp, load<f32>(gyRow + (<usize>o << 2)), rowStart, W, khCount, KW, o * SW - PW, DH, DW);
+          maxWindow(xp, gp, gy, indices, indexBytes, row + (<usize>o << 2), rowStart, W, khCount, KW, o * SW - PW, DH, DW);
         }
       } else {
-        for (; ow < OW; ow++) maxWindowBackward(xp, gp, load<f32>(gyRow + (<usize>ow << 2)), rowStart, W, khCount, KW, ow * SW - PW, DH, DW);
+        for (; ow < OW; ow++) maxWindow(xp, gp, gy, indices, indexBytes, row + (<usize>ow << 2), rowStart, W, khCount, KW, ow * SW - PW, DH, DW);
       }
     }
   }
@@ -65,13 +113,12 @@ export function maxpool2dBackward(
   store<f32>(p, load<f32>(p) + value);
 }
 
-/** One clipped window: finds the forward's choice among its taps inside [0, W) and adds g there. */
-@inline function maxWindowBackward(
-  xp: usize, gp: usize, g: f32, rowStart: i32, W: i32, khCount: i32, KW: i32, iwLeft: i32, DH: i32, DW: i32,
+/** One clipped window (taps inside [0, W)): its choice, handled as in maxWindows; `o` is the output's byte offset. */
+@inline function maxWindow(
+  xp: usize, gp: usize, gy: usize, indices: usize, indexBytes: i32, o: usize, rowStart: i32, W: i32, khCount: i32, KW: i32, iwLeft: i32, DH: i32, DW: i32,
 ): void {
   const kwLo = max(0, ceilDiv(-iwLeft, DW));
   const kwCount = max(0, min(KW - 1, floorDiv(W - 1 - iwLeft, DW)) - kwLo + 1);
-  if (khCount == 0 || kwCount == 0) return;
   const first = rowStart + iwLeft + kwLo * DW;
   let best: f32 = -Infinity;
   let at = first;
@@ -85,7 +132,14 @@ export function maxpool2dBackward(
       }
     }
   }
-  addAt(gp, at, g);
+  if (indices) {
+    store<f32>(gy + o, best);
+    const index = khCount > 0 && kwCount > 0 ? at : -1;
+    if (indexBytes == 2) store<i16>(indices + (o >> 1), <i16>index);
+    else store<i32>(indices + o, index);
+  } else if (khCount > 0 && kwCount > 0) {
+    addAt(gp, at, load<f32>(gy + o));
+  }
 }
 
 /**

@@ -54,10 +54,10 @@ test("teenygrad compile --train → train --data; wrong shapes, unknown names an
     return join(dir, name);
   };
   const images = file("x.npy", "float32", [8, 1, 28, 28], randn(8, 1, 28, 28).data as Float32Array);
-  const flat = file("flat.npy", "float32", [8, 784], randn(8, 784).data as Float32Array);
+  const squeezed = file("squeezed.npy", "float32", [8, 28, 28], randn(8, 28, 28).data as Float32Array);
   const labels = file("y.npy", "int64", [8], BigInt64Array.from([0, 1, 2, 3, 4, 5, 6, 9].map(BigInt)));
   const out = join(dir, "trained.safetensors");
-  for (const x of [images, flat]) {
+  for (const x of [images, squeezed]) {
     const ok = run("train", blob, "--data", `image=${x}`, "--data", `target=${labels}`, "--epochs", "2", "-o", out);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /4 steps/);

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { Tensor } from "../compiler/index.js";
+import { losses, nn, Tensor } from "../compiler/index.js";
+import { compileTraining, loadTrainingBlob } from "../compiler/training/index.js";
 import { allOps } from "../compiler/ops/index.js";
 import { apply } from "../compiler/tensor/tensor.js";
-import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled.js";
+import { checkCompiled, coveredOps, rand, randn, relError, SEED, TARGET_NAMES } from "./helpers/compiled.js";
 // registry ops with their own test file: loaded here too, so the coverage check at the end sees their tests
 import "./indexing.test.js";
 
@@ -198,6 +199,37 @@ describe(`training-step ops (seed ${SEED})`, () => {
       detached: x.detach().mul(2),
     }), { c: classes, loss: randn(1), step: Tensor.from([7]), x: randn(3, 5) });
   });
+});
+
+describe(`training-step rewrites (seed ${SEED})`, () => {
+  // maxpool2dArgmax / maxpool2dScatter exist only in training graphs: one SGD step (w - grad) against eager backward
+  class PoolNet extends nn.Module {
+    conv = new nn.Conv2d(3, 4, 3, { padding: 1 });
+    fc = new nn.Linear(4 * 4 * 6 + 4 * 5 * 7, 3);
+    forward(x: Tensor): Tensor {
+      const masked = this.conv.forward(x).relu().maxPool2d(2);
+      const plain = this.conv.forward(x).maxPool2d(3, { stride: 2, padding: 1 });
+      return this.fc.forward(Tensor.cat([masked.flatten(1), plain.flatten(1)], 1));
+    }
+  }
+  for (const target of TARGET_NAMES) {
+    test(`max pooling's saved choices and folded ReLU mask (${target}) give eager's gradients`, async () => {
+      const model = new PoolNet(), eager = new PoolNet();
+      eager.loadStateDict(model.stateDict());
+      const { wasm, graphs } = await compileTraining(model, { inputs: { x: [2, 3, 9, 13] }, loss: "crossEntropy", optimizer: { type: "sgd", lr: 1 }, target, optimizeLevel: 1 });
+      for (const n of graphs.trainStep.nodes) coveredOps.add(n.op);
+      assert.ok(graphs.trainStep.nodes.some((n) => n.op === "maxpool2dScatter" && n.inputs.length === 3), "the ReLU mask is folded into one scatter");
+      const x = randn(2, 3, 9, 13), y = Tensor.from(Int32Array.from([2, 0]));
+      losses.crossEntropy(eager.forward(x), y).backward();
+      const blob = await loadTrainingBlob(wasm);
+      blob.trainStep({ x: x.data, target: y.data });
+      for (const [name, p] of eager.namedParameters()) {
+        const want = (p.data as Float32Array).map((w, i) => w - (p.grad!.data as Float32Array)[i]);
+        const err = relError(blob.stateDict()[name].data as Float32Array, want);
+        assert.ok(err <= 1e-5, `${target} ${name}: ${err} relative from eager (seed ${SEED})`);
+      }
+    });
+  }
 });
 
 describe("hand-computed values", () => {

@@ -85,7 +85,7 @@ export function registerTrainCommand(program: Command): void {
           const name = a.slice(0, eq), file = a.slice(eq + 1);
           const slot = slots.find((s) => s.name === name) ?? fail(`--data ${a}: the blob has no input or target '${name}' (it takes ${slots.map((s) => s.name).join(", ")})`);
           const npy = parseNpy(readFileSync(file), file);
-          // one example's shape must be the slot's, up to dims of size 1 ([N, 784] feeds [B, 1, 784])
+          // one example's shape must be the slot's, up to dims of size 1 ([N, 28, 28] feeds [B, 1, 28, 28])
           const squeezed = (shape: number[]) => shapeStr(shape.filter((d) => d !== 1));
           if (!npy.shape.length || squeezed(npy.shape.slice(1)) !== squeezed(slot.shape.slice(1))) {
             fail(`--data ${a}: the file holds ${shapeStr(npy.shape)}, but '${name}' takes examples of ${shapeStr(slot.shape.slice(1))} (shape [examples, ${slot.shape.slice(1).join(", ")}])`);

@@ -194,7 +194,8 @@ defineOp({
     return [
       needs[0] ? apply("conv2dInputGrad", [grad, w], { stride, pads, dilation, groups, inputShape: [...x.shape] }) : null,
       needs[1] ? apply("conv2dWeightGrad", [x, grad], { stride, pads, dilation, groups, weightShape: [...w.shape] }) : null,
-      ...(bias ? [needs[2] ? grad.sum([0, 2, 3]) : null] : []),
+      // the spatial sum first runs over contiguous memory: summing [0, 2, 3] at once needs a permuted copy of the gradient
+      ...(bias ? [needs[2] ? grad.sum([2, 3]).sum(0) : null] : []),
     ];
   },
 });
@@ -299,16 +300,24 @@ function poolGeometry(x: number[], attrs: Attrs) {
 }
 
 /**
- * dL/dx of pooling on the host, window by window (the backward kernels' reference): max pooling sends
- * each window's gradient to the element the forward chose (PyTorch's rule: the first maximum in scan
- * order, a NaN wins, an all -inf window picks its first element); average pooling spreads it evenly,
- * divided by the forward's count.
+ * Max pooling's choice per output on the host, as the kernels choose (PyTorch's rule: the first maximum
+ * in scan order, a NaN wins, an all -inf window picks its first element): the element's offset in its
+ * plane, -1 for a window with no input element.
  */
-function poolBackward(isMax: boolean, x: HostTensor | null, gy: HostTensor, shape: number[], attrs: Attrs): HostTensor {
+function maxChoices(x: HostTensor, attrs: Attrs): Int32Array {
+  const X = x.data as Float32Array;
+  return poolWindows(x.shape, attrs, (taps) => {
+    let best = -Infinity, at = taps[0];
+    for (const t of taps) if (X[t] > best || Number.isNaN(X[t])) [best, at] = [X[t], t];
+    return at;
+  });
+}
+
+/** Visits each output's window: `taps` are the flat input indices inside the input, `padded` the window's count inside the padded extent. */
+function poolWindows(shape: number[], attrs: Attrs, visit: (taps: number[], padded: number, o: number) => number | void): Int32Array {
   const g = poolGeometry(shape, attrs);
-  const gx = newHost(shape, gy.dtype);
-  const G = gx.data as Float32Array, GY = gy.data as Float32Array, X = x?.data as Float32Array | undefined;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
+  const chosen = new Int32Array(g.N * g.C * g.OH * g.OW);
   let o = 0;
   for (let nc = 0; nc < g.N * g.C; nc++) for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++, o++) {
     const taps: number[] = [];
@@ -318,18 +327,12 @@ function poolBackward(isMax: boolean, x: HostTensor | null, gy: HostTensor, shap
       if (ih >= -g.pads[0] && ih < g.H + g.pads[2] && iw >= -g.pads[1] && iw < g.W + g.pads[3]) padded++;
       if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) taps.push((nc * g.H + ih) * g.W + iw);
     }
-    if (!taps.length) continue;
-    if (X) {
-      let best = -Infinity, at = taps[0];
-      for (const t of taps) if (X[t] > best || Number.isNaN(X[t])) [best, at] = [X[t], t];
-      G[at] += GY[o];
-    } else {
-      const share = GY[o] / (attrs.countIncludePad ? padded : taps.length);
-      for (const t of taps) G[t] += share;
-    }
+    chosen[o] = taps.length ? visit(taps, padded, o) ?? -1 : -1;
   }
-  return gx;
+  return chosen;
 }
+
+const poolArgs = (g: ReturnType<typeof poolGeometry>) => [g.N * g.C, g.H, g.W, g.OH, g.OW, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]];
 
 // maxpool2dGrad(x, dL/dy) -> dL/dx, with the pooling's attrs
 defineOp({
@@ -340,12 +343,16 @@ defineOp({
     if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`maxpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
     return [{ shape: [...x.shape], dtype: x.dtype }];
   },
-  reference: ([x, gy], attrs) => [poolBackward(true, x, gy, x.shape, attrs)],
+  reference([x, gy], attrs) {
+    const gx = newHost([...x.shape], gy.dtype);
+    maxChoices(x, attrs).forEach((at, o) => {
+      if (at >= 0) (gx.data as Float32Array)[at] += Number(gy.data[o]);
+    });
+    return [gx];
+  },
   lower(ctx, node) {
     const [x, gy] = node.inputs;
-    const g = poolGeometry(x.shape, node.attrs);
-    ctx.call("pool-grad", "maxpool2dBackward", [ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW,
-      g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]]);
+    ctx.call("pool-grad", "maxpool2dBackward", [ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0]), ...poolArgs(poolGeometry(x.shape, node.attrs))]);
   },
   notDifferentiable: BACKWARD_KERNEL,
 });
@@ -359,13 +366,82 @@ defineOp({
     if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`avgpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
     return [{ shape: [g.N, g.C, g.H, g.W], dtype: gy.dtype }];
   },
-  reference: ([gy], attrs) => [poolBackward(false, null, gy, attrs.inputShape as number[], attrs)],
+  reference([gy], attrs) {
+    const shape = attrs.inputShape as number[];
+    const gx = newHost(shape, gy.dtype), G = gx.data as Float32Array;
+    poolWindows(shape, attrs, (taps, padded, o) => {
+      const share = Number(gy.data[o]) / (attrs.countIncludePad ? padded : taps.length);
+      for (const t of taps) G[t] += share;
+    });
+    return [gx];
+  },
   lower(ctx, node) {
     const g = poolGeometry(node.attrs.inputShape as number[], node.attrs);
     if (g.dilation.some((d) => d !== 1)) fail(`avgpool2dGrad (node ${node.name}): dilated average pooling has no kernel; express it as a convolution`);
     ctx.call("pool-grad", "avgpool2dBackward", [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW,
       g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], ...g.pads, node.attrs.countIncludePad ? 1 : 0]);
   },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+/** maxpool2dArgmax's plane offsets: int16 while a plane has at most 32767 elements, else int32 */
+const choiceDType = (plane: number): "int16" | "int32" => (plane <= 32767 ? "int16" : "int32");
+const indexBytes = (dtype: string): number => (dtype === "int16" ? 2 : 4);
+
+// maxpool2dArgmax(x) -> [y, indices]: max pooling that keeps, per output, the plane offset of the element
+// it chose (int16 or int32, -1 for an empty window), so that the backward pass need not keep x. Made by training's
+// graph rewrite (compiler/training), after the backward pass is traced.
+defineOp({
+  name: "maxpool2dArgmax",
+  infer([x], attrs) {
+    requireFloat("maxpool2dArgmax", [x]);
+    const g = poolGeometry(x.shape, attrs);
+    return [{ shape: [g.N, g.C, g.OH, g.OW], dtype: x.dtype }, { shape: [g.N, g.C, g.OH, g.OW], dtype: choiceDType(g.H * g.W) }];
+  },
+  reference([x], attrs) {
+    const g = poolGeometry(x.shape, attrs);
+    const y = newHost([g.N, g.C, g.OH, g.OW], x.dtype), indices = newHost([g.N, g.C, g.OH, g.OW], choiceDType(g.H * g.W));
+    const plane = g.H * g.W, X = x.data as Float32Array;
+    maxChoices(x, attrs).forEach((at, o) => {
+      (y.data as Float32Array)[o] = at >= 0 ? X[at] : -Infinity;
+      (indices.data as Int32Array)[o] = at >= 0 ? at % plane : -1;
+    });
+    return [y, indices];
+  },
+  lower(ctx, node) {
+    const x = node.inputs[0];
+    ctx.call("pool-grad", "maxpool2dArgmax", [ctx.ptr(x), ctx.ptr(node.outputs[0]), ctx.ptr(node.outputs[1]), indexBytes(node.outputs[1].dtype), ...poolArgs(poolGeometry(x.shape, node.attrs))]);
+  },
+  compiledDTypes: (node) => node.inputs[0].dtype === "float32",
+  notDifferentiable: "it exists only in a training step's graph, after the backward pass is traced",
+});
+
+// maxpool2dScatter(indices, dL/dy[, y]) -> dL/dx with attrs inputShape: the gradient sent to the chosen
+// elements; with y (the pooled values), only where y > 0 (a ReLU's mask before the pooling, folded in)
+defineOp({
+  name: "maxpool2dScatter",
+  infer([indices, gy, y], attrs) {
+    const shape = attrs.inputShape as number[];
+    if ((indices.dtype !== "int16" && indices.dtype !== "int32") || shapeStr(indices.shape) !== shapeStr(gy.shape) || (y && shapeStr(y.shape) !== shapeStr(gy.shape))) {
+      fail(`maxpool2dScatter: int16 or int32 indices, the output gradient and the pooled values must share one shape, got ${indices.dtype} ${shapeStr(indices.shape)}, ${shapeStr(gy.shape)}${y ? `, ${shapeStr(y.shape)}` : ""}`);
+    }
+    if (shape.length !== 4 || shape[0] !== gy.shape[0] || shape[1] !== gy.shape[1]) fail(`maxpool2dScatter: input shape ${shapeStr(shape)} does not match the gradient ${shapeStr(gy.shape)}`);
+    return [{ shape: [...shape], dtype: gy.dtype }];
+  },
+  reference([indices, gy, y], attrs) {
+    const shape = attrs.inputShape as number[];
+    const gx = newHost(shape, gy.dtype), G = gx.data as Float32Array;
+    const planeIn = shape[2] * shape[3], planeOut = gy.shape[2] * gy.shape[3];
+    indices.data.forEach((at, o) => {
+      if (Number(at) >= 0 && (!y || Number(y.data[o]) > 0)) G[Math.floor(o / planeOut) * planeIn + Number(at)] += Number(gy.data[o]);
+    });
+    return [gx];
+  },
+  lower(ctx, node) {
+    const [indices, gy, y] = node.inputs, shape = node.attrs.inputShape as number[];
+    ctx.call("pool-grad", "maxpool2dScatter", [ctx.ptr(indices), indexBytes(indices.dtype), ctx.ptr(gy), y ? ctx.ptr(y) : 0, ctx.ptr(node.outputs[0]), shape[0] * shape[1], shape[2] * shape[3], gy.shape[2] * gy.shape[3]]);
+  },
+  compiledDTypes: (node) => node.inputs[1].dtype === "float32",
   notDifferentiable: BACKWARD_KERNEL,
 });
 

@@ -343,6 +343,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   // passes; pinned values and gradients stay graph outputs meanwhile so nothing fuses them away
   const kept = [loss, output];
   g.outputs = [...kept, ...pins.map(([t]) => t.value!), ...gradValues];
+  keepMaxpoolChoices(g);
   decompose(g);
   transposeMatmuls(g);
   composePermutes(g);
@@ -451,6 +452,34 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     slot,
     warnings,
   };
+}
+
+/**
+ * Max pooling's backward needs only which element each window chose: the forward pooling becomes
+ * maxpool2dArgmax (also writing those int32 offsets) and the backward a scatter from them, so the
+ * pooling's input need not live until the backward pass. A ReLU's mask right before the pooling,
+ * where(x > 0, dx, 0), folds into the scatter (at the chosen element, x > 0 exactly when the pooled value is),
+ * so nothing keeps the ReLU's output either.
+ */
+function keepMaxpoolChoices(g: Graph): void {
+  const isZero = (v: Value) => v.isConstant && v.data!.every((d) => Number(d) === 0);
+  for (const grad of g.nodes.filter((n) => n.op === "maxpool2dGrad")) {
+    const [x, gy] = grad.inputs;
+    const forward = g.nodes.find((n) => n.op === "maxpool2d" && n.inputs[0] === x && JSON.stringify(n.attrs) === JSON.stringify(grad.attrs));
+    if (!forward) continue;
+    const argmax = g.insertBefore(forward, "maxpool2dArgmax", [x], forward.attrs, `${forward.name}/argmax`);
+    const [y, indices] = argmax.outputs;
+    g.replaceAllUses(forward.outputs[0], y);
+    g.removeNode(forward);
+    const uses = g.consumers().get(grad.outputs[0]) ?? [];
+    const mask = uses.length === 1 && !g.outputs.includes(grad.outputs[0]) ? uses[0] : null;
+    const relu = mask?.op === "where" && mask.inputs[1] === grad.outputs[0] && isZero(mask.inputs[2]) && mask.outputs[0].shape.join() === x.shape.join() &&
+      mask.inputs[0].producer?.op === "gt" && mask.inputs[0].producer.inputs[0] === x && isZero(mask.inputs[0].producer.inputs[1]);
+    const scatter = g.insertBefore(grad, "maxpool2dScatter", relu ? [indices, gy, y] : [indices, gy], { inputShape: [...x.shape] }, `${grad.name}/scatter`);
+    g.replaceAllUses((relu ? mask! : grad).outputs[0], scatter.outputs[0]);
+    if (relu) g.removeNode(mask!);
+    g.removeNode(grad);
+  }
 }
 
 /**
