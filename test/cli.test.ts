@@ -64,3 +64,37 @@ test("run --out: an uncreatable or existing-file path is a clear error, never a 
   const version = cli("--version");
   assert.equal(version.stdout.trim(), JSON.parse(readFileSync("package.json", "utf8")).version);
 });
+
+/** compile --train and train on .npy files, numpy's int64 labels included; bad data and flags fail naming the problem. */
+test("teenygrad compile --train → train --data; wrong shapes, unknown names and --epochs -1 are refused", { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "teenygrad-cli-train-"));
+  const run = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "compiler/cli/bin.ts", ...args], { encoding: "utf8" });
+  const blob = join(dir, "mlp-train.wasm");
+  const compiled = run("compile", "--train", "examples/mlp.ts", "--batch", "4", "--optimizer", "sgd", "--lr", "0.01", "-o", blob);
+  assert.equal(compiled.status, 0, compiled.stderr);
+  const file = (name: string, dtype: "float32" | "int64", shape: number[], data: Float32Array | BigInt64Array) => {
+    writeFileSync(join(dir, name), encodeNpy(dtype, shape, data));
+    return join(dir, name);
+  };
+  const images = file("x.npy", "float32", [8, 1, 28, 28], randn(8, 1, 28, 28).data as Float32Array);
+  const squeezed = file("squeezed.npy", "float32", [8, 28, 28], randn(8, 28, 28).data as Float32Array);
+  const labels = file("y.npy", "int64", [8], BigInt64Array.from([0, 1, 2, 3, 4, 5, 6, 9].map(BigInt)));
+  const out = join(dir, "trained.safetensors");
+  for (const x of [images, squeezed]) {
+    const ok = run("train", blob, "--data", `image=${x}`, "--data", `target=${labels}`, "--epochs", "2", "-o", out);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /4 steps/);
+  }
+  const refused = (args: string[], message: RegExp) => {
+    const r = run("train", blob, ...args, "-o", out);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  };
+  const wrong = file("wrong.npy", "float32", [8, 28, 29], randn(8, 28, 29).data as Float32Array);
+  refused(["--data", `image=${wrong}`, "--data", `target=${labels}`], /the file holds \[8, 28, 29\], but 'image' takes examples of \[1, 28, 28\]/);
+  refused(["--data", `pixels=${images}`, "--data", `target=${labels}`], /no input or target 'pixels' \(it takes image, target\)/);
+  refused(["--data", `image=${images}`, "--data", `target=${labels}`, "--epochs", "-1"], /--epochs expects a positive integer, got '-1'/);
+  const bigLabels = file("big.npy", "int64", [8], BigInt64Array.from([0, 1, 2, 3, 4, 5, 6, 2 ** 32 + 1].map(BigInt)));
+  refused(["--data", `image=${images}`, "--data", `target=${bigLabels}`], /'target' is int32, but element 7 is 4294967297/);
+});

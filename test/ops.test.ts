@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { Tensor } from "../compiler/index.js";
+import { losses, nn, Tensor } from "../compiler/index.js";
+import { compileTraining, loadTrainingBlob } from "../compiler/training/index.js";
 import { allOps } from "../compiler/ops/index.js";
 import { apply } from "../compiler/tensor/tensor.js";
-import { checkCompiled, coveredOps, rand, randn, SEED } from "./helpers/compiled.js";
+import { checkCompiled, coveredOps, rand, randn, relError, SEED, TARGET_NAMES } from "./helpers/compiled.js";
 // registry ops with their own test file: loaded here too, so the coverage check at the end sees their tests
 import "./indexing.test.js";
 import "./qkernels.test.js";
@@ -93,6 +94,26 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       pointwise: x.conv2d(pw).sigmoid(),
     }), { x });
   });
+  test("conv2d backward kernels: strided, dilated, grouped, depthwise, pointwise, asymmetric pads", async () => {
+    const geometries: [number[], { stride: number[]; pads: number[]; dilation: number[]; groups: number }][] = [
+      [[10, 6, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }],
+      [[10, 6, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }],
+      [[8, 3, 3, 2], { stride: [1, 2], pads: [0, 1, 0, 1], dilation: [1, 1], groups: 2 }],
+      [[6, 6, 3, 3], { stride: [1, 3], pads: [2, 0, 2, 0], dilation: [2, 1], groups: 1 }],
+      [[6, 1, 3, 3], { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 6 }],
+      [[12, 1, 5, 3], { stride: [1, 1], pads: [2, 1, 2, 1], dilation: [1, 1], groups: 6 }],
+      [[7, 6, 1, 1], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 }],
+      [[4, 6, 3, 3], { stride: [2, 2], pads: [0, 1, 2, 0], dilation: [1, 1], groups: 1 }],
+    ];
+    const ws = geometries.map(([shape]) => randn(...shape));
+    await checkCompiled((x, u) => Object.fromEntries(geometries.flatMap(([shape, attrs], i) => {
+      const gy = apply("conv2d", [x, ws[i]], attrs).mul(u);
+      return [
+        [`dx${i}`, apply("conv2dInputGrad", [gy, ws[i]], { ...attrs, inputShape: x.shape })],
+        [`dw${i}`, apply("conv2dWeightGrad", [x, gy], { ...attrs, weightShape: shape })],
+      ];
+    })), { x: randn(2, 6, 11, 21), u: randn(1) });
+  });
   test("conv2d with asymmetric padding (graph level)", async () => {
     const w = randn(4, 3, 3, 3);
     await checkCompiled((x) => x.pad([0, 1, 2, 0]).conv2d(w, undefined, { stride: 2 }), { x: randn(1, 3, 8, 7) });
@@ -108,6 +129,19 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       avg: x.avgPool2d(2), avgPad: x.avgPool2d(3, { stride: 2, padding: 1 }), avgNoPad: x.avgPool2d(3, { stride: 2, padding: 1, countIncludePad: false }),
       avgCeil: x.avgPool2d(2, { ceilMode: true }), global: x.globalAvgPool2d(),
     }), { x: randn(2, 3, 9, 7) });
+  });
+  test("pooling backward kernels: interior (SIMD) and clipped windows, overlaps, ceil mode, dilation", async () => {
+    const geometries: [number, { stride?: number; padding?: number; ceilMode?: boolean }][] = [
+      [2, {}], [3, { stride: 2, padding: 1 }], [3, { stride: 1, padding: 1 }], [2, { ceilMode: true }], [3, { stride: 2, padding: 1, ceilMode: true }],
+    ];
+    await checkCompiled((x, u) => Object.fromEntries(geometries.flatMap(([k, o], i) => {
+      const attrs = { kernel: [k, k], stride: [o.stride ?? k, o.stride ?? k], pads: Array(4).fill(o.padding ?? 0), ceilMode: Boolean(o.ceilMode), countIncludePad: i % 2 === 0 };
+      const gy = x.maxPool2d(k, o).mul(u);
+      return [
+        [`max${i}`, apply("maxpool2dGrad", [x, gy], attrs)],
+        [`avg${i}`, apply("avgpool2dGrad", [gy], { ...attrs, inputShape: x.shape })],
+      ];
+    }).concat([["maxDilated", apply("maxpool2dGrad", [x, x.maxPool2d(2, { dilation: 2 })], { kernel: [2, 2], stride: [2, 2], pads: [0, 0, 0, 0], dilation: [2, 2] })]])), { x: randn(2, 3, 11, 21), u: randn(1) });
   });
   test("batch norm: folded into conv, and standalone", async () => {
     const w = randn(4, 3, 3, 3), mean = randn(4), variance = rand([4], 0.5, 2), gamma = randn(4), beta = randn(4);
@@ -166,6 +200,37 @@ describe(`training-step ops (seed ${SEED})`, () => {
       detached: x.detach().mul(2),
     }), { c: classes, loss: randn(1), step: Tensor.from([7]), x: randn(3, 5) });
   });
+});
+
+describe(`training-step rewrites (seed ${SEED})`, () => {
+  // maxpool2dArgmax / maxpool2dScatter exist only in training graphs: one SGD step (w - grad) against eager backward
+  class PoolNet extends nn.Module {
+    conv = new nn.Conv2d(3, 4, 3, { padding: 1 });
+    fc = new nn.Linear(4 * 4 * 6 + 4 * 5 * 7, 3);
+    forward(x: Tensor): Tensor {
+      const masked = this.conv.forward(x).relu().maxPool2d(2);
+      const plain = this.conv.forward(x).maxPool2d(3, { stride: 2, padding: 1 });
+      return this.fc.forward(Tensor.cat([masked.flatten(1), plain.flatten(1)], 1));
+    }
+  }
+  for (const target of TARGET_NAMES) {
+    test(`max pooling's saved choices and folded ReLU mask (${target}) give eager's gradients`, async () => {
+      const model = new PoolNet(), eager = new PoolNet();
+      eager.loadStateDict(model.stateDict());
+      const { wasm, graphs } = await compileTraining(model, { inputs: { x: [2, 3, 9, 13] }, loss: "crossEntropy", optimizer: { type: "sgd", lr: 1 }, target, optimizeLevel: 1 });
+      for (const n of graphs.trainStep.nodes) coveredOps.add(n.op);
+      assert.ok(graphs.trainStep.nodes.some((n) => n.op === "maxpool2dScatter" && n.inputs.length === 3), "the ReLU mask is folded into one scatter");
+      const x = randn(2, 3, 9, 13), y = Tensor.from(Int32Array.from([2, 0]));
+      losses.crossEntropy(eager.forward(x), y).backward();
+      const blob = await loadTrainingBlob(wasm);
+      blob.trainStep({ x: x.data, target: y.data });
+      for (const [name, p] of eager.namedParameters()) {
+        const want = (p.data as Float32Array).map((w, i) => w - (p.grad!.data as Float32Array)[i]);
+        const err = relError(blob.stateDict()[name].data as Float32Array, want);
+        assert.ok(err <= 1e-5, `${target} ${name}: ${err} relative from eager (seed ${SEED})`);
+      }
+    });
+  }
 });
 
 describe("hand-computed values", () => {

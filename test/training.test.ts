@@ -185,6 +185,63 @@ describe("bad input", () => {
     await assert.rejects(compileTraining(new TinyMLP(), opts({ freeze: ["fc1", "fc2"] })), /no parameter is left to train/);
   });
 
+  test("infinite or NaN learning rates, NaN weight decay and negative eps are refused, compiled and eager", async () => {
+    const bad: [OptimizerSpec, RegExp][] = [
+      [{ type: "sgd", lr: Infinity }, /SGD: invalid learning rate Infinity/],
+      [{ type: "sgd", lr: 0.1, weightDecay: NaN }, /SGD: invalid weight decay NaN/],
+      [{ type: "adam", lr: NaN }, /adam: invalid learning rate NaN/],
+      [{ type: "adamw", eps: -1e-8 }, /adamw: invalid eps -1e-8/],
+      [{ type: "adam", weightDecay: NaN }, /adam: invalid weight decay NaN/],
+    ];
+    for (const [spec, message] of bad) {
+      await assert.rejects(compileTraining(new TinyMLP(), opts({ optimizer: spec })), (e: Error) => e instanceof TeenygradError && message.test(e.message));
+      assert.throws(() => eagerOptimizer(spec, new TinyMLP().parameters()), (e: Error) => e instanceof TeenygradError && new RegExp(message.source, "i").test(e.message));
+    }
+    const blob = await loadTrainingBlob((await compileTraining(new TinyMLP(), opts())).wasm);
+    for (const lr of [Infinity, -Infinity, NaN, -0.1]) assert.throws(() => (blob.learningRate = lr), /invalid learning rate/);
+    assert.ok(Math.abs(blob.learningRate - 0.1) < 1e-7, "the learning rate is unchanged");
+  });
+
+  test("class labels the int32 conversion would change are refused on the host; int64 labels are converted", async () => {
+    const blob = await loadTrainingBlob((await compileTraining(new TinyMLP(), opts())).wasm);
+    const x = randn(4, 5).data;
+    for (const [target, shown] of [[[0, 1, 2.7, 0], "2.7"], [[0, NaN, 1, 1], "NaN"], [[2 ** 32 + 1, 0, 1, 2], "4294967297"]] as const) {
+      assert.throws(() => blob.trainStep({ x, target: Float64Array.from(target) }), (e: Error) =>
+        e instanceof TeenygradError && e.message.includes(`input "target" is int32, but element ${target.findIndex((v) => String(v) === shown)} is ${shown}`));
+    }
+    assert.equal(blob.steps, 0);
+    // numpy's default integer labels (BigInt64Array) give the same steps as int32 ones
+    const xs = randn(8, 5).data as Float32Array, ys = [0, 2, 1, 1, 0, 2, 2, 1];
+    const [a, b] = twins(() => new TinyMLP());
+    const run = async (model: nn.Module, target: Int32Array | BigInt64Array) => {
+      const trained = await loadTrainingBlob((await compileTraining(model, opts())).wasm);
+      return trainLoop(trained, { count: 8, tensors: { x: xs, target } }, { epochs: 1, shuffle: false }).losses;
+    };
+    assert.deepEqual(await run(a, BigInt64Array.from(ys.map(BigInt))), await run(b, Int32Array.from(ys)));
+    assert.throws(() => trainLoop(blob, { count: 8, tensors: { x: xs, target: Float32Array.from([0, 1, 2, 0.5, 0, 0, 0, 0]) } }, { epochs: 1 }), /'target' is int32, but element 3 is 0.5/);
+    assert.throws(() => trainLoop(blob, { count: 8, tensors: { x: xs, target: Int32Array.from(ys) } }, { epochs: -1 }), /epochs must be a positive integer/);
+  });
+
+  test("a parameter cut off by detach() is reported, not listed as trainable, and left unchanged", async () => {
+    class Detached extends nn.Module {
+      fc1 = new nn.Linear(5, 7);
+      fc2 = new nn.Linear(7, 3);
+      forward(x: Tensor): Tensor {
+        return this.fc2.forward(this.fc1.forward(x).detach().tanh());
+      }
+    }
+    const model = new Detached();
+    const { wasm, report, manifest } = await compileTraining(model, opts());
+    assert.deepEqual(report.trainable, ["fc2.weight", "fc2.bias"]);
+    assert.deepEqual(report.frozen, ["fc1.weight", "fc1.bias"]);
+    assert.ok(report.warnings.some((w) => /'fc1\.weight' gets no gradient.*detach\(\)/.test(w)), report.warnings.join("; "));
+    assert.deepEqual(manifest.training!.parameters.filter((p) => p.trainable).map((p) => p.name), ["fc2.weight", "fc2.bias"]);
+    const blob = await loadTrainingBlob(wasm);
+    const before = Array.from(blob.stateDict()["fc1.weight"].data as Float32Array);
+    blob.trainStep({ x: randn(4, 5).data, target: labels(4, 3).data });
+    assert.deepEqual(Array.from(blob.stateDict()["fc1.weight"].data as Float32Array), before);
+  });
+
   test("a NaN loss returns status 3 without touching the parameters, and the host loop stops cleanly", async () => {
     const { wasm } = await compileTraining(new TinyMLP(), opts());
     const blob = await loadTrainingBlob(wasm);

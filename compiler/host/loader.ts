@@ -166,13 +166,35 @@ export function writeInputs(
     try {
       if (target instanceof BigInt64Array) {
         for (let i = 0; i < value.length; i++) target[i] = BigInt(value[i]);
+      } else if (slot.dtype in INTEGER_RANGES && value.constructor !== target.constructor) {
+        (target as Int32Array).set(checkedIntegers(value as ArrayLike<number | bigint>, slot.dtype, `${source}: input "${slot.name}"`) as Int32Array);
       } else {
         (target as Float32Array).set(value as ArrayLike<number>);
       }
     } catch (e) {
+      if (e instanceof Error && e.name === "TeenygradError") throw e;
       fail(`${source}: input "${slot.name}" (${slot.dtype}) has a value that does not convert: ${(e as Error).message}`);
     }
   }
+}
+
+const INTEGER_RANGES: Record<string, [number, number]> = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1], bool: [0, 1],
+};
+
+/**
+ * Values (numbers or bigints) as the integer dtype's typed array, refusing any that the conversion would
+ * silently change: a fraction (2.7 would become 2), NaN (0), or a value out of range (2^32 + 1 would wrap to 1).
+ */
+export function checkedIntegers(values: ArrayLike<number | bigint>, dtype: string, what: string): TypedArray {
+  const [lo, hi] = INTEGER_RANGES[dtype] ?? fail(`${what}: ${dtype} is not a 32-bit-or-smaller integer dtype`);
+  const out = new DTYPES[dtype as keyof typeof DTYPES].array(values.length) as Int32Array;
+  for (let i = 0; i < values.length; i++) {
+    const v = Number(values[i]);
+    if (!Number.isInteger(v) || v < lo || v > hi) fail(`${what} is ${dtype}, but element ${i} is ${String(values[i])}: not an integer in [${lo}, ${hi}]`);
+    out[i] = v;
+  }
+  return out;
 }
 
 /** a Tensor's data once its shape is checked against the slot's; arrays as they are */

@@ -230,9 +230,16 @@ const leakyAlpha = (a: Attrs) => attr(a, "alpha") ?? 0.01;
 const hardsigmoidParams = (a: Attrs): [number, number] => [attr(a, "alpha") ?? 1 / 6, attr(a, "beta") ?? 0.5];
 const eluAlpha = (a: Attrs) => attr(a, "alpha") ?? 1;
 
-activation("relu", d1((x, _y, g) => maskGrad(x.gt(0), g)));
-// the gradient passes where min <= x <= max, as in PyTorch
-activation("clamp", d1((x, _y, g, a) => Tensor.where(x.lt(clampMin(a)), 0, maskGrad(x.le(clampMax(a)), g))), (a) => [clampMin(a), clampMax(a)]);
+// masks from the output, as PyTorch's relu and hardtanh backward: the input need not be kept for backward
+// (and a conv or matmul producing it can fuse the activation into its epilogue)
+activation("relu", d1((_x, y, g) => maskGrad(y.gt(0), g)));
+// the gradient passes where min < x < max (PyTorch's hardtanh / ReLU6 rule; torch.clamp also passes it at
+// x == min or max, a set of measure zero)
+activation("clamp", d1((_x, y, g, a) => {
+  const [min, max] = [clampMin(a), clampMax(a)];
+  const below = max < Infinity ? maskGrad(y.lt(max), g) : g;
+  return min > -Infinity ? maskGrad(y.gt(min), below) : below;
+}), (a) => [clampMin(a), clampMax(a)]);
 activation("leakyRelu", d1((x, _y, g, a) => Tensor.where(x.gt(0), g, g.mul(leakyAlpha(a)))), (a) => [leakyAlpha(a), 0]);
 activation("sigmoid", d1((_x, y, g) => g.mul(y.sub(y.mul(y)))));
 activation("tanh", d1((_x, y, g) => g.mul(y.mul(y).neg().add(1))));

@@ -1,11 +1,10 @@
 import { fail } from "../errors.js";
 import { numel } from "../ir/dtype.js";
-import type { Attrs, TensorType } from "../ir/graph.js";
+import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
 import { defineOp, sumToShape, type Epilogue } from "./registry.js";
-import { unslice } from "./shape.js";
 
 /** matmul and conv2d: the two ops whose kernels take a bias and a fused activation epilogue. */
 
@@ -191,56 +190,101 @@ defineOp({
   },
   grad({ inputs: [x, w, bias], attrs, grad, needs }) {
     requireNoEpilogue("conv2d", attrs);
-    const g = convGeometry(x.shape, w.shape, attrs);
+    const { stride, pads, dilation, groups } = attrs;
     return [
-      needs[0] ? convInputGrad(grad, w, g) : null,
-      needs[1] ? convWeightGrad(grad, x, g) : null,
-      ...(bias ? [needs[2] ? grad.sum([0, 2, 3]) : null] : []),
+      needs[0] ? apply("conv2dInputGrad", [grad, w], { stride, pads, dilation, groups, inputShape: [...x.shape] }) : null,
+      needs[1] ? apply("conv2dWeightGrad", [x, grad], { stride, pads, dilation, groups, weightShape: [...w.shape] }) : null,
+      // the spatial sum first runs over contiguous memory: summing [0, 2, 3] at once needs a permuted copy of the gradient
+      ...(bias ? [needs[2] ? grad.sum([2, 3]).sum(0) : null] : []),
     ];
   },
 });
 
 type ConvGeometry = ReturnType<typeof convGeometry>;
 
-/**
- * dL/dx of conv2d: a stride-1 convolution of the output gradient, spread back to the forward's stride
- * (zeros between), padded for a full correlation (cropped where the forward padding exceeded the
- * kernel's reach), with the kernel flipped and in/out channels swapped within each group.
- */
-function convInputGrad(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  const spanH = (g.OH - 1) * g.stride[0] + 1, spanW = (g.OW - 1) * g.stride[1] + 1;
-  const spread = unslice(gy, [g.N, g.OC, spanH, spanW], [0, 0, 0, 0], [1, 1, g.stride[0], g.stride[1]]);
-  const reachH = g.dilation[0] * (g.KH - 1), reachW = g.dilation[1] * (g.KW - 1);
-  const top = reachH - g.pads[0], left = reachW - g.pads[1];
-  // the result must have the input's size: H = span + top + bottom - reach
-  const padded = padOrCrop(spread, [0, 0, top, left], [0, 0, g.H - spanH - top + reachH, g.W - spanW - left + reachW]);
-  const wT = w.reshape([g.groups, g.OC / g.groups, g.CG, g.KH, g.KW]).permute(0, 2, 1, 3, 4)
-    .reshape([g.C, g.OC / g.groups, g.KH, g.KW]).flip(2, 3);
-  return apply("conv2d", [padded, wT], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: g.dilation, groups: g.groups });
-}
+const BACKWARD_KERNEL = "it is a backward kernel: gradients of gradients are not supported";
 
 /**
- * dL/dw of conv2d: a convolution of the input (its channels as the batch) with the output gradient as
- * the kernel; the forward's stride becomes the dilation and its dilation the stride. Channels of one
- * group pair up through the grouped convolution: input channels (group, n), kernels (group, oc).
+ * conv2d backward on the host (the backward kernels' reference): each output element's gradient times
+ * each tap's weight goes to the input element that tap read (dL/dx), and times that input to the tap's
+ * weight (dL/dw).
  */
-function convWeightGrad(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
-  const xT = x.reshape([g.N, g.groups, g.CG, g.H, g.W]).permute(2, 1, 0, 3, 4).reshape([g.CG, g.groups * g.N, g.H, g.W]);
-  const gyT = gy.permute(1, 0, 2, 3);
-  const full = apply("conv2d", [xT, gyT], { stride: g.dilation, pads: g.pads, dilation: g.stride, groups: g.groups });
-  // windows past the last kernel tap (the bottom/right padding's remainder) are cut
-  return full.slice(2, 0, g.KH).slice(3, 0, g.KW).permute(1, 0, 2, 3);
-}
-
-/** Pads each axis by before/after elements, cropping where a count is negative. */
-function padOrCrop(t: Tensor, before: number[], after: number[]): Tensor {
-  let out = t;
-  if ([...before, ...after].some((p) => p < 0)) {
-    out = apply("slice", [out], { starts: before.map((p) => Math.max(0, -p)), ends: after.map((p, d) => t.shape[d] - Math.max(0, -p)), steps: before.map(() => 1) });
+function convBackward(gy: HostTensor, g: ConvGeometry, visit: (xIndex: number, wIndex: number, gyValue: number) => void): void {
+  const GY = gy.data as Float32Array;
+  const ocPerGroup = g.OC / g.groups;
+  let o = 0;
+  for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
+    const c0 = Math.floor(oc / ocPerGroup) * g.CG;
+    for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++, o++) {
+      for (let c = 0; c < g.CG; c++) for (let kh = 0; kh < g.KH; kh++) {
+        const ih = oh * g.stride[0] - g.pads[0] + kh * g.dilation[0];
+        if (ih < 0 || ih >= g.H) continue;
+        for (let kw = 0; kw < g.KW; kw++) {
+          const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
+          if (iw < 0 || iw >= g.W) continue;
+          visit(((n * g.C + c0 + c) * g.H + ih) * g.W + iw, ((oc * g.CG + c) * g.KH + kh) * g.KW + kw, GY[o]);
+        }
+      }
+    }
   }
-  if ([...before, ...after].some((p) => p > 0)) out = apply("pad", [out], { pads: [...before, ...after].map((p) => Math.max(0, p)), value: 0 });
-  return out;
 }
+
+const convGradArgs = (ptrs: number[], g: ConvGeometry): (number | string)[] => [
+  ...ptrs, g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1], g.groups,
+];
+
+function requireOutputGradient(op: string, gy: TensorType, g: ConvGeometry): void {
+  const want = [g.N, g.OC, g.OH, g.OW];
+  if (shapeStr(gy.shape) !== shapeStr(want)) fail(`${op}: the output gradient is ${shapeStr(gy.shape)}, the convolution's output ${shapeStr(want)}`);
+}
+
+// conv2dInputGrad(dL/dy, w) -> dL/dx, with the convolution's attrs plus inputShape
+defineOp({
+  name: "conv2dInputGrad",
+  infer([gy, w], attrs) {
+    requireFloat("conv2dInputGrad", [gy, w]);
+    const g = convGeometry(attrs.inputShape as number[], w.shape, attrs);
+    requireOutputGradient("conv2dInputGrad", gy, g);
+    return [{ shape: [g.N, g.C, g.H, g.W], dtype: gy.dtype }];
+  },
+  reference([gy, w], attrs) {
+    const g = convGeometry(attrs.inputShape as number[], w.shape, attrs);
+    const gx = newHost([g.N, g.C, g.H, g.W], gy.dtype);
+    const GX = gx.data as Float32Array, Wt = w.data as Float32Array;
+    convBackward(gy, g, (xi, wi, d) => (GX[xi] += Wt[wi] * d));
+    return [gx];
+  },
+  lower(ctx, node) {
+    const [gy, w] = node.inputs;
+    const g = convGeometry(node.attrs.inputShape as number[], w.shape, node.attrs);
+    ctx.call("conv-grad", "conv2dInputGrad", convGradArgs([ctx.ptr(gy), ctx.ptr(w), ctx.ptr(node.outputs[0])], g));
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+// conv2dWeightGrad(x, dL/dy) -> dL/dw, with the convolution's attrs plus weightShape
+defineOp({
+  name: "conv2dWeightGrad",
+  infer([x, gy], attrs) {
+    requireFloat("conv2dWeightGrad", [x, gy]);
+    const g = convGeometry(x.shape, attrs.weightShape as number[], attrs);
+    requireOutputGradient("conv2dWeightGrad", gy, g);
+    return [{ shape: [g.OC, g.CG, g.KH, g.KW], dtype: x.dtype }];
+  },
+  reference([x, gy], attrs) {
+    const g = convGeometry(x.shape, attrs.weightShape as number[], attrs);
+    const gw = newHost([g.OC, g.CG, g.KH, g.KW], x.dtype);
+    const GW = gw.data as Float32Array, X = x.data as Float32Array;
+    convBackward(gy, g, (xi, wi, d) => (GW[wi] += X[xi] * d));
+    return [gw];
+  },
+  lower(ctx, node) {
+    const [x, gy] = node.inputs;
+    const g = convGeometry(x.shape, node.attrs.weightShape as number[], node.attrs);
+    ctx.call("conv-grad", "conv2dWeightGrad", convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g));
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
 
 // --- pooling (NCHW) -------------------------------------------------------------------------------
 export function poolGeometry(x: number[], attrs: Attrs) {
@@ -255,52 +299,151 @@ export function poolGeometry(x: number[], attrs: Attrs) {
   return { N, C, H, W, OH, OW, kernel, stride, pads, dilation };
 }
 
-/** How many of a window's rows (or columns) fall in [lo, hi), per output position along one axis. */
-function windowCounts(outSize: number, k: number, s: number, d: number, p0: number, lo: number, hi: number): number[] {
-  return Array.from({ length: outSize }, (_, o) => {
-    let n = 0;
-    for (let i = 0; i < k; i++) if (o * s - p0 + i * d >= lo && o * s - p0 + i * d < hi) n++;
-    return n;
+/**
+ * Max pooling's choice per output on the host, as the kernels choose (PyTorch's rule: the first maximum
+ * in scan order, a NaN wins, an all -inf window picks its first element): the element's offset in its
+ * plane, -1 for a window with no input element.
+ */
+function maxChoices(x: HostTensor, attrs: Attrs): Int32Array {
+  const X = x.data as Float32Array;
+  return poolWindows(x.shape, attrs, (taps) => {
+    let best = -Infinity, at = taps[0];
+    for (const t of taps) if (X[t] > best || Number.isNaN(X[t])) [best, at] = [X[t], t];
+    return at;
   });
 }
 
-/**
- * dL/dx of pooling, one kernel tap at a time: tap (i, j) reads a strided slice of the padded input, so
- * its share of the gradient goes back through that slice's adjoint. Max pooling sends each window's
- * gradient to its first maximum in scan order (PyTorch's choice among ties); average pooling divides it
- * by the window's count.
- */
-function poolGrad(isMax: boolean, x: Tensor, y: Tensor, gy: Tensor, attrs: Attrs): Tensor {
-  const g = poolGeometry(x.shape, attrs);
+/** Visits each output's window: `taps` are the flat input indices inside the input, `padded` the window's count inside the padded extent. */
+function poolWindows(shape: number[], attrs: Attrs, visit: (taps: number[], padded: number, o: number) => number | void): Int32Array {
+  const g = poolGeometry(shape, attrs);
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [dh, dw] = g.dilation;
-  // trailing pads grown until every window (ceil mode's last one too) lies inside
-  const bottom = Math.max(g.pads[2], (g.OH - 1) * sh + (kh - 1) * dh + 1 - g.H - g.pads[0]);
-  const right = Math.max(g.pads[3], (g.OW - 1) * sw + (kw - 1) * dw + 1 - g.W - g.pads[1]);
-  const paddedShape = [g.N, g.C, g.H + g.pads[0] + bottom, g.W + g.pads[1] + right];
-  const xp = isMax ? apply("pad", [x], { pads: [0, 0, g.pads[0], g.pads[1], 0, 0, bottom, right], value: -Infinity }) : x;
-  let share = gy;
-  if (!isMax) {
-    const inside = (lo: number[], hi: number[]) => {
-      const rows = windowCounts(g.OH, kh, sh, dh, g.pads[0], lo[0], hi[0]), cols = windowCounts(g.OW, kw, sw, dw, g.pads[1], lo[1], hi[1]);
-      return Tensor.from(rows.flatMap((r) => cols.map((c) => r * c)), { shape: [g.OH, g.OW], dtype: x.dtype });
-    };
-    share = gy.div(attrs.countIncludePad ? inside([-g.pads[0], -g.pads[1]], [g.H + g.pads[2], g.W + g.pads[3]]) : inside([0, 0], [g.H, g.W]));
-  }
-  let gxp: Tensor | null = null, taken: Tensor | null = null;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
-    let part = share;
-    if (isMax) {
-      const tap = xp.slice(2, i * dh, i * dh + (g.OH - 1) * sh + 1, sh).slice(3, j * dw, j * dw + (g.OW - 1) * sw + 1, sw);
-      const hit = Tensor.where(tap.eq(y), Tensor.ones([], x.dtype), 0);
-      const first: Tensor = taken ? hit.mul(taken.neg().add(1)) : hit;
-      taken = taken ? taken.add(first) : first;
-      part = gy.mul(first);
+  const chosen = new Int32Array(g.N * g.C * g.OH * g.OW);
+  let o = 0;
+  for (let nc = 0; nc < g.N * g.C; nc++) for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++, o++) {
+    const taps: number[] = [];
+    let padded = 0;
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+      const ih = oh * sh - g.pads[0] + i * dh, iw = ow * sw - g.pads[1] + j * dw;
+      if (ih >= -g.pads[0] && ih < g.H + g.pads[2] && iw >= -g.pads[1] && iw < g.W + g.pads[3]) padded++;
+      if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) taps.push((nc * g.H + ih) * g.W + iw);
     }
-    const back = unslice(part, paddedShape, [0, 0, i * dh, j * dw], [1, 1, sh, sw]);
-    gxp = gxp ? gxp.add(back) : back;
+    chosen[o] = taps.length ? visit(taps, padded, o) ?? -1 : -1;
   }
-  return gxp!.slice(2, g.pads[0], g.pads[0] + g.H).slice(3, g.pads[1], g.pads[1] + g.W);
+  return chosen;
 }
+
+const poolArgs = (g: ReturnType<typeof poolGeometry>) => [g.N * g.C, g.H, g.W, g.OH, g.OW, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pads[0], g.pads[1], g.dilation[0], g.dilation[1]];
+
+// maxpool2dGrad(x, dL/dy) -> dL/dx, with the pooling's attrs
+defineOp({
+  name: "maxpool2dGrad",
+  infer([x, gy], attrs) {
+    requireFloat("maxpool2dGrad", [x, gy]);
+    const g = poolGeometry(x.shape, attrs);
+    if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`maxpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
+    return [{ shape: [...x.shape], dtype: x.dtype }];
+  },
+  reference([x, gy], attrs) {
+    const gx = newHost([...x.shape], gy.dtype);
+    maxChoices(x, attrs).forEach((at, o) => {
+      if (at >= 0) (gx.data as Float32Array)[at] += Number(gy.data[o]);
+    });
+    return [gx];
+  },
+  lower(ctx, node) {
+    const [x, gy] = node.inputs;
+    ctx.call("pool-grad", "maxpool2dBackward", [ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0]), ...poolArgs(poolGeometry(x.shape, node.attrs))]);
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+// avgpool2dGrad(dL/dy) -> dL/dx, with the pooling's attrs plus inputShape
+defineOp({
+  name: "avgpool2dGrad",
+  infer([gy], attrs) {
+    requireFloat("avgpool2dGrad", [gy]);
+    const g = poolGeometry(attrs.inputShape as number[], attrs);
+    if (shapeStr(gy.shape) !== shapeStr([g.N, g.C, g.OH, g.OW])) fail(`avgpool2dGrad: the output gradient is ${shapeStr(gy.shape)}, the pooling's output ${shapeStr([g.N, g.C, g.OH, g.OW])}`);
+    return [{ shape: [g.N, g.C, g.H, g.W], dtype: gy.dtype }];
+  },
+  reference([gy], attrs) {
+    const shape = attrs.inputShape as number[];
+    const gx = newHost(shape, gy.dtype), G = gx.data as Float32Array;
+    poolWindows(shape, attrs, (taps, padded, o) => {
+      const share = Number(gy.data[o]) / (attrs.countIncludePad ? padded : taps.length);
+      for (const t of taps) G[t] += share;
+    });
+    return [gx];
+  },
+  lower(ctx, node) {
+    const g = poolGeometry(node.attrs.inputShape as number[], node.attrs);
+    if (g.dilation.some((d) => d !== 1)) fail(`avgpool2dGrad (node ${node.name}): dilated average pooling has no kernel; express it as a convolution`);
+    ctx.call("pool-grad", "avgpool2dBackward", [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), g.N * g.C, g.H, g.W, g.OH, g.OW,
+      g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], ...g.pads, node.attrs.countIncludePad ? 1 : 0]);
+  },
+  notDifferentiable: BACKWARD_KERNEL,
+});
+
+/** maxpool2dArgmax's plane offsets: int16 while a plane has at most 32767 elements, else int32 */
+const choiceDType = (plane: number): "int16" | "int32" => (plane <= 32767 ? "int16" : "int32");
+const indexBytes = (dtype: string): number => (dtype === "int16" ? 2 : 4);
+
+// maxpool2dArgmax(x) -> [y, indices]: max pooling that keeps, per output, the plane offset of the element
+// it chose (int16 or int32, -1 for an empty window), so that the backward pass need not keep x. Made by training's
+// graph rewrite (compiler/training), after the backward pass is traced.
+defineOp({
+  name: "maxpool2dArgmax",
+  infer([x], attrs) {
+    requireFloat("maxpool2dArgmax", [x]);
+    const g = poolGeometry(x.shape, attrs);
+    return [{ shape: [g.N, g.C, g.OH, g.OW], dtype: x.dtype }, { shape: [g.N, g.C, g.OH, g.OW], dtype: choiceDType(g.H * g.W) }];
+  },
+  reference([x], attrs) {
+    const g = poolGeometry(x.shape, attrs);
+    const y = newHost([g.N, g.C, g.OH, g.OW], x.dtype), indices = newHost([g.N, g.C, g.OH, g.OW], choiceDType(g.H * g.W));
+    const plane = g.H * g.W, X = x.data as Float32Array;
+    maxChoices(x, attrs).forEach((at, o) => {
+      (y.data as Float32Array)[o] = at >= 0 ? X[at] : -Infinity;
+      (indices.data as Int32Array)[o] = at >= 0 ? at % plane : -1;
+    });
+    return [y, indices];
+  },
+  lower(ctx, node) {
+    const x = node.inputs[0];
+    ctx.call("pool-grad", "maxpool2dArgmax", [ctx.ptr(x), ctx.ptr(node.outputs[0]), ctx.ptr(node.outputs[1]), indexBytes(node.outputs[1].dtype), ...poolArgs(poolGeometry(x.shape, node.attrs))]);
+  },
+  compiledDTypes: (node) => node.inputs[0].dtype === "float32",
+  notDifferentiable: "it exists only in a training step's graph, after the backward pass is traced",
+});
+
+// maxpool2dScatter(indices, dL/dy[, y]) -> dL/dx with attrs inputShape: the gradient sent to the chosen
+// elements; with y (the pooled values), only where y > 0 (a ReLU's mask before the pooling, folded in)
+defineOp({
+  name: "maxpool2dScatter",
+  infer([indices, gy, y], attrs) {
+    const shape = attrs.inputShape as number[];
+    if ((indices.dtype !== "int16" && indices.dtype !== "int32") || shapeStr(indices.shape) !== shapeStr(gy.shape) || (y && shapeStr(y.shape) !== shapeStr(gy.shape))) {
+      fail(`maxpool2dScatter: int16 or int32 indices, the output gradient and the pooled values must share one shape, got ${indices.dtype} ${shapeStr(indices.shape)}, ${shapeStr(gy.shape)}${y ? `, ${shapeStr(y.shape)}` : ""}`);
+    }
+    if (shape.length !== 4 || shape[0] !== gy.shape[0] || shape[1] !== gy.shape[1]) fail(`maxpool2dScatter: input shape ${shapeStr(shape)} does not match the gradient ${shapeStr(gy.shape)}`);
+    return [{ shape: [...shape], dtype: gy.dtype }];
+  },
+  reference([indices, gy, y], attrs) {
+    const shape = attrs.inputShape as number[];
+    const gx = newHost(shape, gy.dtype), G = gx.data as Float32Array;
+    const planeIn = shape[2] * shape[3], planeOut = gy.shape[2] * gy.shape[3];
+    indices.data.forEach((at, o) => {
+      if (Number(at) >= 0 && (!y || Number(y.data[o]) > 0)) G[Math.floor(o / planeOut) * planeIn + Number(at)] += Number(gy.data[o]);
+    });
+    return [gx];
+  },
+  lower(ctx, node) {
+    const [indices, gy, y] = node.inputs, shape = node.attrs.inputShape as number[];
+    ctx.call("pool-grad", "maxpool2dScatter", [ctx.ptr(indices), indexBytes(indices.dtype), ctx.ptr(gy), y ? ctx.ptr(y) : 0, ctx.ptr(node.outputs[0]), shape[0] * shape[1], shape[2] * shape[3], gy.shape[2] * gy.shape[3]]);
+  },
+  compiledDTypes: (node) => node.inputs[1].dtype === "float32",
+  notDifferentiable: BACKWARD_KERNEL,
+});
 
 function pool(name: "maxpool2d" | "avgpool2d"): void {
   const isMax = name === "maxpool2d";
@@ -340,7 +483,7 @@ function pool(name: "maxpool2d" | "avgpool2d"): void {
         ctx.call("pool", "avgpool2d", [...head, ...g.pads.slice(0, 2), ...g.pads.slice(2), node.attrs.countIncludePad ? 1 : 0]);
       }
     },
-    grad: ({ inputs: [x], output, attrs, grad }) => [poolGrad(isMax, x, output, grad, attrs)],
+    grad: ({ inputs: [x], attrs, grad }) => [isMax ? apply("maxpool2dGrad", [x, grad], attrs) : apply("avgpool2dGrad", [grad], { ...attrs, inputShape: [...x.shape] })],
   });
 }
 pool("maxpool2d");

@@ -1,5 +1,18 @@
 import { fail } from "../errors.js";
 import { shapeStr } from "../ir/shape.js";
+
+/**
+ * The checks PyTorch's optimizers make, plus finiteness: an infinite or NaN learning rate, weight decay or
+ * eps would turn every weight into NaN or infinity at the first step.
+ */
+export function checkHyperparameters(name: string, h: { lr: number; momentum?: number; weightDecay?: number; eps?: number; betas?: readonly number[] }): void {
+  const valid = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
+  if (!valid(h.lr)) fail(`${name}: invalid learning rate ${h.lr} (a finite number >= 0)`);
+  if (h.momentum !== undefined && !valid(h.momentum)) fail(`${name}: invalid momentum ${h.momentum} (a finite number >= 0)`);
+  if (h.weightDecay !== undefined && !valid(h.weightDecay)) fail(`${name}: invalid weight decay ${h.weightDecay} (a finite number >= 0)`);
+  if (h.eps !== undefined && !valid(h.eps)) fail(`${name}: invalid eps ${h.eps} (a finite number >= 0)`);
+  if (h.betas !== undefined && !(h.betas.length === 2 && h.betas.every((b) => valid(b) && b < 1))) fail(`${name}: betas must be two numbers in [0, 1), got [${h.betas}]`);
+}
 import type { Tensor } from "./tensor.js";
 
 /**
@@ -45,8 +58,7 @@ export class SGD extends Optimizer {
 
   constructor(params: Iterable<Tensor>, { lr, momentum = 0, weightDecay = 0 }: SGDOptions) {
     super(params);
-    if (!(lr >= 0)) fail(`SGD: invalid learning rate ${lr}`);
-    if (!(momentum >= 0)) fail(`SGD: invalid momentum ${momentum}`);
+    checkHyperparameters("SGD", { lr, momentum, weightDecay });
     this.lr = lr;
     this.momentum = momentum;
     this.weightDecay = weightDecay;
@@ -96,8 +108,7 @@ abstract class AdamBase extends Optimizer {
   constructor(name: string, params: Iterable<Tensor>, opts: AdamOptions, defaultWeightDecay: number, private readonly decoupled: boolean) {
     super(params);
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = defaultWeightDecay } = opts;
-    if (!(lr >= 0)) fail(`${name}: invalid learning rate ${lr}`);
-    if (!betas.every((b) => b >= 0 && b < 1)) fail(`${name}: betas must lie in [0, 1), got [${betas}]`);
+    checkHyperparameters(name, { lr, weightDecay, eps, betas });
     this.lr = lr;
     this.betas = [betas[0], betas[1]];
     this.eps = eps;

@@ -89,7 +89,7 @@ export async function loadTrainingBlob(bytes: Uint8Array | ArrayBuffer, source =
       return f32[training.control.lr >> 2];
     },
     set learningRate(lr: number) {
-      if (!(lr >= 0)) fail(`invalid learning rate ${lr}`);
+      if (!(Number.isFinite(lr) && lr >= 0)) fail(`${source}: invalid learning rate ${lr} (a finite number >= 0)`);
       f32[training.control.lr >> 2] = lr;
     },
     get steps() {

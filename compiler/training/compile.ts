@@ -77,6 +77,8 @@ export interface TrainingReport {
   batch: number;
   trainable: string[];
   frozen: string[];
+  /** what the compile noticed but did not refuse (a parameter no gradient reaches) */
+  warnings: string[];
   memory: TrainingMemoryReport;
   nodes: { run: number; trainStep: number };
   codeBytes: number;
@@ -186,6 +188,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
       batch: plan.batch,
       trainable: plan.parameters.filter((p) => p.trainable).map((p) => p.value.name),
       frozen: plan.frozen,
+      warnings: plan.warnings,
       memory,
       nodes: { run: plan.run.graph.nodes.length, trainStep: plan.train.graph.nodes.length },
       codeBytes: built.info.codeBytes,
@@ -225,6 +228,8 @@ interface TrainingPlan {
   end: number;
   memory: TrainingMemoryReport;
   slot(layout: MemoryLayout, v: Value): TensorSlot;
+  /** what the compile noticed but did not refuse */
+  warnings: string[];
 }
 
 const withBatch = (spec: number[] | InputSpec, batch: number | undefined, what: string): InputSpec => {
@@ -283,6 +288,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   const names = new Map<Tensor, string>(state.map(([n, t]) => [t, n]));
   const stepValue = fixedValue(g, "step", [], "float32"), lrValue = fixedValue(g, "lr", [], "float32");
   const stateValues: Value[] = [];
+  const warnings: string[] = [];
   const pins: [Tensor, Value][] = [];
   let gradValues: Value[] = [];
   let loss!: Value, output!: Value, guard!: Value;
@@ -311,7 +317,12 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     const shared = new Map<string, Tensor>();
     params.forEach((p, i) => {
       const grad = grads[i];
-      if (!grad) return; // the loss does not reach this parameter: nothing to update
+      if (!grad) {
+        // the loss does not reach this parameter (a detach() cuts it off, or it is unused): it is frozen
+        trainable.delete(p.name);
+        warnings.push(`'${p.name}' gets no gradient from the loss (is it cut off by detach(), or unused?): it is not trained`);
+        return;
+      }
       if (!grad.value) fail(`internal: the gradient of ${p.name} is not a graph value`);
       gradValues.push(grad.value);
       traceUpdate(optimizer, symbolic(p), grad, {
@@ -333,6 +344,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   // passes; pinned values and gradients stay graph outputs meanwhile so nothing fuses them away
   const kept = [loss, output];
   g.outputs = [...kept, ...pins.map(([t]) => t.value!), ...gradValues];
+  keepMaxpoolChoices(g);
   decompose(g);
   transposeMatmuls(g);
   composePermutes(g);
@@ -439,7 +451,36 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     end,
     memory,
     slot,
+    warnings,
   };
+}
+
+/**
+ * Max pooling's backward needs only which element each window chose: the forward pooling becomes
+ * maxpool2dArgmax (also writing those int32 offsets) and the backward a scatter from them, so the
+ * pooling's input need not live until the backward pass. A ReLU's mask right before the pooling,
+ * where(x > 0, dx, 0), folds into the scatter (at the chosen element, x > 0 exactly when the pooled value is),
+ * so nothing keeps the ReLU's output either.
+ */
+function keepMaxpoolChoices(g: Graph): void {
+  const isZero = (v: Value) => v.isConstant && v.data!.every((d) => Number(d) === 0);
+  for (const grad of g.nodes.filter((n) => n.op === "maxpool2dGrad")) {
+    const [x, gy] = grad.inputs;
+    const forward = g.nodes.find((n) => n.op === "maxpool2d" && n.inputs[0] === x && JSON.stringify(n.attrs) === JSON.stringify(grad.attrs));
+    if (!forward) continue;
+    const argmax = g.insertBefore(forward, "maxpool2dArgmax", [x], forward.attrs, `${forward.name}/argmax`);
+    const [y, indices] = argmax.outputs;
+    g.replaceAllUses(forward.outputs[0], y);
+    g.removeNode(forward);
+    const uses = g.consumers().get(grad.outputs[0]) ?? [];
+    const mask = uses.length === 1 && !g.outputs.includes(grad.outputs[0]) ? uses[0] : null;
+    const relu = mask?.op === "where" && mask.inputs[1] === grad.outputs[0] && isZero(mask.inputs[2]) && mask.outputs[0].shape.join() === x.shape.join() &&
+      mask.inputs[0].producer?.op === "gt" && mask.inputs[0].producer.inputs[0] === x && isZero(mask.inputs[0].producer.inputs[1]);
+    const scatter = g.insertBefore(grad, "maxpool2dScatter", relu ? [indices, gy, y] : [indices, gy], { inputShape: [...x.shape] }, `${grad.name}/scatter`);
+    g.replaceAllUses((relu ? mask! : grad).outputs[0], scatter.outputs[0]);
+    if (relu) g.removeNode(mask!);
+    g.removeNode(grad);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import cliProgress from "cli-progress";
 import { fail } from "../errors.js";
-import { numel, type TypedArray } from "../ir/dtype.js";
+import { DTYPES, numel, type DType, type TypedArray } from "../ir/dtype.js";
+import { checkedIntegers } from "../host/loader.js";
 import { shapeStr } from "../ir/shape.js";
 import { Generator } from "../tensor/random.js";
 import { TrainStepError, type TrainingBlob } from "./blob.js";
@@ -52,7 +53,8 @@ export interface TrainLoopOptions {
  */
 export function trainLoop(blob: TrainingBlob, data: Dataset, opts: TrainLoopOptions): TrainLoopResult {
   const slots = blob.training.inputs;
-  checkDataset(data, slots, "training data");
+  if (!(Number.isInteger(opts.epochs) && opts.epochs >= 1)) fail(`trainLoop: epochs must be a positive integer, got ${opts.epochs}`);
+  data = checkDataset(data, slots, "training data");
   const batch = slots[0].shape[0];
   const stepsPerEpoch = Math.floor(data.count / batch);
   if (stepsPerEpoch === 0) fail(`training data has ${data.count} examples, fewer than one batch of ${batch}`);
@@ -114,7 +116,7 @@ export function trainLoop(blob: TrainingBlob, data: Dataset, opts: TrainLoopOpti
 export function evaluate(blob: TrainingBlob, data: Dataset): number {
   const classify = classification(blob) ?? fail("evaluate: the blob is not a classifier (int32 class targets, [batch, classes] output)");
   const slots = blob.manifest.inputs;
-  checkDataset(data, slots, "validation data");
+  data = checkDataset(data, [...slots, ...blob.training.inputs.filter((s) => s.name === classify.target)], "validation data");
   const batch = slots[0].shape[0];
   const labels = data.tensors[classify.target] ?? fail(`validation data has no '${classify.target}' targets`);
   let correct = 0;
@@ -152,13 +154,29 @@ function classification(blob: TrainingBlob): Classifier | null {
   return Object.assign(count, { target: targets[0].name });
 }
 
-function checkDataset(data: Dataset, slots: { name: string; shape: number[]; dtype: string }[], what: string): void {
+/**
+ * Checks a dataset against the blob's slots and returns it with every tensor in its slot's dtype: integer
+ * targets given in another type (numpy's default int64 labels, floats) are converted once, refusing
+ * values the conversion would change.
+ */
+function checkDataset(data: Dataset, slots: { name: string; shape: number[]; dtype: DType }[], what: string): Dataset {
+  if (!(Number.isInteger(data.count) && data.count >= 0)) fail(`${what}: count must be a whole number of examples, got ${data.count}`);
+  const unknown = Object.keys(data.tensors).filter((k) => !slots.some((s) => s.name === k));
+  if (unknown.length) fail(`${what} has ${unknown.map((k) => `'${k}'`).join(", ")}, which the blob does not take (it takes ${slots.map((s) => s.name).join(", ")})`);
+  const tensors: Record<string, TypedArray> = { ...data.tensors };
   for (const slot of slots) {
     const t = data.tensors[slot.name];
     if (!t) fail(`${what} has no '${slot.name}' (the blob needs ${slots.map((s) => s.name).join(", ")})`);
     const per = numel(slot.shape.slice(1));
     if (t.length !== data.count * per) fail(`${what}: '${slot.name}' has ${t.length} values; ${data.count} examples of ${shapeStr(slot.shape.slice(1))} need ${data.count * per}`);
+    const Wanted = DTYPES[slot.dtype].array;
+    if (t.constructor !== Wanted) {
+      tensors[slot.name] = slot.dtype === "float32" || slot.dtype === "float64"
+        ? (Wanted as Float32ArrayConstructor).from(t as ArrayLike<number>, Number)
+        : checkedIntegers(t as ArrayLike<number | bigint>, slot.dtype, `${what}: '${slot.name}'`);
+    }
   }
+  return { count: data.count, tensors };
 }
 
 function gatherRows(src: TypedArray, dst: TypedArray, order: number[], from: number, rows: number): void {

@@ -1,4 +1,5 @@
 import { fail } from "../errors.js";
+import { checkHyperparameters } from "../tensor/optim.js";
 import { Tensor } from "../tensor/tensor.js";
 
 /**
@@ -25,15 +26,13 @@ export function checkOptimizer(spec: OptimizerSpec): Required<OptimizerSpec> {
   const type = spec?.type;
   if (type === "sgd") {
     const { lr, momentum = 0, weightDecay = 0 } = spec as Extract<OptimizerSpec, { type: "sgd" }>;
-    if (!(lr >= 0)) fail(`SGD: invalid learning rate ${lr}`);
-    if (!(momentum >= 0)) fail(`SGD: invalid momentum ${momentum}`);
+    checkHyperparameters("SGD", { lr, momentum, weightDecay });
     return { type, lr, momentum, weightDecay };
   }
   if (type === "adam" || type === "adamw") {
     const s = spec as Extract<OptimizerSpec, { type: "adam" | "adamw" }>;
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = type === "adamw" ? 0.01 : 0 } = s;
-    if (!(lr >= 0)) fail(`${type}: invalid learning rate ${lr}`);
-    if (!betas.every((b) => b >= 0 && b < 1)) fail(`${type}: betas must lie in [0, 1), got [${betas}]`);
+    checkHyperparameters(type, { lr, weightDecay, eps, betas });
     return { type, lr, betas, eps, weightDecay } as Required<OptimizerSpec>;
   }
   fail(`unknown optimizer '${String(type)}' (optimizers: sgd, adam, adamw)`);

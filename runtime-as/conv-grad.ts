@@ -1,0 +1,109 @@
+// conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded,
+// spread, flipped or transposed copies. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
+// and right follow from OH/OW) and groups (depthwise: G = C) all take the same loops; SIMD runs 4 output
+// columns at once.
+import { ceilDiv, floorDiv, loadStrided } from "./common";
+
+/** First and last output column whose tap kw reads an input column inside [0, W - overRead). */
+@inline function columnRange(OW: i32, W: i32, kw: i32, SW: i32, PW: i32, DW: i32, overRead: i32): i64 {
+  const lo = max(0, ceilDiv(PW - kw * DW, SW));
+  const hi = min(OW - 1, floorDiv(W - 1 - overRead + PW - kw * DW, SW));
+  return (<i64>lo << 32) | <i64><u32>hi;
+}
+
+/** dL/dx: every output gradient, times each tap's weight, added to the input element that tap read. */
+export function conv2dInputGrad(
+  gy: usize, w: usize, gx: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+): void {
+  memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
+  const ocPerGroup = OC / G, CG = C / G;
+  for (let n = 0; n < N; n++) {
+    for (let oc = 0; oc < OC; oc++) {
+      const gyPlane = gy + (<usize>((n * OC + oc) * OH * OW) << 2);
+      const c0 = (oc / ocPerGroup) * CG;
+      for (let cg = 0; cg < CG; cg++) {
+        const gxPlane = gx + (<usize>((n * C + c0 + cg) * H * W) << 2);
+        const wTaps = w + (<usize>((oc * CG + cg) * KH * KW) << 2);
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw++) {
+            const wv = load<f32>(wTaps + (<usize>(kh * KW + kw) << 2));
+            const range = columnRange(OW, W, kw, SW, PW, DW, 0);
+            const owLo = <i32>(range >> 32), owHi = <i32>range;
+            const shift = kw * DW - PW;
+            for (let oh = 0; oh < OH; oh++) {
+              const ih = oh * SH - PH + kh * DH;
+              if (ih < 0 || ih >= H) continue;
+              const gxRow = gxPlane + (<usize>(ih * W) << 2), gyRow = gyPlane + (<usize>(oh * OW) << 2);
+              let ow = owLo;
+              if (ASC_FEATURE_SIMD) {
+                if (SW == 1) {
+                  const wvec = f32x4.splat(wv);
+                  for (; ow + 4 <= owHi + 1; ow += 4) {
+                    const q = gxRow + (<usize>(ow + shift) << 2);
+                    v128.store(q, f32x4.add(v128.load(q), f32x4.mul(wvec, v128.load(gyRow + (<usize>ow << 2)))));
+                  }
+                }
+              }
+              for (; ow <= owHi; ow++) {
+                const q = gxRow + (<usize>(ow * SW + shift) << 2);
+                store<f32>(q, load<f32>(q) + wv * load<f32>(gyRow + (<usize>ow << 2)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dL/dw: per weight, the dot product of its output channel's gradient with the inputs its tap read, over the batch. */
+export function conv2dWeightGrad(
+  x: usize, gy: usize, gw: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+): void {
+  const ocPerGroup = OC / G, CG = C / G;
+  memory.fill(gw, 0, <usize>(OC * CG * KH * KW) << 2);
+  const overRead = SW == 2 ? 1 : 0; // see loadStrided
+  for (let n = 0; n < N; n++) {
+    for (let oc = 0; oc < OC; oc++) {
+      const gyPlane = gy + (<usize>((n * OC + oc) * OH * OW) << 2);
+      const c0 = (oc / ocPerGroup) * CG;
+      for (let cg = 0; cg < CG; cg++) {
+        const xPlane = x + (<usize>((n * C + c0 + cg) * H * W) << 2);
+        const gwTaps = gw + (<usize>((oc * CG + cg) * KH * KW) << 2);
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw++) {
+            const range = columnRange(OW, W, kw, SW, PW, DW, 0);
+            const owLo = <i32>(range >> 32), owHi = <i32>range;
+            const vecHi = <i32>columnRange(OW, W, kw, SW, PW, DW, overRead);
+            const shift = kw * DW - PW;
+            let sum: f32 = 0;
+            for (let oh = 0; oh < OH; oh++) {
+              const ih = oh * SH - PH + kh * DH;
+              if (ih < 0 || ih >= H) continue;
+              sum += rowDot(xPlane + (<usize>(ih * W) << 2), gyPlane + (<usize>(oh * OW) << 2), owLo, vecHi, owHi, SW, shift);
+            }
+            const q = gwTaps + (<usize>(kh * KW + kw) << 2);
+            store<f32>(q, load<f32>(q) + sum);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Σ x[ow·SW + shift]·gy[ow] over ow in [owLo, owHi]; vector lanes up to vecHi (room for loadStrided's over-read). */
+@inline function rowDot(xRow: usize, gyRow: usize, owLo: i32, vecHi: i32, owHi: i32, SW: i32, shift: i32): f32 {
+  let sum: f32 = 0;
+  let ow = owLo;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; ow + 4 <= vecHi + 1; ow += 4) {
+      acc = f32x4.add(acc, f32x4.mul(loadStrided(xRow + (<usize>(ow * SW + shift) << 2), SW), v128.load(gyRow + (<usize>ow << 2))));
+    }
+    sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  }
+  for (; ow <= owHi; ow++) sum += load<f32>(xRow + (<usize>(ow * SW + shift) << 2)) * load<f32>(gyRow + (<usize>ow << 2));
+  return sum;
+}
