@@ -30,7 +30,7 @@ const skip = !CI && missing ? `skipped: ${missing}` : false;
 const board = findBoard("mps2-an386");
 const hex = (outputs: Record<string, TypedArray>) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Buffer.from(bytesOf(v)).toString("hex")]));
 
-async function compileMlperf(file: string): Promise<{ wasm: Uint8Array; inputs: Record<string, Float32Array> }> {
+async function compileMlperf(file: string): Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> {
   const bytes = new Uint8Array(readFileSync(join(dir!, file)));
   const imp = importTfliteModel(bytes, { source: file });
   const { wasm } = await compile(imp.graph, {}, { target: "wasm-scalar", name: file });
@@ -42,7 +42,7 @@ describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip 
 
   const work = mkdtempSync(join(tmpdir(), "teenygrad-mcu-test-"));
   after(() => rmSync(work, { recursive: true, force: true }));
-  let kws: Promise<{ wasm: Uint8Array; inputs: Record<string, Float32Array> }> | undefined;
+  let kws: Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> | undefined;
   const kwsBlob = () => (kws ??= compileMlperf("kws_ref_model.tflite"));
 
   test("KWS int8 fits 256 KB RAM / 1 MB flash and matches Node bit for bit", { timeout: 600_000 }, async (t) => {
