@@ -1,5 +1,6 @@
 import { fail } from "../../errors.js";
 import { numel, type DType } from "../../ir/dtype.js";
+import type { Value } from "../../ir/graph.js";
 import { broadcastShapes, hostArray, normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import type { NodeAttrs } from "./attrs.js";
@@ -19,6 +20,8 @@ export interface OpContext {
   label: string;
   /** how many outputs the node asks for */
   outputs: number;
+  /** imports the node's graph attribute `attr` (an If branch, a Loop body) on these inputs, in a scope that sees the enclosing graph's names */
+  subgraph: (attr: string, inputs: Tensor[]) => Tensor[];
 }
 
 type Input = Tensor | undefined;
@@ -34,8 +37,26 @@ export function need(x: Input[], i: number, ctx: OpContext): Tensor {
 
 /** Values of an input the op needs at compile time (a shape, axes, pads…). */
 export function constValues(t: Tensor, what: string, ctx: OpContext): number[] {
-  if (t.isSymbolic) fail(`${ctx.label}: ${what} must be known at compile time, but it is computed from the model's inputs (fix the input shapes with --input NAME=SHAPE)`);
+  if (t.isSymbolic) {
+    const inputs = modelInputsBehind(t);
+    const pin = inputs.map((n) => `--const ${n}=FILE.npy|VALUE`).join(" ");
+    fail(`${ctx.label}: ${what} must be known at compile time, but it is computed from the model input${inputs.length > 1 ? "s" : ""} ${inputs.map((n) => `'${n}'`).join(", ")}; pin ${inputs.length > 1 ? "them" : "it"} to a value with ${pin}`);
+  }
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
+}
+
+/** The graph inputs a symbolic tensor is computed from, in graph order: what the user must pin to make it constant. */
+export function modelInputsBehind(t: Tensor): string[] {
+  const found = new Set<Value>(), seen = new Set<Value>();
+  const stack = t.value ? [t.value] : [];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (v.kind === "input") found.add(v);
+    if (v.producer) stack.push(...v.producer.inputs);
+  }
+  return [...found].sort((a, b) => a.id - b.id).map((v) => v.name);
 }
 
 const optionalInts = (t: Input, what: string, ctx: OpContext): number[] | undefined => (t ? constValues(t, what, ctx) : undefined);
