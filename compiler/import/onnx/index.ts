@@ -5,6 +5,7 @@ import { hostArray, shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { Trace, withTrace } from "../../tensor/trace.js";
 import { NodeAttrs } from "./attrs.js";
+import { checkNode } from "./checker.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
 import "./ops-quant.js";
@@ -238,6 +239,7 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     if (!t) fail(`${label}: input '${name}' is not defined before this node`);
     return t;
   });
+  checkNode(node, inputs, opset, label);
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
   // before opset 7, binary ops broadcast only when asked, aligning the second input at `axis`
@@ -268,6 +270,8 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
   try {
     result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length, subgraph });
   } catch (e) {
+    // arithmetic on compile-time constants that JavaScript refuses (a BigInt division by zero, Infinity as an int64, a negative length)
+    if (e instanceof RangeError) fail(`${label}: cannot compute this node on its compile-time constant inputs: ${e.message}`);
     if (e instanceof Error && e.name === "TeenygradError" && !e.message.includes(label)) e.message = `${label}: ${e.message}`;
     throw e;
   }
