@@ -14,6 +14,8 @@ import "./ops-indexing.js";
 import "./ops-loss.js";
 import "./ops-resize.js";
 import "./ops-control.js";
+import "./ops-attention.js";
+import "./ops-math.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
