@@ -3,10 +3,12 @@ import { DTYPES, numel } from "../../ir/dtype.js";
 import { hostArray, normalizeAxis } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import { cast, constValues, extendHandler, modelInputsBehind, need, registerHandlers, type Handler, type OpContext } from "./ops.js";
+import { onnxDType } from "./proto.js";
 
 /**
- * Operators composed of registry ops: IsNaN, IsInf, BitShift, Einsum, integer MatMul, and Unique on
- * compile-time values.
+ * Operators composed of registry ops: IsNaN, IsInf, BitShift, Einsum, integer MatMul, CumProd,
+ * LpNormalization, Compress (on a compile-time condition); EyeLike, the window functions and Unique
+ * fold to constants.
  */
 
 type Input = Tensor | undefined;
@@ -155,3 +157,82 @@ registerHandlers({
   Unique: unique,
 });
 extendHandler("MatMul", integerMatmul);
+
+/** CumProd: the Hillis–Steele scan of CumSum with products (shifted-in ones), exact for every dtype. */
+function cumprod(x: Input[], ctx: OpContext): Tensor {
+  const t = need(x, 0, ctx);
+  const axis = normalizeAxis(constValues(need(x, 1, ctx), "axis", ctx)[0], t.ndim);
+  const reverse = ctx.attrs.int("reverse", 0) === 1, exclusive = ctx.attrs.int("exclusive", 0) === 1;
+  const n = t.shape[axis];
+  const shifted = (v: Tensor, k: number) => {
+    const pads = new Array(2 * v.ndim).fill(0);
+    pads[axis] = k;
+    return apply("pad", [v.slice(axis, 0, n - k)], { pads, value: 1 });
+  };
+  let y = reverse ? t.flip(axis) : t;
+  if (exclusive) y = n > 1 ? shifted(y, 1) : Tensor.ones(y.shape, y.dtype);
+  for (let k = 1; k < n; k *= 2) y = y.mul(shifted(y, k));
+  if (reverse) y = y.flip(axis);
+  return y === t ? y.mul(1) : y;
+}
+
+function lpNormalization(x: Input[], ctx: OpContext): Tensor {
+  const t = need(x, 0, ctx);
+  const axis = normalizeAxis(ctx.attrs.int("axis", -1), t.ndim), p = ctx.attrs.int("p", 2);
+  if (p !== 1 && p !== 2) fail(`${ctx.label}: p=${p}; LpNormalization takes p 1 or 2`);
+  const norm = p === 1 ? t.abs().sum([axis], true) : t.mul(t).sum([axis], true).sqrt();
+  // a zero vector stays zero, as in the spec's reference
+  return Tensor.where(norm.eq(0), 0, t.div(norm));
+}
+
+function eyeLike(x: Input[], ctx: OpContext): Tensor {
+  const t = need(x, 0, ctx);
+  if (t.ndim !== 2) fail(`${ctx.label}: EyeLike needs a 2-d input, got rank ${t.ndim}`);
+  const [rows, cols] = t.shape, k = ctx.attrs.int("k", 0);
+  const dtype = ctx.attrs.has("dtype") ? onnxDType(ctx.attrs.int("dtype"), `${ctx.label} dtype`) : t.dtype;
+  const data = hostArray([rows, cols], dtype);
+  for (let i = 0; i < rows; i++) if (i + k >= 0 && i + k < cols) {
+    if (data instanceof BigInt64Array) data[i * cols + i + k] = 1n;
+    else data[i * cols + i + k] = 1;
+  }
+  return Tensor.from(data, { shape: [rows, cols], dtype });
+}
+
+/** Compress: the selected slices, a gather with indices known at compile time (the condition decides the shape). */
+function compress(x: Input[], ctx: OpContext): Tensor {
+  let t = need(x, 0, ctx);
+  const keep = constValues(need(x, 1, ctx), "the condition", ctx);
+  let axis = 0;
+  if (ctx.attrs.has("axis")) axis = normalizeAxis(ctx.attrs.int("axis"), t.ndim);
+  else t = t.reshape([t.size]);
+  const picked = keep.slice(0, t.shape[axis]).flatMap((c, i) => (c ? [i] : []));
+  if (!picked.length) return Tensor.zeros(t.shape.map((d, i) => (i === axis ? 0 : d)), t.dtype);
+  return apply("gather", [t, Tensor.from(new Int32Array(picked), { shape: [picked.length], dtype: "int32" })], { axis });
+}
+
+/** Hann, Hamming and Blackman windows: cosine sums of a compile-time size, as the spec's functions define them. */
+function cosineWindow(coefficients: number[]): Handler {
+  return (x, ctx) => {
+    const size = constValues(need(x, 0, ctx), "the window size", ctx)[0];
+    const periodic = ctx.attrs.int("periodic", 1) === 1;
+    const dtype = onnxDType(ctx.attrs.int("output_datatype", 1), `${ctx.label} output_datatype`);
+    const n = periodic ? size : size - 1;
+    const data = hostArray([size], dtype);
+    for (let i = 0; i < size; i++) {
+      const v = coefficients.reduce((s, c, k) => s + (k % 2 ? -c : c) * Math.cos((2 * Math.PI * k * i) / n), 0);
+      if (data instanceof BigInt64Array) data[i] = BigInt(Math.trunc(v));
+      else data[i] = v;
+    }
+    return Tensor.from(data, { shape: [size], dtype });
+  };
+}
+
+registerHandlers({
+  CumProd: cumprod,
+  LpNormalization: lpNormalization,
+  EyeLike: eyeLike,
+  Compress: compress,
+  HannWindow: cosineWindow([0.5, 0.5]),
+  HammingWindow: cosineWindow([25 / 46, 21 / 46]),
+  BlackmanWindow: cosineWindow([0.42, 0.5, 0.08]),
+});
