@@ -3,7 +3,7 @@ import { basename, dirname, extname, resolve } from "node:path";
 import { register } from "node:module";
 import { pathToFileURL } from "node:url";
 import { fail } from "./errors.js";
-import { importOnnx } from "./import/onnx/index.js";
+import { importOnnx, type ConstantInput } from "./import/onnx/index.js";
 import { importTfliteModel } from "./import/tflite/index.js";
 import type { Graph } from "./ir/graph.js";
 import { isModule, type InputSpec, type Module } from "./tensor/nn.js";
@@ -45,17 +45,18 @@ const ESM_TYPESCRIPT_HOOK = `export async function resolve(specifier, context, n
 /**
  * Loads a model: an .onnx or .tflite file, or a model module (a .ts/.js file whose default export is an nn.Module
  * class or instance and which exports `inputs`, input name → shape). `inputShapes` fixes input shapes
- * (an ONNX model's dynamic dims; a module's declared shapes).
+ * (an ONNX model's dynamic dims; a module's declared shapes); `constants` pins ONNX inputs to values at compile time.
  */
-export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}): Promise<ModelFile> {
+export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}, constants: Record<string, ConstantInput> = {}): Promise<ModelFile> {
   const file = resolve(path);
   if (!existsSync(file)) fail(`model file not found: ${path}`);
   const ext = extname(file).toLowerCase();
   const name = basename(file, extname(file));
   if (ext === ".onnx") {
-    const imported = importOnnx(readFileSync(file), { inputShapes, baseDir: dirname(file), source: basename(file) });
+    const imported = importOnnx(readFileSync(file), { inputShapes, constantInputs: constants, baseDir: dirname(file), source: basename(file) });
     return { model: imported.graph, inputs: imported.inputs, name };
   }
+  if (Object.keys(constants).length && ext !== ".onnx") fail(`--const ${Object.keys(constants).join(", ")}: pinning inputs applies to .onnx models`);
   if (ext === ".tflite") {
     const imported = importTfliteModel(readFileSync(file), { source: basename(file) });
     const inputs = Object.fromEntries(imported.graph.inputs.map((v) => [v.name, { shape: [...v.shape], dtype: v.dtype }]));

@@ -5,3 +5,4 @@ import { runBackendTest } from "../compiler/import/onnx/backend-test.js";
 parentPort!.on("message", async (job: { dir: string; name: string }) => {
   parentPort!.postMessage(await runBackendTest(job.dir, job.name, { optimizeLevel: 1 }));
 });
+parentPort!.postMessage({ ready: true });

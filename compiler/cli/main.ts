@@ -9,6 +9,7 @@ import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
 import { encodeNpy, parseNpy } from "../host/npy.js";
 import type { TypedArray } from "../ir/dtype.js";
 import { shapeStr } from "../ir/shape.js";
+import type { ConstantInput } from "../import/onnx/index.js";
 import { loadModelFile } from "../load-model.js";
 import { isModule, loadSafetensors } from "../tensor/nn.js";
 import { renderPlanSvg } from "../planner/index.js";
@@ -67,10 +68,23 @@ function parseShape(text: string): number[] {
   return dims;
 }
 
-function splitAssignment(text: string, what: string): [string, string] {
+function splitAssignment(text: string, what: string, flag = "--input"): [string, string] {
   const eq = text.indexOf("=");
-  if (eq <= 0) fail(`--input expects NAME=${what}, got '${text}'`);
+  if (eq <= 0) fail(`${flag} expects NAME=${what}, got '${text}'`);
   return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+function parseOptimizeLevel(text: string): 0 | 1 | 2 | 3 {
+  if (!/^[0-3]$/.test(text)) throw new InvalidArgumentError(`bad level '${text}': use 0, 1, 2 or 3`);
+  return Number(text) as 0 | 1 | 2 | 3;
+}
+
+/** A --const value: a .npy file, or comma-separated numbers (true/false for booleans). */
+function parseConstant(text: string): ConstantInput {
+  if (/\.npy$/i.test(text)) return parseNpy(readFileSync(text), text);
+  const values = text.split(",").map((s) => (s === "true" ? 1 : s === "false" ? 0 : Number(s.trim())));
+  if (!text || values.some((v) => Number.isNaN(v) && !/nan/i.test(text))) fail(`--const: '${text}' is neither a .npy file nor comma-separated numbers`);
+  return values.length === 1 ? values[0] : values;
 }
 
 export function formatReport(r: CompileReport): string {
@@ -147,6 +161,7 @@ export function buildProgram(): Command {
     .requiredOption("-o, --output <file>", "output .wasm file")
     .option("-t, --target <target>", `target: ${Object.keys(TARGETS).join(", ")}`, "wasm-simd")
     .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
+    .option("-c, --const <name=value>", "pin an input to a value at compile time: a .npy file or numbers, e.g. sr=16000 or axes=0,2 (repeatable; for inputs that decide shapes or If branches)", collect, [])
     .option("--state <file>", "load weights from a .safetensors state dict before compiling")
     .option("--wasi", "emit a WASI command: inputs' raw bytes on stdin, outputs' raw bytes on stdout")
     .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them (always for wamr-flash)")
@@ -155,14 +170,19 @@ export function buildProgram(): Command {
     .option("--plan <file>", "write a picture of the arena plan (SVG)")
     .option("--ram <size>", "fail unless the device RAM the target needs fits, e.g. 256K")
     .option("--flash <size>", "fail unless the module (plus weights kept apart) fits, e.g. 1M")
+    .option("-O, --optimize <level>", "binaryen optimisation level 0-3 (lower compiles faster)", (v) => parseOptimizeLevel(v))
     .action(async (modelPath: string, o) => {
       const shapes = Object.fromEntries((o.input as string[]).map((a) => {
         const [k, v] = splitAssignment(a, "SHAPE");
         return [k, parseShape(v)];
       }));
+      const constants = Object.fromEntries((o.const as string[]).map((a) => {
+        const [k, v] = splitAssignment(a, "FILE.npy|VALUE", "--const");
+        return [k, parseConstant(v)];
+      }));
       const progress = compileProgress();
       progress(`loading ${modelPath}`);
-      const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes);
+      const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes, constants);
       for (const note of notes ?? []) console.log(`note: ${note}`);
       if (o.train) return compileForTraining(model, name, inputs, o, progress);
       if (o.state) {
@@ -170,7 +190,7 @@ export function buildProgram(): Command {
         model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       }
       const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
-      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, onProgress: progress });
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, optimizeLevel: o.optimize, onProgress: progress });
       writeFileSync(o.output, result.wasm);
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");

@@ -1,6 +1,6 @@
 import { fail } from "../../errors.js";
 import type { HostTensor } from "../../ir/graph.js";
-import { tensorFromProto, toInt, type AttributeProto, type NodeProto } from "./proto.js";
+import { tensorFromProto, toInt, type AttributeProto, type GraphProto, type NodeProto } from "./proto.js";
 
 const decodeText = (b: Uint8Array | undefined): string => new TextDecoder().decode(b ?? new Uint8Array());
 
@@ -42,6 +42,11 @@ export class NodeAttrs {
     const a = this.byName.get(name);
     if (!a?.t) fail(`${this.label}: attribute '${name}' is missing`);
     return tensorFromProto(a.t, `${this.label} attribute '${name}'`);
+  }
+  graph(name: string): GraphProto {
+    const a = this.byName.get(name);
+    if (!a?.g) fail(`${this.label}: required graph attribute '${name}' is missing`);
+    return a.g;
   }
   /** Attributes this importer does not read but that change the op's meaning when set. */
   unsupported(name: string, allowed: (value: number) => boolean = (v) => v === 0): void {

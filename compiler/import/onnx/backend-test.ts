@@ -1,18 +1,20 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compile, type CompileOptions } from "../../compile.js";
+import { buildProgram } from "../../cli/main.js";
+import { encodeNpy, parseNpy } from "../../host/npy.js";
+import { inspectWasm } from "../../host/wasm-info.js";
 import type { TypedArray } from "../../ir/dtype.js";
-import type { Graph, HostTensor } from "../../ir/graph.js";
+import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
-import { loadBlob } from "../../host/loader.js";
-import { importOnnx, onnxInputNames } from "./index.js";
+import { onnxInputNames } from "./index.js";
 import { decodeTensor, tensorFromProto } from "./proto.js";
 
 /**
- * One ONNX backend test (DIR/model.onnx with test_data_set_N/{input,output}_K.pb): import, compile,
- * run in Node, compare with ONNX's tolerances. Used by the conformance runner and by tests.
+ * The ONNX backend tests (DIR/model.onnx with test_data_set_N/{input,output}_K.pb), run through the CLI
+ * and compared with ONNX's tolerances. Used by the conformance runner and by tests.
  */
 
 export const ONNX_SUITE_WHERE = "an argument, $TEENYGRAD_ONNX_TESTS, $TEENYGRAD_DATA/onnx-backend, ../shared/data/onnx-backend beside the repository, or a pip-installed onnx==1.22.0";
@@ -59,9 +61,6 @@ export const ATOL = 1e-7;
 /** Errors that mean "not implemented yet" rather than "wrong": they sort into the unsupported column. */
 const UNSUPPORTED = /unsupported operator|is not a tensor|not supported|not compiled for dtypes|does not support|element type|dynamic dims|must be known at compile time|are not supported/;
 
-const isFloat = (d: string | undefined) => d === "float32" || d === "float64";
-const sameTensor = (a: HostTensor | undefined, b: HostTensor | undefined) =>
-  !!a && !!b && a.dtype === b.dtype && a.shape.join() === b.shape.join() && a.data.every((x, i) => x === b.data[i]);
 
 const readTensor = (file: string): HostTensor => tensorFromProto(decodeTensor(readFileSync(file), file), file);
 
@@ -93,74 +92,99 @@ export function compareOutputs(name: string, actual: TypedArray, expected: HostT
   return { ok: false, detail: `${name}[${worstAt}] = ${Number(actual[worstAt])}, expected ${Number(expected.data[worstAt])} (${worst.toFixed(1)}x the tolerance)`, worst };
 }
 
-export async function runBackendTest(dir: string, name: string, opts: CompileOptions = {}): Promise<TestResult> {
+/** A TeenygradError's "pin it with --const NAME=…" advice: the inputs the compiler asks the user to pin. */
+const pinsAskedFor = (message: string): string[] => [...message.matchAll(/--const (\S+?)=FILE\.npy\|VALUE/g)].map((m) => m[1]);
+
+/**
+ * Runs `teenygrad` in-process, as a user would from the shell (its printing silenced): the conformance
+ * figure is what the CLI gives, not what the library gives when driven by hand.
+ */
+async function teenygrad(argv: string[]): Promise<void> {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    await buildProgram().exitOverride().parseAsync(argv, { from: "user" });
+  } finally {
+    console.log = log;
+  }
+}
+
+/**
+ * One backend test through the CLI: `teenygrad compile model.onnx` — when the compiler answers that an
+ * input decides a shape (or a branch, or a trip count) and must be pinned, pin exactly the inputs it names
+ * with `--const NAME=data.npy` (the test's values) and compile again — then `teenygrad run` on the
+ * other inputs as .npy files, and compare the .npy outputs with ONNX's tolerances.
+ */
+export async function runBackendTest(dir: string, name: string, opts: { optimizeLevel?: 0 | 1 | 2 | 3 } = {}): Promise<TestResult> {
   const start = performance.now();
   const done = (status: Status, detail: string): TestResult => ({ name, status, detail, millis: performance.now() - start });
+  const work = mkdtempSync(join(tmpdir(), "teenygrad-conformance-"));
   try {
     const modelFile = join(dir, "model.onnx");
     if (!existsSync(modelFile)) return done("error", "no model.onnx");
-    const bytes = readFileSync(modelFile);
-    const names = onnxInputNames(bytes, name);
-    let frozen: string[] = [];
-    let graph: Graph | null = null;
-    let shapeError: Error | null = null;
-    try {
-      graph = importOnnx(bytes, { baseDir: dir, source: name }).graph;
-    } catch (e) {
-      if (!(e instanceof Error) || !/must be known at compile time/.test(e.message)) throw e;
-      shapeError = e;
-    }
-    // read after importing: sequence- and optional-typed data, which the import refuses, is not a TensorProto
-    const sets = dataSets(dir);
-    if (!sets.length) return done("error", "no test_data_set_*");
-    if (shapeError) {
-      // a static-shape compiler specialises on inputs that decide shapes (axes, pads, repeats…): freeze
-      // such inputs (integer, or float scalars and vectors like scales, equal in every data set) to the
-      // test's values — as few as needed
-      const shapeLike = (t: HostTensor | undefined) => !!t && (!isFloat(t.dtype) || t.shape.length <= 1);
-      const candidates = names.filter((_, i) => shapeLike(sets[0].inputs[i]) && sets.every((s) => sameTensor(s.inputs[i], sets[0].inputs[i])));
-      const attempt = (fixed: string[]) => {
+    const names = onnxInputNames(readFileSync(modelFile), name);
+    const optimize = opts.optimizeLevel === undefined ? [] : ["-O", String(opts.optimizeLevel)];
+    // read lazily: sequence- and optional-typed data, which the import refuses anyway, is not a TensorProto
+    let sets: ReturnType<typeof dataSets> | null = null;
+    const data = () => (sets ??= dataSets(dir));
+    const npy = (set: number, input: number): string => {
+      const file = join(work, `set${set}-input${input}.npy`);
+      if (!existsSync(file)) {
+        const t = data()[set].inputs[input];
+        writeFileSync(file, encodeNpy(t.dtype, t.shape, t.data));
+      }
+      return file;
+    };
+    // each data set is compiled with its own pinned values (one compile when they agree, the usual case)
+    let pinned: string[] = [];
+    const blobs = new Map<string, string>();
+    const blobFor = async (set: number): Promise<string> => {
+      const key = pinned.map((n) => npyKey(data()[set].inputs[names.indexOf(n)])).join("|");
+      const known = blobs.get(key);
+      if (known) return known;
+      for (;;) {
+        const wasm = join(work, `model${blobs.size}.wasm`);
+        const consts = pinned.flatMap((n) => ["--const", `${n}=${npy(set, names.indexOf(n))}`]);
         try {
-          return importOnnx(bytes, { baseDir: dir, source: name, constantInputs: Object.fromEntries(fixed.map((n) => [n, sets[0].inputs[names.indexOf(n)]])) }).graph;
-        } catch {
-          return null;
+          await teenygrad(["compile", modelFile, "-o", wasm, ...optimize, ...consts]);
+          blobs.set(pinned.map((n) => npyKey(data()[set].inputs[names.indexOf(n)])).join("|"), wasm);
+          return wasm;
+        } catch (e) {
+          const asked = e instanceof Error && e.name === "TeenygradError" ? pinsAskedFor(e.message).filter((n) => !pinned.includes(n) && names.includes(n)) : [];
+          if (!asked.length) throw e;
+          pinned = [...pinned, ...asked];
         }
-      };
-      frozen = candidates;
-      graph = attempt(frozen);
-      if (!graph) throw shapeError;
-      for (const n of candidates) {
-        const fewer = frozen.filter((f) => f !== n);
-        const g = attempt(fewer);
-        if (g) [frozen, graph] = [fewer, g];
       }
-    }
-    const compiled = await compile(graph!, {}, { name, ...opts });
-    const model = await loadBlob(compiled.wasm, { source: name });
-    for (const [k, set] of sets.entries()) {
-      const slots = model.manifest.inputs;
-      const given = set.inputs.filter((_, i) => !frozen.includes(names[i]));
-      if (given.length !== slots.length) return done("fail", `data set ${k} has ${given.length} inputs, the model ${slots.length}`);
-      const feed: Record<string, TypedArray> = {};
-      for (const [i, slot] of slots.entries()) {
-        const t = given[i];
-        if (t.dtype !== slot.dtype || t.shape.join() !== slot.shape.join()) return done("fail", `input ${slot.name}: data is ${t.dtype}${shapeStr(t.shape)}, model wants ${slot.dtype}${shapeStr(slot.shape)}`);
-        feed[slot.name] = t.data;
-      }
-      const outs = model.run(feed);
-      for (const [i, slot] of model.manifest.outputs.entries()) {
+    };
+    const first = await blobFor(0);
+    if (!data().length) return done("error", "no test_data_set_*");
+    let runtimeInputs = 0;
+    for (const [k, set] of data().entries()) {
+      const wasm = k === 0 ? first : await blobFor(k);
+      const manifest = inspectWasm(readFileSync(wasm), wasm).manifest!;
+      runtimeInputs = manifest.inputs.length;
+      const given = names.map((n, i) => [n, i] as const).filter(([n]) => !pinned.includes(n));
+      if (given.length !== manifest.inputs.length) return done("fail", `data set ${k} has ${given.length} inputs, the model ${manifest.inputs.length}`);
+      const out = join(work, `out${k}`);
+      await teenygrad(["run", wasm, "--out", out, ...given.flatMap(([n, i]) => ["--input", `${n}=${npy(k, i)}`])]);
+      for (const [i, slot] of manifest.outputs.entries()) {
         const want = set.outputs[i];
         if (!want) return done("fail", `output ${slot.name} has no expected data`);
-        if (want.dtype !== slot.dtype) return done("fail", `output ${slot.name}: ${slot.dtype}, expected ${want.dtype}`);
-        const cmp = compareOutputs(slot.name, outs[slot.name], want, slot.shape);
+        const got = parseNpy(readFileSync(join(out, `${slot.name}.npy`)), slot.name);
+        if (want.dtype !== got.dtype) return done("fail", `output ${slot.name}: ${got.dtype}, expected ${want.dtype}`);
+        const cmp = compareOutputs(slot.name, got.data, want, got.shape);
         if (!cmp.ok) return done("fail", `data set ${k}: ${cmp.detail}`);
       }
     }
-    return { ...done("pass", frozen.length ? `compile-time inputs: ${frozen.join(", ")}` : ""), frozen, runtimeInputs: model.manifest.inputs.length };
+    return { ...done("pass", pinned.length ? `--const ${pinned.join(", ")}` : ""), frozen: pinned, runtimeInputs };
   } catch (e) {
     const err = e as Error;
-    const message = err.message.split("\n").slice(0, 3).join(" ").replace(`${name}: `, "");
+    const message = err.message.split("\n").slice(0, 3).join(" ").replace(`${name}: `, "").replace(`${basename(dir)}.onnx: `, "").replace("model.onnx: ", "");
     if (err.name !== "TeenygradError") return done("error", `${err.name}: ${message}`);
     return done(UNSUPPORTED.test(message) ? "unsupported" : "error", message);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }
+
+const npyKey = (t: HostTensor): string => `${t.dtype}${shapeStr(t.shape)}:${Array.from(t.data as ArrayLike<number | bigint>, String).join(",")}`;

@@ -1,10 +1,11 @@
 import { fail } from "../../errors.js";
-import type { DType } from "../../ir/dtype.js";
+import { DTYPES, numel, type DType } from "../../ir/dtype.js";
 import type { Graph, HostTensor, Value } from "../../ir/graph.js";
-import { shapeStr } from "../../ir/shape.js";
+import { hostArray, shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { Trace, withTrace } from "../../tensor/trace.js";
 import { NodeAttrs } from "./attrs.js";
+import { checkNode } from "./checker.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
 import "./ops-quant.js";
@@ -12,6 +13,9 @@ import "./ops-conv.js";
 import "./ops-indexing.js";
 import "./ops-loss.js";
 import "./ops-resize.js";
+import "./ops-control.js";
+import "./ops-attention.js";
+import "./ops-math.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
@@ -25,8 +29,11 @@ export interface OnnxImportOptions {
    * Inputs whose values are fixed at compile time (axes, shapes, pads fed as inputs): they become
    * constants, so everything they determine folds and they leave the compiled model's inputs.
    */
-  constantInputs?: Record<string, HostTensor>;
+  constantInputs?: Record<string, ConstantInput>;
 }
+
+/** A pinned input's value: a tensor, or numbers in the input's declared dtype (a scalar, or a list laid out in its declared shape). */
+export type ConstantInput = HostTensor | number | number[];
 
 export interface ImportedModel {
   graph: Graph;
@@ -60,28 +67,37 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
   const trace = new Trace(parameters);
   return withTrace(trace, () => {
     const g = trace.graph;
-    const env = new Map<string, Tensor>(initializers);
+    const env = new Scope();
+    for (const [name, t] of initializers) env.set(name, t);
     const inputs: ImportedModel["inputs"] = {};
     const declared = (graph.input ?? []).map((i) => i.name).filter((n) => !initializers.has(n));
     const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {})].filter((n) => !declared.includes(n));
-    if (unknown.length) fail(`${source}: --input names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${declared.map((n) => `'${n}'`).join(", ") || "none"}`);
+    if (unknown.length) fail(`${source}: --input or --const names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${declared.map((n) => `'${n}'`).join(", ") || "none"}`);
     for (const info of graph.input ?? []) {
       if (initializers.has(info.name)) continue; // an initializer listed as an input: a default value
-      const fixed = opts.constantInputs?.[info.name];
-      if (fixed) {
-        env.set(info.name, Tensor.from(fixed.data, { shape: fixed.shape, dtype: fixed.dtype }));
-        continue;
-      }
       const type = info.type?.tensor_type;
       if (!type) fail(`${source}: input '${info.name}' is not a tensor`);
       const dtype = onnxDType(type.elem_type, `${source}: input '${info.name}'`);
-      const shape = inputShape(info.name, type.shape?.dim, opts.inputShapes?.[info.name], source);
+      const fixed = opts.constantInputs?.[info.name];
+      if (fixed !== undefined) {
+        const h = pinnedValue(info.name, fixed, dtype, type.shape?.dim, source);
+        env.set(info.name, Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }));
+        continue;
+      }
+      const shape = inputShape(info.name, type.shape?.dim, opts.inputShapes?.[info.name], dtype, source);
       const v = g.addInput(info.name, { shape, dtype });
       env.set(info.name, new Tensor(v.shape, v.dtype, null, v));
       inputs[info.name] = { shape, dtype };
     }
 
-    (graph.node ?? []).forEach((node, i) => runNode(node, i, env, opset, source));
+    checkNodeNames(graph, source);
+    try {
+      (graph.node ?? []).forEach((node, i) => runNode(node, i, env, opset, source, opts.baseDir));
+    } catch (e) {
+      const changed = overriddenInputs(graph, opts.inputShapes);
+      if (changed.length && e instanceof Error && e.name === "TeenygradError") e.message += ` (--input changed fixed dims: ${changed.join("; ")}; the graph does not allow that shape)`;
+      throw e;
+    }
 
     const outputs = (graph.output ?? []).map((info) => {
       const t = env.get(info.name);
@@ -109,10 +125,11 @@ function defaultOpset(model: ModelProto, source: string): number {
   return version;
 }
 
-/** One error naming every unsupported op, with its count and first node. */
+/** One error naming every unsupported op (in the graph and its subgraphs), with its count and first node. */
 function checkSupported(graph: GraphProto, source: string): void {
   const missing = new Map<string, { count: number; first: string }>();
-  (graph.node ?? []).forEach((n, i) => {
+  const visit = (g: GraphProto) => (g.node ?? []).forEach((n, i) => {
+    for (const a of n.attribute ?? []) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) visit(sub);
     const op = n.op_type || "(node without op_type)";
     const key = n.domain && n.domain !== "ai.onnx" ? `${n.domain}.${op}` : op;
     if (Object.hasOwn(HANDLERS, key)) return;
@@ -120,31 +137,103 @@ function checkSupported(graph: GraphProto, source: string): void {
     if (seen) seen.count++;
     else missing.set(key, { count: 1, first: n.name || `#${i}` });
   });
+  visit(graph);
   if (missing.size) {
     const list = [...missing].map(([op, m]) => `  ${op} ×${m.count} (first: node ${m.first})`).join("\n");
     fail(`${source}: ${missing.size} unsupported operator type${missing.size > 1 ? "s" : ""}:\n${list}`);
   }
 }
 
-function inputShape(name: string, dims: { dim_value?: string; dim_param?: string }[] | undefined, given: number[] | undefined, source: string): number[] {
-  if (given) {
-    if (!given.every((d) => Number.isInteger(d) && d > 0)) fail(`${source}: --input ${name}=${given.join("x")}: dims must be positive integers`);
-    if (dims && dims.length !== given.length) fail(`${source}: input '${name}' has rank ${dims.length}, but --input gives ${shapeStr(given)}`);
-    dims?.forEach((d, i) => {
-      if (d.dim_value !== undefined && toInt(d.dim_value) !== given[i]) fail(`${source}: input '${name}' has dim ${i} = ${d.dim_value}, but --input gives ${given[i]}`);
-    });
+/** The ONNX checker's rule: node names, where given, are unique within a graph. */
+function checkNodeNames(graph: GraphProto, source: string): void {
+  const seen = new Set<string>();
+  for (const n of graph.node ?? []) {
+    if (!n.name) continue;
+    if (seen.has(n.name)) fail(`${source}: two nodes are named '${n.name}' (${n.op_type}); node names must be unique, as the ONNX checker requires`);
+    seen.add(n.name);
+  }
+}
+
+/** A 32-bit WebAssembly memory holds at most 4 GiB: larger tensors are refused here, not deep in code generation. */
+const MAX_TENSOR_BYTES = 2 ** 32;
+
+/** A --const value as a tensor of the input's declared dtype and shape. */
+function pinnedValue(name: string, given: ConstantInput, dtype: DType, dims: Dim[] | undefined, source: string): HostTensor {
+  const what = `${source}: --const ${name}`;
+  if (typeof given === "object" && !Array.isArray(given)) {
+    if (given.dtype !== dtype) fail(`${what}: the value is ${given.dtype}, but input '${name}' is ${dtype}`);
+    checkDeclaredShape(what, name, given.shape, dims);
     return given;
   }
-  if (!dims) fail(`${source}: input '${name}' has no shape; give one with --input ${name}=SHAPE (e.g. 1x3x224x224)`);
-  const shape = dims.map((d) => (d.dim_value !== undefined ? toInt(d.dim_value) : NaN));
-  if (shape.some((d) => !Number.isFinite(d))) {
-    const symbolic = dims.map((d) => d.dim_value ?? d.dim_param ?? "?").join("x");
-    fail(`${source}: input '${name}' has dynamic dims [${symbolic}]; fix them with --input ${name}=SHAPE`);
+  const values = typeof given === "number" ? [given] : given;
+  if (values.some((v) => typeof v !== "number" || Number.isNaN(v) && !isFloat(dtype))) fail(`${what}: expected numbers, got ${JSON.stringify(given)}`);
+  // a single number for a rank-0 (or undeclared) input is a scalar; a list fills the declared shape when it is static
+  const declared = dims?.map((d) => (d.dim_value !== undefined && toInt(d.dim_value) >= 0 ? toInt(d.dim_value) : NaN));
+  const shape = declared && declared.every(Number.isFinite) && numel(declared) === values.length ? declared : typeof given === "number" && (!dims || dims.length === 0) ? [] : [values.length];
+  checkDeclaredShape(what, name, shape, dims);
+  const data = hostArray(shape, dtype);
+  values.forEach((v, i) => {
+    if (data instanceof BigInt64Array) {
+      if (!Number.isInteger(v)) fail(`${what}: ${v} is not an integer, but input '${name}' is ${dtype}`);
+      data[i] = BigInt(v);
+    } else data[i] = v;
+  });
+  return { shape, dtype, data };
+}
+
+function checkDeclaredShape(what: string, name: string, shape: number[], dims: Dim[] | undefined): void {
+  const ok = !dims || (dims.length === shape.length && dims.every((d, i) => d.dim_value === undefined || toInt(d.dim_value) < 0 || toInt(d.dim_value) === shape[i]));
+  if (!ok) fail(`${what}: a value of shape ${shapeStr(shape)} does not fit input '${name}', declared [${dims!.map((d) => d.dim_value ?? d.dim_param ?? "?").join("x")}]`);
+}
+
+type Dim = { dim_value?: string; dim_param?: string };
+
+/**
+ * An input's static shape. Symbolic dims (dim_param), unknown ones and dim_value -1 (what Paddle2ONNX writes
+ * for the batch) are dynamic: --input fixes them. --input may also change a fixed dim; the graph's shapes
+ * then decide whether the model allows it.
+ */
+function inputShape(name: string, dims: Dim[] | undefined, given: number[] | undefined, dtype: DType, source: string): number[] {
+  const declared = dims?.map((d) => (d.dim_value !== undefined && toInt(d.dim_value) >= 0 ? toInt(d.dim_value) : NaN));
+  const describe = () => dims!.map((d) => (d.dim_value !== undefined && toInt(d.dim_value) >= 0 ? d.dim_value : d.dim_param || "?")).join("x");
+  let shape: number[];
+  if (given) {
+    if (!given.every((d) => Number.isInteger(d) && d > 0)) fail(`${source}: --input ${name}=${given.join("x")}: dims must be positive integers`);
+    if (dims && dims.length !== given.length) fail(`${source}: input '${name}' has rank ${dims.length} [${describe()}], but --input gives ${shapeStr(given)}`);
+    shape = given;
+  } else {
+    if (!declared) fail(`${source}: input '${name}' has no shape; give one with --input ${name}=SHAPE (e.g. 1x3x224x224)`);
+    if (declared.some((d) => !Number.isFinite(d))) fail(`${source}: input '${name}' has dynamic dims [${describe()}]; fix them with --input ${name}=SHAPE`);
+    shape = declared;
   }
+  const bytes = numel(shape) * DTYPES[dtype].bytes;
+  if (bytes >= MAX_TENSOR_BYTES) fail(`${source}: input '${name}' of shape ${shapeStr(shape)} ${dtype} needs ${bytes.toExponential(2)} bytes, more than a 32-bit WebAssembly memory (4 GiB) holds`);
   return shape;
 }
 
-function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset: number, source: string): void {
+/** Inputs whose fixed dims --input changed, described for an error the change may have caused. */
+function overriddenInputs(graph: GraphProto, given: Record<string, number[]> | undefined): string[] {
+  return (graph.input ?? []).flatMap((info) => {
+    const shape = given?.[info.name], dims = info.type?.tensor_type?.shape?.dim;
+    if (!shape || !dims) return [];
+    const fixed = dims.map((d) => (d.dim_value !== undefined && toInt(d.dim_value) >= 0 ? toInt(d.dim_value) : undefined));
+    return fixed.some((d, i) => d !== undefined && d !== shape[i]) ? [`'${info.name}' declared [${fixed.map((d) => d ?? "?").join("x")}], given ${shapeStr(shape)}`] : [];
+  });
+}
+
+/** Names in scope while importing a graph; a subgraph (If branch, Loop body) sees its enclosing graphs' names. */
+class Scope {
+  private readonly own = new Map<string, Tensor>();
+  constructor(private readonly parent?: Scope) {}
+  get(name: string): Tensor | undefined {
+    return this.own.get(name) ?? this.parent?.get(name);
+  }
+  set(name: string, t: Tensor): void {
+    this.own.set(name, t);
+  }
+}
+
+function runNode(node: NodeProto, index: number, env: Scope, opset: number, source: string, baseDir: string | undefined): void {
   const label = `${source}: ${node.op_type} node '${node.name || `#${index}`}'`;
   const inputs = (node.input ?? []).map((name) => {
     if (!name) return undefined; // an omitted optional input
@@ -152,6 +241,7 @@ function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset
     if (!t) fail(`${label}: input '${name}' is not defined before this node`);
     return t;
   });
+  checkNode(node, inputs, opset, label);
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
   // before opset 7, binary ops broadcast only when asked, aligning the second input at `axis`
@@ -162,10 +252,28 @@ function runNode(node: NodeProto, index: number, env: Map<string, Tensor>, opset
     if (trailing < 0) fail(`${label}: cannot align a rank-${b.ndim} input at axis ${axis} of a rank-${a.ndim} one`);
     inputs[1] = b.reshape([...b.shape, ...new Array(trailing).fill(1)]);
   }
+  // a subgraph runs in a scope of its own that sees this graph's names (the spec's outer-scope rule)
+  const subgraph = (attr: string, args: Tensor[]): Tensor[] => {
+    const body = attrs.graph(attr);
+    const where = `${label} ${attr}`;
+    const formal = body.input ?? [];
+    if (formal.length !== args.length) fail(`${where}: the subgraph takes ${formal.length} inputs, the node gives it ${args.length}`);
+    const scope = new Scope(env);
+    for (const init of body.initializer ?? []) {
+      const h = tensorFromProto(init, `${where}: initializer`, baseDir);
+      scope.set(init.name ?? "", Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }));
+    }
+    formal.forEach((info, i) => scope.set(info.name, args[i]));
+    checkNodeNames(body, where);
+    (body.node ?? []).forEach((n, i) => runNode(n, i, scope, opset, where, baseDir));
+    return (body.output ?? []).map((info) => scope.get(info.name) ?? fail(`${where}: subgraph output '${info.name}' is never computed`));
+  };
   let result;
   try {
-    result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length });
+    result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length, subgraph });
   } catch (e) {
+    // arithmetic on compile-time constants that JavaScript refuses (a BigInt division by zero, Infinity as an int64, a negative length)
+    if (e instanceof RangeError) fail(`${label}: cannot compute this node on its compile-time constant inputs: ${e.message}`);
     if (e instanceof Error && e.name === "TeenygradError" && !e.message.includes(label)) e.message = `${label}: ${e.message}`;
     throw e;
   }

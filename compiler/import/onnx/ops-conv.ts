@@ -2,7 +2,7 @@ import { fail } from "../../errors.js";
 import { shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import { NodeAttrs } from "./attrs.js";
-import { cast, extendHandler, HANDLERS, need, registerHandlers, spatialPads, type Handler, type OpContext } from "./ops.js";
+import { cast, extendHandler, HANDLERS, need, registerHandlers, spatialPads, windowInts, type Handler, type OpContext } from "./ops.js";
 import type { AttributeProto } from "./proto.js";
 
 /**
@@ -38,8 +38,9 @@ interface Window {
 /** The node's window attributes with auto_pad resolved to explicit pads (Conv and pooling semantics). */
 function windowOf(ctx: OpContext, spatial: number[], kernel: number[]): Window {
   const n = kernel.length;
-  const strides = ctx.attrs.ints("strides", kernel.map(() => 1));
-  const dilations = ctx.attrs.ints("dilations", kernel.map(() => 1));
+  windowInts(kernel, "kernel_shape", ctx);
+  const strides = windowInts(ctx.attrs.ints("strides", kernel.map(() => 1)), "strides", ctx);
+  const dilations = windowInts(ctx.attrs.ints("dilations", kernel.map(() => 1)), "dilations", ctx);
   const pads = spatialPads(ctx, spatial, kernel, strides, dilations);
   if (strides.length !== n || dilations.length !== n || pads.length !== 2 * n) fail(`${ctx.label}: strides, dilations and pads must have ${n}, ${n} and ${2 * n} values for a ${n}-d window`);
   return { kernel, strides, dilations, pads };
@@ -107,9 +108,9 @@ function convTranspose(x: Input[], ctx: OpContext): Tensor {
   const [C, MG] = w.shape;
   if (C !== input.shape[1]) fail(`${ctx.label}: input ${shapeStr(input.shape)} has ${input.shape[1]} channels, weight ${shapeStr(w.shape)} expects ${C}`);
   if (C % group) fail(`${ctx.label}: ${C} input channels do not split into ${group} groups`);
-  const kernel = ctx.attrs.ints("kernel_shape", w.shape.slice(2));
+  const kernel = windowInts(ctx.attrs.ints("kernel_shape", w.shape.slice(2)), "kernel_shape", ctx);
   const ones = kernel.map(() => 1);
-  const strides = ctx.attrs.ints("strides", ones), dilations = ctx.attrs.ints("dilations", ones);
+  const strides = windowInts(ctx.attrs.ints("strides", ones), "strides", ctx), dilations = windowInts(ctx.attrs.ints("dilations", ones), "dilations", ctx);
   const outputPadding = ctx.attrs.ints("output_padding", kernel.map(() => 0));
   const autoPad = ctx.attrs.string("auto_pad", "NOTSET");
   // the full (unpadded) output extent along each dim

@@ -70,20 +70,26 @@ interface AxisTable {
   outside: boolean[];
 }
 
-/** The source coordinate of output position o, or null outside the crop (tf_crop_and_resize). */
+/**
+ * The source coordinate of output position o, or null outside the crop (tf_crop_and_resize). Computed in
+ * float32, as onnxruntime does: it decides nearest-mode ties (asymmetric o / 0.4 is exactly 2.5 in float32,
+ * 2.4999999627 in float64).
+ */
 function sourceCoordinate(mode: CoordinateMode, o: number, a: AxisSampling): number | null {
-  const { inLen, outLen, scale } = a;
-  const outWidth = scale * inLen;
+  const f = Math.fround;
+  const { inLen, outLen } = a;
+  const scale = f(a.scale);
+  const outWidth = f(scale * inLen);
   switch (mode) {
-    case "align_corners": return outWidth === 1 ? 0 : (o * (inLen - 1)) / (outWidth - 1);
-    case "asymmetric": return o / scale;
-    case "pytorch_half_pixel": return outWidth === 1 ? -0.5 : (o + 0.5) / scale - 0.5;
-    case "half_pixel": return (o + 0.5) / scale - 0.5;
-    case "tf_half_pixel_for_nn": return (o + 0.5) / scale;
+    case "align_corners": return outWidth === 1 ? 0 : f(f(o * (inLen - 1)) / f(outWidth - 1));
+    case "asymmetric": return f(o / scale);
+    case "pytorch_half_pixel": return outWidth === 1 ? -0.5 : f(f(f(o + 0.5) / scale) - 0.5);
+    case "half_pixel": return f(f(f(o + 0.5) / scale) - 0.5);
+    case "tf_half_pixel_for_nn": return f(f(o + 0.5) / scale);
     case "half_pixel_symmetric": {
       // centres the output on the input when outLen was rounded down from outWidth
-      const offset = (inLen / 2) * (1 - outLen / outWidth);
-      return offset + (o + 0.5) / scale - 0.5;
+      const offset = f(f(inLen / 2) * f(1 - f(outLen / outWidth)));
+      return f(offset + f(f(f(o + 0.5) / scale) - 0.5));
     }
     case "tf_crop_and_resize": {
       const span = a.roiEnd - a.roiStart;

@@ -1,5 +1,6 @@
 import { fail } from "../../errors.js";
 import { numel, type DType } from "../../ir/dtype.js";
+import type { Value } from "../../ir/graph.js";
 import { broadcastShapes, hostArray, normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import type { NodeAttrs } from "./attrs.js";
@@ -19,6 +20,8 @@ export interface OpContext {
   label: string;
   /** how many outputs the node asks for */
   outputs: number;
+  /** imports the node's graph attribute `attr` (an If branch, a Loop body) on these inputs, in a scope that sees the enclosing graph's names */
+  subgraph: (attr: string, inputs: Tensor[]) => Tensor[];
 }
 
 type Input = Tensor | undefined;
@@ -34,8 +37,26 @@ export function need(x: Input[], i: number, ctx: OpContext): Tensor {
 
 /** Values of an input the op needs at compile time (a shape, axes, pads…). */
 export function constValues(t: Tensor, what: string, ctx: OpContext): number[] {
-  if (t.isSymbolic) fail(`${ctx.label}: ${what} must be known at compile time, but it is computed from the model's inputs (fix the input shapes with --input NAME=SHAPE)`);
+  if (t.isSymbolic) {
+    const inputs = modelInputsBehind(t);
+    const pin = inputs.map((n) => `--const ${n}=FILE.npy|VALUE`).join(" ");
+    fail(`${ctx.label}: ${what} must be known at compile time, but it is computed from the model input${inputs.length > 1 ? "s" : ""} ${inputs.map((n) => `'${n}'`).join(", ")}; pin ${inputs.length > 1 ? "them" : "it"} to a value with ${pin}`);
+  }
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
+}
+
+/** The graph inputs a symbolic tensor is computed from, in graph order: what the user must pin to make it constant. */
+export function modelInputsBehind(t: Tensor): string[] {
+  const found = new Set<Value>(), seen = new Set<Value>();
+  const stack = t.value ? [t.value] : [];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (v.kind === "input") found.add(v);
+    if (v.producer) stack.push(...v.producer.inputs);
+  }
+  return [...found].sort((a, b) => a.id - b.id).map((v) => v.name);
 }
 
 const optionalInts = (t: Input, what: string, ctx: OpContext): number[] | undefined => (t ? constValues(t, what, ctx) : undefined);
@@ -99,6 +120,13 @@ const unary = (fn: (a: Tensor, ctx: OpContext) => Tensor): Handler => (x, ctx) =
 const op = (name: string, attrs: (ctx: OpContext) => Record<string, unknown> = () => ({})): Handler =>
   (x, ctx) => apply(name, [need(x, 0, ctx)], attrs(ctx));
 
+/** Kernel sizes, strides and dilations: positive and small enough for 32-bit address arithmetic. */
+export function windowInts(values: number[], what: string, ctx: OpContext): number[] {
+  const bad = values.find((v) => !Number.isInteger(v) || v < 1 || v > 2 ** 20);
+  if (bad !== undefined) fail(`${ctx.label}: ${what} [${values}] must hold integers from 1 to ${2 ** 20}, got ${bad}`);
+  return values;
+}
+
 /** SAME_UPPER / SAME_LOWER / VALID / NOTSET → explicit [begin…, end…] pads. */
 export function spatialPads(ctx: OpContext, input: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
   const autoPad = ctx.attrs.string("auto_pad", "NOTSET");
@@ -135,9 +163,9 @@ function spatial2d(x: Tensor, ctx: OpContext, run: (x4: Tensor, to2d: (v: number
 function conv(x: Input[], ctx: OpContext): Tensor {
   const input = need(x, 0, ctx), w = need(x, 1, ctx), bias = x[2];
   const spatial = input.shape.slice(2);
-  const kernel = ctx.attrs.ints("kernel_shape", w.shape.slice(2));
-  const strides = ctx.attrs.ints("strides", kernel.map(() => 1));
-  const dilations = ctx.attrs.ints("dilations", kernel.map(() => 1));
+  const kernel = windowInts(ctx.attrs.ints("kernel_shape", w.shape.slice(2)), "kernel_shape", ctx);
+  const strides = windowInts(ctx.attrs.ints("strides", kernel.map(() => 1)), "strides", ctx);
+  const dilations = windowInts(ctx.attrs.ints("dilations", kernel.map(() => 1)), "dilations", ctx);
   const pads = spatialPads(ctx, spatial, kernel, strides, dilations);
   const group = ctx.attrs.int("group", 1);
   return spatial2d(input, ctx, (x4, to2d) => {
@@ -152,9 +180,9 @@ function pool(kind: "maxpool2d" | "avgpool2d"): Handler {
     if (ctx.outputs > 1) fail(`${ctx.label}: the Indices output is not supported`);
     ctx.attrs.unsupported("storage_order");
     const input = need(x, 0, ctx);
-    const kernel = ctx.attrs.ints("kernel_shape");
-    const strides = ctx.attrs.ints("strides", kernel.map(() => 1));
-    const dilations = ctx.attrs.ints("dilations", kernel.map(() => 1));
+    const kernel = windowInts(ctx.attrs.ints("kernel_shape"), "kernel_shape", ctx);
+    const strides = windowInts(ctx.attrs.ints("strides", kernel.map(() => 1)), "strides", ctx);
+    const dilations = windowInts(ctx.attrs.ints("dilations", kernel.map(() => 1)), "dilations", ctx);
     const pads = spatialPads(ctx, input.shape.slice(2), kernel, strides, dilations);
     const ceilMode = ctx.attrs.int("ceil_mode", 0) === 1;
     return spatial2d(input, ctx, (x4, to2d) => {
@@ -389,6 +417,7 @@ function constant(_x: Input[], ctx: OpContext): Tensor {
 
 function constantOfShape(x: Input[], ctx: OpContext): Tensor {
   const shape = constValues(need(x, 0, ctx), "the shape", ctx);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0)) fail(`${ctx.label}: shape [${shape}] has a negative dim`);
   if (!ctx.attrs.has("value")) return Tensor.zeros(shape);
   const v = ctx.attrs.tensor("value");
   return Tensor.full(shape, Number(v.data[0]), v.dtype);
@@ -469,7 +498,7 @@ function cumsum(x: Input[], ctx: OpContext): Tensor {
 function trilu(x: Input[], ctx: OpContext): Tensor {
   const t = need(x, 0, ctx);
   const k = x[1] ? constValues(x[1], "k", ctx)[0] : 0;
-  const upper = ctx.attrs.int("upper", 1) === 1;
+  const upper = ctx.attrs.int("upper", 1) !== 0; // any nonzero value means upper, as in onnxruntime
   const [rows, cols] = t.shape.slice(-2);
   const mask = new Uint8Array(rows * cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mask[i * cols + j] = (upper ? j - i >= k : j - i <= k) ? 1 : 0;
@@ -498,6 +527,9 @@ function tile(x: Input[], ctx: OpContext): Tensor {
   const t = need(x, 0, ctx);
   const reps = constValues(need(x, 1, ctx), "repeats", ctx);
   if (reps.length !== t.ndim) fail(`${ctx.label}: ${reps.length} repeats for a rank-${t.ndim} input`);
+  if (reps.some((r) => !Number.isInteger(r) || r < 0)) fail(`${ctx.label}: repeats [${reps}] must be non-negative integers`);
+  // a zero repeat empties its axis: the result holds no values at all
+  if (reps.includes(0)) return Tensor.zeros(t.shape.map((d, i) => d * reps[i]), t.dtype);
   let y = t;
   reps.forEach((r, axis) => {
     if (r !== 1) y = Tensor.cat(new Array<Tensor>(r).fill(y), axis);

@@ -30,6 +30,7 @@ export interface AttributeProto {
   s?: Uint8Array;
   t?: TensorProto;
   g?: GraphProto;
+  graphs?: GraphProto[];
   floats?: number[];
   ints?: string[];
   strings?: Uint8Array[];

@@ -1,0 +1,58 @@
+import { fail } from "../../errors.js";
+import type { DType } from "../../ir/dtype.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import schemas from "./op-schemas.json" with { type: "json" };
+import type { NodeProto } from "./proto.js";
+
+/**
+ * The ONNX checker's per-node rules, applied before a node imports (onnxruntime rejects such models too):
+ * every attribute is one the operator's schema (at the model's opset) defines, and every input's element
+ * type is one its type constraint allows, the same for inputs sharing a type variable. Schemas come from
+ * the onnx package (scripts/gen-onnx-op-schemas.py writes op-schemas.json).
+ */
+
+interface FormalInput {
+  t: string | null;
+  allowed: string[] | null;
+  variadic: boolean;
+}
+interface OpSchema {
+  since: number;
+  attributes: string[];
+  inputs: FormalInput[];
+}
+const SCHEMAS = (schemas as { ops: Record<string, OpSchema[]> }).ops;
+
+const ONNX_TYPE_NAMES: Record<DType, string> = { float32: "float", float64: "double", int8: "int8", int16: "int16", int32: "int32", int64: "int64", uint8: "uint8", bool: "bool" } as Record<DType, string>;
+
+/** The schema in force at `opset`: the latest version introduced at or before it. */
+function schemaAt(op: string, opset: number): OpSchema | undefined {
+  const versions = SCHEMAS[op];
+  if (!versions) return undefined;
+  let found: OpSchema | undefined;
+  for (const v of versions) if (v.since <= opset) found = v;
+  return found;
+}
+
+export function checkNode(node: NodeProto, inputs: (Tensor | undefined)[], opset: number, label: string): void {
+  if (node.domain && node.domain !== "ai.onnx") return;
+  const schema = schemaAt(node.op_type, opset);
+  if (!schema) return;
+  for (const a of node.attribute ?? []) {
+    if (!schema.attributes.includes(a.name)) {
+      fail(`${label}: unknown attribute '${a.name}' (${node.op_type} at opset ${opset} has ${schema.attributes.length ? schema.attributes.map((n) => `'${n}'`).join(", ") : "no attributes"})`);
+    }
+  }
+  const bound = new Map<string, { dtype: DType; input: number }>();
+  inputs.forEach((t, i) => {
+    if (!t || !schema.inputs.length) return;
+    const formal = schema.inputs[Math.min(i, schema.inputs.length - 1)];
+    if (i >= schema.inputs.length && !formal.variadic) fail(`${label}: ${inputs.length} inputs, but ${node.op_type} takes at most ${schema.inputs.length}`);
+    const type = ONNX_TYPE_NAMES[t.dtype];
+    if (formal.allowed && !formal.allowed.includes(type)) fail(`${label}: input ${i} is ${type}, which ${node.op_type} does not accept there (allowed: ${formal.allowed.join(", ")})`);
+    if (!formal.t) return;
+    const other = bound.get(formal.t);
+    if (other && other.dtype !== t.dtype) fail(`${label}: inputs ${other.input} and ${i} must have the same element type (${formal.t}), but are ${ONNX_TYPE_NAMES[other.dtype]} and ${type}`);
+    bound.set(formal.t, { dtype: t.dtype, input: i });
+  });
+}

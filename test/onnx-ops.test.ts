@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { compile, importOnnx, loadBlob } from "../compiler/index.js";
+import { randn, relError, SEED } from "./helpers/compiled.js";
+import { onnxModel } from "./helpers/onnx-model.js";
+
+/** ONNX operators composed in the importer, compiled once, against plain JS references and hand-computed values. */
+
+function matmulRef(a: Float32Array, b: Float32Array, B: number, M: number, K: number, N: number): number[] {
+  const out: number[] = [];
+  for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += a[n * M * K + i * K + k] * b[n * K * N + k * N + j];
+    out.push(s);
+  }
+  return out;
+}
+
+/** causal single-head attention, scale 1/sqrt(H) */
+function attentionRef(q: Float32Array, k: Float32Array, v: Float32Array, Sq: number, Skv: number, H: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Sq; i++) {
+    const scores = Array.from({ length: Skv }, (_, j) => (j <= i ? [0, 1].reduce((s, h) => s + q[i * H + h] * k[j * H + h], 0) / Math.sqrt(H) : -Infinity));
+    const m = Math.max(...scores), e = scores.map((s) => Math.exp(s - m)), z = e.reduce((a, b) => a + b, 0);
+    for (let h = 0; h < H; h++) out.push(e.reduce((s, w, j) => s + (w / z) * v[j * H + h], 0));
+  }
+  return out;
+}
+
+test("Einsum, IsNaN, IsInf, BitShift, CumProd, integer MatMul and Attention compile and match references", { timeout: 300_000 }, async () => {
+  const bytes = onnxModel({
+    inputs: [
+      { name: "a", shape: [2, 3, 4] }, { name: "b", shape: [2, 4, 5] }, { name: "sq", shape: [3, 3] }, { name: "f", shape: [4] },
+      { name: "u", shape: [3], dtype: "uint8" }, { name: "s", shape: [3], dtype: "uint8" }, { name: "c", shape: [4] },
+      { name: "i", shape: [2, 3], dtype: "int32" }, { name: "j", shape: [3, 2], dtype: "int32" },
+      { name: "q", shape: [1, 1, 2, 2] }, { name: "k", shape: [1, 1, 3, 2] }, { name: "v", shape: [1, 1, 3, 2] },
+    ],
+    outputs: ["mm", "diag", "nan", "inf", "posinf", "shl", "shr", "cp", "imm", "att"].map((name) => ({ name, shape: [1] })),
+    initializers: [{ name: "axis", dims: [], ints: [0] }],
+    nodes: [
+      { op: "Einsum", inputs: ["a", "b"], outputs: ["mm"], attrs: { equation: "bij,bjk->bik" } },
+      { op: "Einsum", inputs: ["sq"], outputs: ["diag"], attrs: { equation: "ii->i" } },
+      { op: "IsNaN", inputs: ["f"], outputs: ["nan"] },
+      { op: "IsInf", inputs: ["f"], outputs: ["inf"] },
+      { op: "IsInf", inputs: ["f"], outputs: ["posinf"], attrs: { detect_negative: 0 } },
+      { op: "BitShift", inputs: ["u", "s"], outputs: ["shl"], attrs: { direction: "LEFT" } },
+      { op: "BitShift", inputs: ["u", "s"], outputs: ["shr"], attrs: { direction: "RIGHT" } },
+      { op: "CumProd", inputs: ["c", "axis"], outputs: ["cp"] },
+      { op: "MatMul", inputs: ["i", "j"], outputs: ["imm"] },
+      { op: "Attention", inputs: ["q", "k", "v"], outputs: ["att"], attrs: { is_causal: 1 } },
+    ],
+    opset: 23,
+  });
+  const model = await loadBlob((await compile(importOnnx(bytes).graph)).wasm);
+  const [a, b, sq, q, k, v] = [[2, 3, 4], [2, 4, 5], [3, 3], [1, 1, 2, 2], [1, 1, 3, 2], [1, 1, 3, 2]].map((s) => randn(...s).data as Float32Array);
+  const out = model.run({
+    a, b, sq, q, k, v, f: new Float32Array([1, NaN, Infinity, -Infinity]), u: new Uint8Array([16, 255, 1]), s: new Uint8Array([1, 1, 3]),
+    c: new Float32Array([1, 2, 3, 4]), i: new Int32Array([1, -2, 3, 4, 5, -6]), j: new Int32Array([7, 8, -9, 10, 11, 12]),
+  });
+  const list = (name: string) => Array.from(out[name] as ArrayLike<number>, Number);
+  assert.ok(relError(out.mm as Float32Array, matmulRef(a, b, 2, 3, 4, 5)) < 1e-5, `seed ${SEED}`);
+  assert.deepEqual(list("diag"), [sq[0], sq[4], sq[8]]);
+  assert.deepEqual(list("nan"), [0, 1, 0, 0]);
+  assert.deepEqual(list("inf"), [0, 0, 1, 1]);
+  assert.deepEqual(list("posinf"), [0, 0, 1, 0]);
+  assert.deepEqual(list("shl"), [32, 254, 8]);
+  assert.deepEqual(list("shr"), [8, 127, 0]);
+  assert.deepEqual(list("cp"), [1, 2, 6, 24]);
+  assert.deepEqual(list("imm"), [1 * 7 - 2 * -9 + 3 * 11, 1 * 8 - 2 * 10 + 3 * 12, 4 * 7 + 5 * -9 - 6 * 11, 4 * 8 + 5 * 10 - 6 * 12]);
+  assert.ok(relError(out.att as Float32Array, attentionRef(q, k, v, 2, 3, 2)) < 1e-5, `seed ${SEED}`);
+});
+
+test("Unique and the window functions fold to constants at import", () => {
+  const bytes = onnxModel({
+    inputs: [],
+    outputs: ["y", "first", "inverse", "counts", "hann"].map((name) => ({ name, shape: [1] })),
+    initializers: [{ name: "x", dims: [6], floats: [2, 1, 1, 3, 4, 3] }, { name: "size", dims: [], ints: [4] }],
+    nodes: [
+      { op: "Unique", inputs: ["x"], outputs: ["y", "first", "inverse", "counts"] },
+      { op: "HannWindow", inputs: ["size"], outputs: ["hann"] },
+    ],
+  });
+  const values = Object.fromEntries(importOnnx(bytes).graph.outputs.map((o) => [o.name, Array.from(o.data as ArrayLike<number | bigint>, Number)]));
+  assert.deepEqual(values.y, [1, 2, 3, 4]);
+  assert.deepEqual(values.first, [1, 0, 3, 4]);
+  assert.deepEqual(values.inverse, [1, 0, 0, 2, 3, 2]);
+  assert.deepEqual(values.counts, [2, 1, 2, 1]);
+  assert.ok(relError(new Float32Array(values.hann), [0, 0.5, 1, 0.5]) < 1e-6);
+});
