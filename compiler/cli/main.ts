@@ -107,6 +107,8 @@ export function formatReport(r: CompileReport): string {
  * machine, and a silent terminal looks hung.
  */
 function compileProgress(): (stage: string) => void {
+  // a person at a terminal waits on it; logs and in-process callers (the conformance runner) do not need it
+  if (!process.stderr.isTTY) return () => {};
   const start = performance.now();
   return (stage) => process.stderr.write(`[${((performance.now() - start) / 1000).toFixed(1)} s] ${stage}\n`);
 }
