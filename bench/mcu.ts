@@ -1,5 +1,5 @@
-// The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware on an emulated
-// Cortex-M4 (QEMU mps2-an386): instructions per inference counted under -icount, their equivalent at 120 MHz
+// The MLPerf Tiny int8 models (computed in float32 until integer kernels land), compiled for wamr-flash (weights
+// read in place from flash as WAMR's shared heap), in firmware on an emulated Cortex-M4 (QEMU mps2-an386): instructions per inference counted under -icount, their equivalent at 120 MHz
 // if every instruction took one cycle (instructions, not measured cycles: a real M4 stalls on flash wait states,
 // loads and branches), beside MLPerf Tiny v1.x's Cortex-M4 results (120 MHz, int8: TFLM's reference kernels and
 // the best closed entry, Plumerai); and each image's flash and RAM split by owner. Every image is built with the
@@ -73,14 +73,17 @@ try {
   for (const model of models) {
     const bytes = new Uint8Array(readFileSync(join(dir, model.file)));
     const imp = importTfliteModel(bytes, { source: model.file });
-    const { wasm } = await compile(imp.graph, {}, { target: "wasm-scalar", name: model.file });
+    const { wasm, weights: flashWeights } = await compile(imp.graph, {}, { target: "wamr-flash", name: model.file });
+    const weights = flashWeights ?? undefined;
+    const { wasm: scalar } = await compile(imp.graph, {}, { target: "wasm-scalar", name: model.file });
     const inputs = randomTfliteInputs(imp, SEED).blob;
-    const node = await runOnEngine("node", wasm, inputs);
+    // Node cannot attach a shared heap: its reference is the self-contained build
+    const node = await runOnEngine("node", scalar, inputs);
     let identical = true;
     const inQemu = async (engine: "interpreter" | "aot"): Promise<Image> => {
       const elf = join(work, `${model.task}-${engine}.elf`);
       const aotModule = engine === "aot" ? await compileAot(wasm, board.aot, model.file) : undefined;
-      const image = await buildFirmware(wasm, elf, { board, engine, aotModule, ram: board.ram.maxBytes, flash: board.flash.maxBytes, source: model.file });
+      const image = await buildFirmware(wasm, elf, { board, engine, aotModule, weights, ram: board.ram.maxBytes, flash: board.flash.maxBytes, source: model.file });
       const run = await runInQemu(elf, inputs);
       identical &&= same(run.outputs, node);
       console.error(`${model.file}: ${engine}: ${run.instructions} instructions`);
@@ -89,7 +92,7 @@ try {
     const onHost = async (engine: "interpreter" | "aot"): Promise<number> => {
       let best = Infinity;
       for (let i = 0; i < HOST_RUNS; i++) {
-        const run = await runOnHost(wasm, inputs, engine, model.file);
+        const run = await runOnHost(wasm, inputs, engine, model.file, weights);
         identical &&= same(run.outputs, node);
         best = Math.min(best, run.nanos / 1e6);
       }
@@ -114,7 +117,7 @@ for (const r of rows) {
   console.log(`${r.model.file.padEnd(28)} ${r.interpreter.instructions.toLocaleString("en-US").padStart(14)} ${ms(r.interpreter.instructions).padStart(10)} ${(r.aot ? r.aot.instructions.toLocaleString("en-US") : "-").padStart(13)} ${(r.aot ? ms(r.aot.instructions) : "-").padStart(10)}  ${ref.tflm.toFixed(2).padStart(11)} ${ref.plumerai.toFixed(2).padStart(9)}  ${`${(Number(ms(best.instructions)) / ref.tflm).toFixed(1)}×`.padStart(8)}  ${host}  ${r.identical ? "yes" : "NO"}`);
 }
 if (!withAot) console.log("(no AOT: install Debian's llvm-16-dev or newer to build wamrc)");
-console.log(`\nimage sizes in KiB, total = WAMR + C library + embedding + model (flash: the blob or its AOT module; RAM: its linear memory); fits = within ${kib(board.ram.bytes)} KiB RAM and ${kib(board.flash.bytes)} KiB flash`);
+console.log(`\nimage sizes in KiB, total = WAMR + C library + embedding + model (flash: the blob or its AOT module, and the weights; RAM: its linear memory); fits = within ${kib(board.ram.bytes)} KiB RAM and ${kib(board.flash.bytes)} KiB flash`);
 console.log(`${"model".padEnd(34)} ${"flash".padEnd(36)} ${"RAM".padEnd(36)} ${"pool used".padStart(12)} fits`);
 for (const r of rows) {
   for (const [engine, image] of [["interpreter", r.interpreter], ["AOT", r.aot]] as const) {

@@ -67,8 +67,7 @@ export async function runOnEngine(
   if (!ENGINES.includes(engine)) fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
   if (engine === "chromium") return runInChromium(bytes, inputs, { weights: opts.weights, source });
   if (engine === "qemu" || engine === "qemu-cortex-m4") {
-    if (opts.weights) fail(`${source}: firmware embeds the weights; compile the blob without --weights-file`);
-    return (await runOnQemuEngine(engine, bytes, inputs, source)).outputs;
+    return (await runOnQemuEngine(engine, bytes, inputs, source, opts.weights)).outputs;
   }
 
   const info = inspectWasm(bytes, source);

@@ -18,9 +18,11 @@ import { SEED } from "./helpers/compiled.js";
 
 /**
  * The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware for an emulated
- * Cortex-M4: WAMR's interpreter in the image gives the same bits as Node for the same blob; an image over its
- * RAM budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits. Each model is compiled once; KWS is built at the board's default
- * budget (256 KB RAM, 1 MB flash), which it must fit; AD's float32 weights (1 MB) need the board's whole memory.
+ * Cortex-M4, compiled for wamr-flash (weights read in place from flash as WAMR's shared heap): WAMR's interpreter
+ * in the image gives the same bits as Node running the self-contained wasm-scalar build; an image over its RAM
+ * budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits;
+ * a wasm-scalar blob (weights as data segments, which WAMR copies to RAM) still runs. Each model is compiled once
+ * per target; KWS is built at the board's default budget (256 KB RAM, 1 MB flash), which it must fit.
  */
 
 const CI = Boolean(process.env.CI);
@@ -30,11 +32,21 @@ const skip = !CI && missing ? `skipped: ${missing}` : false;
 const board = findBoard("mps2-an386");
 const hex = (outputs: Record<string, TypedArray>) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Buffer.from(bytesOf(v)).toString("hex")]));
 
-async function compileMlperf(file: string): Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> {
+interface Compiled {
+  /** the wamr-flash blob and its weights */
+  wasm: Uint8Array;
+  weights: Uint8Array;
+  /** the same model for wasm-scalar: what Node runs as the reference */
+  scalar: Uint8Array;
+  inputs: Record<string, TypedArray>;
+}
+
+async function compileMlperf(file: string): Promise<Compiled> {
   const bytes = new Uint8Array(readFileSync(join(dir!, file)));
   const imp = importTfliteModel(bytes, { source: file });
-  const { wasm } = await compile(imp.graph, {}, { target: "wasm-scalar", name: file });
-  return { wasm, inputs: randomTfliteInputs(imp, SEED).blob };
+  const flash = await compile(imp.graph, {}, { target: "wamr-flash", name: file });
+  const { wasm: scalar } = await compile(imp.graph, {}, { target: "wasm-scalar", name: file });
+  return { wasm: flash.wasm, weights: flash.weights!, scalar, inputs: randomTfliteInputs(imp, SEED).blob };
 }
 
 describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip }, () => {
@@ -42,39 +54,44 @@ describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip 
 
   const work = mkdtempSync(join(tmpdir(), "teenygrad-mcu-test-"));
   after(() => rmSync(work, { recursive: true, force: true }));
-  let kws: Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> | undefined;
+  let kws: Promise<Compiled> | undefined;
   const kwsBlob = () => (kws ??= compileMlperf("kws_ref_model.tflite"));
 
   test("KWS int8 fits 256 KB RAM / 1 MB flash and matches Node bit for bit", { timeout: 600_000 }, async (t) => {
-    const { wasm, inputs } = await kwsBlob();
+    const { wasm, weights, scalar, inputs } = await kwsBlob();
     const elf = join(work, "kws.elf");
-    const image = await buildFirmware(wasm, elf, { board, source: "kws_ref_model.tflite" });
+    const image = await buildFirmware(wasm, elf, { board, weights, source: "kws_ref_model.tflite" });
     assert.ok(image.sizes.ram.total <= board.ram.bytes && image.sizes.flash.total <= board.flash.bytes);
+    assert.ok(image.sizes.flash.model >= wasm.length + weights.length, "the blob and its weights are in flash");
     const run = await runInQemu(elf, inputs);
-    t.diagnostic(`${run.instructions} instructions per inference; pool high-water mark ${run.pool.highmark} of ${run.pool.bytes} bytes`);
+    t.diagnostic(`${run.instructions} instructions per inference; pool high-water mark ${run.pool.highmark} of ${run.pool.bytes} bytes; RAM ${image.sizes.ram.total} B, flash ${image.sizes.flash.total} B`);
     assert.ok(run.pool.highmark <= run.pool.bytes);
-    assert.deepEqual(hex(run.outputs), hex(await runOnEngine("node", wasm, inputs)));
+    assert.deepEqual(hex(run.outputs), hex(await runOnEngine("node", scalar, inputs)));
     // the same image through the engine interface `teenygrad run fw.elf --engine qemu` uses
     assert.deepEqual(hex(await runOnEngine("qemu", elf, inputs)), hex(run.outputs));
   });
 
   test("KWS int8 as wamrc's Cortex-M4 AOT code in the same firmware matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
-    const { wasm, inputs } = await kwsBlob();
+    const { wasm, weights, scalar, inputs } = await kwsBlob();
     const elf = join(work, "kws-aot.elf");
-    await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), source: "kws_ref_model.tflite" });
-    assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", wasm, inputs)));
+    await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), weights, source: "kws_ref_model.tflite" });
+    assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", scalar, inputs)));
   });
 
-  test("AD int8 (built on the fly by the qemu-cortex-m4 engine) matches Node bit for bit", { timeout: 600_000 }, async () => {
-    const { wasm, inputs } = await compileMlperf("ad01_int8.tflite");
-    assert.deepEqual(hex(await runOnEngine("qemu-cortex-m4", wasm, inputs)), hex(await runOnEngine("node", wasm, inputs)));
+  test("AD int8 (built on the fly by the qemu-cortex-m4 engine) matches Node bit for bit, as wamr-flash and as wasm-scalar", { timeout: 600_000 }, async () => {
+    const { wasm, weights, scalar, inputs } = await compileMlperf("ad01_int8.tflite");
+    const node = hex(await runOnEngine("node", scalar, inputs));
+    assert.deepEqual(hex(await runOnEngine("qemu-cortex-m4", wasm, inputs, { weights })), node);
+    // weights as data segments: WAMR copies them into its pool, which the compiler's device RAM covers
+    assert.deepEqual(hex(await runOnEngine("qemu-cortex-m4", scalar, inputs)), node);
+    await assert.rejects(runOnEngine("qemu-cortex-m4", wasm, inputs), /a wamr-flash blob keeps its weights apart: give its weights file/);
   });
 
   test("an image over its RAM budget fails to link, naming the region and the overflow", { timeout: 600_000 }, async () => {
-    const { wasm } = await kwsBlob();
-    await assert.rejects(buildFirmware(wasm, join(work, "small.elf"), { board, ram: 32 * 1024, source: "kws_ref_model.tflite" }), (e: Error) => {
+    const { wasm, weights } = await kwsBlob();
+    await assert.rejects(buildFirmware(wasm, join(work, "small.elf"), { board, ram: 32 * 1024, weights, source: "kws_ref_model.tflite" }), (e: Error) => {
       assert.ok(e instanceof TeenygradError, e.message);
-      assert.match(e.message, /kws_ref_model\.tflite does not fit mps2-an386: RAM \(32\.0 KiB\) overflowed by [\d.]+ KiB \(\d+ bytes\): WAMR's pool alone takes [\d.]+ KiB, of which [\d.]+ KiB is the blob's linear memory \(\d+ pages\)/);
+      assert.match(e.message, /kws_ref_model\.tflite does not fit mps2-an386: RAM \(32\.0 KiB\) overflowed by [\d.]+ KiB \(\d+ bytes\): WAMR's pool alone takes [\d.]+ KiB, of which [\d.]+ KiB is the blob's linear memory/);
       return true;
     });
   });

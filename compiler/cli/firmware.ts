@@ -1,11 +1,22 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseSize } from "../budget.js";
+import { fail } from "../errors.js";
+import { inspectWasm } from "../host/wasm-info.js";
 import { BOARDS, findBoard } from "../../targets/mcu/boards.js";
 import { compileAot } from "../../targets/mcu/aot.js";
 import { buildFirmware, type ImageSizes, type SizeSplit } from "../../targets/mcu/build.js";
 
 /** `teenygrad firmware MODEL.wasm --board B -o fw.elf`: argument parsing and printing over targets/mcu. */
+
+/** a wamr-flash blob's weights: `given`, else BLOB.weights.bin beside it (compile writes it there); none for other blobs */
+export function readWamrFlashWeights(blob: string, wasm: Uint8Array, given: string | undefined): Uint8Array | undefined {
+  const sharedHeap = inspectWasm(wasm, blob).manifest?.weights.sharedHeap;
+  const file = given ?? (sharedHeap ? `${blob.replace(/\.wasm$/, "")}.weights.bin` : undefined);
+  if (!file) return undefined;
+  if (!existsSync(file)) fail(`${blob}: a wamr-flash blob's weights file ${file} does not exist (compile writes it beside the blob; or give --weights)`);
+  return readFileSync(file);
+}
 
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 
@@ -23,11 +34,12 @@ export function registerFirmwareCommand(program: Command): void {
   program
     .command("firmware")
     .description("build a bare-metal firmware image (ELF) that runs a blob in WAMR on a microcontroller board; fails to link when it does not fit the budget")
-    .argument("<blob>", "compiled .wasm (--target wasm-scalar, weights embedded)")
+    .argument("<blob>", "compiled .wasm: --target wamr-flash (weights read in place from flash), or wasm-scalar (weights copied to RAM)")
     .requiredOption("-o, --output <file>", "output .elf image")
     .option("--board <name>", `board: ${Object.keys(BOARDS).join(", ")}`, "mps2-an386")
     .option("--ram <size>", "RAM budget, e.g. 256K (default: the board's)")
     .option("--flash <size>", "flash budget, e.g. 1M (default: the board's)")
+    .option("--weights <file>", "a wamr-flash blob's weights (default: BLOB.weights.bin beside it)")
     .option("--aot", "run ahead-of-time code from wamrc (built from WAMR's sources against Debian's LLVM) instead of the interpreter")
     .action(async (blob: string, o) => {
       const board = findBoard(o.board);
@@ -36,6 +48,7 @@ export function registerFirmwareCommand(program: Command): void {
         board,
         engine: o.aot ? "aot" : "interpreter",
         aotModule: o.aot ? await compileAot(wasm, board.aot, blob) : undefined,
+        weights: readWamrFlashWeights(blob, wasm, o.weights),
         ram: o.ram === undefined ? undefined : parseSize(o.ram),
         flash: o.flash === undefined ? undefined : parseSize(o.flash),
         source: blob,

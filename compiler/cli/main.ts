@@ -16,7 +16,7 @@ import { renderPlanSvg } from "../planner/index.js";
 import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
 import { readFirmwareInfo } from "../../targets/mcu/runner.js";
-import { registerFirmwareCommand } from "./firmware.js";
+import { readWamrFlashWeights, registerFirmwareCommand } from "./firmware.js";
 import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } from "./train.js";
 import { registerFederateCommand } from "./federate.js";
 
@@ -269,9 +269,7 @@ export function buildProgram(): Command {
     .option("--weights <file>", "a wamr-flash blob's weights (default: BLOB.weights.bin beside it)")
     .action((blob: string, o) => {
       const wasm = readFileSync(blob);
-      const sharedHeap = inspectWasm(wasm, blob).manifest?.weights.sharedHeap;
-      const weightsFile = o.weights ?? (sharedHeap ? `${blob.replace(/\.wasm$/, "")}.weights.bin` : undefined);
-      writeFileSync(o.output, exportC(wasm, { prefix: o.prefix, source: basename(blob), weights: weightsFile ? readFileSync(weightsFile) : undefined }));
+      writeFileSync(o.output, exportC(wasm, { prefix: o.prefix, source: basename(blob), weights: readWamrFlashWeights(blob, wasm, o.weights) }));
       console.log(`wrote ${o.output}`);
     });
   return program;

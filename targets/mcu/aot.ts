@@ -52,6 +52,8 @@ function hostDefines(extra: string[]): string[] {
     "-DWASM_ENABLE_JIT=0", "-DWASM_ENABLE_FAST_JIT=0", "-DWASM_ENABLE_LIBC_BUILTIN=0", "-DWASM_ENABLE_LIBC_WASI=0",
     "-DWASM_ENABLE_BULK_MEMORY=1", "-DWASM_ENABLE_SHARED_MEMORY=0", "-DWASM_ENABLE_THREAD_MGR=0", "-DWASM_ENABLE_MULTI_MODULE=0",
     "-DWASM_DISABLE_HW_BOUND_CHECK=1", "-DWASM_DISABLE_STACK_HW_BOUND_CHECK=1",
+    // wamr-flash blobs read their weights in place as a shared heap (targets/wamr/teenygrad_weights.h)
+    "-DWASM_ENABLE_SHARED_HEAP=1",
     ...extra,
   ];
 }
@@ -129,9 +131,9 @@ export interface HostRun {
 
 /**
  * Runs the blob once on this machine through the C embedding (main.c, with the firmware's measuring wrapper):
- * in WAMR's fast interpreter, or as wamrc's x86-64 AOT module.
+ * in WAMR's fast interpreter, or as wamrc's x86-64 AOT module; `weights` for a wamr-flash blob.
  */
-export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "interpreter" | "aot", source: string): Promise<HostRun> {
+export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "interpreter" | "aot", source: string, weights?: Uint8Array): Promise<HostRun> {
   const sources = requireWamrSources();
   const manifest = inspectWasm(wasm, source).manifest ?? fail(`${source}: not a teenygrad blob`);
   const aot = engine === "aot";
@@ -140,7 +142,7 @@ export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "
   ], { interpreter: "fast", aot }), sources);
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-host-"));
   try {
-    const header = exportC(wasm, { source });
+    const header = exportC(wasm, { source, weights });
     writeFileSync(join(dir, "model.h"), aot ? withModuleBytes(header, await compileAot(wasm, HOST_AOT_TARGET, source)) : header);
     const exe = join(dir, "run-model");
     const cflags = ["-O2", "-std=gnu99", "-I", dir, "-I", join(sources.root, "core", "iwasm", "include")];

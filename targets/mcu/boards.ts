@@ -25,8 +25,6 @@ export interface Board {
   /** newlib's heap (stdio's buffers) and the C stack, inside the RAM budget */
   heapBytes: number;
   stackBytes: number;
-  /** WAMR's interpreter stack for run() (wasm operand and call frames), inside WAMR's pool */
-  wasmStackBytes: number;
   qemu: {
     machine: string;
     cpu: string;
@@ -53,7 +51,6 @@ export const BOARDS: Record<string, Board> = {
     ram: { origin: 0x2000_0000, bytes: 256 * 1024, maxBytes: 4 * 1024 * 1024 },
     heapBytes: 4 * 1024,
     stackBytes: 8 * 1024,
-    wasmStackBytes: 8 * 1024,
     // 25 MHz SYSCLK; a shift of 6 (64 ns per instruction) puts 1.6 SysTick ticks in every instruction
     qemu: { machine: "mps2-an386", cpu: "cortex-m4", systickHz: 25_000_000, icountShift: 6 },
   },

@@ -5,6 +5,10 @@
  * linker script in firmware/, and the C embedding every target shares (targets/wamr/main.c). WAMR's objects
  * are built once per board and configuration and cached under the teenygrad cache.
  *
+ * A `wamr-flash` blob's weights stay in flash: export-c's const array, attached in place as WAMR's shared heap
+ * (targets/wamr/teenygrad_weights.h), so RAM holds only the exact linear memory (arena), the loaded module and
+ * the stacks. A `wasm-scalar` blob still works, but WAMR copies its data segments (the weights) into RAM.
+ *
  * The linker script holds the budget: an image whose RAM or flash does not fit fails to link, and the error
  * names the region and the overflow.
  */
@@ -15,6 +19,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { footprint } from "../../compiler/budget.js";
 import { exportC } from "../../compiler/codegen/export-c.js";
 import type { Manifest } from "../../compiler/codegen/manifest.js";
 import { fail } from "../../compiler/errors.js";
@@ -51,7 +56,7 @@ export interface ImageSizes {
   ram: SizeSplit;
   /** WAMR's pool: the linear memory, the loaded module, the interpreter's stack */
   poolBytes: number;
-  /** the blob's linear memory, inside the pool */
+  /** the blob's linear memory as WAMR allocates it (the bytes below __heap_base), inside the pool */
   memoryBytes: number;
 }
 
@@ -62,7 +67,7 @@ export interface SizeSplit {
   libc: number;
   /** start-up code, platform layer, main.c, newlib's heap and the C stack */
   embedding: number;
-  /** flash: the blob (or its AOT module); RAM: its linear memory */
+  /** flash: the blob (or its AOT module) and its weights; RAM: its linear memory */
   model: number;
 }
 
@@ -74,6 +79,8 @@ export interface FirmwareOptions {
   engine?: McuEngine;
   /** the AOT module for engine "aot" (from wamrc) */
   aotModule?: Uint8Array;
+  /** a wamr-flash blob's weights (compile's OUT.weights.bin), linked into flash */
+  weights?: Uint8Array;
   /** names the blob in messages */
   source?: string;
 }
@@ -119,7 +126,9 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
   if (budget.flash > board.flash.maxBytes) fail(`--flash ${budget.flash}: ${board.name} has ${board.flash.maxBytes} bytes of flash`);
   const info = inspectWasm(blob, source);
   const manifest = info.manifest ?? fail(`${source}: no teenygrad.manifest custom section: not a teenygrad blob`);
-  if (info.features.includes("simd128")) fail(`${source}: WAMR on ${board.name} has no SIMD; compile with --target wasm-scalar`);
+  if (info.features.includes("simd128")) fail(`${source}: WAMR on ${board.name} has no SIMD; compile with --target wamr-flash (weights read in place from flash)`);
+  if (manifest.weights.sharedHeap && !opts.weights) fail(`${source}: a wamr-flash blob keeps its weights apart: give its weights file (compile writes OUT.weights.bin)`);
+  if (!manifest.weights.embedded && !manifest.weights.sharedHeap) fail(`${source}: firmware needs the weights in flash: compile with --target wamr-flash (or wasm-scalar without --weights-file)`);
   if (engine === "aot" && !opts.aotModule) fail(`${source}: the "aot" engine needs the module wamrc compiled`);
   const tools = armTools();
   const sources = requireWamrSources();
@@ -127,12 +136,12 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
 
   const dir = mkdtempSync(join(tmpdir(), "teenygrad-firmware-"));
   try {
-    const header = exportC(blob, { source: basename(source) });
+    const header = exportC(blob, { source: basename(source), weights: opts.weights });
     writeFileSync(join(dir, "model.h"), engine === "aot" ? withModuleBytes(header, opts.aotModule!) : header);
     writeFileSync(join(dir, "memory.ld"), memoryScript(board, budget));
     const moduleBytes = engine === "aot" ? opts.aotModule!.length : blob.length;
-    const codeBytes = info.sections.find((s) => s.name === "code")?.bytes ?? 0;
-    const poolBytes = poolSize(board, manifest.memory.bytes, codeBytes, engine);
+    const ram = footprint(blob.length, info, manifest).ram;
+    const poolBytes = poolSize(ram.bytes, info.codeBytes, engine);
     const include = wamrIncludes(sources, PLATFORM_DIR);
     const cflags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror"];
     const objects: string[] = [];
@@ -143,7 +152,8 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     };
     await compile(join(FIRMWARE_DIR, "startup.c"), [`-DFIRMWARE_SYSTICK_HZ=${board.qemu.systickHz}u`]);
     await compile(join(FIRMWARE_DIR, "firmware.c"));
-    await compile(MAIN_C, ["-Dmain=embedding_main", `-DRUN_MODEL_STACK_BYTES=${board.wasmStackBytes}u`, `-DRUN_MODEL_POOL_BYTES=${poolBytes}u`]);
+    // the interpreter stack is main.c's default, the compiler's MODEL_STACK_BYTES
+    await compile(MAIN_C, ["-Dmain=embedding_main", `-DRUN_MODEL_POOL_BYTES=${poolBytes}u`]);
     const map = join(dir, "firmware.map");
     const linked = join(dir, "firmware.elf");
     try {
@@ -157,7 +167,7 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
       const stderr = (e as { stderr?: string }).stderr ?? String(e);
       const overflows = [...stderr.matchAll(/region `(\w+)' overflowed by (\d+) bytes/g)];
       if (overflows.length === 0) fail(`linking the firmware for ${source} failed:\n${stderr.trim()}`);
-      const what = overflows.map(([, region, bytes]) => overflowMessage(region, Number(bytes), budget, manifest, poolBytes, moduleBytes));
+      const what = overflows.map(([, region, bytes]) => overflowMessage(region, Number(bytes), budget, ram.linearMemory, poolBytes, moduleBytes + (opts.weights?.length ?? 0)));
       fail(`${source} does not fit ${board.name}: ${what.join("; ")}`);
     }
     const firmwareInfo: FirmwareInfo = { board: board.name, engine, budget, manifest };
@@ -165,28 +175,30 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     writeFileSync(infoFile, JSON.stringify(firmwareInfo));
     // a section that is never loaded: it costs the device nothing
     await tool(tools.objcopy, ["--add-section", `${FIRMWARE_INFO_SECTION}=${infoFile}`, "--set-section-flags", `${FIRMWARE_INFO_SECTION}=noload,readonly`, linked, output]);
-    return { path: output, info: firmwareInfo, sizes: imageSizes(readFileSync(map, "utf8"), board, poolBytes, manifest.memory.bytes) };
+    return { path: output, info: firmwareInfo, sizes: imageSizes(readFileSync(map, "utf8"), board, poolBytes, ram.linearMemory) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function overflowMessage(region: string, bytes: number, budget: { ram: number; flash: number }, manifest: Manifest, poolBytes: number, moduleBytes: number): string {
+function overflowMessage(region: string, bytes: number, budget: { ram: number; flash: number }, linearMemory: number, poolBytes: number, flashBytes: number): string {
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   if (region === "RAM") {
-    return `RAM (${kib(budget.ram)}) overflowed by ${kib(bytes)} (${bytes} bytes): WAMR's pool alone takes ${kib(poolBytes)}, of which ${kib(manifest.memory.bytes)} is the blob's linear memory (${manifest.memory.pages} pages)`;
+    return `RAM (${kib(budget.ram)}) overflowed by ${kib(bytes)} (${bytes} bytes): WAMR's pool alone takes ${kib(poolBytes)}, of which ${kib(linearMemory)} is the blob's linear memory`;
   }
-  return `${region === "FLASH" ? "flash" : region} (${kib(budget.flash)}) overflowed by ${kib(bytes)} (${bytes} bytes): the module alone is ${kib(moduleBytes)}`;
+  return `${region === "FLASH" ? "flash" : region} (${kib(budget.flash)}) overflowed by ${kib(bytes)} (${bytes} bytes): the module and its weights alone are ${kib(flashBytes)}`;
 }
 
+/** main.c's slack beyond the compiler's device RAM, for the allocator (as its default RUN_MODEL_POOL_BYTES) */
+const POOL_SLACK_BYTES = 16 * 1024;
+
 /**
- * WAMR's pool: the linear memory, the loaded module (the fast interpreter's rewritten code, about twice the
- * blob's code section; AOT's machine code, copied to RAM to run, allowed three times it; data segments stay in
- * flash either way), the interpreter's stack, and WAMR's own records.
+ * WAMR's pool: the compiler's device RAM for the blob (teenygrad compile --report: linear memory, the fast
+ * interpreter's module and instance with copies of any data segments, its stack) and main.c's slack; for AOT
+ * also its machine code, which the loader copies to RAM to run, allowed three times the blob's code section.
  */
-function poolSize(board: Board, memoryBytes: number, codeBytes: number, engine: McuEngine): number {
-  const loaded = (engine === "aot" ? 3 : 2) * codeBytes;
-  return align(memoryBytes + loaded + board.wasmStackBytes + 16 * 1024, 8);
+function poolSize(deviceRamBytes: number, codeBytes: number, engine: McuEngine): number {
+  return align(deviceRamBytes + (engine === "aot" ? 3 * codeBytes : 0) + POOL_SLACK_BYTES, 8);
 }
 
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
@@ -209,13 +221,13 @@ function memoryScript(board: Board, budget: { ram: number; flash: number }): str
 /** the header with the AOT module in place of the blob's bytes (the tensor tables stay the blob's) */
 export function withModuleBytes(header: string, module: Uint8Array): string {
   const size = /^#define MODEL_WASM_BYTES \d+u$/m;
-  const array = /^static uint8_t model_wasm\[MODEL_WASM_BYTES\] = \{\n[^}]*\};$/m;
-  if (!size.test(header) || !array.test(header)) fail("export-c's header no longer has MODEL_WASM_BYTES and model_wasm[]: update targets/mcu/build.ts");
+  const array = /^static const uint8_t model_wasm\[MODEL_WASM_BYTES\] TEENYGRAD_ALIGNED = \{\n[^}]*\};$/m;
+  if (!size.test(header) || !array.test(header)) fail("export-c's header no longer has MODEL_WASM_BYTES and const model_wasm[]: update targets/mcu/build.ts");
   const rows: string[] = [];
   for (let at = 0; at < module.length; at += 16) rows.push(`    ${Array.from(module.subarray(at, at + 16), (b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ")},`);
   return header
     .replace(size, `#define MODEL_WASM_BYTES ${module.length}u`)
-    .replace(array, () => `/* wamrc's AOT module in place of the blob */\nstatic uint8_t model_wasm[MODEL_WASM_BYTES] = {\n${rows.join("\n")}\n};`);
+    .replace(array, () => `/* wamrc's AOT module in place of the blob */\nstatic const uint8_t model_wasm[MODEL_WASM_BYTES] TEENYGRAD_ALIGNED = {\n${rows.join("\n")}\n};`);
 }
 
 /** WAMR's compile-time configuration on a microcontroller: as targets/wamr/build.ts's, or AOT alone */
@@ -239,6 +251,8 @@ function wamrDefines(board: Board, aot: boolean): string[] {
     // memory.copy and memory.fill (WAMR 2.4 splits them from the rest of bulk memory)
     "-DWASM_ENABLE_BULK_MEMORY_OPT=1",
     "-DWASM_ENABLE_SHARED_MEMORY=0",
+    // wamr-flash blobs read their weights in place from flash as a shared heap (targets/wamr/teenygrad_weights.h)
+    "-DWASM_ENABLE_SHARED_HEAP=1",
     "-DWASM_ENABLE_MULTI_MODULE=0",
     "-DWASM_ENABLE_MINI_LOADER=0",
     "-DWASM_ENABLE_THREAD_MGR=0",
@@ -256,7 +270,7 @@ export function wamrIncludes(sources: WamrSources, platformDir: string): string[
 
 /**
  * WAMR's C sources for a configuration (the files WAMR's CMake would pick): the common runtime with this
- * architecture's invokeNative, an interpreter, the AOT runtime and its relocations when asked, the allocator,
+ * architecture's invokeNative and the shared heap's natives, an interpreter, the AOT runtime and its relocations when asked, the allocator,
  * the utilities, and the platform layer's files.
  */
 export function wamrSourceFiles(sources: WamrSources, config: { invokeNative: string; interpreter?: "fast" | "classic"; aotReloc?: string; platform: string[] }): string[] {
@@ -266,6 +280,8 @@ export function wamrSourceFiles(sources: WamrSources, config: { invokeNative: st
   return [
     ...common.map((f) => core(`iwasm/common/${f}.c`)),
     core(`iwasm/common/arch/${config.invokeNative}`),
+    // every configuration has WASM_ENABLE_SHARED_HEAP (wamr-flash's weights), which registers these natives
+    core("iwasm/libraries/shared-heap/shared_heap_wrapper.c"),
     ...(config.interpreter ? ["wasm_loader", "wasm_runtime", `wasm_interp_${config.interpreter}`].map((f) => core(`iwasm/interpreter/${f}.c`)) : []),
     ...(config.aotReloc ? [...["aot_intrinsic", "aot_loader", "aot_runtime"].map((f) => core(`iwasm/aot/${f}.c`)), core(`iwasm/aot/arch/${config.aotReloc}`)] : []),
     ...["ems_alloc", "ems_gc", "ems_hmu", "ems_kfc"].map((f) => core(`shared/mem-alloc/ems/${f}.c`)),
@@ -273,29 +289,6 @@ export function wamrSourceFiles(sources: WamrSources, config: { invokeNative: st
     ...utils.map((f) => core(`shared/utils/${f}.c`)),
     ...config.platform,
   ];
-}
-
-/**
- * WAMR's loaders keep the names of exports in the loaded buffer, written in place (each moved one byte back
- * over its length and NUL-terminated), which faults when the buffer is in flash. These patches turn that off, so
- * names are copied into the pool (a few bytes) while data segments stay referenced in flash, as before.
- */
-const FLASH_PATCHES: Record<string, [string, string][]> = {
-  "wasm_loader.c": [["bool reuse_const_strings = is_load_from_file_buf && !wasm_binary_freeable;", "bool reuse_const_strings = false;"]],
-};
-
-/** `file`, or its patched copy in `dir` */
-function patchedSource(file: string, dir: string): string {
-  const patches = FLASH_PATCHES[basename(file)];
-  if (!patches) return file;
-  let text = readFileSync(file, "utf8");
-  for (const [from, to] of patches) {
-    if (!text.includes(from)) fail(`${file} no longer contains \`${from}\`: update FLASH_PATCHES in targets/mcu/build.ts`);
-    text = text.replace(from, to);
-  }
-  const copy = join(dir, basename(file));
-  writeFileSync(copy, text);
-  return copy;
 }
 
 /** a build of WAMR's sources into one static library: for the board (arm-none-eabi) or for this machine */
@@ -314,10 +307,10 @@ export interface WamrLibrarySpec {
 
 /**
  * The library for `spec`, built on first use two files at a time (the machine is shared) and cached by WAMR's
- * version, the flags, the files, the patches and the contents of our own files among them.
+ * version, the flags, the files and the contents of our own files among them.
  */
 export async function buildWamrLibrary(spec: WamrLibrarySpec, sources: WamrSources): Promise<string> {
-  const hash = createHash("sha256").update(JSON.stringify({ ...spec, files: spec.files.map((f) => basename(f)), FLASH_PATCHES }));
+  const hash = createHash("sha256").update(JSON.stringify({ ...spec, files: spec.files.map((f) => basename(f)) }));
   for (const file of spec.files) if (file.startsWith(HERE)) hash.update(readFileSync(file));
   hash.update(readFileSync(join(PLATFORM_DIR, "platform_internal.h")));
   const dir = join(teenygradCacheDir(), "wamr", `wamr-${sources.version}-${spec.name}-${hash.digest("hex").slice(0, 12)}`);
@@ -326,13 +319,12 @@ export async function buildWamrLibrary(spec: WamrLibrarySpec, sources: WamrSourc
   const build = `${dir}.${process.pid}.build`;
   mkdirSync(build, { recursive: true });
   try {
-    const compiled = spec.files.map((f) => patchedSource(f, build));
     const objects = spec.files.map((f, i) => join(build, `${i}-${basename(f).replace(/\.(c|s|cpp)$/, "")}.o`));
     const compile = (file: string, object: string) => file.endsWith(".cpp")
       ? tool(spec.cxx ?? fail(`${spec.name}: no C++ compiler for ${file}`), [...spec.cflags, ...(spec.cxxflags ?? []), "-c", file, "-o", object])
       : tool(spec.cc, [...spec.cflags, "-c", file, "-o", object]);
-    for (let i = 0; i < compiled.length; i += 2) {
-      await Promise.all(compiled.slice(i, i + 2).map((f, j) => compile(f, objects[i + j])));
+    for (let i = 0; i < spec.files.length; i += 2) {
+      await Promise.all(spec.files.slice(i, i + 2).map((f, j) => compile(f, objects[i + j])));
     }
     await tool(spec.ar, ["rcs", join(build, "libiwasm.a"), ...objects]);
     mkdirSync(dir, { recursive: true });
@@ -357,7 +349,8 @@ function boardLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: 
 
 /**
  * Splits the linked image by owner from the linker's map: every input section's address, size and object.
- * .data counts in RAM and (its initial image) in flash; the model's RAM is its linear memory inside WAMR's pool.
+ * .data counts in RAM and (its initial image) in flash; the model's flash is its blob (or AOT module) and weights,
+ * its RAM its linear memory inside WAMR's pool.
  */
 export function imageSizes(map: string, board: Board, poolBytes: number, memoryBytes: number): ImageSizes {
   const flash: SizeSplit = { total: 0, wamr: 0, libc: 0, embedding: 0, model: 0 };
@@ -372,7 +365,7 @@ export function imageSizes(map: string, board: Board, poolBytes: number, memoryB
     if (bytes === 0 || name.startsWith(".debug") || name.startsWith(".comment") || name.startsWith(".ARM.attributes")) continue;
     const owner: keyof Omit<SizeSplit, "total"> = /libiwasm\.a/.test(object) ? "wamr"
       : /lib(c|m|g|gcc|rdimon|c_nano|g_nano|rdimon_nano)\.a|crt/.test(object) ? "libc"
-      : /^\.(data|rodata)\.model_wasm$/.test(name) ? "model"
+      : /^\.rodata\.model_(wasm|weights)$/.test(name) ? "model"
       : "embedding";
     const inRam = at >= board.ram.origin && at < board.ram.origin + board.ram.maxBytes;
     if (inRam) {

@@ -105,17 +105,19 @@ export const CORTEX_M4_BOARD = "mps2-an386";
 
 /**
  * Runs once on a QEMU engine: "qemu" boots `image` (an ELF from `teenygrad firmware`); "qemu-cortex-m4" builds
- * the blob into an image for mps2-an386 first, with the board's whole memory as the budget (to check a budget,
- * build with `teenygrad firmware --ram --flash`).
+ * the blob (with `weights` for a wamr-flash blob) into an image for mps2-an386 first, with the board's whole
+ * memory as the budget (to check a budget, build with `teenygrad firmware --ram --flash`).
  */
-export async function runOnQemuEngine(engine: QemuEngine, image: Uint8Array, inputs: InputValues, source: string): Promise<QemuRun> {
+export async function runOnQemuEngine(engine: QemuEngine, image: Uint8Array, inputs: InputValues, source: string, weights?: Uint8Array): Promise<QemuRun> {
   const dir = await mkdtemp(join(tmpdir(), "teenygrad-firmware-"));
   try {
     const elf = join(dir, "firmware.elf");
-    if (engine === "qemu") await writeFile(elf, image);
-    else {
+    if (engine === "qemu") {
+      if (weights) fail(`${source}: a firmware image holds its weights; give no weights file`);
+      await writeFile(elf, image);
+    } else {
       const board = findBoard(CORTEX_M4_BOARD);
-      await buildFirmware(image, elf, { board, ram: board.ram.maxBytes, flash: board.flash.maxBytes, source });
+      await buildFirmware(image, elf, { board, ram: board.ram.maxBytes, flash: board.flash.maxBytes, weights, source });
     }
     return await runInQemu(elf, inputs);
   } finally {

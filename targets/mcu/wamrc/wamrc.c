@@ -69,6 +69,8 @@ int main(int argc, char **argv) {
     option.enable_bulk_memory = true;
     option.enable_bulk_memory_opt = false;
     option.aux_stack_frame_type = AOT_STACK_FRAME_OFF;
+    /* wamr-flash blobs address their weights in WAMR's shared heap, above linear memory */
+    option.enable_shared_heap = true;
     aot_call_stack_features_init_default(&option.call_stack_features);
 
     int result = 1;
