@@ -4,7 +4,7 @@
 // as TFLite's integer kernels compute it; storeRequantized turns it into the int8 output.
 // SIMD: 8 output pixels at a time in widening i16x8 → i32x4 multiplies; scalar elsewhere.
 import { ceilDiv, floorDiv } from "./common";
-import { storeRequantized } from "./qcommon";
+import { storeRequantized, storeRequantized8 } from "./qcommon";
 
 export function qconv2d(
   x: usize, w: usize, bias: usize, rq: usize, y: usize,
@@ -53,7 +53,7 @@ export function qconv2d(
                   }
                 }
               }
-              storeLanes(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+              storeRequantized8(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
             }
           }
           // the columns the vector tiles did not cover
@@ -126,10 +126,10 @@ function qpointwise(
           a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
           b3 = i32x4.add(b3, i32x4.extmul_high_i16x8_s(xv, wv));
         }
-        storeLanes(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
       for (let p = P8; p < P; p++) {
         for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi, roundUp);
@@ -148,16 +148,4 @@ function qpointwise(
   const wr = w + <usize>(oc * C);
   for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * P + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
   storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-}
-
-/** 8 accumulators (lanes of lo4, then hi4) requantized with one channel's parameters into 8 bytes at y. */
-@inline function storeLanes(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
-  storeRequantized(y, i32x4.extract_lane(lo4, 0), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 1, i32x4.extract_lane(lo4, 1), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 2, i32x4.extract_lane(lo4, 2), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 3, i32x4.extract_lane(lo4, 3), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 4, i32x4.extract_lane(hi4, 0), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 5, i32x4.extract_lane(hi4, 1), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 6, i32x4.extract_lane(hi4, 2), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 7, i32x4.extract_lane(hi4, 3), rq, outZp, lo, hi, roundUp);
 }
