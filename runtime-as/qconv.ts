@@ -19,6 +19,18 @@ export function qconv2d(
     }
     return;
   }
+  if (ASC_FEATURE_SIMD && groups == C && OC == C && SH == 1 && SW == 1 && OW == W && W < 16384) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const plane = <usize>((n * C + c) * H * W);
+        depthwisePlane(
+          x + plane, w + <usize>(c * KH * KW), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, KH, KW, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp,
+        );
+      }
+    }
+    return;
+  }
   const OCg = OC / groups;
   const taps = Cg * KH * KW;
   // output columns whose every kw tap lies inside the row (vector tiles need no bounds checks)
@@ -70,6 +82,57 @@ export function qconv2d(
       }
     }
   }
+}
+
+/**
+ * One depthwise channel whose output rows are as wide as its input rows (stride 1): the plane read as one
+ * flat row, so 8 outputs at a time fit a vector tile however narrow the rows are (KWS's are 5 wide). Output
+ * p = oh·W + ow reads input p + (kh·DH − PH)·W + kw·DW − PW; lanes whose column ow + kw·DW − PW falls
+ * outside the row are masked to zero, and then so are the rows outside the plane, as long as the whole
+ * tile's reads stay inside the plane. The outputs near the plane's two ends are scalar.
+ */
+function depthwisePlane(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, KH: i32, KW: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const P = OH * W;
+  const firstOffset = -PH * W - PW, lastOffset = ((KH - 1) * DH - PH) * W + (KW - 1) * DW - PW;
+  const tileStart = min(P, max(0, -firstOffset));
+  // tiles start below tileEnd: their 8 outputs exist and their reads end inside the plane
+  const tileEnd = min(P - 7, H * W - 7 - lastOffset);
+  const zp = i16x8.splat(<i16>inZp), width = i16x8.splat(<i16>W), zero = i16x8.splat(0);
+  // columns of the tile's 8 outputs, kept in [0, W) by subtracting W where they reach it (1 + 7/W times)
+  let columns = wrapColumns(i16x8.add(i16x8.splat(<i16>(tileStart % W)), i16x8(0, 1, 2, 3, 4, 5, 6, 7)), width, W);
+  let p = tileStart;
+  for (; p < tileEnd; p += 8) {
+    let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+    for (let kw = 0; kw < KW; kw++) {
+      const column = i16x8.add(columns, i16x8.splat(<i16>(kw * DW - PW)));
+      const inside = v128.and(i16x8.ge_s(column, zero), i16x8.lt_s(column, width));
+      for (let kh = 0; kh < KH; kh++) {
+        const xv = v128.and(i16x8.sub(v128.load8x8_s(xc + <usize>(p + (kh * DH - PH) * W + kw * DW - PW)), zp), inside);
+        const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+        acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+        acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+      }
+    }
+    storeRequantized8(yc + <usize>p, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    columns = wrapColumns(i16x8.add(columns, i16x8.splat(8)), width, W);
+  }
+  for (let o = 0; o < P; o++) {
+    if (o == tileStart) o = p;
+    if (o >= P) break;
+    const oh = o / W, ow = o % W;
+    const ihTop = oh - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+    storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+  }
+}
+
+/** Columns in [0, W + 8) back into [0, W). */
+@inline function wrapColumns(columns: v128, width: v128, W: i32): v128 {
+  for (let k = 0; k <= 7 / W; k++) columns = i16x8.sub(columns, v128.and(i16x8.ge_s(columns, width), width));
+  return columns;
 }
 
 /** bias + Σ (x − inZp)·w over one output pixel's taps inside the input. */
