@@ -156,52 +156,78 @@ function depthwisePlane(
 }
 
 /**
- * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels
- * share each input load; the rest is scalar.
+ * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels take
+ * input channels in pairs: the two rows interleaved into (x[c], x[c+1]) lanes meet a splat (w[c], w[c+1])
+ * in i32x4.dot_i16x8_s, the zero point folded into the bias (bias − inZp·Σw, exact in integers). When P is
+ * not a multiple of 8, the last tile overlaps the one before it (the same values stored twice); planes
+ * narrower than 8 pixels are scalar.
  */
 function qpointwise(
   x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let oc = 0;
-  if (ASC_FEATURE_SIMD) {
-    const zp = i16x8.splat(<i16>inZp);
-    const P8 = P & ~7;
+  if (ASC_FEATURE_SIMD && P >= 8) {
+    const C2 = C & ~1;
     for (; oc + 4 <= OC; oc += 4) {
       const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
-      for (let p = 0; p < P8; p += 8) {
-        let a0 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>oc << 2)));
-        let a1 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 1) << 2)));
-        let a2 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 2) << 2)));
-        let a3 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 3) << 2)));
-        let b0 = a0, b1 = a1, b2 = a2, b3 = a3;
-        for (let c = 0; c < C; c++) {
-          const xv = i16x8.sub(v128.load8x8_s(x + <usize>(c * P + p)), zp);
-          let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>c));
-          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
-          b0 = i32x4.add(b0, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w1 + <usize>c));
-          a1 = i32x4.add(a1, i32x4.extmul_low_i16x8_s(xv, wv));
-          b1 = i32x4.add(b1, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w2 + <usize>c));
-          a2 = i32x4.add(a2, i32x4.extmul_low_i16x8_s(xv, wv));
-          b2 = i32x4.add(b2, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w3 + <usize>c));
-          a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
-          b3 = i32x4.add(b3, i32x4.extmul_high_i16x8_s(xv, wv));
+      const b0 = i32x4.splat(foldedBias(w0, bias, oc, C, inZp)), b1 = i32x4.splat(foldedBias(w1, bias, oc + 1, C, inZp));
+      const b2 = i32x4.splat(foldedBias(w2, bias, oc + 2, C, inZp)), b3 = i32x4.splat(foldedBias(w3, bias, oc + 3, C, inZp));
+      for (let tile = 0; tile < P; tile += 8) {
+        const p = min(tile, P - 8);
+        let a0 = b0, a1 = b1, a2 = b2, a3 = b3, e0 = b0, e1 = b1, e2 = b2, e3 = b3;
+        for (let c = 0; c < C2; c += 2) {
+          const xa = v128.load8x8_s(x + <usize>(c * P + p)), xb = v128.load8x8_s(x + <usize>((c + 1) * P + p));
+          const lo4 = i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15);
+          let wv = weightPair(w0 + <usize>c);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, wv));
+          e0 = i32x4.add(e0, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w1 + <usize>c);
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo4, wv));
+          e1 = i32x4.add(e1, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w2 + <usize>c);
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo4, wv));
+          e2 = i32x4.add(e2, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w3 + <usize>c);
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo4, wv));
+          e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, wv));
         }
-        storeRequantized8(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
-      }
-      for (let p = P8; p < P; p++) {
-        for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi, roundUp);
+        if (C2 < C) {
+          const xv = v128.load8x8_s(x + <usize>(C2 * P + p));
+          let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>C2));
+          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
+          e0 = i32x4.add(e0, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w1 + <usize>C2));
+          a1 = i32x4.add(a1, i32x4.extmul_low_i16x8_s(xv, wv));
+          e1 = i32x4.add(e1, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w2 + <usize>C2));
+          a2 = i32x4.add(a2, i32x4.extmul_low_i16x8_s(xv, wv));
+          e2 = i32x4.add(e2, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w3 + <usize>C2));
+          a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
+          e3 = i32x4.add(e3, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+        storeRequantized8(y + <usize>(oc * P + p), a0, e0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 1) * P + p), a1, e1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 2) * P + p), a2, e2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 3) * P + p), a3, e3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
     }
   }
   for (; oc < OC; oc++) {
     for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
   }
+}
+
+/** bias − inZp·Σ w[oc, ·]: the accumulator's start when the inputs go in without their zero point. */
+@inline function foldedBias(wr: usize, bias: usize, oc: i32, C: i32, inZp: i32): i32 {
+  let sum = 0;
+  for (let c = 0; c < C; c++) sum += <i32>load<i8>(wr + <usize>c);
+  return (bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2))) - inZp * sum;
+}
+
+/** (w[c], w[c+1]) four times as i16 lanes. */
+@inline function weightPair(wr: usize): v128 {
+  return i16x8.extend_low_i8x16_s(i16x8.splat(load<i16>(wr)));
 }
 
 @inline function pointwiseScalar(
