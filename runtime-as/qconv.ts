@@ -159,8 +159,8 @@ function depthwisePlane(
  * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels take
  * input channels in pairs: the two rows interleaved into (x[c], x[c+1]) lanes meet a splat (w[c], w[c+1])
  * in i32x4.dot_i16x8_s, the zero point folded into the bias (bias − inZp·Σw, exact in integers). When P is
- * not a multiple of 8, the last tile overlaps the one before it (the same values stored twice); planes
- * narrower than 8 pixels are scalar.
+ * not a multiple of 8, the last tile overlaps the one before it (the same values stored twice); the scalar
+ * build (and planes narrower than 8 pixels) blocks 4 channels x 4 pixels the same way.
  */
 function qpointwise(
   x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
@@ -213,9 +213,46 @@ function qpointwise(
       }
     }
   }
+  // scalar: 4 channels x 4 pixels in 16 accumulators, so each loaded input and weight is used 4 times
+  if (P >= 4) {
+    for (; oc + 4 <= OC; oc += 4) {
+      const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
+      const b0 = foldedBias(w0, bias, oc, C, inZp), b1 = foldedBias(w1, bias, oc + 1, C, inZp);
+      const b2 = foldedBias(w2, bias, oc + 2, C, inZp), b3 = foldedBias(w3, bias, oc + 3, C, inZp);
+      for (let tile = 0; tile < P; tile += 4) {
+        const p = min(tile, P - 4);
+        let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+        let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+        for (let c = 0; c < C; c++) {
+          const xr = x + <usize>(c * P + p);
+          const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr, 1), x2 = <i32>load<i8>(xr, 2), x3 = <i32>load<i8>(xr, 3);
+          let wc = <i32>load<i8>(w0 + <usize>c);
+          a00 += x0 * wc; a01 += x1 * wc; a02 += x2 * wc; a03 += x3 * wc;
+          wc = <i32>load<i8>(w1 + <usize>c);
+          a10 += x0 * wc; a11 += x1 * wc; a12 += x2 * wc; a13 += x3 * wc;
+          wc = <i32>load<i8>(w2 + <usize>c);
+          a20 += x0 * wc; a21 += x1 * wc; a22 += x2 * wc; a23 += x3 * wc;
+          wc = <i32>load<i8>(w3 + <usize>c);
+          a30 += x0 * wc; a31 += x1 * wc; a32 += x2 * wc; a33 += x3 * wc;
+        }
+        storeRequantized4(y + <usize>(oc * P + p), a00, a01, a02, a03, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 1) * P + p), a10, a11, a12, a13, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 2) * P + p), a20, a21, a22, a23, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 3) * P + p), a30, a31, a32, a33, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+      }
+    }
+  }
   for (; oc < OC; oc++) {
     for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
   }
+}
+
+/** Four consecutive outputs of one channel. */
+@inline function storeRequantized4(y: usize, a0: i32, a1: i32, a2: i32, a3: i32, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  storeRequantized(y, a0, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 1, a1, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 2, a2, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 3, a3, rq, outZp, lo, hi, roundUp);
 }
 
 /** bias − inZp·Σ w[oc, ·]: the accumulator's start when the inputs go in without their zero point. */
