@@ -5,34 +5,25 @@
 // RoundingDivideByPOT: TFLM everywhere, TFLite's ADD) and up in ruy and TFLite's builtin convolutions and
 // fully connected: `roundUp` picks. Integer arithmetic only.
 
-/** (a·b·2) / 2^32 rounded half away from zero, saturating the one overflowing case (MIN·MIN). */
-@inline export function roundingDoublingHighMul(a: i32, b: i32): i32 {
-  if (a == i32.MIN_VALUE && b == i32.MIN_VALUE) return i32.MAX_VALUE;
-  // (ab + nudge) / 2^31 truncated toward zero, with nudge ±2^30, equals the floor (ab + 2^30) >> 31 for every integer ab
-  return <i32>((<i64>a * <i64>b + (1 << 30)) >> 31);
+// Both roundings fold into one 64-bit step: floor(floor(t / 2^31) + n) / 2^e) = floor((t + n·2^31) / 2^(31+e))
+// for t = a·b + 2^30 (the high multiply's nudge) and the shift's integer nudge n. The multiplier is positive
+// (QuantizeMultiplier's), so the high multiply's one saturating case (MIN·MIN) never arises.
+
+/** The shift's nudge 2^(e-1), times 2^31 (none without a shift). */
+@inline function shiftNudge(exponent: i32): i64 {
+  return exponent > 0 ? (<i64>1 << (30 + exponent)) : 0;
 }
 
-/** x / 2^exponent rounded half away from zero (exponent in [0, 31]). */
-@inline export function roundingDivideByPOT(x: i32, exponent: i32): i32 {
-  const mask = (1 << exponent) - 1;
-  const remainder = x & mask;
-  const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> exponent) + (remainder > threshold ? 1 : 0);
-}
-
-/** x / 2^exponent rounded half up, as ruy's kernels shift (an overflowing nudge saturates to 2^(31-exponent)). */
-@inline export function roundingShiftRightUp(x: i32, exponent: i32): i32 {
-  if (exponent == 0) return x;
-  const nudge = 1 << (exponent - 1);
-  if (x > i32.MAX_VALUE - nudge) return 1 << (31 - exponent);
-  return (x + nudge) >> exponent;
+/** Ties away from zero nudge negative values one less: 2^31 taken off negative t (unless ties go up or there is no shift). */
+@inline function negativeAdjust(exponent: i32, roundUp: bool): i64 {
+  return roundUp || exponent == 0 ? 0 : <i64>1 << 31;
 }
 
 /** MultiplyByQuantizedMultiplier(x, multiplier, shift): x·M on TFLite's rounding (ties up when `roundUp`). */
 @inline export function multiplyByQuantizedMultiplier(x: i32, multiplier: i32, shift: i32, roundUp: bool = false): i32 {
-  const high = roundingDoublingHighMul(x << (shift > 0 ? shift : 0), multiplier);
   const right = shift > 0 ? 0 : -shift;
-  return roundUp ? roundingShiftRightUp(high, right) : roundingDivideByPOT(high, right);
+  const t = <i64>(x << (shift > 0 ? shift : 0)) * <i64>multiplier + (1 << 30);
+  return <i32>((t + shiftNudge(right) - (t < 0 ? negativeAdjust(right, roundUp) : 0)) >> (31 + right));
 }
 
 /**
@@ -42,4 +33,30 @@
 @inline export function storeRequantized(y: usize, acc: i32, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
   const v = multiplyByQuantizedMultiplier(acc, load<i32>(rq), load<i32>(rq, 4), roundUp) + outZp;
   store<i8>(y, <i8>min(hi, max(lo, v)));
+}
+
+/**
+ * Stores 8 int8 outputs at y: the accumulators lo4 (outputs 0-3) and hi4 (4-7) requantized with one
+ * channel's (multiplier, shift) at `rq`, as storeRequantized does each, on 64-bit lanes.
+ */
+@inline export function storeRequantized8(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  const shift = load<i32>(rq, 4);
+  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  const multiplier = i32x4.splat(load<i32>(rq));
+  const nudge = i64x2.splat((1 << 30) + shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
+  const a = requantizeLanes(i32x4.shl(lo4, left), multiplier, nudge, negative, 31 + right);
+  const b = requantizeLanes(i32x4.shl(hi4, left), multiplier, nudge, negative, 31 + right);
+  const zp = i32x4.splat(outZp);
+  // the narrowings saturate, and [lo, hi] lies inside the int8 range: the same as clamping the i32 values
+  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i32x4.add(a, zp), i32x4.add(b, zp)), i16x8.splat(0));
+  v128.store64_lane(y, i8x16.min_s(i8x16.splat(<i8>hi), i8x16.max_s(i8x16.splat(<i8>lo), bytes)), 0);
+}
+
+/** Four lanes of multiplyByQuantizedMultiplier on x already shifted left: the 64-bit products, nudged, shifted. */
+@inline function requantizeLanes(x: v128, multiplier: v128, nudge: v128, negative: v128, shift: i32): v128 {
+  let t0 = i64x2.add(i64x2.extmul_low_i32x4_s(x, multiplier), nudge);
+  let t1 = i64x2.add(i64x2.extmul_high_i32x4_s(x, multiplier), nudge);
+  t0 = i64x2.shr_s(i64x2.sub(t0, v128.and(i64x2.shr_s(t0, 63), negative)), shift);
+  t1 = i64x2.shr_s(i64x2.sub(t1, v128.and(i64x2.shr_s(t1, 63), negative)), shift);
+  return i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
 }

@@ -4,7 +4,7 @@
 // as TFLite's integer kernels compute it; storeRequantized turns it into the int8 output.
 // SIMD: 8 output pixels at a time in widening i16x8 → i32x4 multiplies; scalar elsewhere.
 import { ceilDiv, floorDiv } from "./common";
-import { storeRequantized } from "./qcommon";
+import { storeRequantized, storeRequantized8 } from "./qcommon";
 
 export function qconv2d(
   x: usize, w: usize, bias: usize, rq: usize, y: usize,
@@ -16,6 +16,18 @@ export function qconv2d(
   if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && groups == 1) {
     for (let n = 0; n < N; n++) {
       qpointwise(x + <usize>(n * C * H * W), w, bias, rq, y + <usize>(n * OC * H * W), C, H * W, OC, inZp, outZp, lo, hi, roundUp);
+    }
+    return;
+  }
+  if (ASC_FEATURE_SIMD && groups == C && OC == C && SH == 1 && SW == 1 && OW == W && W < 16384) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const plane = <usize>((n * C + c) * H * W);
+        depthwisePlane(
+          x + plane, w + <usize>(c * KH * KW), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, KH, KW, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp,
+        );
+      }
     }
     return;
   }
@@ -53,7 +65,7 @@ export function qconv2d(
                   }
                 }
               }
-              storeLanes(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+              storeRequantized8(yr + <usize>ow, acc0, acc1, rqo, outZp, lo, hi, roundUp);
             }
           }
           // the columns the vector tiles did not cover
@@ -70,6 +82,57 @@ export function qconv2d(
       }
     }
   }
+}
+
+/**
+ * One depthwise channel whose output rows are as wide as its input rows (stride 1): the plane read as one
+ * flat row, so 8 outputs at a time fit a vector tile however narrow the rows are (KWS's are 5 wide). Output
+ * p = oh·W + ow reads input p + (kh·DH − PH)·W + kw·DW − PW; lanes whose column ow + kw·DW − PW falls
+ * outside the row are masked to zero, and then so are the rows outside the plane, as long as the whole
+ * tile's reads stay inside the plane. The outputs near the plane's two ends are scalar.
+ */
+function depthwisePlane(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, KH: i32, KW: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const P = OH * W;
+  const firstOffset = -PH * W - PW, lastOffset = ((KH - 1) * DH - PH) * W + (KW - 1) * DW - PW;
+  const tileStart = min(P, max(0, -firstOffset));
+  // tiles start below tileEnd: their 8 outputs exist and their reads end inside the plane
+  const tileEnd = min(P - 7, H * W - 7 - lastOffset);
+  const zp = i16x8.splat(<i16>inZp), width = i16x8.splat(<i16>W), zero = i16x8.splat(0);
+  // columns of the tile's 8 outputs, kept in [0, W) by subtracting W where they reach it (1 + 7/W times)
+  let columns = wrapColumns(i16x8.add(i16x8.splat(<i16>(tileStart % W)), i16x8(0, 1, 2, 3, 4, 5, 6, 7)), width, W);
+  let p = tileStart;
+  for (; p < tileEnd; p += 8) {
+    let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+    for (let kw = 0; kw < KW; kw++) {
+      const column = i16x8.add(columns, i16x8.splat(<i16>(kw * DW - PW)));
+      const inside = v128.and(i16x8.ge_s(column, zero), i16x8.lt_s(column, width));
+      for (let kh = 0; kh < KH; kh++) {
+        const xv = v128.and(i16x8.sub(v128.load8x8_s(xc + <usize>(p + (kh * DH - PH) * W + kw * DW - PW)), zp), inside);
+        const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+        acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+        acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+      }
+    }
+    storeRequantized8(yc + <usize>p, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    columns = wrapColumns(i16x8.add(columns, i16x8.splat(8)), width, W);
+  }
+  for (let o = 0; o < P; o++) {
+    if (o == tileStart) o = p;
+    if (o >= P) break;
+    const oh = o / W, ow = o % W;
+    const ihTop = oh - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+    storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+  }
+}
+
+/** Columns in [0, W + 8) back into [0, W). */
+@inline function wrapColumns(columns: v128, width: v128, W: i32): v128 {
+  for (let k = 0; k <= 7 / W; k++) columns = i16x8.sub(columns, v128.and(i16x8.ge_s(columns, width), width));
+  return columns;
 }
 
 /** bias + Σ (x − inZp)·w over one output pixel's taps inside the input. */
@@ -93,52 +156,115 @@ export function qconv2d(
 }
 
 /**
- * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels
- * share each input load; the rest is scalar.
+ * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels take
+ * input channels in pairs: the two rows interleaved into (x[c], x[c+1]) lanes meet a splat (w[c], w[c+1])
+ * in i32x4.dot_i16x8_s, the zero point folded into the bias (bias − inZp·Σw, exact in integers). When P is
+ * not a multiple of 8, the last tile overlaps the one before it (the same values stored twice); the scalar
+ * build (and planes narrower than 8 pixels) blocks 4 channels x 4 pixels the same way.
  */
 function qpointwise(
   x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let oc = 0;
-  if (ASC_FEATURE_SIMD) {
-    const zp = i16x8.splat(<i16>inZp);
-    const P8 = P & ~7;
+  if (ASC_FEATURE_SIMD && P >= 8) {
+    const C2 = C & ~1;
     for (; oc + 4 <= OC; oc += 4) {
       const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
-      for (let p = 0; p < P8; p += 8) {
-        let a0 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>oc << 2)));
-        let a1 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 1) << 2)));
-        let a2 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 2) << 2)));
-        let a3 = bias == 0 ? i32x4.splat(0) : i32x4.splat(load<i32>(bias + (<usize>(oc + 3) << 2)));
-        let b0 = a0, b1 = a1, b2 = a2, b3 = a3;
-        for (let c = 0; c < C; c++) {
-          const xv = i16x8.sub(v128.load8x8_s(x + <usize>(c * P + p)), zp);
-          let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>c));
-          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
-          b0 = i32x4.add(b0, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w1 + <usize>c));
-          a1 = i32x4.add(a1, i32x4.extmul_low_i16x8_s(xv, wv));
-          b1 = i32x4.add(b1, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w2 + <usize>c));
-          a2 = i32x4.add(a2, i32x4.extmul_low_i16x8_s(xv, wv));
-          b2 = i32x4.add(b2, i32x4.extmul_high_i16x8_s(xv, wv));
-          wv = i16x8.splat(<i16>load<i8>(w3 + <usize>c));
-          a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
-          b3 = i32x4.add(b3, i32x4.extmul_high_i16x8_s(xv, wv));
+      const b0 = i32x4.splat(foldedBias(w0, bias, oc, C, inZp)), b1 = i32x4.splat(foldedBias(w1, bias, oc + 1, C, inZp));
+      const b2 = i32x4.splat(foldedBias(w2, bias, oc + 2, C, inZp)), b3 = i32x4.splat(foldedBias(w3, bias, oc + 3, C, inZp));
+      for (let tile = 0; tile < P; tile += 8) {
+        const p = min(tile, P - 8);
+        let a0 = b0, a1 = b1, a2 = b2, a3 = b3, e0 = b0, e1 = b1, e2 = b2, e3 = b3;
+        for (let c = 0; c < C2; c += 2) {
+          const xa = v128.load8x8_s(x + <usize>(c * P + p)), xb = v128.load8x8_s(x + <usize>((c + 1) * P + p));
+          const lo4 = i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15);
+          let wv = weightPair(w0 + <usize>c);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, wv));
+          e0 = i32x4.add(e0, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w1 + <usize>c);
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo4, wv));
+          e1 = i32x4.add(e1, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w2 + <usize>c);
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo4, wv));
+          e2 = i32x4.add(e2, i32x4.dot_i16x8_s(hi4, wv));
+          wv = weightPair(w3 + <usize>c);
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo4, wv));
+          e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, wv));
         }
-        storeLanes(y + <usize>(oc * P + p), a0, b0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 1) * P + p), a1, b1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 2) * P + p), a2, b2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeLanes(y + <usize>((oc + 3) * P + p), a3, b3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+        if (C2 < C) {
+          const xv = v128.load8x8_s(x + <usize>(C2 * P + p));
+          let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>C2));
+          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
+          e0 = i32x4.add(e0, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w1 + <usize>C2));
+          a1 = i32x4.add(a1, i32x4.extmul_low_i16x8_s(xv, wv));
+          e1 = i32x4.add(e1, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w2 + <usize>C2));
+          a2 = i32x4.add(a2, i32x4.extmul_low_i16x8_s(xv, wv));
+          e2 = i32x4.add(e2, i32x4.extmul_high_i16x8_s(xv, wv));
+          wv = i16x8.splat(<i16>load<i8>(w3 + <usize>C2));
+          a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
+          e3 = i32x4.add(e3, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+        storeRequantized8(y + <usize>(oc * P + p), a0, e0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 1) * P + p), a1, e1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 2) * P + p), a2, e2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 3) * P + p), a3, e3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
-      for (let p = P8; p < P; p++) {
-        for (let k = 0; k < 4; k++) pointwiseScalar(x, w, bias, rq, y, C, P, oc + k, p, inZp, outZp, lo, hi, roundUp);
+    }
+  }
+  // scalar: 4 channels x 4 pixels in 16 accumulators, so each loaded input and weight is used 4 times
+  if (P >= 4) {
+    for (; oc + 4 <= OC; oc += 4) {
+      const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
+      const b0 = foldedBias(w0, bias, oc, C, inZp), b1 = foldedBias(w1, bias, oc + 1, C, inZp);
+      const b2 = foldedBias(w2, bias, oc + 2, C, inZp), b3 = foldedBias(w3, bias, oc + 3, C, inZp);
+      for (let tile = 0; tile < P; tile += 4) {
+        const p = min(tile, P - 4);
+        let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+        let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+        for (let c = 0; c < C; c++) {
+          const xr = x + <usize>(c * P + p);
+          const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr, 1), x2 = <i32>load<i8>(xr, 2), x3 = <i32>load<i8>(xr, 3);
+          let wc = <i32>load<i8>(w0 + <usize>c);
+          a00 += x0 * wc; a01 += x1 * wc; a02 += x2 * wc; a03 += x3 * wc;
+          wc = <i32>load<i8>(w1 + <usize>c);
+          a10 += x0 * wc; a11 += x1 * wc; a12 += x2 * wc; a13 += x3 * wc;
+          wc = <i32>load<i8>(w2 + <usize>c);
+          a20 += x0 * wc; a21 += x1 * wc; a22 += x2 * wc; a23 += x3 * wc;
+          wc = <i32>load<i8>(w3 + <usize>c);
+          a30 += x0 * wc; a31 += x1 * wc; a32 += x2 * wc; a33 += x3 * wc;
+        }
+        storeRequantized4(y + <usize>(oc * P + p), a00, a01, a02, a03, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 1) * P + p), a10, a11, a12, a13, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 2) * P + p), a20, a21, a22, a23, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 3) * P + p), a30, a31, a32, a33, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
     }
   }
   for (; oc < OC; oc++) {
     for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
   }
+}
+
+/** Four consecutive outputs of one channel. */
+@inline function storeRequantized4(y: usize, a0: i32, a1: i32, a2: i32, a3: i32, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  storeRequantized(y, a0, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 1, a1, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 2, a2, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 3, a3, rq, outZp, lo, hi, roundUp);
+}
+
+/** bias − inZp·Σ w[oc, ·]: the accumulator's start when the inputs go in without their zero point. */
+@inline function foldedBias(wr: usize, bias: usize, oc: i32, C: i32, inZp: i32): i32 {
+  let sum = 0;
+  for (let c = 0; c < C; c++) sum += <i32>load<i8>(wr + <usize>c);
+  return (bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2))) - inZp * sum;
+}
+
+/** (w[c], w[c+1]) four times as i16 lanes. */
+@inline function weightPair(wr: usize): v128 {
+  return i16x8.extend_low_i8x16_s(i16x8.splat(load<i16>(wr)));
 }
 
 @inline function pointwiseScalar(
@@ -148,16 +274,4 @@ function qpointwise(
   const wr = w + <usize>(oc * C);
   for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * P + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
   storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-}
-
-/** 8 accumulators (lanes of lo4, then hi4) requantized with one channel's parameters into 8 bytes at y. */
-@inline function storeLanes(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
-  storeRequantized(y, i32x4.extract_lane(lo4, 0), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 1, i32x4.extract_lane(lo4, 1), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 2, i32x4.extract_lane(lo4, 2), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 3, i32x4.extract_lane(lo4, 3), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 4, i32x4.extract_lane(hi4, 0), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 5, i32x4.extract_lane(hi4, 1), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 6, i32x4.extract_lane(hi4, 2), rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 7, i32x4.extract_lane(hi4, 3), rq, outZp, lo, hi, roundUp);
 }
