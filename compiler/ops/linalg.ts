@@ -200,17 +200,16 @@ defineOp({
   },
 });
 
-type ConvGeometry = ReturnType<typeof convGeometry>;
+export type ConvGeometry = ReturnType<typeof convGeometry>;
 
 const BACKWARD_KERNEL = "it is a backward kernel: gradients of gradients are not supported";
 
 /**
- * conv2d backward on the host (the backward kernels' reference): each output element's gradient times
- * each tap's weight goes to the input element that tap read (dL/dx), and times that input to the tap's
- * weight (dL/dw).
+ * Every tap of a conv2d on the host: output element `o` (NCHW order) reads input element `xIndex` times
+ * weight `wIndex`, for the taps inside the input. The backward references scatter through it; the int8
+ * forward reference accumulates through it.
  */
-function convBackward(gy: HostTensor, g: ConvGeometry, visit: (xIndex: number, wIndex: number, gyValue: number) => void): void {
-  const GY = gy.data as Float32Array;
+export function forEachConvTap(g: ConvGeometry, visit: (xIndex: number, wIndex: number, o: number) => void): void {
   const ocPerGroup = g.OC / g.groups;
   let o = 0;
   for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
@@ -222,7 +221,7 @@ function convBackward(gy: HostTensor, g: ConvGeometry, visit: (xIndex: number, w
         for (let kw = 0; kw < g.KW; kw++) {
           const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
           if (iw < 0 || iw >= g.W) continue;
-          visit(((n * g.C + c0 + c) * g.H + ih) * g.W + iw, ((oc * g.CG + c) * g.KH + kh) * g.KW + kw, GY[o]);
+          visit(((n * g.C + c0 + c) * g.H + ih) * g.W + iw, ((oc * g.CG + c) * g.KH + kh) * g.KW + kw, o);
         }
       }
     }
@@ -250,8 +249,8 @@ defineOp({
   reference([gy, w], attrs) {
     const g = convGeometry(attrs.inputShape as number[], w.shape, attrs);
     const gx = newHost([g.N, g.C, g.H, g.W], gy.dtype);
-    const GX = gx.data as Float32Array, Wt = w.data as Float32Array;
-    convBackward(gy, g, (xi, wi, d) => (GX[xi] += Wt[wi] * d));
+    const GX = gx.data as Float32Array, Wt = w.data as Float32Array, GY = gy.data as Float32Array;
+    forEachConvTap(g, (xi, wi, o) => (GX[xi] += Wt[wi] * GY[o]));
     return [gx];
   },
   lower(ctx, node) {
@@ -274,8 +273,8 @@ defineOp({
   reference([x, gy], attrs) {
     const g = convGeometry(x.shape, attrs.weightShape as number[], attrs);
     const gw = newHost([g.OC, g.CG, g.KH, g.KW], x.dtype);
-    const GW = gw.data as Float32Array, X = x.data as Float32Array;
-    convBackward(gy, g, (xi, wi, d) => (GW[wi] += X[xi] * d));
+    const GW = gw.data as Float32Array, X = x.data as Float32Array, GY = gy.data as Float32Array;
+    forEachConvTap(g, (xi, wi, o) => (GW[wi] += X[xi] * GY[o]));
     return [gw];
   },
   lower(ctx, node) {

@@ -3,7 +3,7 @@ import { numel } from "../ir/dtype.js";
 import type { Attrs, HostTensor, Node, TensorType } from "../ir/graph.js";
 import { newHost, shapeStr } from "../ir/shape.js";
 import { floatLiteral } from "./elementwise.js";
-import { convGeometry, poolGeometry } from "./linalg.js";
+import { convGeometry, forEachConvTap, poolGeometry } from "./linalg.js";
 import { defineOp, type LowerContext } from "./registry.js";
 
 /**
@@ -127,24 +127,11 @@ defineOp({
     const g = convGeometry(x.shape, w.shape, attrs);
     const out = newHost([g.N, g.OC, g.OH, g.OW], "int8");
     const X = x.data, Wt = w.data, Y = out.data;
-    const inZp = attrs.inZp as number, ocPerGroup = g.OC / g.groups;
-    let o = 0;
-    for (let n = 0; n < g.N; n++) for (let oc = 0; oc < g.OC; oc++) {
-      const c0 = Math.floor(oc / ocPerGroup) * g.CG;
-      for (let oh = 0; oh < g.OH; oh++) for (let ow = 0; ow < g.OW; ow++) {
-        let acc = Number(bias.data[oc]);
-        for (let c = 0; c < g.CG; c++) for (let kh = 0; kh < g.KH; kh++) {
-          const ih = oh * g.stride[0] - g.pads[0] + kh * g.dilation[0];
-          if (ih < 0 || ih >= g.H) continue;
-          for (let kw = 0; kw < g.KW; kw++) {
-            const iw = ow * g.stride[1] - g.pads[1] + kw * g.dilation[1];
-            if (iw < 0 || iw >= g.W) continue;
-            acc += (Number(X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw]) - inZp) * Number(Wt[((oc * g.CG + c) * g.KH + kh) * g.KW + kw]);
-          }
-        }
-        Y[o++] = requantized(acc, rq, oc, attrs);
-      }
-    }
+    const inZp = attrs.inZp as number, plane = g.OH * g.OW;
+    // int32 accumulators, exact in float64
+    const acc = Float64Array.from({ length: Y.length }, (_, o) => Number(bias.data[Math.floor(o / plane) % g.OC]));
+    forEachConvTap(g, (xi, wi, o) => (acc[o] += (Number(X[xi]) - inZp) * Number(Wt[wi])));
+    for (let o = 0; o < Y.length; o++) Y[o] = requantized(acc[o], rq, Math.floor(o / plane) % g.OC, attrs);
     return [out];
   },
   lower(ctx, node) {
