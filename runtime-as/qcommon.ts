@@ -43,7 +43,7 @@
   const shift = load<i32>(rq, 4);
   const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   const multiplier = i32x4.splat(load<i32>(rq));
-  const nudge = i64x2.splat((1 << 30) + shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
+  const nudge = i64x2.splat(shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
   const a = requantizeLanes(i32x4.shl(lo4, left), multiplier, nudge, negative, 31 + right);
   const b = requantizeLanes(i32x4.shl(hi4, left), multiplier, nudge, negative, 31 + right);
   const zp = i32x4.splat(outZp);
@@ -52,11 +52,16 @@
   v128.store64_lane(y, i8x16.min_s(i8x16.splat(<i8>hi), i8x16.max_s(i8x16.splat(<i8>lo), bytes)), 0);
 }
 
-/** Four lanes of multiplyByQuantizedMultiplier on x already shifted left: the 64-bit products, nudged, shifted. */
-@inline function requantizeLanes(x: v128, multiplier: v128, nudge: v128, negative: v128, shift: i32): v128 {
-  let t0 = i64x2.add(i64x2.extmul_low_i32x4_s(x, multiplier), nudge);
-  let t1 = i64x2.add(i64x2.extmul_high_i32x4_s(x, multiplier), nudge);
-  t0 = i64x2.shr_s(i64x2.sub(t0, v128.and(i64x2.shr_s(t0, 63), negative)), shift);
-  t1 = i64x2.shr_s(i64x2.sub(t1, v128.and(i64x2.shr_s(t1, 63), negative)), shift);
+/**
+ * Four lanes of multiplyByQuantizedMultiplier on x already shifted left: the 64-bit products t plus the high
+ * multiply's nudge, then the shift's nudge (less `negative` where t < 0), shifted. The sign is t's, before the
+ * shift's nudge, as in the scalar form: a product just below zero must still round as a negative one.
+ */
+@inline function requantizeLanes(x: v128, multiplier: v128, shiftNudge: v128, negative: v128, shift: i32): v128 {
+  const half = i64x2.splat(1 << 30);
+  let t0 = i64x2.add(i64x2.extmul_low_i32x4_s(x, multiplier), half);
+  let t1 = i64x2.add(i64x2.extmul_high_i32x4_s(x, multiplier), half);
+  t0 = i64x2.shr_s(i64x2.sub(i64x2.add(t0, shiftNudge), v128.and(i64x2.shr_s(t0, 63), negative)), shift);
+  t1 = i64x2.shr_s(i64x2.sub(i64x2.add(t1, shiftNudge), v128.and(i64x2.shr_s(t1, 63), negative)), shift);
   return i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
 }

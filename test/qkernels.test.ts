@@ -67,6 +67,19 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
   });
 
+  test("qconv2d's vector requantization rounds a product just below zero as a negative one (hand-computed)", async () => {
+    // four channels (the pointwise kernel's vector tile), accumulators 5·x against M = 2035274920·2^(−8−31): 5·(−27) = −135 gives the high multiply −128 = −0.5·2^8,
+    // a tie, so −1 away from zero (the shift's nudge must not flip the sign first) and 0 up; 5·27 = 135 gives +1
+    const x = [-27, 27, -26, 26, -28, 28, 0, -1, 1, -27, 27, -128, 127, -54, 54, -27];
+    const conv = (rounding: string) => (t: Tensor) => apply("qconv2d", [t, Tensor.from(Int8Array.of(5, 5, 5, 5), { shape: [4, 1, 1, 1], dtype: "int8" }), Tensor.from(Int32Array.of(0, 0, 0, 0), { shape: [4], dtype: "int32" }), Tensor.from(Int32Array.from({ length: 8 }, (_, i) => (i % 2 ? -8 : 2035274920)), { shape: [4, 2], dtype: "int32" })], {
+      stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1, inZp: 0, outZp: 0, actMin: -128, actMax: 127, rounding,
+    });
+    const input = { x: Tensor.from(Int8Array.from(x), { shape: [1, 1, 1, 16], dtype: "int8" }) };
+    assert.deepEqual(Array.from(conv("away")(input.x).data).slice(0, 2), [-1, 1]);
+    assert.deepEqual(Array.from(conv("up")(input.x).data).slice(0, 2), [0, 1]);
+    await checkCompiled((t) => ({ away: conv("away")(t), up: conv("up")(t) }), input);
+  });
+
   test("qfullyConnected: tails of the 4-unit and 8-input tiles, multipliers above 1", async () => {
     const fcs = [[3, 37, 11], [1, 640, 128], [2, 5, 3]].map(([M, K, N], k) => {
       const w = int8s([N, K], -127, 127), bias = int32s(N, -20000, 20000);
