@@ -25,7 +25,7 @@ class Mixed extends nn.Module {
   forward(x: Tensor, y: Tensor) {
     const h = this.conv.forward(x).maxPool2d(2).relu();
     const z = this.fc.forward(h.reshape([2, 5 * 3 * 3]));
-    return z.add(y).sigmoid().mul(z).sub(y.exp()).div(z.abs().add(1)).maximum(y).tanh().sqrt();
+    return z.add(y).sigmoid().mul(z).sub(y.exp()).div(z.abs().add(1)).maximum(y).tanh().sqrt().mul(9).round().add(z.floor()).sub(y.ceil());
   }
 }
 
