@@ -1,5 +1,5 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
-import { buildModule } from "./codegen/build.js";
+import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
 import type { Manifest, TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
@@ -23,6 +23,12 @@ export interface CompileOptions {
   optimizeLevel?: 0 | 1 | 2 | 3;
   /** fail unless the blob fits: RAM and flash limits in bytes */
   budget?: { ram?: number; flash?: number };
+  /**
+   * "kernel-library" (default): the entry is built directly as WebAssembly and linked with the kernel
+   * library compiled once per target (cached); an entry it cannot build yet is compiled with asc, and the
+   * report's `codegen` says so and why. "asc": always compile the entry's AssemblyScript with the kernels.
+   */
+  codegen?: "kernel-library" | "asc";
   /** called as each stage starts ("tracing", "optimizing the graph", …), for a progress display */
   onProgress?: (stage: string) => void;
 }
@@ -41,6 +47,8 @@ export interface CompileReport {
   footprint: Footprint;
   nodes: number;
   kernelCalls: number;
+  /** which code generation path made the blob, and why asc when it did */
+  codegen: CodegenReport;
   passes: PassStats;
   millis: { trace: number; passes: number; plan: number; asc: number; total: number };
 }
@@ -102,9 +110,10 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const outputSlots = graph.outputs.map((v) => slot(v));
   if (new Set(outputSlots.map((s) => s.name)).size !== outputSlots.length) fail(`duplicate output names: ${outputSlots.map((s) => s.name).join(", ")}`);
 
-  progress(`compiling the kernels for ${target.name} (asc, binaryen -O${opts.optimizeLevel ?? 3})`);
-  const built = await buildModule(entry.source, {
+  const built = await buildModule(entry, {
     target,
+    codegen: opts.codegen,
+    onProgress: progress,
     optimizeLevel: opts.optimizeLevel,
     memoryBase: layout.end,
     weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !separateWeights },
@@ -151,6 +160,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       footprint: fp,
       nodes: graph.nodes.length,
       kernelCalls: entry.kernelCalls,
+      codegen: built.codegen,
       passes,
       millis: { trace: t1 - t0, passes: t2 - t1, plan: t3 - t2, asc: built.ascMillis, total: t4 - t0 },
     },

@@ -58,6 +58,17 @@ function baseFlags(): string[] {
   return (baseFlagsCache = argv);
 }
 
+/** The asc flags of a build: asconfig.json's, then the options' overrides (later flags win in asc's parser). */
+export function ascFlags(opts: AscOptions): string[] {
+  const argv = [...baseFlags()];
+  if (opts.optimizeLevel !== undefined) argv.push("--optimizeLevel", String(opts.optimizeLevel));
+  if (opts.shrinkLevel !== undefined) argv.push("--shrinkLevel", String(opts.shrinkLevel));
+  argv.push(opts.simd ? "--enable" : "--disable", "simd");
+  if (opts.relaxedSimd) argv.push("--enable", "relaxed-simd");
+  if (opts.flags) argv.push(...opts.flags);
+  return argv;
+}
+
 /** Kernel sources read once per process: a model build compiles many entries against the same library. */
 const runtimeSourceCache = new Map<string, string | null>();
 
@@ -79,13 +90,7 @@ export async function compileAssemblyScript(
   entrySource: string,
   opts: AscOptions,
 ): Promise<{ binary: Uint8Array<ArrayBuffer>; millis: number }> {
-  const argv = [ENTRY_FILE, "--outFile", OUT_FILE, "--noColors", ...baseFlags()];
-  // Later flags win in asc's parser, so the overrides go after the asconfig ones.
-  if (opts.optimizeLevel !== undefined) argv.push("--optimizeLevel", String(opts.optimizeLevel));
-  if (opts.shrinkLevel !== undefined) argv.push("--shrinkLevel", String(opts.shrinkLevel));
-  argv.push(opts.simd ? "--enable" : "--disable", "simd");
-  if (opts.relaxedSimd) argv.push("--enable", "relaxed-simd");
-  if (opts.flags) argv.push(...opts.flags);
+  const argv = [ENTRY_FILE, "--outFile", OUT_FILE, "--noColors", ...ascFlags(opts)];
 
   let binary: Uint8Array<ArrayBuffer> | undefined;
   let diagnostics = "";

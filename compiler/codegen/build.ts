@@ -2,10 +2,13 @@ import { fail } from "../errors.js";
 import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
 import type { Target } from "../../targets/index.js";
 import { compileAssemblyScript } from "./asc.js";
+import type { EntryProgram } from "./emit.js";
+import { kernelLibrary } from "./library.js";
+import { linkEntry, NeedsAsc } from "./link.js";
 import { MANIFEST_SECTION, type Manifest } from "./manifest.js";
 
 const PAGE = 65536;
-const SECTION = { custom: 0, import: 2, memory: 5, global: 6, export: 7, data: 11, dataCount: 12 };
+export const SECTION = { custom: 0, import: 2, memory: 5, global: 6, export: 7, data: 11, dataCount: 12 };
 /** memory addresses are 16-byte aligned; WAMR also rounds __data_end up to 16 */
 const HEAP_BASE_ALIGN = 16;
 
@@ -15,11 +18,60 @@ export interface BuiltModule {
   pages: number;
   /** first byte above everything the code touches in linear memory (exported as __heap_base) */
   heapBase: number;
+  /** time in asc: the model's entry on the asc path, building the kernel library on a cold cache */
   ascMillis: number;
+  codegen: CodegenReport;
 }
 
 /**
- * Compiles the entry module, then fixes memory at its final size: AssemblyScript's static data sits
+ * How the code was made: "kernel-library" links the entry built directly as WebAssembly with the cached
+ * kernel library; "asc" compiles the entry's AssemblyScript source with the kernels (asked for, or
+ * because the entry uses something the direct builder does not emit: `reason`).
+ */
+export interface CodegenReport {
+  path: "kernel-library" | "asc";
+  reason?: string;
+  millis: number;
+}
+
+export interface BuildOptions {
+  target: Target;
+  optimizeLevel?: 0 | 1 | 2 | 3;
+  memoryBase: number;
+  weights: { offset: number; bytes: Uint8Array; embedded: boolean };
+  manifest: (pages: number, heapBase: number, features: string[]) => Manifest;
+  /** "kernel-library" (default) falls back to asc for an entry it cannot build */
+  codegen?: "kernel-library" | "asc";
+  /** called when the code generation path is chosen */
+  onProgress?: (stage: string) => void;
+}
+
+/**
+ * Makes a model's code: linked from the kernel library when the entry's program allows it (no AssemblyScript
+ * compile), else with asc over the entry source; then patches it (patchModule).
+ */
+export async function buildModule(entry: { source: string; program: EntryProgram | { unsupported: string } }, opts: BuildOptions): Promise<BuiltModule> {
+  const start = performance.now();
+  const progress = opts.onProgress ?? (() => {});
+  let reason = opts.codegen === "asc" ? "asked for" : "unsupported" in entry.program ? entry.program.unsupported : null;
+  if (reason === null && !("unsupported" in entry.program)) {
+    progress(`linking the entry with the kernel library for ${opts.target.name}`);
+    const library = await kernelLibrary(opts.target, opts.optimizeLevel);
+    try {
+      const binary = await linkEntry(library.binary, entry.program, { simd: opts.target.simd });
+      return { ...patchModule(binary, opts), ascMillis: library.ascMillis, codegen: { path: "kernel-library", millis: performance.now() - start } };
+    } catch (e) {
+      if (!(e instanceof NeedsAsc)) throw e;
+      reason = e.message;
+    }
+  }
+  progress(`compiling the kernels for ${opts.target.name} (asc, binaryen -O${opts.optimizeLevel ?? 3}: ${reason})`);
+  const { binary, millis } = await compileAssemblyScript(entry.source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase), ...(opts.target.features.includes("bulk-memory") ? [] : ["--disable", "bulk-memory"])] });
+  return { ...patchModule(binary, opts), ascMillis: millis, codegen: { path: "asc", reason: reason ?? undefined, millis: performance.now() - start } };
+}
+
+/**
+ * Fixes the compiled module's memory at its final size: AssemblyScript's static data sits
  * above `memoryBase`, the weights become one more data segment (unless shipped as a separate file),
  * and initial == maximum pages so nothing can grow. The end of the used bytes is exported as the immutable
  * globals __heap_base and __data_end: WAMR's loader then shrinks the memory of a module without memory.grow
@@ -28,11 +80,7 @@ export interface BuiltModule {
  * The patching is done on the binary directly: re-serialising megabytes of weights through binaryen
  * would cost more than the whole compile.
  */
-export async function buildModule(
-  source: string,
-  opts: { target: Target; optimizeLevel?: 0 | 1 | 2 | 3; memoryBase: number; weights: { offset: number; bytes: Uint8Array; embedded: boolean }; manifest: (pages: number, heapBase: number, features: string[]) => Manifest },
-): Promise<BuiltModule> {
-  const { binary, millis } = await compileAssemblyScript(source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase), ...(opts.target.features.includes("bulk-memory") ? [] : ["--disable", "bulk-memory"])] });
+function patchModule(binary: Uint8Array, opts: BuildOptions): Omit<BuiltModule, "ascMillis" | "codegen"> {
   const sections = splitSections(binary);
   const data = sections.find((s) => s.id === SECTION.data);
   const segments = data ? dataSegmentsOf(data.payload) : { count: 0, end: 0 };
@@ -68,8 +116,8 @@ export async function buildModule(
       rebuilt.push(section(SECTION.data, concat([uleb(segments.count + (addWeights ? 1 : 0)), body, ...(weightSegment ? [weightSegment] : [])])));
     } else rebuilt.push(s.raw);
   }
-  if (!sections.some((s) => s.id === SECTION.memory)) fail("internal: AssemblyScript emitted no memory");
-  if (!sections.some((s) => s.id === SECTION.export)) fail("internal: AssemblyScript emitted no exports");
+  if (!sections.some((s) => s.id === SECTION.memory)) fail("internal: the compiled module has no memory");
+  if (!sections.some((s) => s.id === SECTION.export)) fail("internal: the compiled module has no exports");
   if (!sawData && weightSegment) rebuilt.push(section(SECTION.data, concat([uleb(1), weightSegment])));
 
   const withoutManifest = concat([binary.subarray(0, 8), ...rebuilt]);
@@ -80,13 +128,13 @@ export async function buildModule(
   const manifest = new TextEncoder().encode(JSON.stringify(opts.manifest(pages, heapBase, info.features)));
   const name = new TextEncoder().encode(MANIFEST_SECTION);
   const wasm = concat([withoutManifest, section(SECTION.custom, concat([uleb(name.length), name, manifest]))]);
-  return { wasm, info: inspectWasm(wasm, "compiled module"), pages, heapBase, ascMillis: millis };
+  return { wasm, info: inspectWasm(wasm, "compiled module"), pages, heapBase };
 }
 
 // --- minimal binary plumbing ------------------------------------------------------------------------
 interface RawSection { id: number; payload: Uint8Array; raw: Uint8Array }
 
-function splitSections(bin: Uint8Array): RawSection[] {
+export function splitSections(bin: Uint8Array): RawSection[] {
   const out: RawSection[] = [];
   let at = 8;
   while (at < bin.length) {

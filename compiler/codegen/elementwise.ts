@@ -3,7 +3,7 @@ import { DTYPES } from "../ir/dtype.js";
 import type { Value } from "../ir/graph.js";
 import { broadcastStrides } from "../ir/shape.js";
 import type { FusedStep } from "../ops/fused.js";
-import { getOp, type LowerContext } from "../ops/registry.js";
+import { getOp } from "../ops/registry.js";
 
 /**
  * Generates one loop nest for a chain of element-wise ops (a fused group, or a single op).
@@ -11,7 +11,7 @@ import { getOp, type LowerContext } from "../ops/registry.js";
  * scalar tail when every operand is float32 and every op has a SIMD form. Inputs broadcast along the
  * innermost dim are loaded once per row and splatted.
  */
-export function emitElementwise(ctx: LowerContext, inputs: Value[], steps: FusedStep[], out: Value): void {
+export function emitElementwise(ptr: (v: Value) => number, inputs: Value[], steps: FusedStep[], out: Value): string[] {
   const shape = out.shape;
   const operands = [...inputs.map((v) => broadcastStrides(v.shape, shape)), broadcastStrides(shape, shape)];
   const { dims, strides } = collapse(shape, operands);
@@ -25,7 +25,7 @@ export function emitElementwise(ctx: LowerContext, inputs: Value[], steps: Fused
   // outer loops, and each operand's row pointer
   for (let d = 0; d < rank - 1; d++) lines.push(`for (let i${d}: usize = 0; i${d} < ${dims[d]}; i${d}++) {`);
   const ptrs = [...inputs, out].map((v, k) => {
-    const terms = [`<usize>${ctx.ptr(v)}`];
+    const terms = [`<usize>${ptr(v)}`];
     for (let d = 0; d < rank - 1; d++) if (strides[k][d]) terms.push(`i${d} * ${strides[k][d] * bytes[k]}`);
     lines.push(`const p${k} = ${terms.join(" + ")};`);
     return `p${k}`;
@@ -63,11 +63,11 @@ export function emitElementwise(ctx: LowerContext, inputs: Value[], steps: Fused
   lines.push(`for (; j < ${inner}; j++) {`, ...body(false), `}`);
   for (let d = 0; d < rank - 1; d++) lines.push(`}`);
   lines.push(`}`);
-  for (const l of lines) ctx.emit(l);
+  return lines;
 }
 
 /** Drops unit dims and merges neighbours that are contiguous for every operand. */
-function collapse(shape: number[], operands: number[][]): { dims: number[]; strides: number[][] } {
+export function collapse(shape: number[], operands: number[][]): { dims: number[]; strides: number[][] } {
   const dims: number[] = [];
   const strides: number[][] = operands.map(() => []);
   shape.forEach((n, d) => {

@@ -1,6 +1,5 @@
 import type { DType } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
-import { emitElementwise } from "../codegen/elementwise.js";
 import { defineOp, getOp } from "./registry.js";
 
 /**
@@ -25,7 +24,7 @@ defineOp({
     for (const s of fusedSteps(attrs)) vals.push(getOp(s.op).reference(s.args.map((a) => vals[a]), s.attrs)[0]);
     return [vals[vals.length - 1]];
   },
-  lower: (ctx, node) => emitElementwise(ctx, node.inputs, fusedSteps(node.attrs), node.outputs[0]),
+  lower: (ctx, node) => ctx.elementwise(node.inputs, fusedSteps(node.attrs), node.outputs[0]),
   inPlace: true,
   compiledDTypes: () => true,
   notDifferentiable: "it is a fused element-wise group made by compile passes; gradients are taken on the graph before fusion",

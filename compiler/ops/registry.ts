@@ -1,6 +1,7 @@
 import { fail } from "../errors.js";
 import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph.js";
 import type { Tensor } from "../tensor/tensor.js";
+import type { FusedStep } from "./fused.js";
 
 /** Where the code generator lets an op's lowering emit kernel calls. */
 export interface LowerContext {
@@ -14,6 +15,8 @@ export interface LowerContext {
   callChecked(file: string, fn: string, args: (number | string)[], status: number): void;
   /** emits a raw statement in run() */
   emit(line: string): void;
+  /** emits one generated loop for a chain of element-wise ops (a fused group, or a single op) */
+  elementwise(inputs: Value[], steps: FusedStep[], out: Value): void;
 }
 
 /** A fused epilogue the gemm/conv kernels apply at store time (codes match runtime-as/act.ts). */

@@ -134,7 +134,8 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
     control: { step: plan.control.step, lr: plan.control.lr },
     optimizer: plan.optimizer,
   };
-  const built = await buildModule(source, {
+  // train_step's optimizer updates are inline code: a training module is compiled with asc
+  const built = await buildModule({ source, program: { unsupported: "a training module" } }, {
     target,
     optimizeLevel: opts.optimizeLevel,
     memoryBase: plan.end,
