@@ -107,6 +107,24 @@ function requireRounding(op: string, attrs: Attrs): void {
 const requantArgs = (attrs: Attrs) => [attrs.outZp as number, attrs.actMin as number, attrs.actMax as number, roundingOf(attrs) === "up" ? 1 : 0];
 const notDifferentiable = "integer (quantized) ops have no gradient; train the float model and quantize it";
 
+/** The im2col tiles' scratch budget: small beside any arena, so the tiles hardly ever raise a model's peak. */
+const IM2COL_BYTES = 1024;
+const convTaps = (node: Node): number => node.inputs[1].shape[1] * node.inputs[1].shape[2] * node.inputs[1].shape[3];
+/**
+ * Output pixels per im2col tile of an int8 convolution (a multiple of 8, the 1x1 kernel's SIMD tile), or 0 where
+ * the direct kernels serve better: 1x1 stride-1 convolutions (already the 1x1 kernel), fewer than 4 output channels
+ * per group (depthwise: nothing to share an input load), fewer than 8 output pixels, or a window too large for
+ * an 8-pixel tile within IM2COL_BYTES.
+ */
+function im2colTile(node: Node): number {
+  const [x, w] = node.inputs;
+  const g = convGeometry(x.shape, w.shape, node.attrs);
+  const pointwise = g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0) && g.groups === 1;
+  const taps = convTaps(node), P = g.OH * g.OW;
+  if (pointwise || g.OC / g.groups < 4 || P < 8 || 8 * taps > IM2COL_BYTES) return 0;
+  return 8 * Math.min(Math.floor(IM2COL_BYTES / (8 * taps)), 8, Math.floor(P / 8));
+}
+
 // --- qconv2d: int8 NCHW convolution (direct, depthwise, pointwise); w [OC, C/groups, KH, KW] ------------------
 defineOp({
   name: "qconv2d",
@@ -134,13 +152,18 @@ defineOp({
     for (let o = 0; o < Y.length; o++) Y[o] = requantized(acc[o], rq, Math.floor(o / plane) % g.OC, attrs);
     return [out];
   },
+  scratchBytes(node) {
+    const tile = im2colTile(node);
+    return tile * (tile && convTaps(node));
+  },
   lower(ctx, node) {
     const [x, w, bias, rq] = node.inputs;
     const g = convGeometry(x.shape, w.shape, node.attrs);
+    const tile = im2colTile(node);
     ctx.call("qconv", "qconv2d", [
       ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
-      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs),
+      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs), tile ? ctx.scratch(node) : 0, tile,
     ]);
   },
   compiledDTypes: () => true,
