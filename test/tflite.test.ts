@@ -244,8 +244,12 @@ describe("TFLite import: synthetic models", () => {
     // int8 weights as stored; q − 3 = [10, 0, 20, −10]: accumulators 30 and −30, multipliers 0.05·0.1/0.25 = 0.02 and 0.04,
     // so 0.6 → 1 and −1.2 → −1, plus the output zero point −1
     assert.deepEqual(Array.from(imp.graph.constants().find((v) => v.name === "w")!.data as Int8Array), [1, 2, 3, 4, -1, -2, -3, -4]);
-    const { wasm } = await compile(imp.graph, {}, { name: "q.tflite" });
-    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [0, -2]);
+    const { wasm, manifest } = await compile(imp.graph, {}, { name: "q.tflite" });
+    const model = await loadBlob(wasm);
+    assert.deepEqual(Array.from(model.run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [0, -2]);
+    // the manifest carries the int8 grids; runReal quantizes real inputs and dequantizes the outputs on the host
+    assert.deepEqual([manifest.inputs[0].quantization, manifest.outputs[0].quantization], [{ scale: Math.fround(0.05), zeroPoint: 3 }, { scale: 0.25, zeroPoint: -1 }]);
+    assert.deepEqual(Array.from(model.runReal({ in: [0.5, 0.01, 1.0, -0.5] }).out as Float32Array), [0.25, -0.25]);
     // emulated: float32 real-valued inputs and outputs, the weights centered (and transposed for the matmul)
     const emulated = importTfliteModel(bytes, { quantized: "dequantize" });
     assert.match(emulated.notes[0], /emulated in float32 as requested/);
