@@ -99,7 +99,9 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
 
-  const slot = (v: Value, label = v.name): TensorSlot => ({ name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes });
+  const slot = (v: Value, label = v.name): TensorSlot => ({
+    name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes, ...(v.quantization ? { quantization: { ...v.quantization } } : {}),
+  });
   const weightBytes = new Uint8Array(layout.weights.region?.bytes ?? layout.weights.bytes);
   for (const c of layout.weights.values) {
     const d = c.data!;

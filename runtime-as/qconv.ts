@@ -2,7 +2,9 @@
 // bias int32 [OC] or 0; rq int32 [OC, 2] (multiplier, shift) per output channel. The accumulator is
 // bias + Σ (x − inZp)·w over the taps inside the input (padding is the input's zero point, worth 0),
 // as TFLite's integer kernels compute it; storeRequantized turns it into the int8 output.
-// SIMD: 8 output pixels at a time in widening i16x8 → i32x4 multiplies; scalar elsewhere.
+// SIMD: 8 output pixels at a time in widening i16x8 → i32x4 multiplies; scalar elsewhere. Convolutions with a small
+// window and at least 4 output channels per group run as im2col tiles (`tile` pixels, in `columns`) through the
+// 1x1 kernel, whose 4-channel tiles share every input load (any stride, however narrow the rows).
 import { ceilDiv, floorDiv } from "./common";
 import { storeRequantized, storeRequantized8 } from "./qcommon";
 
@@ -10,12 +12,12 @@ export function qconv2d(
   x: usize, w: usize, bias: usize, rq: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+  groups: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool, columns: usize, tile: i32,
 ): void {
   const Cg = C / groups;
   if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && groups == 1) {
     for (let n = 0; n < N; n++) {
-      qpointwise(x + <usize>(n * C * H * W), w, bias, rq, y + <usize>(n * OC * H * W), C, H * W, OC, inZp, outZp, lo, hi, roundUp);
+      qpointwise(x + <usize>(n * C * H * W), H * W, w, bias, rq, y + <usize>(n * OC * H * W), H * W, C, H * W, OC, inZp, outZp, lo, hi, roundUp);
     }
     return;
   }
@@ -33,6 +35,25 @@ export function qconv2d(
   }
   const OCg = OC / groups;
   const taps = Cg * KH * KW;
+  if (tile > 0) {
+    // im2col by tiles of `tile` output pixels (the last tile overlapping the one before), each a 1x1 convolution
+    const P = OH * OW;
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        const xg = x + <usize>((n * C + g * Cg) * H * W);
+        const o = g * OCg;
+        for (let start = 0; start < P; start += tile) {
+          const p = min(start, P - tile);
+          gatherColumns(xg, columns, p, tile, Cg, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, inZp);
+          qpointwise(
+            columns, tile, w + <usize>(o * taps), bias == 0 ? 0 : bias + (<usize>o << 2), rq + (<usize>o << 3), y + <usize>((n * OC + o) * P + p), P,
+            taps, tile, OCg, inZp, outZp, lo, hi, roundUp,
+          );
+        }
+      }
+    }
+    return;
+  }
   // output columns whose every kw tap lies inside the row (vector tiles need no bounds checks)
   const owLo = min(OW, max(0, ceilDiv(PW, SW)));
   const owHi = min(OW - 1, floorDiv(W - 1 + PW - (KW - 1) * DW, SW));
@@ -129,6 +150,33 @@ function depthwisePlane(
   }
 }
 
+/**
+ * The im2col tile for output pixels [p, p + tile): row t = (c·KH + kh)·KW + kw holds tap t of each pixel, the
+ * stored input value, or the input zero point (worth 0) where the tap falls outside the input.
+ */
+function gatherColumns(
+  xc: usize, columns: usize, p: i32, tile: i32, Cg: i32, H: i32, W: i32, OW: i32, KH: i32, KW: i32,
+  SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32,
+): void {
+  for (let j = 0; j < tile; j++) {
+    const oh = (p + j) / OW, ow = (p + j) % OW;
+    const ihTop = oh * SH - PH, iwLeft = ow * SW - PW;
+    let t = 0;
+    for (let c = 0; c < Cg; c++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = ihTop + kh * DH;
+        const xr = xc + <usize>((c * H + ih) * W);
+        for (let kw = 0; kw < KW; kw++, t++) {
+          const iw = iwLeft + kw * DW;
+          let v = inZp;
+          if (<u32>ih < <u32>H && <u32>iw < <u32>W) v = <i32>load<i8>(xr + <usize>iw);
+          store<i8>(columns + <usize>(t * tile + j), <i8>v);
+        }
+      }
+    }
+  }
+}
+
 /** Columns in [0, W + 8) back into [0, W). */
 @inline function wrapColumns(columns: v128, width: v128, W: i32): v128 {
   for (let k = 0; k <= 7 / W; k++) columns = i16x8.sub(columns, v128.and(i16x8.ge_s(columns, width), width));
@@ -156,14 +204,15 @@ function depthwisePlane(
 }
 
 /**
- * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias. SIMD tiles of 4 channels x 8 pixels take
+ * 1x1 convolution: Y[OC, P] = W[OC, C] · (X[C, P] − inZp) + bias, rows xStride (X) and yStride (Y) apart. SIMD tiles of 4 channels x 8 pixels take
  * input channels in pairs: the two rows interleaved into (x[c], x[c+1]) lanes meet a splat (w[c], w[c+1])
  * in i32x4.dot_i16x8_s, the zero point folded into the bias (bias − inZp·Σw, exact in integers). When P is
  * not a multiple of 8, the last tile overlaps the one before it (the same values stored twice); the scalar
  * build (and planes narrower than 8 pixels) blocks 4 channels x 4 pixels the same way.
  */
 function qpointwise(
-  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, OC: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+  x: usize, xStride: i32, w: usize, bias: usize, rq: usize, y: usize, yStride: i32, C: i32, P: i32, OC: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let oc = 0;
   if (ASC_FEATURE_SIMD && P >= 8) {
@@ -176,7 +225,7 @@ function qpointwise(
         const p = min(tile, P - 8);
         let a0 = b0, a1 = b1, a2 = b2, a3 = b3, e0 = b0, e1 = b1, e2 = b2, e3 = b3;
         for (let c = 0; c < C2; c += 2) {
-          const xa = v128.load8x8_s(x + <usize>(c * P + p)), xb = v128.load8x8_s(x + <usize>((c + 1) * P + p));
+          const xa = v128.load8x8_s(x + <usize>(c * xStride + p)), xb = v128.load8x8_s(x + <usize>((c + 1) * xStride + p));
           const lo4 = i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15);
           let wv = weightPair(w0 + <usize>c);
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, wv));
@@ -192,7 +241,7 @@ function qpointwise(
           e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, wv));
         }
         if (C2 < C) {
-          const xv = v128.load8x8_s(x + <usize>(C2 * P + p));
+          const xv = v128.load8x8_s(x + <usize>(C2 * xStride + p));
           let wv = i16x8.splat(<i16>load<i8>(w0 + <usize>C2));
           a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
           e0 = i32x4.add(e0, i32x4.extmul_high_i16x8_s(xv, wv));
@@ -206,10 +255,10 @@ function qpointwise(
           a3 = i32x4.add(a3, i32x4.extmul_low_i16x8_s(xv, wv));
           e3 = i32x4.add(e3, i32x4.extmul_high_i16x8_s(xv, wv));
         }
-        storeRequantized8(y + <usize>(oc * P + p), a0, e0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 1) * P + p), a1, e1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 2) * P + p), a2, e2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeRequantized8(y + <usize>((oc + 3) * P + p), a3, e3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>(oc * yStride + p), a0, e0, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 1) * yStride + p), a1, e1, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 2) * yStride + p), a2, e2, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized8(y + <usize>((oc + 3) * yStride + p), a3, e3, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
     }
   }
@@ -224,7 +273,7 @@ function qpointwise(
         let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
         let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
         for (let c = 0; c < C; c++) {
-          const xr = x + <usize>(c * P + p);
+          const xr = x + <usize>(c * xStride + p);
           const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr, 1), x2 = <i32>load<i8>(xr, 2), x3 = <i32>load<i8>(xr, 3);
           let wc = <i32>load<i8>(w0 + <usize>c);
           a00 += x0 * wc; a01 += x1 * wc; a02 += x2 * wc; a03 += x3 * wc;
@@ -235,15 +284,15 @@ function qpointwise(
           wc = <i32>load<i8>(w3 + <usize>c);
           a30 += x0 * wc; a31 += x1 * wc; a32 += x2 * wc; a33 += x3 * wc;
         }
-        storeRequantized4(y + <usize>(oc * P + p), a00, a01, a02, a03, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 1) * P + p), a10, a11, a12, a13, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 2) * P + p), a20, a21, a22, a23, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 3) * P + p), a30, a31, a32, a33, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>(oc * yStride + p), a00, a01, a02, a03, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 1) * yStride + p), a10, a11, a12, a13, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 2) * yStride + p), a20, a21, a22, a23, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
+        storeRequantized4(y + <usize>((oc + 3) * yStride + p), a30, a31, a32, a33, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
       }
     }
   }
   for (; oc < OC; oc++) {
-    for (let p = 0; p < P; p++) pointwiseScalar(x, w, bias, rq, y, C, P, oc, p, inZp, outZp, lo, hi, roundUp);
+    for (let p = 0; p < P; p++) pointwiseScalar(x, xStride, w, bias, rq, y, yStride, C, oc, p, inZp, outZp, lo, hi, roundUp);
   }
 }
 
@@ -268,10 +317,10 @@ function qpointwise(
 }
 
 @inline function pointwiseScalar(
-  x: usize, w: usize, bias: usize, rq: usize, y: usize, C: i32, P: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+  x: usize, xStride: i32, w: usize, bias: usize, rq: usize, y: usize, yStride: i32, C: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   let acc = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
   const wr = w + <usize>(oc * C);
-  for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * P + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
-  storeRequantized(y + <usize>(oc * P + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+  for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * xStride + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
+  storeRequantized(y + <usize>(oc * yStride + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
 }

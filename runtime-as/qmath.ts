@@ -1,4 +1,5 @@
-// int8 element-wise kernels: TFLite's integer ADD, its int8 softmax, and (de)quantization.
+// int8 element-wise kernels: TFLite's integer ADD and MUL, its int8 softmax, table lookups (LOGISTIC, TANH),
+// MEAN, and (de)quantization.
 import { multiplyByQuantizedMultiplier } from "./qcommon";
 
 /**
@@ -57,4 +58,39 @@ export function dequantize(x: usize, y: usize, n: i32, scale: f32, zp: i32): voi
   if (a - r >= 0.5) r += 1;
   if (!(r < 2147483648.0)) return v != v ? 0 : v < 0 ? i32.MIN_VALUE : i32.MAX_VALUE;
   return v < 0 ? -<i32>r : <i32>r;
+}
+
+/** A unary int8 op by its 256-entry table (TFLite's int8 LOGISTIC and TANH): y = table[x + 128]. */
+export function qlookup(x: usize, table: usize, y: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<i8>(y + <usize>i, load<i8>(table + <usize>(<i32>load<i8>(x + <usize>i) + 128)));
+}
+
+/**
+ * TFLite's integer MUL on n elements: (a − aZp)·(b − bZp) requantized to the output. b holds bn elements,
+ * repeated along a (bn = n, or b is a's trailing dims).
+ */
+export function qmul(a: usize, b: usize, y: usize, n: i32, bn: i32, aZp: i32, bZp: i32, outZp: i32, multiplier: i32, shift: i32, lo: i32, hi: i32): void {
+  for (let start = 0; start < n; start += bn) {
+    for (let i = 0; i < bn; i++) {
+      const at = <usize>(start + i);
+      const product = (<i32>load<i8>(a + at) - aZp) * (<i32>load<i8>(b + <usize>i) - bZp);
+      const v = multiplyByQuantizedMultiplier(product, multiplier, shift) + outZp;
+      store<i8>(y + at, <i8>min(hi, max(lo, v)));
+    }
+  }
+}
+
+/**
+ * TFLite's int8 MEAN over the middle axis of [outer, count, inner]: Σ x − inZp·count, requantized by
+ * (multiplier, shift) (1/count folded in), plus outZp, saturated.
+ */
+export function qmean(x: usize, y: usize, outer: i32, count: i32, inner: i32, inZp: i32, outZp: i32, multiplier: i32, shift: i32): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let sum = -inZp * count;
+      for (let r = 0; r < count; r++) sum += <i32>load<i8>(x + <usize>((o * count + r) * inner + i));
+      const v = multiplyByQuantizedMultiplier(sum, multiplier, shift) + outZp;
+      store<i8>(y + <usize>(o * inner + i), <i8>min(127, max(-128, v)));
+    }
+  }
 }

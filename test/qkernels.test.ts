@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Tensor } from "../compiler/index.js";
 import type { Attrs } from "../compiler/ir/graph.js";
-import { addParameters, multiplyByQuantizedMultiplier, quantizeMultiplier, requantTable, softmaxTable } from "../compiler/ops/quant.js";
+import { addParameters, lookupTable, meanParameters, multiplyByQuantizedMultiplier, quantizeMultiplier, requantTable, sigmoidF32, softmaxTable } from "../compiler/ops/quant.js";
 import { apply } from "../compiler/tensor/tensor.js";
 import { checkCompiled, rng, SEED } from "./helpers/compiled.js";
 
@@ -46,11 +46,13 @@ describe(`TFLite fixed-point requantization (hand-computed)`, () => {
 });
 
 describe(`int8 kernels against their references (seed ${SEED})`, () => {
-  test("qconv2d: direct, strided, dilated, grouped, depthwise and pointwise", async () => {
+  test("qconv2d: im2col tiles (strided, dilated, grouped), direct, depthwise and pointwise", async () => {
+    // im2col: cases 0-2 (4+ output channels per group, a window of at most 128 taps); direct: 3 (180 taps), 4, 5
     const cases = [
       { C: 3, OC: 5, H: 11, W: 19, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
-      { C: 2, OC: 3, H: 13, W: 9, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 2], dilation: [1, 1], groups: 1 },
-      { C: 4, OC: 6, H: 9, W: 21, K: [3, 2], stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 3], groups: 2 },
+      { C: 2, OC: 6, H: 13, W: 9, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 2], dilation: [1, 1], groups: 1 },
+      { C: 4, OC: 8, H: 9, W: 21, K: [3, 2], stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 3], groups: 2 },
+      { C: 20, OC: 4, H: 6, W: 19, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
       { C: 7, OC: 7, H: 25, W: 5, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 7 },
       { C: 5, OC: 10, H: 12, W: 17, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1], groups: 5 },
       { C: 9, OC: 7, H: 5, W: 7, K: [1, 1], stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 },
@@ -101,15 +103,25 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     ])), { x: int8s([1, 3, 25, 5]) });
   });
 
-  test("qadd, qsoftmax, quantize and dequantize", async () => {
+  test("qadd, qmul, qsoftmax, qlookup, qmean, quantize and dequantize", async () => {
     const add = { aZp: int(-128, 127), bZp: int(-128, 127), ...addParameters(0.02 + rng.next() * 0.1, 0.01 + rng.next() * 0.2, 0.05 + rng.next() * 0.2), ...activation() };
+    const product = quantizeMultiplier(1e-4 + rng.next() * 0.01);
+    const mul = { aZp: int(-128, 127), bZp: int(-128, 127), multiplier: product.q, shift: product.shift, ...activation() };
     const table = Tensor.from(softmaxTable(0.1 + rng.next() * 0.3, 1).data, { shape: [256] });
+    const sigmoid = Tensor.from(lookupTable(0.02 + rng.next() * 0.1, int(-20, 20), 1 / 256, -128, sigmoidF32).data, { shape: [256], dtype: "int8" });
     const grid = { scale: 0.01 + rng.next() * 0.1, zeroPoint: int(-20, 20) };
-    await checkCompiled((a, b, f) => ({
+    const spatial = meanParameters(0.05, int(-128, 127), 0.02, int(-20, 20), 39);
+    const columns = meanParameters(0.05, int(-128, 127), 0.03, int(-20, 20), 13);
+    await checkCompiled((a, b, row, f) => ({
       sum: apply("qadd", [a, b], add),
+      product: apply("qmul", [a, b], mul),
+      rowProduct: apply("qmul", [a, row], mul),
       probabilities: apply("qsoftmax", [a, table], { outScale: 1 / 256, outZp: -128 }),
+      sigmoid: apply("qlookup", [a, sigmoid], {}),
+      spatialMean: apply("qmean", [a.reshape([1, 3, 13, 1])], { axes: [1, 2], keepdim: false, ...spatial }),
+      columnMean: apply("qmean", [b], { axes: [1], keepdim: false, ...columns }),
       quantized: apply("quantize", [f], grid),
       dequantized: apply("dequantize", [a], grid),
-    }), { a: int8s([3, 13]), b: int8s([3, 13]), f: Tensor.from(Float32Array.from({ length: 29 }, () => (rng.next() - 0.5) * 4)) });
+    }), { a: int8s([3, 13]), b: int8s([3, 13]), row: int8s([13]), f: Tensor.from(Float32Array.from({ length: 29 }, () => (rng.next() - 0.5) * 4)) });
   });
 });

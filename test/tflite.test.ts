@@ -147,6 +147,46 @@ function nhwcOpsModel(): ModelSpec {
   };
 }
 
+/**
+ * int8 ops that had no integer kernel at first: LOGISTIC and TANH (tables), MUL of two activations and of an
+ * activation by a per-channel constant, MEAN over H and W (of an NHWC input, and of a conv's NCHW output) and over
+ * channels. Every output is int8.
+ */
+function int8ElementwiseModel(): ModelSpec {
+  const q = (scale: number, zeroPoint: number) => ({ scale: [scale], zeroPoint: [zeroPoint] });
+  const int8 = (name: string, shape: number[], quantization: { scale: number[]; zeroPoint: number[] }, data?: Uint8Array) => ({ name, shape, type: TensorType.INT8, quantization, data });
+  const bytes = (n: number, lo: number, hi: number) => Uint8Array.from({ length: n }, () => (lo + Math.floor(rng.next() * (hi - lo + 1))) & 255);
+  const axes = (name: string, values: number[]) => ({ name, shape: [values.length], type: TensorType.INT32, data: int32Bytes(values) });
+  const reducer = (keep: boolean) => options(BuiltinOptions.ReducerOptions, (b) => ReducerOptions.createReducerOptions(b, keep));
+  const mul = options(BuiltinOptions.MulOptions, (b) => MulOptions.createMulOptions(b, ActivationFunctionType.NONE));
+  return {
+    tensors: [
+      int8("x", [1, 5, 7, 16], q(0.0731, 5)), // 0
+      int8("sigmoid", [1, 5, 7, 16], q(1 / 256, -128)), int8("tanh", [1, 5, 7, 16], q(1 / 128, 0)), int8("product", [1, 5, 7, 16], q(0.0042, -9)), // 1-3
+      int8("channel_scale", [16], q(0.013, 2), bytes(16, -128, 127)), int8("scaled", [1, 5, 7, 16], q(0.061, 4)), // 4-5
+      axes("hw", [1, 2]), int8("mean_hw", [1, 16], q(0.0031, -3)), int8("mean_flat", [1, 16], q(0.027, 11)), // 6-8
+      axes("c", [3]), int8("mean_c", [1, 5, 7], q(0.05, -2)), // 9-10
+      int8("conv/w", [8, 1, 1, 16], { scale: [0.011], zeroPoint: [0] }, bytes(128, -127, 127)),
+      { name: "conv/b", shape: [8], type: TensorType.INT32, data: int32Bytes(Array.from({ length: 8 }, () => Math.floor(rng.next() * 2000) - 1000)) },
+      int8("conv", [1, 5, 7, 8], q(0.093, -7)), int8("conv_mean", [1, 8], q(0.041, 6)), int8("conv_sigmoid", [1, 5, 7, 8], q(1 / 256, -128)), // 11-15
+    ],
+    operators: [
+      { op: BuiltinOperator.LOGISTIC, inputs: [0], outputs: [1] },
+      { op: BuiltinOperator.TANH, inputs: [0], outputs: [2] },
+      { op: BuiltinOperator.MUL, inputs: [1, 2], outputs: [3], options: mul },
+      { op: BuiltinOperator.MUL, inputs: [4, 0], outputs: [5], options: mul },
+      { op: BuiltinOperator.MEAN, inputs: [3, 6], outputs: [7], options: reducer(false) },
+      { op: BuiltinOperator.MEAN, inputs: [5, 6], outputs: [8], options: reducer(false) },
+      { op: BuiltinOperator.MEAN, inputs: [0, 9], outputs: [10], options: reducer(false) },
+      { op: BuiltinOperator.CONV_2D, inputs: [0, 11, 12], outputs: [13], options: options(BuiltinOptions.Conv2DOptions, (b) => Conv2DOptions.createConv2DOptions(b, Padding.VALID, 1, 1, ActivationFunctionType.NONE, 1, 1, TensorType.INT8)) },
+      { op: BuiltinOperator.MEAN, inputs: [13, 6], outputs: [14], options: reducer(false) },
+      { op: BuiltinOperator.LOGISTIC, inputs: [13], outputs: [15] },
+    ],
+    inputs: [0],
+    outputs: [3, 7, 8, 10, 14, 15],
+  };
+}
+
 describe("TFLite import: synthetic models", () => {
   let dir: string;
   before(() => (dir = mkdtempSync(join(tmpdir(), "teenygrad-tflite-test-"))));
@@ -204,14 +244,39 @@ describe("TFLite import: synthetic models", () => {
     // int8 weights as stored; q − 3 = [10, 0, 20, −10]: accumulators 30 and −30, multipliers 0.05·0.1/0.25 = 0.02 and 0.04,
     // so 0.6 → 1 and −1.2 → −1, plus the output zero point −1
     assert.deepEqual(Array.from(imp.graph.constants().find((v) => v.name === "w")!.data as Int8Array), [1, 2, 3, 4, -1, -2, -3, -4]);
-    const { wasm } = await compile(imp.graph, {}, { name: "q.tflite" });
-    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [0, -2]);
+    const { wasm, manifest } = await compile(imp.graph, {}, { name: "q.tflite" });
+    const model = await loadBlob(wasm);
+    assert.deepEqual(Array.from(model.run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [0, -2]);
+    // the manifest carries the int8 grids; runReal quantizes real inputs and dequantizes the outputs on the host
+    assert.deepEqual([manifest.inputs[0].quantization, manifest.outputs[0].quantization], [{ scale: Math.fround(0.05), zeroPoint: 3 }, { scale: 0.25, zeroPoint: -1 }]);
+    assert.deepEqual(Array.from(model.runReal({ in: [0.5, 0.01, 1.0, -0.5] }).out as Float32Array), [0.25, -0.25]);
     // emulated: float32 real-valued inputs and outputs, the weights centered (and transposed for the matmul)
     const emulated = importTfliteModel(bytes, { quantized: "dequantize" });
     assert.match(emulated.notes[0], /emulated in float32 as requested/);
     assert.equal(emulated.inputs[0].dtype, "float32");
     assert.deepEqual(Array.from(emulated.graph.constants().find((v) => v.name === "w")!.data as Float32Array), [1, -1, 2, -2, 3, -3, 4, -4]);
     assert.throws(() => importTfliteModel(bytes, { quantized: "refuse", source: "q.tflite" }), /q\.tflite: the model is quantized .*refused/);
+  });
+
+  test("int8 LOGISTIC, TANH, MUL (same shape, broadcast constant) and MEAN (NHWC and NCHW) on integer kernels, bit-exact with the interpreter", { skip: skipLitert }, async () => {
+    const bytes = writeTflite(int8ElementwiseModel());
+    const path = join(dir, "int8-elementwise.tflite");
+    writeFileSync(path, bytes);
+    const imp = importTfliteModel(bytes, { source: path });
+    const notes = imp.notes.join("\n");
+    assert.match(notes, /on int8 integer kernels: .*LOGISTIC ×2.*/);
+    assert.match(notes, /TANH ×1/);
+    assert.match(notes, /MUL ×2/);
+    assert.match(notes, /MEAN ×4/);
+    assert.doesNotMatch(notes, /emulated/);
+    const { wasm } = await compile(imp.graph, {}, { name: path });
+    const model = await loadBlob(wasm);
+    const sets = Array.from({ length: 4 }, (_, r) => randomTfliteInputs(imp, SEED + r));
+    const theirs = runLitertMany(path, sets.map((s) => s.reference));
+    sets.forEach((set, r) => {
+      const ours = model.run(set.blob);
+      imp.outputs.forEach((io, k) => assert.deepEqual(Array.from(ours[io.name] as Int8Array), Array.from(theirs.runs[r][k].data as Int8Array), `${io.name}, seed ${SEED + r}`));
+    });
   });
 
   test("an absent (-1) input where the operator requires one is named, not a crash", () => {
@@ -233,18 +298,18 @@ describe("TFLite import: synthetic models", () => {
         { name: "in", shape: [1, 4], type: TensorType.INT8, quantization: grid(inScale, inZp) },
         { name: "w", shape: [2, 4], type: TensorType.INT8, data: new Uint8Array([1, 2, 3, 4, 255, 254, 253, 252]), quantization: grid(0.1, 0) },
         { name: "fc", shape: [1, 2], type: TensorType.INT8, quantization: grid(0.25, -1) },
-        { name: "out", shape: [1, 2], type: TensorType.INT8, quantization: grid(1 / 256, -128) },
+        { name: "out", shape: [1, 2], type: TensorType.INT8, quantization: grid(1 / 256, 0) },
       ],
-      operators: [{ op: BuiltinOperator.FULLY_CONNECTED, inputs: [0, 1, -1], outputs: [2] }, { op: BuiltinOperator.LOGISTIC, inputs: [2], outputs: [3] }],
+      operators: [{ op: BuiltinOperator.FULLY_CONNECTED, inputs: [0, 1, -1], outputs: [2] }, { op: BuiltinOperator.HARD_SWISH, inputs: [2], outputs: [3] }],
       inputs: [0],
       outputs: [3],
     });
     const imp = importTfliteModel(model(0.05, 3));
     assert.match(imp.notes.join("\n"), /on int8 integer kernels: FULLY_CONNECTED ×1/);
-    assert.match(imp.notes.join("\n"), /no integer kernel yet, emulated in float32 .*: LOGISTIC ×1/);
-    // the FC gives the integers [0, −2] (see above), real ±0.25; sigmoid(±0.25)·256 = 143.9 / 112.1 → 144 / 112, minus 128
-    const { wasm } = await compile(imp.graph, {}, { name: "logistic.tflite" });
-    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [16, -16]);
+    assert.match(imp.notes.join("\n"), /no integer kernel yet, emulated in float32 .*: HARD_SWISH ×1/);
+    // the FC gives the integers [0, −2] (see above), real ±0.25; hardswish(±0.25)·256 = 0.25·3.25/6·256 = 34.7 → 35, −29.3 → −29
+    const { wasm } = await compile(imp.graph, {}, { name: "hardswish.tflite" });
+    assert.deepEqual(Array.from((await loadBlob(wasm)).run({ in: Int8Array.from([13, 3, 23, -7]) }).out as Int8Array), [35, -29]);
     const cases: [number, number, RegExp][] = [
       [0, 3, /tensor 'in' has scale 0 \(scales must be positive and finite\)/],
       [-0.5, 3, /tensor 'in' has scale -0\.5/],

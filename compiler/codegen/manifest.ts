@@ -10,6 +10,13 @@ export interface TensorSlot {
   shape: number[];
   offset: number;
   bytes: number;
+  /** an int8 input or output of a quantized model: real value = (q − zeroPoint)·scale */
+  quantization?: Quantization;
+}
+
+export interface Quantization {
+  scale: number;
+  zeroPoint: number;
 }
 
 export interface Manifest {

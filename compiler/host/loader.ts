@@ -4,7 +4,7 @@
  */
 import { fail } from "../errors.js";
 import { DTYPES, type DType, type TypedArray } from "../ir/dtype.js";
-import { MANIFEST_SECTION, type Manifest, type TensorSlot } from "../codegen/manifest.js";
+import { MANIFEST_SECTION, type Manifest, type Quantization, type TensorSlot } from "../codegen/manifest.js";
 import { parseManifest } from "./wasm-info.js";
 
 /** an input's values: a typed array or array of numbers (the element count must match), or a Tensor (the shape must match) */
@@ -38,6 +38,13 @@ export interface LoadedModel {
   run(inputs?: InputValues): Record<string, TypedArray>;
   /** run(), returning copies of the outputs with their shapes and dtypes */
   runTensors(inputs?: InputValues): Record<string, OutputTensor>;
+  /**
+   * run() in real numbers for a quantized model: the int8 inputs that carry a `quantization` in the manifest
+   * take real values, quantized here as TFLite's QUANTIZE does (round half away from zero, saturated), and such
+   * outputs come back dequantized, (q − zeroPoint)·scale, in new Float32Arrays; other inputs and outputs are as
+   * run() takes and returns them.
+   */
+  runReal(inputs: InputValues): Record<string, TypedArray>;
 }
 
 /** run() statuses the generated code reports besides 0 = ok */
@@ -115,6 +122,14 @@ export async function loadBlob(
     memory,
     inputs,
     outputs,
+    runReal(values: InputValues) {
+      const quantized = Object.fromEntries(Object.entries(values).map(([name, value]) => {
+        const slot = manifest.inputs.find((s) => s.name === name);
+        return [name, slot?.quantization ? quantizeReal(tensorData(value, slot, source) as ArrayLike<number>, slot.quantization, `${source}: input "${name}"`) : value];
+      }));
+      const views = model.run(quantized);
+      return Object.fromEntries(manifest.outputs.map((s) => [s.name, s.quantization ? dequantizeInt8(views[s.name], s.quantization) : views[s.name]]));
+    },
     runTensors(values?: InputValues) {
       const views = model.run(values);
       return Object.fromEntries(manifest.outputs.map((s) => [s.name, { name: s.name, dtype: s.dtype, shape: [...s.shape], data: views[s.name].slice() }]));
@@ -195,6 +210,22 @@ export function checkedIntegers(values: ArrayLike<number | bigint>, dtype: strin
     out[i] = v;
   }
   return out;
+}
+
+/** Real values onto an int8 grid: round(x / scale) half away from zero, plus the zero point, saturated (NaN is refused). */
+export function quantizeReal(values: ArrayLike<number>, q: Quantization, what: string): Int8Array {
+  const scale = Math.fround(q.scale);
+  return Int8Array.from({ length: values.length }, (_, i) => {
+    const steps = Math.fround(Number(values[i]) / scale);
+    if (Number.isNaN(steps)) fail(`${what}: element ${i} is not a number`);
+    const rounded = Math.sign(steps) * Math.floor(Math.abs(steps) + 0.5);
+    return Math.min(127, Math.max(-128, rounded + q.zeroPoint));
+  });
+}
+
+/** int8 values as real numbers: (q − zeroPoint)·scale in float32. */
+export function dequantizeInt8(values: TypedArray, q: Quantization): Float32Array {
+  return Float32Array.from(values as Int8Array, (v) => (v - q.zeroPoint) * q.scale);
 }
 
 /** a Tensor's data once its shape is checked against the slot's; arrays as they are */

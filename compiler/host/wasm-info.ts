@@ -822,6 +822,11 @@ function checkSlots(slots: unknown, list: string, where: string): asserts slots 
     checkCount(slot.bytes, `${named}: bytes`);
     const expected = numel(slot.shape) * DTYPES[slot.dtype].bytes;
     if (slot.bytes !== expected) fail(`${named}: bytes is ${slot.bytes} but ${slot.dtype}[${slot.shape.join(", ")}] takes ${expected}`);
+    if (slot.quantization !== undefined) {
+      const q = slot.quantization;
+      const valid = isObject(q) && typeof q.scale === "number" && q.scale > 0 && Number.isFinite(q.scale) && Number.isInteger(q.zeroPoint) && (q.zeroPoint as number) >= -128 && (q.zeroPoint as number) <= 127;
+      if (!valid || slot.dtype !== "int8") fail(`${named}: quantization must be an int8 slot's { scale > 0, zeroPoint in [-128, 127] }, got ${JSON.stringify(q)} on ${slot.dtype}`);
+    }
   });
 }
 

@@ -19,6 +19,8 @@ export type Attrs = Record<string, unknown>;
  */
 export class Value {
   producer: Node | null = null;
+  /** an int8 graph input or output's grid (real value = (q − zeroPoint)·scale), recorded in the manifest */
+  quantization?: { scale: number; zeroPoint: number };
   constructor(
     readonly id: number,
     public type: TensorType,

@@ -107,6 +107,24 @@ function requireRounding(op: string, attrs: Attrs): void {
 const requantArgs = (attrs: Attrs) => [attrs.outZp as number, attrs.actMin as number, attrs.actMax as number, roundingOf(attrs) === "up" ? 1 : 0];
 const notDifferentiable = "integer (quantized) ops have no gradient; train the float model and quantize it";
 
+/** The im2col tiles' scratch budget: small beside any arena, so the tiles hardly ever raise a model's peak. */
+const IM2COL_BYTES = 1024;
+const convTaps = (node: Node): number => node.inputs[1].shape[1] * node.inputs[1].shape[2] * node.inputs[1].shape[3];
+/**
+ * Output pixels per im2col tile of an int8 convolution (a multiple of 8, the 1x1 kernel's SIMD tile), or 0 where
+ * the direct kernels serve better: 1x1 stride-1 convolutions (already the 1x1 kernel), fewer than 4 output channels
+ * per group (depthwise: nothing to share an input load), fewer than 8 output pixels, or a window too large for
+ * an 8-pixel tile within IM2COL_BYTES.
+ */
+function im2colTile(node: Node): number {
+  const [x, w] = node.inputs;
+  const g = convGeometry(x.shape, w.shape, node.attrs);
+  const pointwise = g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0) && g.groups === 1;
+  const taps = convTaps(node), P = g.OH * g.OW;
+  if (pointwise || g.OC / g.groups < 4 || P < 8 || 8 * taps > IM2COL_BYTES) return 0;
+  return 8 * Math.min(Math.floor(IM2COL_BYTES / (8 * taps)), 8, Math.floor(P / 8));
+}
+
 // --- qconv2d: int8 NCHW convolution (direct, depthwise, pointwise); w [OC, C/groups, KH, KW] ------------------
 defineOp({
   name: "qconv2d",
@@ -134,13 +152,18 @@ defineOp({
     for (let o = 0; o < Y.length; o++) Y[o] = requantized(acc[o], rq, Math.floor(o / plane) % g.OC, attrs);
     return [out];
   },
+  scratchBytes(node) {
+    const tile = im2colTile(node);
+    return tile * (tile && convTaps(node));
+  },
   lower(ctx, node) {
     const [x, w, bias, rq] = node.inputs;
     const g = convGeometry(x.shape, w.shape, node.attrs);
+    const tile = im2colTile(node);
     ctx.call("qconv", "qconv2d", [
       ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
-      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs),
+      g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs), tile ? ctx.scratch(node) : 0, tile,
     ]);
   },
   compiledDTypes: () => true,
@@ -355,3 +378,121 @@ function elementwiseCall(ctx: LowerContext, node: Node, fn: string): void {
   const x = node.inputs[0];
   ctx.call("qmath", fn, [ctx.ptr(x), ctx.ptr(node.outputs[0]), numel(x.shape), floatLiteral(node.attrs.scale as number), node.attrs.zeroPoint as number]);
 }
+
+// --- qlookup: a unary int8 op as a 256-entry table (TFLite's int8 LOGISTIC and TANH) ------------------------
+/**
+ * TFLite's LUTPopulate for an int8 input grid, an int8 output grid and a float32 function: entry v + 128 is
+ * round(f(inScale·(v − inZp)) / outScale) + outZp, saturated, all in float32 as TFLite computes it.
+ */
+export function lookupTable(inScale: number, inZp: number, outScale: number, outZp: number, fn: (x: number) => number): HostTensor {
+  const f = Math.fround, inverse = f(1 / f(outScale));
+  const data = Int8Array.from({ length: 256 }, (_, k) => {
+    const real = fn(f(f(inScale) * (k - 128 - inZp)));
+    return clampTo(roundHalfAway(f(real * inverse)) + outZp, INT8_MIN, INT8_MAX);
+  });
+  return { shape: [256], dtype: "int8", data };
+}
+/** The float32 functions TFLite tabulates for LOGISTIC and TANH. */
+export const sigmoidF32 = (x: number): number => Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-x))));
+export const tanhF32 = (x: number): number => Math.fround(Math.tanh(x));
+defineOp({
+  name: "qlookup",
+  infer([x, table]) {
+    requireDType("qlookup", x, "int8", "the input");
+    if (!table || table.dtype !== "int8" || table.shape.join() !== "256") fail("qlookup: the table must be int8 [256]");
+    return [{ shape: [...x.shape], dtype: "int8" }];
+  },
+  reference([x, table]) {
+    const out = newHost([...x.shape], "int8");
+    for (let i = 0; i < x.data.length; i++) out.data[i] = table.data[Number(x.data[i]) + 128];
+    return [out];
+  },
+  lower(ctx, node) {
+    const [x, table] = node.inputs;
+    ctx.call("qmath", "qlookup", [ctx.ptr(x), ctx.ptr(table), ctx.ptr(node.outputs[0]), numel(x.shape)]);
+  },
+  inPlace: true,
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qmul: TFLite's integer MUL; b the same shape as a, or a's trailing dims (repeated) ----------------------
+defineOp({
+  name: "qmul",
+  infer([a, b], attrs) {
+    requireDType("qmul", a, "int8", "input a");
+    requireDType("qmul", b, "int8", "input b");
+    const trailing = a.shape.slice(a.shape.length - b.shape.length);
+    if (b.shape.length > a.shape.length || trailing.join() !== b.shape.join()) fail(`qmul: input b ${shapeStr(b.shape)} must be input a's ${shapeStr(a.shape)} trailing dims`);
+    for (const k of ["aZp", "bZp", "outZp"]) requireZeroPoint("qmul", attrs, k);
+    requireActivationRange("qmul", attrs);
+    return [{ shape: [...a.shape], dtype: "int8" }];
+  },
+  reference([a, b], attrs) {
+    const n = attrs as Record<string, number>;
+    const out = newHost([...a.shape], "int8"), bn = b.data.length;
+    for (let i = 0; i < a.data.length; i++) {
+      const product = (Number(a.data[i]) - n.aZp) * (Number(b.data[i % bn]) - n.bZp);
+      out.data[i] = clampTo(multiplyByQuantizedMultiplier(product, n.multiplier, n.shift) + n.outZp, n.actMin, n.actMax);
+    }
+    return [out];
+  },
+  lower(ctx, node) {
+    const n = node.attrs as Record<string, number>;
+    const [a, b] = node.inputs;
+    ctx.call("qmath", "qmul", [
+      ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0]), numel(a.shape), numel(b.shape), n.aZp, n.bZp, n.outZp, n.multiplier, n.shift, n.actMin, n.actMax,
+    ]);
+  },
+  inPlace: true,
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qmean: a requantized sum over contiguous axes (TFLite's int8 MEAN) --------------------------------------
+/** y = clamp(MultiplyByQuantizedMultiplier(Σ x − inZp·count, multiplier, shift) + outZp) over contiguous reduced axes. */
+function meanGeometry(shape: number[], attrs: Attrs): { outer: number; count: number; inner: number; out: number[] } {
+  const axes = [...(attrs.axes as number[])].sort((p, q) => p - q);
+  if (!axes.length || axes.some((a, k) => !Number.isInteger(a) || a < 0 || a >= shape.length || (k > 0 && a !== axes[k - 1] + 1))) {
+    fail(`qmean: axes [${attrs.axes}] must be distinct contiguous axes of ${shapeStr(shape)}`);
+  }
+  const [first, last] = [axes[0], axes[axes.length - 1]];
+  const out = shape.flatMap((d, k) => (k < first || k > last ? [d] : attrs.keepdim ? [1] : []));
+  return { outer: numel(shape.slice(0, first)), count: numel(shape.slice(first, last + 1)), inner: numel(shape.slice(last + 1)), out };
+}
+/**
+ * TFLite's int8 MEAN parameters (its general kernel, QuantizedMeanOrSum): the multiplier inScale / outScale with
+ * 1/count folded in. (Its 4-d kernel over H and W with keep_dims rounds differently and is not reproduced.)
+ */
+export function meanParameters(inScale: number, inZp: number, outScale: number, outZp: number, count: number): Attrs {
+  const m = quantizeMultiplier(Math.fround(inScale) / Math.fround(outScale));
+  const shift = Math.min(31 - Math.clz32(count), 32, 31 + m.shift);
+  return { inZp, outZp, multiplier: Number((BigInt(m.q) << BigInt(shift)) / BigInt(count)), shift: m.shift - shift };
+}
+defineOp({
+  name: "qmean",
+  infer([x], attrs) {
+    requireDType("qmean", x, "int8", "the input");
+    for (const k of ["inZp", "outZp"]) requireZeroPoint("qmean", attrs, k);
+    for (const k of ["multiplier", "shift"]) if (!Number.isInteger(attrs[k])) fail(`qmean: ${k} must be an integer, got ${String(attrs[k])}`);
+    return [{ shape: meanGeometry(x.shape, attrs).out, dtype: "int8" }];
+  },
+  reference([x], attrs) {
+    const { outer, count, inner, out } = meanGeometry(x.shape, attrs);
+    const y = newHost(out, "int8");
+    const n = attrs as Record<string, number>;
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+      let sum = 0;
+      for (let r = 0; r < count; r++) sum += Number(x.data[(o * count + r) * inner + i]);
+      y.data[o * inner + i] = clampTo(multiplyByQuantizedMultiplier(sum - n.inZp * count, n.multiplier, n.shift) + n.outZp, INT8_MIN, INT8_MAX);
+    }
+    return [y];
+  },
+  lower(ctx, node) {
+    const { outer, count, inner } = meanGeometry(node.inputs[0].shape, node.attrs);
+    const n = node.attrs as Record<string, number>;
+    ctx.call("qmath", "qmean", [ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), outer, count, inner, n.inZp, n.outZp, n.multiplier, n.shift]);
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});

@@ -254,7 +254,13 @@ export class Converter {
   input(i: number): void {
     const t = this.tensor(i);
     const q8 = this.isQ8(i);
-    this.store(i, this.g.addInput(t.name, { shape: [...t.shape], dtype: q8 ? "int8" : "float32" }), "nhwc", q8 ? "q8" : "real");
+    const v = this.g.addInput(t.name, { shape: [...t.shape], dtype: q8 ? "int8" : "float32" });
+    if (q8) v.quantization = this.quantization(i);
+    this.store(i, v, "nhwc", q8 ? "q8" : "real");
+  }
+  private quantization(i: number): { scale: number; zeroPoint: number } {
+    const { scale, zeroPoint } = this.grid(i)!;
+    return { scale, zeroPoint };
   }
 
   /**
@@ -355,6 +361,7 @@ export class Converter {
       if (v.kind !== "node" || used.has(v)) v = this.node("reshape", [v], { shape: [...v.shape] }, this.tensor(i).name);
       used.add(v);
       v.name = this.tensor(i).name;
+      if (this.isQ8(i)) v.quantization = this.quantization(i);
       return v;
     });
   }

@@ -1,11 +1,11 @@
 import type * as flatbuffers from "flatbuffers";
 import { numel } from "../../ir/dtype.js";
 import type { Attrs, HostTensor, Value } from "../../ir/graph.js";
-import { addParameters, requantTable, softmaxTable } from "../../ops/quant.js";
+import { addParameters, lookupTable, meanParameters, quantizeMultiplier, requantTable, sigmoidF32, softmaxTable, tanhF32 } from "../../ops/quant.js";
 import { permuteHost } from "../../ops/shape.js";
 import { Converter, nchwAxis, sameCount, samePads, TO_NCHW } from "./convert.js";
 import type { TfliteOperator } from "./reader.js";
-import { integerValues } from "./tensors.js";
+import { integerValues, perTensor } from "./tensors.js";
 import {
   ActivationFunctionType, AddOptions, BuiltinOperator, BuiltinOptions, ConcatenationOptions, Conv2DOptions, DepthwiseConv2DOptions,
   DivOptions, FullyConnectedOptions, FullyConnectedOptionsWeightsFormat, LeakyReluOptions, MulOptions, Padding, Pool2DOptions,
@@ -343,6 +343,37 @@ function unary(build: (c: Converter, op: TfliteOperator, x: Value) => Value): Op
 }
 const simple = (name: string, attrs = {}) => unary((c, op, x) => c.node(name, [x], attrs, out(c, op)));
 
+/** A float unary op, or on int8 input and output TFLite's 256-entry table of the float32 function (qlookup). */
+function tabulated(name: string, fn: (x: number) => number): OpConverter {
+  const real = simple(name);
+  return {
+    convert(c, op) {
+      if (!c.isQ8(op.inputs[0]) || !c.isQ8(op.outputs[0])) return real.convert(c, op);
+      const [gi, go] = [c.grid(op.inputs[0])!, c.grid(op.outputs[0])!];
+      const layout = c.isNchw(op.inputs[0]) ? "nchw" : "nhwc";
+      const table = c.constant(lookupTable(gi.scale, gi.zeroPoint, go.scale, go.zeroPoint, fn), `${out(c, op)}/table`);
+      c.set(op, op.outputs[0], c.node("qlookup", [c.get(op.inputs[0], layout, "q8", op), table], {}, out(c, op)), layout, "q8");
+    },
+  };
+}
+
+/**
+ * A binary op's int8 kernel: `build` makes it for operands a, b (TFLite tensors `inputs`), or returns null when the
+ * kernel does not apply (the op is then emulated); `broadcast`: b may be a's trailing dims; `constants`: an operand
+ * may be a constant int8 tensor.
+ */
+interface Int8Binary {
+  build(c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType, inputs: number[]): Value | null;
+  broadcast?: boolean;
+  constants?: boolean;
+}
+const isInt8Constant = (c: Converter, i: number): boolean => {
+  const t = c.tensor(i);
+  return t.data !== null && t.type === TensorType.INT8 && t.quantization !== null && t.quantization.scale.length === 1;
+};
+/** The (scale, zero point) of an int8 activation or per-tensor int8 constant. */
+const int8Grid = (c: Converter, i: number): { scale: number; zeroPoint: number } => c.grid(i) ?? perTensor(c.tensor(i).quantization!, c.tensor(i), c.source);
+
 /**
  * Binary ops with numpy broadcasting over TFLite's axes. A rank-4 result is computed in NCHW when an operand
  * already is NCHW: the other operands get leading 1s (TFLite broadcasting aligns trailing axes) and the permute.
@@ -351,7 +382,7 @@ function binary(
   build: (c: Converter, op: TfliteOperator, a: Value, b: Value) => Value,
   activation?: (c: Converter, op: TfliteOperator) => ActivationFunctionType,
   integer?: (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType) => Value,
-  q8?: (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType) => Value,
+  q8?: Int8Binary,
 ): OpConverter {
   return {
     check(c, op) {
@@ -371,13 +402,33 @@ function binary(
         return c.relayout(r, TO_NCHW, `${v.name}:nchw`);
       };
       const act = activation ? activation(c, op) : ActivationFunctionType.NONE;
-      if (q8 && domain === "int" && CLAMPS.has(act) && [op.inputs[0], op.inputs[1], op.outputs[0]].every((i) => c.isQ8(i))) {
-        const same = [op.inputs[0], op.inputs[1]].every((i) => c.tensor(i).shape.join() === c.tensor(op.outputs[0]).shape.join());
+      const int8Operand = (i: number) => c.isQ8(i) || (q8?.constants === true && isInt8Constant(c, i));
+      if (q8 && CLAMPS.has(act) && c.isQ8(op.outputs[0]) && [op.inputs[0], op.inputs[1]].every(int8Operand)) {
+        const outShape = c.tensor(op.outputs[0]).shape.join();
+        const same = [op.inputs[0], op.inputs[1]].every((i) => c.tensor(i).shape.join() === outShape && c.isQ8(i));
         if (same) {
           const layout = useNchw ? "nchw" : "nhwc";
           const [a, b] = [c.get(op.inputs[0], layout, "q8", op), c.get(op.inputs[1], layout, "q8", op)];
-          c.set(op, op.outputs[0], q8(c, op, a, b, act), layout, "q8");
-          return;
+          const y = q8.build(c, op, a, b, act, [op.inputs[0], op.inputs[1]]);
+          if (y) {
+            c.set(op, op.outputs[0], y, layout, "q8");
+            return;
+          }
+        }
+        // the operand of the output's shape first, the other one its trailing dims (in TFLite's layout)
+        const order = c.tensor(op.inputs[0]).shape.join() === outShape ? [op.inputs[0], op.inputs[1]] : [op.inputs[1], op.inputs[0]];
+        const small = c.tensor(order[1]).shape;
+        const trailing = small.slice(small.findIndex((d) => d !== 1));
+        const full = c.tensor(order[0]).shape;
+        if (!same && q8.broadcast && c.isQ8(order[0]) && full.join() === outShape && full.slice(full.length - trailing.length).join() === trailing.join()) {
+          const b = int8Operand(order[1]) && isInt8Constant(c, order[1])
+            ? c.constant({ ...int8Data(c, order[1]), shape: trailing }, c.tensor(order[1]).name)
+            : c.node("reshape", [c.get(order[1], "nhwc", "q8", op)], { shape: trailing }, `${c.tensor(order[1]).name}:trailing`);
+          const y = q8.build(c, op, c.get(order[0], "nhwc", "q8", op), b, act, order);
+          if (y) {
+            c.set(op, op.outputs[0], y, "nhwc", "q8");
+            return;
+          }
         }
       }
       const [a, b] = [operand(op.inputs[0]), operand(op.inputs[1])];
@@ -410,10 +461,28 @@ const integerSum = (sign: 1 | -1) => (c: Converter, op: TfliteOperator, a: Value
 };
 
 /** TFLite's integer ADD on int8 operands of one shape: the qadd kernel. */
-const int8Add = (c: Converter, op: TfliteOperator, a: Value, b: Value, act: ActivationFunctionType): Value => {
-  const [ga, gb, go] = [c.grid(op.inputs[0])!, c.grid(op.inputs[1])!, c.grid(op.outputs[0])!];
-  const attrs = { aZp: ga.zeroPoint, bZp: gb.zeroPoint, outZp: go.zeroPoint, ...addParameters(ga.scale, gb.scale, go.scale), ...integerClamp(c, op, act) };
-  return c.node("qadd", [a, b], attrs, out(c, op));
+const int8Add: Int8Binary = {
+  build(c, op, a, b, act) {
+    const [ga, gb, go] = [c.grid(op.inputs[0])!, c.grid(op.inputs[1])!, c.grid(op.outputs[0])!];
+    const attrs = { aZp: ga.zeroPoint, bZp: gb.zeroPoint, outZp: go.zeroPoint, ...addParameters(ga.scale, gb.scale, go.scale), ...integerClamp(c, op, act) };
+    return c.node("qadd", [a, b], attrs, out(c, op));
+  },
+};
+
+/**
+ * TFLite's integer MUL: the qmul kernel, for a multiplier aScale·bScale / outScale below 1. Above 1 TFLite's
+ * builtin kernel departs from its reference arithmetic on large products (measured: M = 4), so those stay emulated.
+ */
+const int8Mul: Int8Binary = {
+  build(c, op, a, b, act, [ia, ib]) {
+    const [ga, gb, go] = [int8Grid(c, ia), int8Grid(c, ib), c.grid(op.outputs[0])!];
+    const m = quantizeMultiplier((ga.scale * gb.scale) / go.scale);
+    if (m.shift > 0 || !(m.q > 0)) return null;
+    const attrs = { aZp: ga.zeroPoint, bZp: gb.zeroPoint, outZp: go.zeroPoint, multiplier: m.q, shift: m.shift, ...integerClamp(c, op, act) };
+    return c.node("qmul", [a, b], attrs, out(c, op));
+  },
+  broadcast: true,
+  constants: true,
 };
 
 // --- concatenation along a (mapped) axis ----------------------------------------------------------------
@@ -456,7 +525,8 @@ const pad: OpConverter = {
 };
 
 // --- reductions over constant axes ----------------------------------------------------------------------
-function reduce(kind: string): OpConverter {
+type Int8Reduce = (c: Converter, op: TfliteOperator, axes: number[], keepdim: boolean) => boolean;
+function reduce(kind: string, q8?: Int8Reduce): OpConverter {
   return {
     convert(c, op) {
       const o = c.model.options(op, BuiltinOptions.ReducerOptions, () => new ReducerOptions());
@@ -466,6 +536,7 @@ function reduce(kind: string): OpConverter {
         if (a < -rank || a >= rank) c.fail(op, `axis ${a} is out of range for rank ${rank}`);
         return a < 0 ? a + rank : a;
       }))];
+      if (q8 && q8(c, op, axes, keepdim)) return;
       // in NCHW the kept dims must come out in TFLite's order, or the result is computed from the NHWC tensor
       const kept = TO_NCHW.filter((d) => !axes.includes(d));
       const stayNchw = c.isNchw(op.inputs[0]) && (keepdim || kept.every((d, k) => k === 0 || d > kept[k - 1]));
@@ -475,6 +546,27 @@ function reduce(kind: string): OpConverter {
     },
   };
 }
+
+/**
+ * TFLite's int8 MEAN (qmean) over contiguous axes: in NCHW when the input is NCHW and the axes are H and W (then
+ * contiguous), else in TFLite's layout. TFLite's 4-d kernel over H and W with keep_dims rounds its own way (not yet
+ * reproduced): that case stays emulated.
+ */
+const int8Mean: Int8Reduce = (c, op, axes, keepdim) => {
+  const [xi, yi] = [op.inputs[0], op.outputs[0]];
+  if (!c.isQ8(xi) || !c.isQ8(yi)) return false;
+  const shape = c.tensor(xi).shape;
+  const sorted = [...axes].sort((p, q) => p - q);
+  const spatial = shape.length === 4 && sorted.join() === "1,2";
+  if ((spatial && keepdim) || sorted.some((a, k) => k > 0 && a !== sorted[k - 1] + 1)) return false;
+  // an NCHW input reduced over H and W in place: [N, C] is the result in either layout
+  const nchw = spatial && c.isNchw(xi);
+  const [gi, go] = [c.grid(xi)!, c.grid(yi)!];
+  const count = sorted.reduce((p, a) => p * shape[a], 1);
+  const attrs = { axes: nchw ? [2, 3] : sorted, keepdim, ...meanParameters(gi.scale, gi.zeroPoint, go.scale, go.zeroPoint, count) };
+  c.set(op, yi, c.node("qmean", [c.get(xi, nchw ? "nchw" : "nhwc", "q8", op)], attrs, out(c, op)), "nhwc", "q8");
+  return true;
+};
 
 // --- transpose and strided slice: in TFLite's own axes --------------------------------------------------
 const transpose: OpConverter = {
@@ -545,7 +637,7 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.LOG_SOFTMAX]: softmax(true),
   [BuiltinOperator.ADD]: binary(arithmetic("add"), fusedActivation(BuiltinOptions.AddOptions, () => new AddOptions()), integerSum(1), int8Add),
   [BuiltinOperator.SUB]: binary(arithmetic("sub"), fusedActivation(BuiltinOptions.SubOptions, () => new SubOptions()), integerSum(-1)),
-  [BuiltinOperator.MUL]: binary(arithmetic("mul"), fusedActivation(BuiltinOptions.MulOptions, () => new MulOptions())),
+  [BuiltinOperator.MUL]: binary(arithmetic("mul"), fusedActivation(BuiltinOptions.MulOptions, () => new MulOptions()), undefined, int8Mul),
   [BuiltinOperator.DIV]: binary(arithmetic("div"), fusedActivation(BuiltinOptions.DivOptions, () => new DivOptions())),
   [BuiltinOperator.MAXIMUM]: binary(arithmetic("maximum")),
   [BuiltinOperator.MINIMUM]: binary(arithmetic("minimum")),
@@ -556,8 +648,8 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.RELU]: simple("relu"),
   [BuiltinOperator.RELU6]: simple("clamp", { min: 0, max: 6 }),
   [BuiltinOperator.RELU_N1_TO_1]: simple("clamp", { min: -1, max: 1 }),
-  [BuiltinOperator.LOGISTIC]: simple("sigmoid"),
-  [BuiltinOperator.TANH]: simple("tanh"),
+  [BuiltinOperator.LOGISTIC]: tabulated("sigmoid", sigmoidF32),
+  [BuiltinOperator.TANH]: tabulated("tanh", tanhF32),
   [BuiltinOperator.HARD_SWISH]: simple("hardswish"),
   [BuiltinOperator.LEAKY_RELU]: unary((c, op, x) => {
     const o = c.model.options(op, BuiltinOptions.LeakyReluOptions, () => new LeakyReluOptions());
@@ -578,7 +670,7 @@ export const CONVERTERS: Partial<Record<BuiltinOperator, OpConverter>> = {
   [BuiltinOperator.CONCATENATION]: concatenation,
   [BuiltinOperator.PAD]: pad,
   [BuiltinOperator.PADV2]: pad,
-  [BuiltinOperator.MEAN]: reduce("mean"),
+  [BuiltinOperator.MEAN]: reduce("mean", int8Mean),
   [BuiltinOperator.SUM]: reduce("sum"),
   [BuiltinOperator.REDUCE_MAX]: reduce("max"),
   [BuiltinOperator.REDUCE_MIN]: reduce("min"),
