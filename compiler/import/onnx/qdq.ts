@@ -388,7 +388,8 @@ extendHandler("MaxPool", (base) => (x, ctx) => (x[0]?.dtype === "int8" && record
 extendHandler("DequantizeLinear", (base) => (x, ctx) => {
   const [q, scale, zeroPoint] = x;
   const grid = record.mode === "integer" && q?.dtype === "int8" && q.isSymbolic && ctx.attrs.int("block_size", 0) === 0 ? gridOf(scale, zeroPoint, "x") : "not int8";
-  return typeof grid === "string" ? base(x, ctx) : apply("dequantize", [q!], { scale: grid.scale, zeroPoint: grid.zeroPoint });
+  // the kernel takes positive finite scales; others keep the float32 emulation
+  return typeof grid === "string" || !(grid.scale > 0 && Number.isFinite(grid.scale)) ? base(x, ctx) : apply("dequantize", [q!], { scale: grid.scale, zeroPoint: grid.zeroPoint });
 });
 registerHandlers({
   "com.microsoft.QGemm": integerOr("QGemm", lowerQGemm, emulatedQGemm),
