@@ -21,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), "teenygrad-onnx-qdq-"));
 const skip = python ? false : NO_ONNX_PYTHON;
 const SAMPLES = 4; // keep in sync with onnx_qdq_models.py
 before(() => {
-  if (python) runOnnxPython(python, "onnx_qdq_models.py", [dir, String(SEED), "both:s8_channel", "layers:u8_tensor"]);
+  if (python) runOnnxPython(python, "onnx_qdq_models.py", [dir, String(SEED), "both:s8_channel", "both:s8_operators", "layers:u8_tensor"]);
 });
 
 const npy = (model: string, name: string) => parseNpy(readFileSync(join(dir, `${model}.${name}.npy`)), name);
@@ -77,6 +77,17 @@ test("quantize_static QDQ models (per-channel int8) run on the integer kernels, 
   const emulated = importOnnx(bytes, { source: model, quantized: "dequantize" });
   assert.match(emulated.notes.join(), /emulated in float32 as requested/);
   assert.ok(emulated.graph.nodes.some((n) => n.op === "conv2d") && !emulated.graph.nodes.some((n) => n.op.startsWith("q")));
+});
+
+test("quantize_static's operator form (QLinearConv, QGemm, QLinearAdd…) takes the same integer kernels", { skip }, () => {
+  const model = "both.s8_operators";
+  const imp = importOnnx(readFileSync(join(dir, `${model}.onnx`)), { source: model });
+  assert.match(imp.notes.join("\n"), /on integer kernels: QLinearConv ×5, MaxPool ×2, QLinearAveragePool ×2, QLinearGlobalAveragePool ×1, QLinearAdd ×2, QGemm ×2, QLinearMatMul ×1/);
+  assert.deepEqual(imp.graph.nodes.map((n) => n.op).filter((op) => FLOAT_OPS.includes(op)), []);
+  // the host references of the integer ops (the compiled kernels match them, as the test above checks)
+  const { y, ...layers } = stepsFromOnnxruntime(model, imp.inputs, (x) => Object.fromEntries(Object.entries(interpret(imp.graph, x)).map(([k, t]) => [k, t.data as Float32Array])));
+  assertWithinSteps(layers, 1, model);
+  assertWithinSteps({ y }, 4, model);
 });
 
 test("uint8 activations stay DequantizeLinear → float32 → QuantizeLinear, noted, and still match onnxruntime", { skip }, () => {

@@ -93,6 +93,7 @@ VARIANTS = {
     "s8_tensor": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=False),
     "s8_channel": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True),
     "u8_tensor": dict(activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False),
+    "s8_operators": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True, quant_format=QuantFormat.QOperator),
 }
 for job in sys.argv[3:]:
     model_name, variant = job.split(":")
@@ -100,7 +101,7 @@ for job in sys.argv[3:]:
     float_path = f"{out_dir}/{model_name}.onnx"
     onnx.save(build(nodes, inits, inputs, outputs), float_path)
     path = f"{out_dir}/{model_name}.{variant}.onnx"
-    quantize_static(float_path, path, RandomData(inputs, 16), quant_format=QuantFormat.QDQ, **VARIANTS[variant])
+    quantize_static(float_path, path, RandomData(inputs, 16), **{"quant_format": QuantFormat.QDQ, **VARIANTS[variant]})
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     feeds = [{k: rng.standard_normal(v).astype(np.float32) for k, v in inputs.items()} for _ in range(SAMPLES)]
     results = [session.run(list(outputs), f) for f in feeds]
