@@ -90,10 +90,10 @@ test("quantize_static's operator form (QLinearConv, QGemm, QLinearAdd…) takes 
   assertWithinSteps({ y }, 4, model);
 });
 
-test("uint8 activations stay DequantizeLinear → float32 → QuantizeLinear, noted, and still match onnxruntime", { skip }, () => {
+test("uint8 activations (quantize_static's default) run on the int8 kernels as q − 128, within a step of onnxruntime", { skip }, () => {
   const model = "layers.u8_tensor";
   const imp = importOnnx(readFileSync(join(dir, `${model}.onnx`)), { source: model });
-  assert.match(imp.notes.join("\n"), /QDQ nodes left as DequantizeLinear → float32 → QuantizeLinear: Conv '[^']+': its output is not int8/);
-  assert.ok(!imp.graph.nodes.some((n) => n.op.startsWith("q")), "no integer kernel on uint8");
+  assert.match(imp.notes.join("\n"), /on integer kernels: QLinearConv ×2, MaxPool ×1, QLinearAveragePool ×1, QLinearGlobalAveragePool ×1, QLinearAdd ×1, QGemm ×1, QLinearMatMul ×1/);
+  assert.deepEqual(imp.graph.nodes.map((n) => n.op).filter((op) => FLOAT_OPS.includes(op)), []);
   assertWithinSteps(stepsFromOnnxruntime(model, imp.inputs, (x) => Object.fromEntries(Object.entries(interpret(imp.graph, x)).map(([k, t]) => [k, t.data as Float32Array]))), 1, model);
 });

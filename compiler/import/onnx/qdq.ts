@@ -11,14 +11,15 @@ import { tensorFromProto, type AttributeProto, type GraphProto, type NodeProto, 
  * 1. `fuseQdq` rewrites the QDQ form onnxruntime's quantize_static writes (DequantizeLinear → Conv / Gemm / MatMul /
  *    Add / pooling → QuantizeLinear) into the operator form (QLinearConv, QLinearMatMul and com.microsoft's QGemm,
  *    QLinearAdd, QLinearAveragePool, QLinearGlobalAveragePool; MaxPool on int8), as onnxruntime's own QDQ fusion does.
- * 2. The operator-form handlers lower int8 operands to qconv2d, qfullyConnected, qadd, qavgpool2d and qmaxpool2d;
- *    what they cannot (uint8 activations, weight zero points, broadcasting adds…) is emulated in float32 as before,
- *    and the import notes say which nodes and why.
+ * 2. The operator-form handlers lower int8 and uint8 (as q − 128) operands to qconv2d, qfullyConnected, qadd,
+ *    qavgpool2d and qmaxpool2d; what they cannot (weight zero points, broadcasting adds, per-axis activations…) is
+ *    emulated in float32 as before, and the import notes say which nodes and why.
  * Requantization is TFLite's fixed point on the real multiplier x_scale·w_scale/y_scale (float32, as onnxruntime
  * computes it); onnxruntime multiplies in float and rounds half to even, so an output may land one step apart.
  */
 
-const INT8 = 3, INT32 = 6;
+const UINT8 = 2, INT8 = 3, INT32 = 6;
+const EIGHT_BIT = [UINT8, INT8];
 
 /** What the import of one model did with its quantized nodes, for the compile report's notes. */
 const record = { mode: "integer" as "integer" | "dequantize", integer: new Map<string, number>(), emulated: [] as string[], unfused: [] as string[] };
@@ -80,7 +81,7 @@ export function fuseQdq(graph: GraphProto, source: string, baseDir?: string): vo
   const activationProblem = (d: Quantized | null, what: string): string | null => {
     if (!d) return `${what} is not a DequantizeLinear output with constant scale and zero point`;
     if (inits.has(d.q)) return `${what} is a constant`;
-    if (typeOf(d.zeroPoint) !== INT8) return `${what} is ${typeOf(d.zeroPoint) === 2 ? "uint8" : "not int8"} (the integer kernels take int8 activations)`;
+    if (!EIGHT_BIT.includes(typeOf(d.zeroPoint)!)) return `${what} is not int8 or uint8`;
     return perTensor(d) ? null : `${what} is quantized per axis`;
   };
   /** why a dequantized weight cannot be an int8 kernel operand, or null */
@@ -102,9 +103,9 @@ export function fuseQdq(graph: GraphProto, source: string, baseDir?: string): vo
     const [, scale, zeroPoint] = next.input ?? [];
     const out = { q: next.output![0], scale, zeroPoint, axis: 1 };
     if (!inits.has(scale) || !zeroPoint || !inits.has(zeroPoint) || !perTensor(out)) return "its output's scale and zero point are not per-tensor constants";
-    if (typeOf(zeroPoint) !== INT8) return "its output is not int8";
-    // relu before the quantization is the clamp at the zero point; it is exact to drop when that is int8's minimum
-    if (replaced.length && values(zeroPoint)[0] !== -128) return "a Relu whose output zero point is not -128";
+    if (!EIGHT_BIT.includes(typeOf(zeroPoint)!)) return "its output is not int8 or uint8";
+    // relu before the quantization is the clamp at the zero point; it is exact to drop when that is the type's minimum
+    if (replaced.length && values(zeroPoint)[0] !== (typeOf(zeroPoint) === INT8 ? -128 : 0)) return "a Relu whose output zero point is not the type's minimum";
     return { out, replaced: [...replaced, next] };
   };
   const sameGrid = (a: Quantized, b: Quantized) => values(a.scale)[0] === values(b.scale)[0] && values(a.zeroPoint)[0] === values(b.zeroPoint)[0];
@@ -220,19 +221,44 @@ function integerOr(op: string, lower: Lowering, emulate: Handler): Handler {
 const isConst = (t: Input): t is Tensor => !!t && !t.isSymbolic;
 const numbers = (t: Tensor): number[] => Array.from(t.data as ArrayLike<number>, Number);
 
-/** A per-tensor int8 grid from a constant scale and zero point, or why not. */
-function gridOf(scale: Input, zeroPoint: Input, what: string): { scale: number; zeroPoint: number } | string {
-  if (!zeroPoint || zeroPoint.dtype !== "int8") return `${what} is ${zeroPoint?.dtype ?? "uint8"}, not int8`;
-  if (!isConst(scale) || !isConst(zeroPoint)) return `${what}'s scale or zero point is computed`;
-  if (scale.size !== 1 || zeroPoint.size !== 1) return `${what} is quantized per axis`;
-  return { scale: numbers(scale)[0], zeroPoint: numbers(zeroPoint)[0] };
+/**
+ * A uint8 activation runs on the int8 kernels as q − 128 on zero point zp − 128 (exact: every integer product and
+ * requantization sees the same q − zp). Each uint8 tensor's int8 twin is made once; a kernel's uint8 output is its
+ * int8 result shifted back, which dead-code elimination drops when only kernels read it.
+ */
+const INT8_TWIN = new WeakMap<Tensor, Tensor>();
+const UINT8_SHIFT = 128;
+function int8Twin(q: Tensor): Tensor {
+  if (q.dtype === "int8") return q;
+  let twin = INT8_TWIN.get(q);
+  if (!twin) INT8_TWIN.set(q, (twin = cast(cast(q, "float32").sub(UINT8_SHIFT), "int8")));
+  return twin;
+}
+/** The op's result in the output's type: the int8 kernel's own, or uint8 with the int8 one as its twin. */
+function inOutputType(y: Tensor, unsigned: boolean): Tensor {
+  if (!unsigned) return y;
+  const u = cast(cast(y, "float32").add(UINT8_SHIFT), "uint8");
+  INT8_TWIN.set(u, y);
+  return u;
 }
 
-/** The int8 activation operand with its grid, or why it is not one. */
+/** A per-tensor 8-bit grid from a constant scale and zero point, with the zero point the int8 kernels see, or why not. */
+function gridOf(scale: Input, zeroPoint: Input, what: string): { scale: number; zeroPoint: number; unsigned: boolean } | string {
+  if (!zeroPoint) return `${what} has no zero point (uint8 zero by default, not supported)`;
+  if (zeroPoint.dtype !== "int8" && zeroPoint.dtype !== "uint8") return `${what} is ${zeroPoint.dtype}, not int8 or uint8`;
+  if (!isConst(scale) || !isConst(zeroPoint)) return `${what}'s scale or zero point is computed`;
+  if (scale.size !== 1 || zeroPoint.size !== 1) return `${what} is quantized per axis`;
+  const unsigned = zeroPoint.dtype === "uint8";
+  return { scale: numbers(scale)[0], zeroPoint: numbers(zeroPoint)[0] - (unsigned ? UINT8_SHIFT : 0), unsigned };
+}
+
+/** The int8 activation operand (a uint8 one's twin) with its grid, or why it is not one. */
 function activation(q: Input, scale: Input, zeroPoint: Input, what: string): { q: Tensor; scale: number; zeroPoint: number } | string {
-  if (!q || q.dtype !== "int8") return `${what} is ${q?.dtype}, not int8`;
+  if (!q || (q.dtype !== "int8" && q.dtype !== "uint8")) return `${what} is ${q?.dtype}, not int8 or uint8`;
   const grid = gridOf(scale, zeroPoint, what);
-  return typeof grid === "string" ? grid : { q, ...grid };
+  if (typeof grid === "string") return grid;
+  if (grid.unsigned !== (q.dtype === "uint8")) return `${what} is ${q.dtype} but its zero point ${zeroPoint!.dtype}`;
+  return { q: int8Twin(q), scale: grid.scale, zeroPoint: grid.zeroPoint };
 }
 
 /** Constant symmetric int8 weights with per-tensor or per-channel (`channels`) scales, or why not. */
@@ -277,7 +303,7 @@ const lowerConv: Lowering = ([input, xScale, xZero, w, wScale, wZero, yScale, yZ
   const dilations = windowInts(ctx.attrs.ints("dilations", [1, 1]), "dilations", ctx);
   const pads = spatialPads(ctx, input.shape.slice(2), kernel, strides, dilations);
   const attrs = { stride: strides, pads, dilation: dilations, groups: ctx.attrs.int("group", 1), inZp: x.zeroPoint, outZp: y.zeroPoint, ...FULL_RANGE };
-  return apply("qconv2d", [x.q, wt.w, b, requantization(x.scale, wt.scales, y.scale, ctx)], attrs);
+  return inOutputType(apply("qconv2d", [x.q, wt.w, b, requantization(x.scale, wt.scales, y.scale, ctx)], attrs), y.unsigned);
 };
 
 /** y = requantize(bias + (a − a_zp)·wᵀ) with w [N, K] on the fully connected kernel; a's leading dims are its rows. */
@@ -292,7 +318,7 @@ function fullyConnected(a: Input, aScale: Input, aZero: Input, w: Tensor, scales
   if (typeof b === "string") return b;
   const rows = x.q.size / K;
   const product = apply("qfullyConnected", [x.q.ndim === 2 ? x.q : x.q.reshape([rows, K]), w, b, requantization(x.scale, scales, y.scale, ctx)], { inZp: x.zeroPoint, outZp: y.zeroPoint, ...FULL_RANGE });
-  return x.q.ndim === 2 ? product : product.reshape([...x.q.shape.slice(0, -1), N]);
+  return inOutputType(x.q.ndim === 2 ? product : product.reshape([...x.q.shape.slice(0, -1), N]), y.unsigned);
 }
 
 /** A constant [K, N] matrix as the fully connected kernel's [N, K] rows. */
@@ -325,30 +351,36 @@ const lowerAdd: Lowering = ([a, aScale, aZero, b, bScale, bZero, yScale, yZero])
   if (typeof y === "string") return y;
   if (x1.q.shape.join() !== x2.q.shape.join()) return `A ${shapeStr(x1.q.shape)} and B ${shapeStr(x2.q.shape)} broadcast (the int8 add takes one shape)`;
   const attrs = { aZp: x1.zeroPoint, bZp: x2.zeroPoint, outZp: y.zeroPoint, ...addParameters(x1.scale, x2.scale, y.scale), ...FULL_RANGE };
-  return apply("qadd", [x1.q, x2.q], attrs);
+  return inOutputType(apply("qadd", [x1.q, x2.q], attrs), y.unsigned);
 };
 
 /** Pooling on the int8 kernels, which keep the input's grid: the output's must be the same. */
 function lowerPool(kind: "qavgpool2d" | "qmaxpool2d", global: boolean): Lowering {
   return (x, ctx) => {
-    const input = x[0];
-    if (!input || input.ndim !== 4) return "not a 2-d pooling";
+    const stored = x[0];
+    if (!stored || stored.ndim !== 4) return "not a 2-d pooling";
+    const unsigned = stored.dtype === "uint8";
     if (kind === "qavgpool2d") {
       const [, xScale, xZero, yScale, yZero] = x;
-      const a = activation(input, xScale, xZero, "the input"), y = gridOf(yScale, yZero, "the output");
+      const a = activation(stored, xScale, xZero, "the input"), y = gridOf(yScale, yZero, "the output");
       if (typeof a === "string") return a;
       if (typeof y === "string") return y;
+      if (y.unsigned !== unsigned) return "its input and output types differ";
       if (ctx.attrs.int("channels_last", 0) !== 0) return "channels_last";
-      if (a.scale !== y.scale || a.zeroPoint !== y.zeroPoint) return rescaledAverage(a, y, ctx, global);
-    } else if (input.dtype !== "int8" || ctx.outputs > 1) return input.dtype !== "int8" ? `the input is ${input.dtype}` : "the Indices output";
-    if (global) return apply(kind, [input], { kernel: input.shape.slice(2), stride: [1, 1], pads: [0, 0, 0, 0], ...FULL_RANGE });
+      if (a.scale !== y.scale || a.zeroPoint !== y.zeroPoint) {
+        if (!global && (ctx.attrs.ints("pads", [0, 0, 0, 0]).some((p) => p !== 0) || ctx.attrs.string("auto_pad", "NOTSET") !== "NOTSET" || ctx.attrs.int("ceil_mode", 0) !== 0)) return "its input and output grids differ and its windows may reach into padding";
+        return inOutputType(rescaledAverage(a, y, ctx, global), unsigned);
+      }
+    } else if (ctx.outputs > 1) return "the Indices output";
+    const input = int8Twin(stored);
+    if (global) return inOutputType(apply(kind, [input], { kernel: input.shape.slice(2), stride: [1, 1], pads: [0, 0, 0, 0], ...FULL_RANGE }), unsigned);
     const kernel = windowInts(ctx.attrs.ints("kernel_shape"), "kernel_shape", ctx);
     const strides = windowInts(ctx.attrs.ints("strides", [1, 1]), "strides", ctx);
     if (ctx.attrs.ints("dilations", [1, 1]).some((d) => d !== 1)) return "dilated pooling";
     if (ctx.attrs.int("ceil_mode", 0) !== 0 || ctx.attrs.int("storage_order", 0) !== 0) return "ceil_mode or storage_order is set";
     if (kind === "qavgpool2d" && ctx.attrs.int("count_include_pad", 0) !== 0) return "count_include_pad (the int8 kernel averages the cells inside the input)";
     const pads = spatialPads(ctx, input.shape.slice(2), kernel, strides, [1, 1]);
-    return apply(kind, [input], { kernel, stride: strides, pads, ...FULL_RANGE });
+    return inOutputType(apply(kind, [input], { kernel, stride: strides, pads, ...FULL_RANGE }), unsigned);
   };
 }
 
@@ -356,13 +388,13 @@ function lowerPool(kind: "qavgpool2d" | "qmaxpool2d", global: boolean): Lowering
  * An average onto another grid: a depthwise convolution with ones (exact int32 window sums of q − zp) requantized by
  * x_scale/(y_scale·count); windows must not reach into padding, where the count would vary.
  */
-function rescaledAverage(a: { q: Tensor; scale: number; zeroPoint: number }, y: { scale: number; zeroPoint: number }, ctx: OpContext, global: boolean): Tensor | string {
+function rescaledAverage(a: { q: Tensor; scale: number; zeroPoint: number }, y: { scale: number; zeroPoint: number }, ctx: OpContext, global: boolean): Tensor {
   const [, C, H, W] = a.q.shape;
   const kernel = global ? [H, W] : windowInts(ctx.attrs.ints("kernel_shape"), "kernel_shape", ctx);
   const stride = global ? [1, 1] : windowInts(ctx.attrs.ints("strides", [1, 1]), "strides", ctx);
   const dilation = global ? [1, 1] : ctx.attrs.ints("dilations", [1, 1]);
   const pads = global ? [0, 0, 0, 0] : spatialPads(ctx, [H, W], kernel, stride, dilation);
-  if (pads.some((p) => p !== 0) || ctx.attrs.int("ceil_mode", 0) !== 0) return "its input and output grids differ and its windows reach into padding";
+
   const count = kernel[0] * kernel[1];
   const ones = Tensor.from(new Int8Array(C * count).fill(1), { shape: [C, 1, ...kernel], dtype: "int8" });
   const attrs = { stride, pads, dilation, groups: C, inZp: a.zeroPoint, outZp: y.zeroPoint, ...FULL_RANGE };
@@ -383,13 +415,14 @@ const emulatedQGemm: Handler = ([a, as, az, b, bs, bz, c, ys, yz], ctx) => {
 
 extendHandler("QLinearConv", (base) => integerOr("QLinearConv", lowerConv, base));
 extendHandler("QLinearMatMul", (base) => integerOr("QLinearMatMul", lowerMatMul, base));
-extendHandler("MaxPool", (base) => (x, ctx) => (x[0]?.dtype === "int8" && record.mode === "integer" ? integerOr("MaxPool", lowerPool("qmaxpool2d", false), base)(x, ctx) : base(x, ctx)));
-// an int8 per-tensor dequantization is the dequantize kernel (exact: (q − zp)·scale in float32, as ONNX defines it)
+extendHandler("MaxPool", (base) => (x, ctx) => ((x[0]?.dtype === "int8" || x[0]?.dtype === "uint8") && record.mode === "integer" ? integerOr("MaxPool", lowerPool("qmaxpool2d", false), base)(x, ctx) : base(x, ctx)));
+// an 8-bit per-tensor dequantization is the dequantize kernel (exact: (q − zp)·scale in float32, as ONNX defines it)
 extendHandler("DequantizeLinear", (base) => (x, ctx) => {
   const [q, scale, zeroPoint] = x;
-  const grid = record.mode === "integer" && q?.dtype === "int8" && q.isSymbolic && ctx.attrs.int("block_size", 0) === 0 ? gridOf(scale, zeroPoint, "x") : "not int8";
+  const grid = record.mode === "integer" && (q?.dtype === "int8" || q?.dtype === "uint8") && q.isSymbolic && ctx.attrs.int("block_size", 0) === 0 ? gridOf(scale, zeroPoint, "x") : "not 8-bit";
   // the kernel takes positive finite scales; others keep the float32 emulation
-  return typeof grid === "string" || !(grid.scale > 0 && Number.isFinite(grid.scale)) ? base(x, ctx) : apply("dequantize", [q!], { scale: grid.scale, zeroPoint: grid.zeroPoint });
+  if (typeof grid === "string" || !(grid.scale > 0 && Number.isFinite(grid.scale)) || grid.unsigned !== (q!.dtype === "uint8")) return base(x, ctx);
+  return apply("dequantize", [int8Twin(q!)], { scale: grid.scale, zeroPoint: grid.zeroPoint });
 });
 registerHandlers({
   "com.microsoft.QGemm": integerOr("QGemm", lowerQGemm, emulatedQGemm),
