@@ -93,6 +93,7 @@ VARIANTS = {
     "s8_tensor": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=False),
     "s8_channel": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True),
     "u8_tensor": dict(activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False),
+    "u8_weights": dict(activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8, per_channel=False),
     "s8_operators": dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True, quant_format=QuantFormat.QOperator),
 }
 for job in sys.argv[3:]:
