@@ -164,9 +164,13 @@ export function fuseQdq(graph: GraphProto, source: string, baseDir?: string): vo
           node = bad;
           break;
         }
-        const channels = n.op_type === "Conv" ? Number(inits.get(w!.q)!.dims![0]) : Number(inits.get(w!.q)!.dims![n.op_type === "Gemm" && intAttr(n, "transB", 0) ? 0 : 1]);
+        // the axis of the weights that indexes output channels, which per-axis scales must follow
+        const dims = inits.get(w!.q)!.dims!.map(Number);
+        const channelAxis = n.op_type === "Conv" || (n.op_type === "Gemm" && intAttr(n, "transB", 0)) ? 0 : 1;
+        const channels = dims[channelAxis];
         const bias = ins[2] ? biasOn(dequantized(ins[2]), a, w!, channels) : "";
-        if (bias === null) node = "the bias is not a dequantized int32 constant of one value per output channel";
+        if (!perTensor(w!) && (w!.axis + dims.length) % dims.length !== channelAxis) node = `the weight is quantized along axis ${w!.axis}, not its output channels`;
+        else if (bias === null) node = "the bias is not a dequantized int32 constant of one value per output channel";
         else if (n.op_type === "Conv") node = { op_type: "QLinearConv", name: n.name, input: [a.q, a.scale, a.zeroPoint, w!.q, w!.scale, w!.zeroPoint, out.scale, out.zeroPoint, ...(bias ? [bias] : [])], output: [out.q], attribute: attribute(n) };
         else if (n.op_type === "MatMul") node = { op_type: "QLinearMatMul", name: n.name, input: [a.q, a.scale, a.zeroPoint, w!.q, w!.scale, w!.zeroPoint, out.scale, out.zeroPoint], output: [out.q], attribute: [] };
         else if (n.attribute?.some((t) => (t.name === "alpha" || t.name === "beta") && t.f !== undefined && t.f !== 1)) node = "alpha or beta is not 1";
