@@ -54,7 +54,7 @@ export async function loadModelFile(path: string, inputShapes: Record<string, nu
   const name = basename(file, extname(file));
   if (ext === ".onnx") {
     const imported = importOnnx(readFileSync(file), { inputShapes, constantInputs: constants, baseDir: dirname(file), source: basename(file) });
-    return { model: imported.graph, inputs: imported.inputs, name };
+    return { model: imported.graph, inputs: imported.inputs, name, notes: imported.notes };
   }
   if (Object.keys(constants).length && ext !== ".onnx") fail(`--const ${Object.keys(constants).join(", ")}: pinning inputs applies to .onnx models`);
   if (ext === ".tflite") {

@@ -16,6 +16,7 @@ import "./ops-resize.js";
 import "./ops-control.js";
 import "./ops-attention.js";
 import "./ops-math.js";
+import { fuseQdq, startQuantNotes, takeQuantNotes } from "./qdq.js";
 import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
@@ -30,6 +31,8 @@ export interface OnnxImportOptions {
    * constants, so everything they determine folds and they leave the compiled model's inputs.
    */
   constantInputs?: Record<string, ConstantInput>;
+  /** int8 nodes (QDQ groups, QLinear* ops): on the integer kernels where they can run (default), or all emulated in float32 ("dequantize") */
+  quantized?: "integer" | "dequantize";
 }
 
 /** A pinned input's value: a tensor, or numbers in the input's declared dtype (a scalar, or a list laid out in its declared shape). */
@@ -40,6 +43,8 @@ export interface ImportedModel {
   /** the model's inputs: name → shape and dtype, in declaration order */
   inputs: Record<string, { shape: number[]; dtype: DType }>;
   opset: number;
+  /** how quantized nodes run: on the int8 kernels, or emulated in float32 and why */
+  notes: string[];
 }
 
 /** The oldest default-domain opset whose semantics the handlers implement (older nodes with legacy broadcast attributes are refused). */
@@ -52,6 +57,8 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
   const graph = model.graph;
   if (!graph) fail(`${source}: the model has no graph`);
   const opset = defaultOpset(model, source);
+  startQuantNotes(opts.quantized ?? "integer");
+  if (opts.quantized !== "dequantize") fuseQdq(graph, source, opts.baseDir);
   checkSupported(graph, source);
 
   const initializers = new Map<string, Tensor>();
@@ -114,7 +121,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
       v.name = name;
       return v;
     });
-    return { graph: g, inputs, opset };
+    return { graph: g, inputs, opset, notes: takeQuantNotes() };
   });
 }
 
@@ -270,7 +277,8 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
   };
   let result;
   try {
-    result = HANDLERS[node.op_type](inputs, { attrs, opset, label, outputs: outputNames.length, subgraph });
+    const key = node.domain && node.domain !== "ai.onnx" ? `${node.domain}.${node.op_type}` : node.op_type;
+    result = HANDLERS[key](inputs, { attrs, opset, label, outputs: outputNames.length, subgraph });
   } catch (e) {
     // arithmetic on compile-time constants that JavaScript refuses (a BigInt division by zero, Infinity as an int64, a negative length)
     if (e instanceof RangeError) fail(`${label}: cannot compute this node on its compile-time constant inputs: ${e.message}`);

@@ -21,7 +21,7 @@ type Input = Tensor | undefined;
 type AttrValue = number | number[] | string;
 
 /** ctx with the node's attributes replaced by `attrs`: runs another handler on a rewritten problem. */
-function withAttrs(ctx: OpContext, attrs: Record<string, AttrValue>): OpContext {
+export function withAttrs(ctx: OpContext, attrs: Record<string, AttrValue>): OpContext {
   const attribute: AttributeProto[] = Object.entries(attrs).map(([name, v]) =>
     typeof v === "string" ? { name, s: new TextEncoder().encode(v) } : Array.isArray(v) ? { name, ints: v.map(String) } : { name, i: String(v) });
   return { ...ctx, attrs: new NodeAttrs({ op_type: "", attribute }, ctx.label) };
