@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
-import { Generator, losses, manualSeed, nn, optim, Tensor } from "../compiler/index.js";
+import { Generator, losses, manualSeed, nn, optim, Tensor, TeenygradError } from "../compiler/index.js";
 import { compileTraining, loadTrainingBlob, type OptimizerSpec } from "../compiler/training/index.js";
 import { relError, SEED } from "./helpers/compiled.js";
 
@@ -133,4 +133,25 @@ describe(`training a conv + train-mode BatchNorm CNN against PyTorch (seed ${SEE
       assertClose(evalOut as Float32Array, Array.from(eager.forward(batches[0].x).data as Float32Array), "compiled run() against eager eval mode");
     });
   }
+});
+
+describe("BatchNorm2d training mode: bad input", () => {
+  test("one value per channel has no batch variance: a clear error, as PyTorch raises", () => {
+    assert.throws(() => new nn.BatchNorm2d(3).train().forward(Tensor.randn([1, 3, 1, 1])), (e: Error) =>
+      e instanceof TeenygradError && /more than one value per channel, got input \[1, 3, 1, 1\]/.test(e.message));
+  });
+  test("momentum outside [0, 1] is refused", () => {
+    for (const momentum of [-0.1, 1.5, NaN]) {
+      assert.throws(() => new nn.BatchNorm2d(3, 1e-5, momentum), (e: Error) => e instanceof TeenygradError && /momentum must be in \[0, 1\]/.test(e.message));
+    }
+  });
+  test("eval mode (the default) normalizes with the running statistics; train() switches every submodule", () => {
+    const net = new nn.Sequential(new nn.BatchNorm2d(2));
+    const bn = net.layers[0] as nn.BatchNorm2d;
+    assert.equal(bn.training, false);
+    const x = Tensor.randn([4, 2, 3, 3]);
+    assert.deepEqual(net.forward(x).data, x.batchNorm(bn.runningMean, bn.runningVar, bn.weight, bn.bias).data);
+    assert.equal(net.train().layers[0].training, true);
+    assert.equal(net.eval().layers[0].training, false);
+  });
 });
