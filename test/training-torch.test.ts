@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { Generator, losses, manualSeed, nn, optim, Tensor, TeenygradError } from "../compiler/index.js";
 import { compileTraining, loadTrainingBlob, type OptimizerSpec } from "../compiler/training/index.js";
+import { traceModule } from "../compiler/tensor/nn.js";
 import { relError, SEED } from "./helpers/compiled.js";
 
 /**
@@ -153,5 +154,12 @@ describe("BatchNorm2d training mode: bad input", () => {
     assert.deepEqual(net.forward(x).data, x.batchNorm(bn.runningMean, bn.runningVar, bn.weight, bn.bias).data);
     assert.equal(net.train().layers[0].training, true);
     assert.equal(net.eval().layers[0].training, false);
+  });
+  test("inference tracing uses eval mode (running statistics), as torch.onnx.export does, and restores the mode", () => {
+    const net = new nn.Sequential(new nn.BatchNorm2d(2)).train();
+    const g = traceModule(net, { x: [4, 2, 3, 3] });
+    assert.deepEqual(g.nodes.map((n) => n.op), ["batchnorm"]);
+    assert.deepEqual(g.nodes[0].inputs.slice(3).map((v) => v.name), ["0.runningMean", "0.runningVar"]);
+    assert.equal(net.layers[0].training, true);
   });
 });

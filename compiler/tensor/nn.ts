@@ -281,10 +281,22 @@ export class AvgPool2d extends Module {
 export interface InputSpec { shape: number[]; dtype?: DType }
 
 /** Runs `model.forward` once on symbolic inputs and returns the static graph it built. */
+/** Runs `fn` with every module of `model` in eval mode (compiled inference: BatchNorm on its running statistics), then restores each mode. */
+export function inEvalMode<T>(model: Module, fn: () => T): T {
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  model.eval();
+  try {
+    return fn();
+  } finally {
+    for (const [m, training] of modes) m.training = training;
+  }
+}
+
+/** Traces `model` for inference, in eval mode as torch.onnx.export does by default. */
 export function traceModule(model: Module, inputs: Record<string, number[] | InputSpec>): Graph {
   const names = new Map<Tensor, string>(Object.entries(model.stateDict()).map(([k, t]) => [t, k]));
   const trace = new Trace(names);
-  return withTrace(trace, () => {
+  return inEvalMode(model, () => withTrace(trace, () => {
     const g = trace.graph;
     const symbolic = Object.entries(inputs).map(([name, spec]) => {
       const { shape, dtype = "float32" } = Array.isArray(spec) ? { shape: spec } : spec;
@@ -303,7 +315,7 @@ export function traceModule(model: Module, inputs: Record<string, number[] | Inp
       return v;
     });
     return g;
-  });
+  }));
 }
 
 export function saveSafetensors(state: Module | Record<string, Tensor>): Uint8Array {

@@ -10,7 +10,7 @@ import { shapeStr } from "../ir/shape.js";
 import { getOp, inferTypes } from "../ops/index.js";
 import { decompose, eliminateDeadNodes, foldConstants, fuseElementwise, fuseEpilogues, optimize } from "../passes/index.js";
 import * as losses from "../tensor/losses.js";
-import type { InputSpec, Module } from "../tensor/nn.js";
+import { inEvalMode, type InputSpec, type Module } from "../tensor/nn.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { Trace, withTrace } from "../tensor/trace.js";
 import { getTarget } from "../../targets/index.js";
@@ -363,22 +363,16 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   // --- the run() graph: inference on the same parameters -----------------------------------------------
   const rg = new Graph(inferTypes);
   const runParams = new Map<Tensor, Value>(state.map(([n, t]) => [t, fixedValue(rg, n, [...t.shape], t.dtype)]));
-  // run() is inference: every module in eval mode (BatchNorm on its running statistics), as it was restored after
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
-  model.eval();
-  try {
-    withTrace(new Trace(names, { graph: rg, bound: runParams }), () => {
-      const xs = inputNames.map((k) => {
-        const shape = opts.inferenceBatch ? [opts.inferenceBatch, ...inputs[k].shape.slice(1)] : inputs[k].shape;
-        return symbolic(rg.addInput(k, { shape, dtype: inputs[k].dtype! }));
-      });
-      const out = model.forward(...xs) as Tensor;
-      rg.outputs = [out.value!];
-      out.value!.name = "output";
+  // run() is inference: every module in eval mode (BatchNorm on its running statistics)
+  inEvalMode(model, () => withTrace(new Trace(names, { graph: rg, bound: runParams }), () => {
+    const xs = inputNames.map((k) => {
+      const shape = opts.inferenceBatch ? [opts.inferenceBatch, ...inputs[k].shape.slice(1)] : inputs[k].shape;
+      return symbolic(rg.addInput(k, { shape, dtype: inputs[k].dtype! }));
     });
-  } finally {
-    for (const [m, training] of modes) m.training = training;
-  }
+    const out = model.forward(...xs) as Tensor;
+    rg.outputs = [out.value!];
+    out.value!.name = "output";
+  }));
   optimize(rg);
 
   // --- memory: parameters, control, constants (the data segment), optimizer state, arena ---------------
