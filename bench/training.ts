@@ -2,12 +2,15 @@
  * Training memory and speed (npm run bench:training). Table 1: the compile report's memory, region by
  * region, for the MNIST CNN (batch 32 and 1, every layer), the KWS DS-CNN fine-tuning its classifier, and
  * MobileNetV1-0.25 at 96x96 (the classifier, the last two blocks, every layer), Adam, beside the goals of
- * issue 12. Table 2: train_step() of the MNIST CNN at batch 32 against PyTorch on one CPU thread (the
- * same model, loss and optimizer), median of timed steps after a warm-up, when /usr/bin/python3 has torch.
+ * issue 12. Table 2: train_step() against PyTorch on one CPU thread (the same models, loss and optimizer;
+ * scripts/bench-training-torch.py), median of timed steps after a warm-up, when /usr/bin/python3 has torch.
+ * Table 3: fine-tuning memory beside what MIT's Tiny Training Engine reports (256 KB SRAM).
  */
 import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { compileTraining, loadTrainingBlob, type TrainingOptions, type TrainingReport } from "../compiler/training/index.js";
 import { Generator, manualSeed, nn, Tensor } from "../compiler/index.js";
+import SmallCNN from "../examples/cnn.js";
 import KwsDsCnn from "../examples/kws-dscnn.js";
 import MobileNetV1 from "../examples/mobilenet-v1.js";
 import { MnistCNN } from "../examples/mnist-cnn.js";
@@ -51,47 +54,58 @@ configs.forEach((c, i) => {
   console.log(`| ${c.name} | ${cells.map(kib).join(" | ")} | ${c.goal ?? ""} |`);
 });
 
-// --- train_step speed: the MNIST CNN at batch 32 against PyTorch on one thread -------------------------
-const STEPS = 30, WARMUP = 5, BATCH = 32;
+// --- train_step speed against PyTorch on one thread ------------------------------------------------------
+const STEPS = 30, WARMUP = 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rng = new Generator(3);
-const images = Tensor.randn([BATCH, 1, 28, 28], { generator: rng }).data as Float32Array;
-const targets = Int32Array.from({ length: BATCH }, () => Math.floor(rng.next() * 10));
+interface SpeedCase { name: string; torchModel: string; batch: number; model: () => nn.Module }
+const speedCases: SpeedCase[] = [
+  { name: "MNIST CNN", torchModel: "mnist-cnn", batch: 32, model: () => new MnistCNN() },
+  { name: "MNIST CNN", torchModel: "mnist-cnn", batch: 1, model: () => new MnistCNN() },
+  { name: "conv-BN-ReLU-pool CNN (examples/cnn.ts), BatchNorm in training mode", torchModel: "small-cnn-bn", batch: 32, model: () => new SmallCNN().train() },
+];
 
-const { wasm } = await compileTraining(new MnistCNN(), { inputs: { image: [BATCH, 1, 28, 28] }, loss: "crossEntropy", optimizer: adam });
-const blob = await loadTrainingBlob(wasm);
+const rng = new Generator(3);
 const ours: number[] = [];
-for (let s = 0; s < WARMUP + STEPS; s++) {
-  const t0 = performance.now();
-  blob.trainStep({ image: images, target: targets });
-  if (s >= WARMUP) ours.push(performance.now() - t0);
+for (const c of speedCases) {
+  const images = Tensor.randn([c.batch, 1, 28, 28], { generator: rng }).data as Float32Array;
+  const targets = Int32Array.from({ length: c.batch }, () => Math.floor(rng.next() * 10));
+  const { wasm } = await compileTraining(c.model(), { inputs: { image: [c.batch, 1, 28, 28] }, loss: "crossEntropy", optimizer: adam });
+  const blob = await loadTrainingBlob(wasm);
+  const times: number[] = [];
+  for (let s = 0; s < WARMUP + STEPS; s++) {
+    const t0 = performance.now();
+    blob.trainStep({ image: images, target: targets });
+    if (s >= WARMUP) times.push(performance.now() - t0);
+  }
+  ours.push(median(times));
 }
 
-const TORCH = `
-import sys, time, torch
-torch.set_num_threads(1)
-torch.manual_seed(0)
-net = torch.nn.Sequential(
-    torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-    torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-    torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10))
-opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-x = torch.randn(${BATCH}, 1, 28, 28); y = torch.randint(0, 10, (${BATCH},))
-times = []
-for s in range(${WARMUP + STEPS}):
-    t0 = time.perf_counter()
-    opt.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(x), y).backward()
-    opt.step()
-    if s >= ${WARMUP}: times.append((time.perf_counter() - t0) * 1000)
-print(sorted(times)[len(times) // 2], torch.__version__)
-`;
-const torch = spawnSync("/usr/bin/python3", ["-c", TORCH], { encoding: "utf8" });
-const [torchMillis, torchVersion] = torch.status === 0 ? torch.stdout.trim().split(" ") : [null, null];
+const workloads = speedCases.map((c) => ({ model: c.torchModel, batch: c.batch, steps: STEPS, warmup: WARMUP }));
+const torch = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("../scripts/bench-training-torch.py", import.meta.url))], { input: JSON.stringify(workloads), encoding: "utf8" });
+const torchResult = torch.status === 0 ? (JSON.parse(torch.stdout) as { version: string; millis: number[] }) : null;
 
-console.log(`\ntrain_step, MNIST CNN, batch ${BATCH}, Adam (median of ${STEPS} steps after ${WARMUP} warm-up; one thread)\n`);
-console.log("| implementation | ms per step |");
-console.log("| --- | ---: |");
-console.log(`| teenygrad (Node, wasm-simd) | ${median(ours).toFixed(2)} |`);
-console.log(torchMillis ? `| PyTorch ${torchVersion} CPU, torch.set_num_threads(1) | ${Number(torchMillis).toFixed(2)} |`
-  : `| PyTorch | not measured: /usr/bin/python3 cannot import torch (apt-get install python3-torch) |`);
+console.log(`\ntrain_step, Adam, cross-entropy: median ms of ${STEPS} steps after ${WARMUP} warm-up, one thread` +
+  (torchResult ? ` (PyTorch ${torchResult.version} CPU, torch.set_num_threads(1))` : "") + "\n");
+console.log("| model | batch | teenygrad (Node, wasm-simd) | PyTorch | teenygrad / PyTorch |");
+console.log("| --- | ---: | ---: | ---: | ---: |");
+speedCases.forEach((c, i) => {
+  const theirs = torchResult?.millis[i];
+  console.log(`| ${c.name} | ${c.batch} | ${ours[i].toFixed(2)} | ${theirs === undefined ? "not measured" : theirs.toFixed(2)} | ${theirs === undefined ? "" : (ours[i] / theirs).toFixed(2)} |`);
+});
+if (!torchResult) console.log(`\nPyTorch not measured: /usr/bin/python3 cannot run torch (npm run torch installs Debian's python3-torch)\n${torch.stderr ?? ""}`);
+
+// --- memory against MIT's Tiny Training Engine -------------------------------------------------------------
+// TTE (Lin et al., "On-Device Training Under 256KB Memory", NeurIPS 2022) fine-tunes MCUNet, MobileNetV2-w0.35
+// and ProxylessNAS-w0.3 at batch 1 on an STM32F746 within 256 KB of SRAM and 1 MB of flash: int8 frozen
+// weights in flash, sparse update (biases and a few chosen layers), gradients applied in place.
+const TTE_SRAM = 256 * KIB;
+const fineTuning = configs.filter((c) => !c.name.startsWith("MNIST"));
+console.log("\nFine-tuning memory (batch 1) against MIT's Tiny Training Engine: TTE fits MCUNet / MobileNetV2-w0.35 / ProxylessNAS-w0.3");
+console.log("sparse-update fine-tuning in 256 KB SRAM + 1 MB flash (int8 frozen weights in flash). Ours is float32; KiB.\n");
+console.log("| configuration | arena | RAM total | frozen weights in it | RAM without frozen weights | vs TTE's 256 KB |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+for (const c of fineTuning) {
+  const r = reports[configs.indexOf(c)], frozen = region(r, "parameters (frozen)");
+  const withoutFrozen = r.memory.totalBytes - frozen;
+  console.log(`| ${c.name} | ${kib(r.memory.arena.bytes)} | ${kib(r.memory.totalBytes)} | ${kib(frozen)} | ${kib(withoutFrozen)} | ${(withoutFrozen / TTE_SRAM).toFixed(2)}× |`);
+}

@@ -3,8 +3,8 @@ import type { DType } from "../ir/dtype.js";
 import type { Graph } from "../ir/graph.js";
 import { shapeStr } from "../ir/shape.js";
 import { encodeSafetensors, parseSafetensors } from "../host/safetensors.js";
-import { Tensor, type ConvOptions, type PoolOptions } from "./tensor.js";
-import { Trace, withTrace } from "./trace.js";
+import { noGrad, Tensor, type ConvOptions, type PoolOptions } from "./tensor.js";
+import { activeTrace, Trace, withTrace } from "./trace.js";
 
 /** A trainable tensor (torch.nn.Parameter). */
 export class Parameter extends Tensor {
@@ -23,6 +23,11 @@ const MODULE = Symbol.for("teenygrad.Module");
 export abstract class Module {
   readonly [MODULE] = true;
   private bufferNames = new Set<string>();
+  /**
+   * Training mode (PyTorch's module.training), set by train() / eval(). Unlike PyTorch a module starts in
+   * eval mode, so fine-tuning keeps BatchNorm on its running statistics unless train() is called.
+   */
+  training = false;
 
   abstract forward(...inputs: Tensor[]): Tensor | Tensor[] | Record<string, Tensor>;
 
@@ -31,6 +36,15 @@ export abstract class Module {
     this.bufferNames.add(name);
     (this as unknown as Record<string, Tensor>)[name] = t;
     return t;
+  }
+
+  /** sets training mode on this module and every submodule (PyTorch's train(mode)); returns this */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
   }
 
   namedChildren(): [string, Module][] {
@@ -140,22 +154,50 @@ export class Conv2d extends ConvNd {
   }
 }
 
-/** Inference-mode batch norm over channel dim 1, using the running statistics. */
+/**
+ * Batch norm over channel dim 1. In eval mode (the default) it normalizes with the running statistics.
+ * In training mode (train()) it normalizes with the batch's mean and biased variance, as PyTorch does,
+ * and moves the running statistics toward them: running = (1 - momentum)·running + momentum·batch, the
+ * variance unbiased (n / (n - 1)) for the running estimate. A compiled train_step() updates them after
+ * its guard, with the parameters.
+ */
 export class BatchNorm2d extends Module {
   weight: Parameter;
   bias: Parameter;
   declare runningMean: Tensor;
   declare runningVar: Tensor;
-  constructor(readonly numFeatures: number, readonly eps = 1e-5) {
+  constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
     super();
+    if (!(momentum >= 0 && momentum <= 1)) fail(`BatchNorm2d: momentum must be in [0, 1], got ${momentum}`);
     this.weight = new Parameter(Tensor.ones([numFeatures]));
     this.bias = new Parameter(Tensor.zeros([numFeatures]));
     this.registerBuffer("runningMean", Tensor.zeros([numFeatures]));
     this.registerBuffer("runningVar", Tensor.ones([numFeatures]));
   }
   forward(x: Tensor): Tensor {
-    return x.batchNorm(this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
+    if (!this.training) return x.batchNorm(this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
+    const C = this.numFeatures;
+    const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
+    const n = x.size / C;
+    if (n < 2) fail(`BatchNorm2d in training mode needs more than one value per channel, got input ${shapeStr(x.shape)} (batch statistics of one value have no variance)`);
+    const mean = x.mean(axes);
+    const centered = x.sub(mean.reshape([C, ...x.shape.slice(2).map(() => 1)]));
+    const variance = centered.mul(centered).mean(axes);
+    const m = this.momentum;
+    updateBuffer(this.runningMean, () => this.runningMean.mul(1 - m).add(mean.detach().mul(m)));
+    updateBuffer(this.runningVar, () => this.runningVar.mul(1 - m).add(variance.detach().mul((m * n) / (n - 1))));
+    return x.batchNorm(mean, variance, this.weight, this.bias, this.eps);
   }
+}
+
+/**
+ * Gives a buffer a new value computed by `next`: at once when eager (outside autograd), or, while a
+ * training step is traced, as an update the step applies after its guard (so a step that fails leaves it).
+ */
+function updateBuffer(buffer: Tensor, next: () => Tensor): void {
+  const trace = activeTrace();
+  if (trace?.isParameter(buffer)) trace.deferUpdate(buffer, next);
+  else noGrad(() => buffer.copy_(next()));
 }
 
 export class LayerNorm extends Module {
@@ -239,10 +281,22 @@ export class AvgPool2d extends Module {
 export interface InputSpec { shape: number[]; dtype?: DType }
 
 /** Runs `model.forward` once on symbolic inputs and returns the static graph it built. */
+/** Runs `fn` with every module of `model` in eval mode (compiled inference: BatchNorm on its running statistics), then restores each mode. */
+export function inEvalMode<T>(model: Module, fn: () => T): T {
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  model.eval();
+  try {
+    return fn();
+  } finally {
+    for (const [m, training] of modes) m.training = training;
+  }
+}
+
+/** Traces `model` for inference, in eval mode as torch.onnx.export does by default. */
 export function traceModule(model: Module, inputs: Record<string, number[] | InputSpec>): Graph {
   const names = new Map<Tensor, string>(Object.entries(model.stateDict()).map(([k, t]) => [t, k]));
   const trace = new Trace(names);
-  return withTrace(trace, () => {
+  return inEvalMode(model, () => withTrace(trace, () => {
     const g = trace.graph;
     const symbolic = Object.entries(inputs).map(([name, spec]) => {
       const { shape, dtype = "float32" } = Array.isArray(spec) ? { shape: spec } : spec;
@@ -261,7 +315,7 @@ export function traceModule(model: Module, inputs: Record<string, number[] | Inp
       return v;
     });
     return g;
-  });
+  }));
 }
 
 export function saveSafetensors(state: Module | Record<string, Tensor>): Uint8Array {

@@ -24,6 +24,12 @@ export class Trace {
     for (const n of this.graph.nodes) this.usedNames.add(n.name);
   }
 
+  /** buffer updates a traced forward asks for (BatchNorm's running statistics); the training compiler applies them */
+  readonly deferredUpdates: { buffer: Tensor; next: () => Tensor }[] = [];
+  deferUpdate(buffer: Tensor, next: () => Tensor): void {
+    this.deferredUpdates.push({ buffer, next });
+  }
+
   isParameter(t: Tensor): boolean {
     return this.parameterNames.has(t);
   }

@@ -10,7 +10,7 @@ import { shapeStr } from "../ir/shape.js";
 import { getOp, inferTypes } from "../ops/index.js";
 import { decompose, eliminateDeadNodes, foldConstants, fuseElementwise, fuseEpilogues, optimize } from "../passes/index.js";
 import * as losses from "../tensor/losses.js";
-import type { InputSpec, Module } from "../tensor/nn.js";
+import { inEvalMode, type InputSpec, type Module } from "../tensor/nn.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { Trace, withTrace } from "../tensor/trace.js";
 import { getTarget } from "../../targets/index.js";
@@ -337,6 +337,8 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
         assign: (next, current) => pins.push([next, current.value!]),
       }, shared);
     });
+    // buffers the forward pass moves (BatchNorm's running statistics in training mode), after the guard too
+    for (const { buffer, next } of trace.deferredUpdates) pins.push([next(), paramValues.get(buffer)!]);
   });
   const updateNodes = new Set(g.nodes.slice(g.nodes.indexOf(guard.producer!)));
   loss.name = "loss";
@@ -355,13 +357,15 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   fuseEpilogues(g);
   fuseElementwise(g);
   const pinnedNow = g.outputs.slice(kept.length, kept.length + pins.length);
+  readBeforeOverwrite(g, new Map(pinnedNow.map((v, i) => [v, pins[i][1]])));
   gradValues = g.outputs.slice(kept.length + pins.length);
   g.outputs = g.outputs.slice(0, kept.length);
 
   // --- the run() graph: inference on the same parameters -----------------------------------------------
   const rg = new Graph(inferTypes);
   const runParams = new Map<Tensor, Value>(state.map(([n, t]) => [t, fixedValue(rg, n, [...t.shape], t.dtype)]));
-  withTrace(new Trace(names, { graph: rg, bound: runParams }), () => {
+  // run() is inference: every module in eval mode (BatchNorm on its running statistics)
+  inEvalMode(model, () => withTrace(new Trace(names, { graph: rg, bound: runParams }), () => {
     const xs = inputNames.map((k) => {
       const shape = opts.inferenceBatch ? [opts.inferenceBatch, ...inputs[k].shape.slice(1)] : inputs[k].shape;
       return symbolic(rg.addInput(k, { shape, dtype: inputs[k].dtype! }));
@@ -369,7 +373,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     const out = model.forward(...xs) as Tensor;
     rg.outputs = [out.value!];
     out.value!.name = "output";
-  });
+  }));
   optimize(rg);
 
   // --- memory: parameters, control, constants (the data segment), optimizer state, arena ---------------
@@ -550,6 +554,49 @@ function scheduleUpdates(g: Graph, update: Set<Node>, overwrites: Map<Value, Val
     if (n.op === "stepGuard") guardAt = at;
     else if (at <= guardAt) guardAt++;
   }
+  g.nodes = order;
+}
+
+/**
+ * Fusion places a fused group where its last member was, which can move an early read of a parameter (a
+ * BatchNorm gradient reading γ) past the update that overwrites γ in place. A stable topological sort
+ * with one more edge per such read — every reader of a fixed value runs before the node that overwrites
+ * it — restores the order and otherwise keeps the nodes where they are.
+ */
+function readBeforeOverwrite(g: Graph, overwrites: Map<Value, Value>): void {
+  const views = new Map<Value, Value>();
+  for (const n of g.nodes) if (getOp(n.op).view) views.set(n.outputs[0], views.get(n.inputs[0]) ?? n.inputs[0]);
+  const base = (v: Value) => views.get(v) ?? v;
+  const writerOf = new Map<Value, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) if (overwrites.has(o)) writerOf.set(overwrites.get(o)!, n);
+  const position = new Map(g.nodes.map((n, i) => [n, i]));
+  const producerOf = (v: Value) => (v.producer && position.has(v.producer) ? v.producer : null);
+  const after = new Map<Node, Set<Node>>(g.nodes.map((n) => [n, new Set<Node>()]));
+  for (const n of g.nodes) {
+    for (const v of n.inputs) {
+      const p = producerOf(v);
+      if (p && p !== n) after.get(n)!.add(p);
+      const writer = writerOf.get(base(v));
+      if (writer && writer !== n) after.get(writer)!.add(n);
+    }
+  }
+  const waiting = new Map(g.nodes.map((n) => [n, after.get(n)!.size]));
+  const followers = new Map<Node, Node[]>(g.nodes.map((n) => [n, []]));
+  for (const [n, deps] of after) for (const d of deps) followers.get(d)!.push(n);
+  const ready = g.nodes.filter((n) => waiting.get(n) === 0);
+  const order: Node[] = [];
+  while (ready.length) {
+    // the earliest node in the current order among those ready
+    let best = 0;
+    for (let i = 1; i < ready.length; i++) if (position.get(ready[i])! < position.get(ready[best])!) best = i;
+    const n = ready.splice(best, 1)[0];
+    order.push(n);
+    for (const f of followers.get(n)!) {
+      waiting.set(f, waiting.get(f)! - 1);
+      if (waiting.get(f) === 0) ready.push(f);
+    }
+  }
+  if (order.length !== g.nodes.length) fail("internal: a node both reads a parameter and depends on its update; the training step cannot be ordered");
   g.nodes = order;
 }
 
