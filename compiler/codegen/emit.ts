@@ -3,6 +3,7 @@ import type { Graph, Node, Value } from "../ir/graph.js";
 import { shapeStr } from "../ir/shape.js";
 import { getOp, type LowerContext } from "../ops/index.js";
 import { emitElementwise } from "./elementwise.js";
+import { checkKernelArguments } from "./limits.js";
 import type { MemoryLayout } from "./memory.js";
 
 /** Helpers generated element-wise loops may call; unused imports cost nothing in AssemblyScript. */
@@ -60,7 +61,9 @@ export function lowerGraph(
 ): { body: string[]; kernelCalls: number } {
   const body: string[] = [];
   let kernelCalls = 0;
-  const importFn = (file: string, fn: string) => {
+  let current: Node | undefined;
+  const importFn = (file: string, fn: string, args: (number | string)[]) => {
+    if (current) checkKernelArguments(current, fn, args);
     if (!imports.has(file)) imports.set(file, new Set());
     imports.get(file)!.add(fn);
   };
@@ -68,12 +71,12 @@ export function lowerGraph(
     ptr: (v: Value) => layout.address.get(v) ?? fail(`internal: value ${v.name} has no address`),
     scratch: (n: Node) => layout.scratch.get(n) ?? fail(`internal: node ${n.name} has no scratch buffer`),
     call(file, fn, args) {
-      importFn(file, fn);
+      importFn(file, fn, args);
       body.push(`${fn}(${args.join(", ")});`);
       kernelCalls++;
     },
     callChecked(file, fn, args, status) {
-      importFn(file, fn);
+      importFn(file, fn, args);
       body.push(`if (${fn}(${args.join(", ")}) != 0) return ${status};`);
       kernelCalls++;
     },
@@ -81,6 +84,7 @@ export function lowerGraph(
   };
 
   for (const node of g.nodes) {
+    current = node;
     const def = getOp(node.op, node.name);
     checkCompiledDTypes(node);
     if (def.view) continue;

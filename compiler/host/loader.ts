@@ -41,7 +41,7 @@ export interface LoadedModel {
 }
 
 /** run() statuses the generated code reports besides 0 = ok */
-const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather" };
+const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather", 5: "an integer division or remainder by zero" };
 
 /** Compiles a blob and reads its manifest: the first step of loading any teenygrad blob. */
 export async function compileBlob(bytes: Uint8Array | ArrayBuffer, source: string): Promise<{ module: WebAssembly.Module; manifest: Manifest }> {

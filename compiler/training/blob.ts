@@ -10,6 +10,7 @@ export const TRAIN_STATUS: Record<number, string> = {
   2: "an index out of range in a gather",
   3: "the loss is not finite (NaN or infinity); no parameter was updated",
   4: "a class target is out of range for the model's classes; no parameter was updated",
+  5: "an integer division or remainder by zero",
 };
 
 /** train_step() returned a non-zero status: the parameters are as they were before the call. */
