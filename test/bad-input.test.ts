@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { compile, loadBlob, Tensor, TeenygradError } from "../compiler/index.js";
 import { apply } from "../compiler/tensor/tensor.js";
+import { loadTrainingBlob } from "../compiler/training/index.js";
 import { FnModule } from "./helpers/compiled.js";
+import { assemble, F, manifestFor, manifestSection, slot } from "./helpers/host-models.js";
 
 /** Data-dependent faults in compiled kernels (run-time statuses) and their host-reference counterparts. */
 
@@ -61,5 +63,38 @@ describe("sizes a wasm32 blob cannot hold are refused before code generation, na
     await refused((x) => x.maxPool2d(2, { stride: 1e15 }), [1, 1, 8, 8], /^node maxpool2d \(maxpool2d: float32\[1, 1, 8, 8\] -> float32\[1, 1, 1, 1\]\): maxpool2d\(\) would take the constant 1000000000000000, which does not fit/);
     await refused((x) => x.relu(), [70000, 70000], /^input 'x' float32\[70000, 70000\] takes 19600000000 bytes, more than the 4 GiB/);
     await refused((x) => x.expand([65536, 65536, 2]).sum(), [1], /^node expand \(expand: float32\[1\] -> float32\[65536, 65536, 2\]\): its output .* more than the 4 GiB/);
+  });
+});
+
+describe("loadTrainingBlob checks a blob as loadBlob does, and its training manifest too", () => {
+  const training = {
+    inputs: [slot("x", 0, 4), slot("label", 16, 1, "int32")], outputs: [slot("loss", 32, 1), slot("output", 48, 4)],
+    parameters: [{ ...slot("w", 64, 4), trainable: true }], optimizerState: [slot("w.momentum", 80, 4)],
+    control: { step: 96, lr: 100 }, optimizer: { kind: "sgd" },
+  };
+  /** run() and train_step() that return 0 (train_step counts its steps), with the given manifest and extra WAT */
+  const trainingBlob = (manifest: object, extra = "", exportsTrainStep = true) => assemble(`(module ${extra}
+    (memory (export "memory") 1 1)
+    (func (export "run") (result i32) (i32.const 0))
+    (func ${exportsTrainStep ? '(export "train_step")' : ""} (result i32)
+      (f32.store (i32.const 96) (f32.add (f32.load (i32.const 96)) (f32.const 1))) (i32.const 0)))`, F.MVP, manifestSection(manifest));
+  const base = { ...manifestFor({ inputs: [slot("x", 0, 4)], outputs: [slot("output", 48, 4)], pages: 1 }) };
+  const refused = (bytes: Uint8Array, pattern: RegExp) =>
+    assert.rejects(loadTrainingBlob(bytes, "t.wasm"), (e: Error) => e instanceof TeenygradError && /^t\.wasm: |^bad manifest \(t\.wasm\)/.test(e.message) && pattern.test(e.message), String(pattern));
+
+  test("a well-formed blob loads and steps; corrupt manifests, imports and missing exports are clear errors", async () => {
+    const blob = await loadTrainingBlob(trainingBlob({ ...base, training }), "t.wasm");
+    blob.trainStep({ x: new Float32Array(4), label: new Int32Array(1) });
+    assert.equal(blob.steps, 1);
+    await refused(trainingBlob({ ...base, training: [] }), /"training" must be an object/);
+    await refused(trainingBlob({ ...base, training: { ...training, parameters: [{ ...slot("w", 65536, 4), trainable: true }] } }), /parameter "w" at \[65536, 65552\) lies outside the 65536-byte memory/);
+    await refused(trainingBlob({ ...base, training: { ...training, parameters: [slot("w", 64, 4)] } }), /training\.parameters\[0\] "w": trainable must be true or false/);
+    await refused(trainingBlob({ ...base, training: { ...training, outputs: [slot("output", 48, 4)] } }), /no train_step\(\) output "loss"/);
+    await refused(trainingBlob({ ...base, training: { ...training, optimizerState: [{ ...slot("m", 8, 4), dtype: "float16" }] } }), /training\.optimizerState\[0\] "m": unknown dtype "float16"/);
+    await refused(trainingBlob({ ...base, training: { ...training, control: { step: 96, lr: 102 } } }), /control scalar "lr" at 102 is not an aligned f32/);
+    await refused(trainingBlob({ ...base, training: { ...training, control: { step: 96 } } }), /training\.control\.lr must be a non-negative integer/);
+    await refused(trainingBlob({ ...base, training }, '(import "env" "log" (func (param i32)))'), /blob imports env\.log \(function\)/);
+    await refused(trainingBlob({ ...base, training }, "", false), /does not export a train_step\(\) function/);
+    await refused(trainingBlob({ ...base, flavour: "wasi", training }), /runs only as a WASI command/);
   });
 });
