@@ -5,6 +5,7 @@ import { apply } from "../compiler/tensor/tensor.js";
 import { loadTrainingBlob } from "../compiler/training/index.js";
 import { FnModule } from "./helpers/compiled.js";
 import { assemble, F, manifestFor, manifestSection, slot } from "./helpers/host-models.js";
+import { findCorpus, runCase } from "../scripts/fuzz-case.js";
 
 /** Data-dependent faults in compiled kernels (run-time statuses) and their host-reference counterparts. */
 
@@ -24,12 +25,14 @@ describe("integer division and float → integer casts: the blob and the host re
     c: int64([-(2n ** 63n), 9n, -9n]), d: int64([-1n, -4n, 4n]),
     x: Tensor.from(new Float32Array(specials), { shape: [specials.length] }),
   };
-  const blob = compile(new FnModule(arithmetic), Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { shape: t.shape, dtype: t.dtype }])), { target: "wasm-scalar" })
-    .then((res) => loadBlob(res.wasm, { source: "arith.wasm" }));
+  // one compile, made by whichever test runs first
+  let compiled: ReturnType<typeof loadBlob> | undefined;
+  const blob = () => (compiled ??= compile(new FnModule(arithmetic), Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { shape: t.shape, dtype: t.dtype }])), { target: "wasm-scalar" })
+    .then((res) => loadBlob(res.wasm, { source: "arith.wasm" })));
   const data = (values: Record<string, Tensor>) => Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.data]));
 
   test("MIN / -1 wraps to MIN in both; casts truncate, saturate at the type's range, NaN gives 0", async () => {
-    const model = await blob;
+    const model = await blob();
     const got = model.run(data(inputs));
     const expected = arithmetic(...(Object.values(inputs) as [Tensor, Tensor, Tensor, Tensor, Tensor]));
     for (const [name, ref] of Object.entries(expected)) assert.deepEqual(Array.from(got[name], String), Array.from(ref.data, String), name);
@@ -43,7 +46,7 @@ describe("integer division and float → integer casts: the blob and the host re
   });
 
   test("an integer division or remainder by zero: run() returns status 5, the host reference refuses it", async () => {
-    const model = await blob;
+    const model = await blob();
     for (const [name, zeroed] of [["b", { b: int32([2, 2, 0, 1, -3, -1]) }], ["d", { d: int64([-1n, 0n, 4n]) }]] as const) {
       assert.throws(() => model.run(data({ ...inputs, ...zeroed })), (e: Error) => e instanceof TeenygradError && /returned status 5 \(an integer division or remainder by zero\)/.test(e.message), `zero in ${name}`);
     }
@@ -96,5 +99,17 @@ describe("loadTrainingBlob checks a blob as loadBlob does, and its training mani
     await refused(trainingBlob({ ...base, training }, '(import "env" "log" (func (param i32)))'), /blob imports env\.log \(function\)/);
     await refused(trainingBlob({ ...base, training }, "", false), /does not export a train_step\(\) function/);
     await refused(trainingBlob({ ...base, flavour: "wasi", training }), /runs only as a WASI command/);
+  });
+});
+
+describe("a fixed-seed slice of `npm run fuzz`", () => {
+  const corpus = findCorpus();
+  const absent = corpus.onnx.length + corpus.tflite.length === 0 && "no model files in $TEENYGRAD_DATA or ../shared/data";
+  test("150 mutated real .onnx/.tflite files: each plans or ends in a TeenygradError", { skip: absent }, () => {
+    const results = Array.from({ length: 150 }, (_, i) => runCase(corpus, 14, i));
+    const bad = results.filter((r) => r.outcome !== "planned" && r.outcome !== "TeenygradError");
+    assert.deepEqual(bad, []);
+    // most mutations must be refused, not silently imported
+    assert.ok(results.filter((r) => r.outcome === "TeenygradError").length > results.length / 2);
   });
 });
