@@ -8,6 +8,7 @@ import { findMlperfDir } from "../compiler/import/tflite/mlperf.js";
 import { BuiltinOperator, TensorType } from "../compiler/import/tflite/schema/tflite_generated.js";
 import { float32Bytes, writeTflite } from "../compiler/import/tflite/writer.js";
 import { SEED } from "./helpers/compiled.js";
+import { MUTATORS } from "./helpers/mutate.js";
 
 /**
  * Robustness: truncated, bit-flipped, overwritten and random .tflite files must end in a TeenygradError (or import
@@ -39,38 +40,12 @@ function seeds(): [string, Uint8Array][] {
   return list;
 }
 
-const MUTATORS: [string, (b: Uint8Array) => Uint8Array][] = [
-  ["truncate", (b) => b.slice(0, int(b.length))],
-  ["flip bits", (b) => {
-    const m = b.slice();
-    for (let k = 1 + int(8); k > 0; k--) m[int(m.length)] ^= 1 << int(8);
-    return m;
-  }],
-  ["overwrite bytes", (b) => {
-    const m = b.slice();
-    const at = int(m.length);
-    for (let k = 0; k < 1 + int(16) && at + k < m.length; k++) m[at + k] = int(256);
-    return m;
-  }],
-  ["overwrite a header word", (b) => {
-    // the root offset, vtable offsets and vector lengths live in the first few hundred bytes
-    const m = b.slice();
-    new DataView(m.buffer).setInt32(4 * int(Math.min(64, m.length / 4 - 1)), int(2 ** 32) - 2 ** 31, true);
-    return m;
-  }],
-  ["random bytes after the identifier", (b) => {
-    const m = Uint8Array.from({ length: 8 + int(512) }, () => int(256));
-    m.set(b.subarray(0, 8));
-    return m;
-  }],
-];
-
 test(`malformed .tflite files end in a TeenygradError (seed ${SEED})`, { timeout: 120_000 }, () => {
   const counts = { imported: 0, rejected: 0 };
   for (const [name, bytes] of seeds()) {
     for (let k = 0; k < 600; k++) {
       const [kind, mutate] = MUTATORS[k % MUTATORS.length];
-      const mutated = mutate(bytes);
+      const mutated = mutate(bytes, int);
       try {
         importTfliteModel(mutated, { source: name });
         counts.imported++;

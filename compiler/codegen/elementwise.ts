@@ -46,6 +46,8 @@ export function emitElementwise(ptr: (v: Value) => number, inputs: Value[], step
       const ew = getOp(s.op).elementwise!;
       const args = s.args.map((a) => vals[a]);
       const t = valTypes[s.args[s.args.length - 1]], out = DTYPES[s.dtype].as;
+      const fault = vector ? null : ew.fault?.(args, t);
+      if (fault) code.push(`if (${fault.when}) return ${fault.status};`);
       // every temporary is declared with its type: AssemblyScript keeps small integers unwrapped otherwise
       code.push(vector ? `const t${i} = ${ew.vector!(args, s.attrs)};` : `const t${i}: ${out} = <${out}>(${ew.scalar(args, s.attrs, t, out)});`);
       vals.push(`t${i}`);

@@ -5,6 +5,7 @@ import type { FusedStep } from "../ops/fused.js";
 import { shapeStr } from "../ir/shape.js";
 import { getOp, type LowerContext } from "../ops/index.js";
 import { emitElementwise } from "./elementwise.js";
+import { checkKernelArguments } from "./limits.js";
 import type { MemoryLayout } from "./memory.js";
 
 /** Helpers generated element-wise loops may call; unused imports cost nothing in AssemblyScript. */
@@ -88,7 +89,8 @@ export function lowerGraph(
       return value ?? 0;
     });
   const ptrOf = (v: Value) => layout.address.get(v) ?? fail(`internal: value ${v.name} has no address`);
-  const importFn = (file: string, fn: string) => {
+  const importFn = (file: string, fn: string, args: (number | string)[]) => {
+    if (current) checkKernelArguments(current, fn, args);
     if (!imports.has(file)) imports.set(file, new Set());
     imports.get(file)!.add(fn);
   };
@@ -96,13 +98,13 @@ export function lowerGraph(
     ptr: ptrOf,
     scratch: (n: Node) => layout.scratch.get(n) ?? fail(`internal: node ${n.name} has no scratch buffer`),
     call(file, fn, args) {
-      importFn(file, fn);
+      importFn(file, fn, args);
       body.push(`${fn}(${args.join(", ")});`);
       run.push({ kind: "call", fn, args: constants(args) });
       kernelCalls++;
     },
     callChecked(file, fn, args, status) {
-      importFn(file, fn);
+      importFn(file, fn, args);
       body.push(`if (${fn}(${args.join(", ")}) != 0) return ${status};`);
       run.push({ kind: "call", fn, args: constants(args), status });
       kernelCalls++;
@@ -119,10 +121,10 @@ export function lowerGraph(
   };
 
   for (const node of g.nodes) {
+    current = node;
     const def = getOp(node.op, node.name);
     checkCompiledDTypes(node);
     if (def.view) continue;
-    current = node;
     body.push(`// ${node.name}: ${node.op} -> ${node.outputs.map((v) => shapeStr(v.shape)).join(", ")}`);
     if (def.lower) def.lower(ctx, node);
     else if (def.elementwise) {

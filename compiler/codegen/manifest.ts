@@ -56,7 +56,7 @@ export interface Manifest {
 /**
  * A training blob's extra buffers. `inputs`/`outputs` above belong to run(); these to train_step(),
  * which reads a batch from `inputs`, writes the loss (and the model's output) to `outputs`, and updates
- * `parameters` in place. train_step() statuses: 0 ok, 2 an index out of range in a gather, 3 the loss is
+ * `parameters` in place. train_step() statuses: 0 ok, 2 an index out of range in a gather, 5 an integer division by zero, 3 the loss is
  * not finite (nothing was updated), 4 a class target out of range (nothing was updated).
  */
 export interface TrainingManifest {

@@ -2,6 +2,7 @@ import { fail } from "../errors.js";
 import type { Graph, Node, Value } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import { checkNoOverlap, liveness, planArena, type ArenaPlan, type BufferRequest, type ScheduleStep } from "../planner/index.js";
+import { ADDRESS_SPACE, checkAddressable } from "./limits.js";
 
 /** Alignment of every buffer: one v128. */
 export const ALIGN = 16;
@@ -45,9 +46,9 @@ export interface LayoutOptions {
   weightsRegion?: { pageBytes: number };
 }
 
-const ADDRESS_SPACE = 2 ** 32;
 
 export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
+  checkAddressable(g);
   const fixed = opts.fixed ?? new Map<Value, number>();
   const root = aliasRoots(g, fixed);
   const rootOf = (v: Value) => root.get(v) ?? v;
@@ -106,7 +107,9 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   for (const v of values) if (inArena(v)) address.set(v, placed(rootOf(v).id));
   for (const v of values) if (!inArena(v)) address.set(v, address.get(rootOf(v))!);
   const scratch = new Map([...scratchIds].map(([n, id]) => [n, placed(id)]));
-  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers }, end: alignUp(arenaOffset + plan.arenaBytes) };
+  const end = alignUp(arenaOffset + plan.arenaBytes);
+  if (end > ADDRESS_SPACE) fail(`the model needs ${end} bytes of memory (weights ${weights.bytes}, arena ${plan.arenaBytes}), more than the 4 GiB a wasm32 blob can address`);
+  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers }, end };
 }
 
 /**

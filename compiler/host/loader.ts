@@ -48,7 +48,7 @@ export interface LoadedModel {
 }
 
 /** run() statuses the generated code reports besides 0 = ok */
-const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather" };
+const STATUS_MEANING: Record<number, string> = { 2: "an index out of range in a gather", 5: "an integer division or remainder by zero" };
 
 /** Compiles a blob and reads its manifest: the first step of loading any teenygrad blob. */
 export async function compileBlob(bytes: Uint8Array | ArrayBuffer, source: string): Promise<{ module: WebAssembly.Module; manifest: Manifest }> {
@@ -64,12 +64,11 @@ export async function compileBlob(bytes: Uint8Array | ArrayBuffer, source: strin
   return { module, manifest: parseManifest(new Uint8Array(sections[0]), source) };
 }
 
-export async function loadBlob(
-  bytes: Uint8Array | ArrayBuffer,
-  opts: { weights?: Uint8Array; source?: string } = {},
-): Promise<LoadedModel> {
-  const source = opts.source ?? "<blob>";
-  const { module, manifest } = await compileBlob(bytes, source);
+/**
+ * Instantiates a reactor blob after the checks every loader makes: no imports, a clear error if it does not
+ * instantiate, and the exported memory and run() (plus the functions in `needs`) present.
+ */
+export async function instantiateBlob(module: WebAssembly.Module, manifest: Manifest, source: string, needs: string[] = []): Promise<{ exports: WebAssembly.Exports; memory: WebAssembly.Memory }> {
   if (manifest.flavour !== "reactor") {
     fail(`${source}: a "${manifest.flavour}" blob runs only as a WASI command (wasmtime); load a "reactor" blob here`);
   }
@@ -78,7 +77,6 @@ export async function loadBlob(
     const names = imports.map((i) => `${i.module}.${i.name} (${i.kind})`).join(", ");
     fail(`${source}: blob imports ${names}; a teenygrad reactor blob must have no imports`);
   }
-
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, {});
@@ -86,23 +84,36 @@ export async function loadBlob(
     // e.g. data segments that do not fit the declared memory: the blob is corrupt, not the host
     fail(`${source}: the blob does not instantiate (corrupt or not built by teenygrad): ${(e as Error).message}`);
   }
-  const { memory, run } = instance.exports;
+  const { exports } = instance;
+  const { memory } = exports;
   if (!(memory instanceof WebAssembly.Memory)) fail(`${source}: blob does not export its memory as "memory"`);
-  if (typeof run !== "function") fail(`${source}: blob does not export a run() function`);
-  const buffer = memory.buffer;
+  for (const fn of ["run", ...needs]) if (typeof exports[fn] !== "function") fail(`${source}: blob does not export a ${fn}() function`);
+  return { exports, memory };
+}
 
-  const view = (slot: TensorSlot, list: string): TypedArray => {
+/** Zero-copy views of manifest slots, each checked to lie inside the memory and be aligned. `list` names them in errors. */
+export function slotViews(buffer: ArrayBuffer, slots: TensorSlot[], list: string, source: string): Record<string, TypedArray> {
+  return Object.fromEntries(slots.map((slot) => {
     const { bytes: elementBytes, array } = DTYPES[slot.dtype];
     if (slot.offset + slot.bytes > buffer.byteLength) {
       fail(`${source}: ${list} "${slot.name}" at [${slot.offset}, ${slot.offset + slot.bytes}) lies outside the ${buffer.byteLength}-byte memory`);
     }
     if (slot.offset % elementBytes !== 0) fail(`${source}: ${list} "${slot.name}" offset ${slot.offset} is not ${elementBytes}-byte aligned`);
-    return new array(buffer, slot.offset, slot.bytes / elementBytes);
-  };
-  const views = (slots: TensorSlot[], list: string) =>
-    Object.fromEntries(slots.map((slot) => [slot.name, view(slot, list)])) as Record<string, TypedArray>;
-  const inputs = views(manifest.inputs, "input");
-  const outputs = views(manifest.outputs, "output");
+    return [slot.name, new array(buffer, slot.offset, slot.bytes / elementBytes)];
+  }));
+}
+
+export async function loadBlob(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: { weights?: Uint8Array; source?: string } = {},
+): Promise<LoadedModel> {
+  const source = opts.source ?? "<blob>";
+  const { module, manifest } = await compileBlob(bytes, source);
+  const { exports, memory } = await instantiateBlob(module, manifest, source);
+  const run = exports.run as () => number;
+  const buffer = memory.buffer;
+  const inputs = slotViews(buffer, manifest.inputs, "input", source);
+  const outputs = slotViews(buffer, manifest.outputs, "output", source);
 
   const { weights } = manifest;
   if (weights.sharedHeap) fail(`${source}: a wamr-flash blob reads its weights from WAMR's shared heap at ${weights.offset}, outside linear memory: it runs only in a WAMR embedding that attaches them (targets/wamr/main.c); compile for wasm-scalar to run it here`);

@@ -801,7 +801,22 @@ export function parseManifest(json: string | Uint8Array, source = "<manifest>"):
   if (memory.bytes !== (memory.pages as number) * 65536) fail(`${where}: memory.bytes ${memory.bytes} is not memory.pages ${memory.pages} × 65536`);
   checkSlots(value.inputs, "inputs", where);
   checkSlots(value.outputs, "outputs", where);
+  if (value.training !== undefined) checkTraining(value.training, where);
   return value as unknown as Manifest;
+}
+
+/** the training section of a blob from compileTraining: what loadTrainingBlob reads */
+function checkTraining(training: unknown, where: string): void {
+  if (!isObject(training)) fail(`${where}: "training" must be an object`);
+  for (const list of ["inputs", "outputs", "parameters", "optimizerState"]) checkSlots(training[list], `training.${list}`, where);
+  (training.parameters as Record<string, unknown>[]).forEach((p, i) => {
+    if (typeof p.trainable !== "boolean") fail(`${where}: training.parameters[${i}] "${p.name}": trainable must be true or false`);
+  });
+  const { control } = training;
+  if (!isObject(control)) fail(`${where}: missing "training.control" object`);
+  checkCount(control.step, `${where}: training.control.step`);
+  checkCount(control.lr, `${where}: training.control.lr`);
+  if (!isObject(training.optimizer)) fail(`${where}: "training.optimizer" must be an object`);
 }
 
 function checkSlots(slots: unknown, list: string, where: string): asserts slots is TensorSlot[] {

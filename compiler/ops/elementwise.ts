@@ -1,6 +1,6 @@
 import { fail } from "../errors.js";
 import { isDType, type DType } from "../ir/dtype.js";
-import type { Attrs, TensorType } from "../ir/graph.js";
+import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { defineOp, sumToShape, type ElementwiseCode, type Epilogue, type GradRule } from "./registry.js";
@@ -28,10 +28,14 @@ const attr = (attrs: Attrs, key: string): number => attrs[key] as number;
 
 interface Spec {
   arity: number;
-  fn(xs: number[], attrs: Attrs): number;
+  /** `t`: the dtype of the (last) input */
+  fn(xs: number[], attrs: Attrs, t: DType): number;
   /** `t`: the AssemblyScript type of the (last) input; `out`: of the result */
   scalar(a: string[], attrs: Attrs, t: string, out: string): string;
   vector?(a: string[], attrs: Attrs): string;
+  fault?: ElementwiseCode["fault"];
+  /** replaces the broadcast map of `fn` where a JS number cannot hold the result */
+  reference?(inputs: HostTensor[], attrs: Attrs): HostTensor | undefined;
   /** output dtype; default: the inputs' common dtype */
   out?: DType | ((attrs: Attrs) => DType);
   /** dtypes the generated loop handles (of the last input); default float32 only */
@@ -62,7 +66,7 @@ const PIECEWISE_CONSTANT = { notDifferentiable: "it is piecewise constant (its g
 const COMPARISON = { notDifferentiable: "it is a comparison: its bool result carries no gradient" };
 
 function elementwise(name: string, spec: Spec, derivative: Derivative): void {
-  const code: ElementwiseCode = { scalar: spec.scalar, vector: spec.vector };
+  const code: ElementwiseCode = { scalar: spec.scalar, vector: spec.vector, fault: spec.fault };
   const outOf = (inputs: TensorType[], attrs: Attrs): DType =>
     typeof spec.out === "function" ? spec.out(attrs) : spec.out ?? inputs[inputs.length - 1].dtype;
   const compiled = spec.compiled ?? ["float32"];
@@ -78,7 +82,7 @@ function elementwise(name: string, spec: Spec, derivative: Derivative): void {
       }
       return [{ shape: broadcastShapes(...inputs.map((t) => t.shape)), dtype: outOf(inputs, attrs) }];
     },
-    reference: (inputs, attrs) => [broadcastMap(inputs, outOf(inputs, attrs), (xs) => spec.fn(xs, attrs))],
+    reference: (inputs, attrs) => [spec.reference?.(inputs, attrs) ?? broadcastMap(inputs, outOf(inputs, attrs), (xs) => spec.fn(xs, attrs, inputs[inputs.length - 1].dtype))],
     elementwise: code,
     compiledDTypes: (node) => compiled.includes(node.inputs[node.inputs.length - 1].dtype),
     epilogue: spec.epilogue,
@@ -122,8 +126,22 @@ const mathFn = (name: string) => (a: string, _attrs: Attrs, t: string) => `${mat
 elementwise("add", binary((x, y) => x + y, (a, b) => `(${a} + ${b})`, (a, b) => `f32x4.add(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g));
 elementwise("sub", binary((x, y) => x - y, (a, b) => `(${a} - ${b})`, (a, b) => `f32x4.sub(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g.neg()));
 elementwise("mul", binary((x, y) => x * y, (a, b) => `(${a} * ${b})`, (a, b) => `f32x4.mul(${a}, ${b})`), d2((_a, b, _y, g) => g.mul(b), (a, _b, _y, g) => g.mul(a)));
-// integer division truncates toward zero (C, ONNX); by zero it traps, so integer models must not divide by 0
-elementwise("div", binary((x, y) => x / y, (a, b) => `(${a} / ${b})`, (a, b) => `f32x4.div(${a}, ${b})`), d2((_a, b, _y, g) => g.div(b), (_a, b, y, g) => g.mul(y).div(b).neg()));
+/** run()'s status when an integer division or remainder meets a zero divisor (a wasm trap otherwise) */
+export const DIVISION_BY_ZERO_STATUS = 5;
+const INTEGER_AS = ["i8", "u8", "i16", "i32", "i64"];
+/** integer x / 0 and x % 0 have no value: the host reference refuses them and compiled code returns a status */
+const zeroDivisor = {
+  fault: (a: string[], t: string) => (INTEGER_AS.includes(t) ? { when: `${a[1]} == 0`, status: DIVISION_BY_ZERO_STATUS } : null),
+  check(op: string, divisor: number, t: DType): void {
+    if (divisor === 0 && INTEGERS.includes(t)) fail(`${op}: ${t} division by zero (compiled, run() returns status ${DIVISION_BY_ZERO_STATUS})`);
+  },
+};
+// integer division truncates toward zero (C, ONNX); MIN / -1 wraps to MIN, as the host's typed arrays do (wasm's div_s would trap)
+elementwise("div", {
+  ...binary((x, y) => x / y, (a, b, t) => (t === "i32" || t === "i64" ? `(${b} == -1 ? -${a} : ${a} / ${b})` : `(${a} / ${b})`), (a, b) => `f32x4.div(${a}, ${b})`),
+  fn: ([x, y], _attrs, t) => (zeroDivisor.check("div", y, t), x / y),
+  fault: zeroDivisor.fault,
+}, d2((_a, b, _y, g) => g.div(b), (_a, b, y, g) => g.mul(y).div(b).neg()));
 // PyTorch's masks: no gradient to the base where the exponent is 0, none to the exponent at 0 ** (b >= 0)
 elementwise("pow", binary((x, y) => x ** y, (a, b, t) => (t === "f32" || t === "f64" ? `${math(t)}.pow(${a}, ${b})` : `<${t}>Math.pow(<f64>${a}, <f64>${b})`)), d2(
   (a, b, _y, g) => Tensor.where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))),
@@ -164,16 +182,42 @@ const remainder = (x: number, y: number, fmod: boolean): number => {
 };
 elementwise("mod", {
   arity: 2,
-  fn: (xs, attrs) => remainder(xs[0], xs[1], Boolean(attrs.fmod)),
+  fn: ([x, y], attrs, t) => (zeroDivisor.check("mod", y, t), remainder(x, y, Boolean(attrs.fmod))),
   scalar: (a, attrs, t) => (attrs.fmod ? `(${a[0]} % ${a[1]})` : `floorMod<${t}>(${a[0]}, ${a[1]})`),
+  fault: zeroDivisor.fault,
   compiled: NUMERIC,
 }, d2((_a, _b, _y, g) => g, (a, b, y, g) => g.mul(a.sub(y).div(b)).neg()));
-/** dtype conversion: floats truncate toward zero into integers, anything non-zero is true */
+/** the integer types narrower than i32, which a float converts into through a saturated i32 and a clamp */
+const NARROW_RANGE: Record<string, [number, number]> = { i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767] };
+const INTEGER_RANGE: Partial<Record<DType, [number, number]>> = { int8: NARROW_RANGE.i8, uint8: NARROW_RANGE.u8, int16: NARROW_RANGE.i16, int32: [-(2 ** 31), 2 ** 31 - 1] };
+/** float → int64, saturated exactly: 2^63 − 1 is not a float64, so this one cannot go through a JS number */
+function floatToInt64(x: HostTensor): HostTensor {
+  const out = newHost([...x.shape], "int64");
+  const data = out.data as BigInt64Array;
+  x.data.forEach((v, i) => {
+    const f = Number(v);
+    data[i] = Number.isNaN(f) ? 0n : f >= 2 ** 63 ? 2n ** 63n - 1n : f <= -(2 ** 63) ? -(2n ** 63n) : BigInt(Math.trunc(f));
+  });
+  return out;
+}
+/**
+ * dtype conversion: anything non-zero is true; floats truncate toward zero into integers and saturate at the
+ * type's range, NaN giving 0 (wasm's trunc_sat; ONNX leaves out-of-range casts undefined). Integers wrap.
+ */
 elementwise("cast", {
   arity: 1,
   out: (attrs) => (isDType(String(attrs.to)) ? (attrs.to as DType) : fail(`cast: unknown target dtype '${attrs.to}'`)),
-  fn: (xs, attrs) => (attrs.to === "bool" ? (xs[0] !== 0 ? 1 : 0) : xs[0]),
-  scalar: (a, attrs, t, out) => (attrs.to === "bool" ? `<u8>(${a[0]} != ${num(0, t)})` : `<${out}>${a[0]}`),
+  fn: ([x], attrs, t) => {
+    if (attrs.to === "bool") return x !== 0 ? 1 : 0;
+    const range = INTEGER_RANGE[attrs.to as DType];
+    return range && FLOATS.includes(t) ? (Number.isNaN(x) ? 0 : Math.min(Math.max(Math.trunc(x), range[0]), range[1])) : x;
+  },
+  scalar: (a, attrs, t, out) => {
+    if (attrs.to === "bool") return `<u8>(${a[0]} != ${num(0, t)})`;
+    const narrow = NARROW_RANGE[out];
+    return narrow && (t === "f32" || t === "f64") ? `<${out}>min<i32>(max<i32>(<i32>${a[0]}, ${narrow[0]}), ${narrow[1]})` : `<${out}>${a[0]}`;
+  },
+  reference: ([x], attrs) => (attrs.to === "int64" && FLOATS.includes(x.dtype) ? floatToInt64(x) : undefined),
   compiled: ANY,
 }, { grad: ({ inputs: [x], grad }) => [FLOATS.includes(x.dtype) && FLOATS.includes(grad.dtype) ? apply("cast", [grad], { to: x.dtype }) : null] });
 elementwise("floor", unary(Math.floor, (a, _, t) => `floor<${t}>(${a})`, (a) => `f32x4.floor(${a})`, FLOATS), PIECEWISE_CONSTANT);

@@ -32,6 +32,8 @@ export interface ElementwiseCode {
   scalar(args: string[], attrs: Attrs, t: string, out: string): string;
   /** absent: a fused group containing this op runs the scalar loop only */
   vector?(args: string[], attrs: Attrs): string;
+  /** a condition on the scalar args under which run() stops with `status` before computing (integer division by zero) */
+  fault?(args: string[], t: string): { when: string; status: number } | null;
 }
 
 /** What a gradient rule sees: the op's inputs, its output and attrs, and dL/d(output). */

@@ -1,3 +1,5 @@
+import { describeNode } from "../codegen/limits.js";
+import { fail, TeenygradError } from "../errors.js";
 import { numel } from "../ir/dtype.js";
 import type { Graph } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
@@ -16,7 +18,14 @@ export function foldConstants(g: Graph): number {
     if (!node.inputs.length || !node.inputs.every((v) => v.isConstant)) continue;
     const inBytes = node.inputs.reduce((a, v) => a + v.bytes, 0);
     if (node.outputs.some((v) => v.bytes > MAX_GROWTH * inBytes && numel(v.shape) > 16)) continue;
-    const results = getOp(node.op).reference(node.inputs.map((v) => v.host()), node.attrs);
+    let results;
+    try {
+      results = getOp(node.op).reference(node.inputs.map((v) => v.host()), node.attrs);
+    } catch (e) {
+      // a fault on constants (an integer division by a constant zero) happens on every run: say where
+      if (e instanceof TeenygradError) fail(`${describeNode(node)}, on compile-time constants: ${e.message}`);
+      throw e;
+    }
     const weights = node.inputs.filter((v) => v.kind === "weight");
     node.outputs.forEach((out, i) => {
       const name = weights.length === 1 ? `${weights[0].name}:${node.op}` : out.name;

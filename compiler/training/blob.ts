@@ -1,8 +1,8 @@
 import type { Manifest, TensorSlot, TrainingManifest } from "../codegen/manifest.js";
 import { fail, TeenygradError } from "../errors.js";
-import { DTYPES, type TypedArray } from "../ir/dtype.js";
+import type { TypedArray } from "../ir/dtype.js";
 import { shapeStr } from "../ir/shape.js";
-import { compileBlob, runStatusMessage, writeInputs, type InputValues } from "../host/loader.js";
+import { compileBlob, instantiateBlob, runStatusMessage, slotViews, writeInputs, type InputValues } from "../host/loader.js";
 import { Tensor } from "../tensor/tensor.js";
 
 /** What a non-zero train_step() status means (see TrainingManifest). */
@@ -10,6 +10,7 @@ export const TRAIN_STATUS: Record<number, string> = {
   2: "an index out of range in a gather",
   3: "the loss is not finite (NaN or infinity); no parameter was updated",
   4: "a class target is out of range for the model's classes; no parameter was updated",
+  5: "an integer division or remainder by zero",
 };
 
 /** train_step() returned a non-zero status: the parameters are as they were before the call. */
@@ -45,17 +46,21 @@ export interface TrainingBlob {
 export async function loadTrainingBlob(bytes: Uint8Array | ArrayBuffer, source = "<training blob>"): Promise<TrainingBlob> {
   const { module, manifest } = await compileBlob(bytes, source);
   const training = manifest.training ?? fail(`${source}: not a training blob (compile it with compileTraining / teenygrad compile --train)`);
-  const { exports } = await WebAssembly.instantiate(module, {});
-  const { memory, run, train_step: trainStep } = exports as { memory: WebAssembly.Memory; run: () => number; train_step: () => number };
-  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function" || typeof trainStep !== "function") {
-    fail(`${source}: a training blob exports memory, run() and train_step()`);
-  }
-  const view = (slot: TensorSlot): TypedArray => new DTYPES[slot.dtype].array(memory.buffer, slot.offset, slot.bytes / DTYPES[slot.dtype].bytes);
-  const views = (slots: TensorSlot[]) => Object.fromEntries(slots.map((s) => [s.name, view(s)])) as Record<string, TypedArray>;
-  const inputs = views(training.inputs), outputs = views(training.outputs);
-  const runInputs = views(manifest.inputs), runOutputs = views(manifest.outputs);
+  const { exports, memory } = await instantiateBlob(module, manifest, source, ["train_step"]);
+  const { run, train_step: trainStep } = exports as { run: () => number; train_step: () => number };
+  const buffer = memory.buffer;
+  const inputs = slotViews(buffer, training.inputs, "train_step() input", source), outputs = slotViews(buffer, training.outputs, "train_step() output", source);
+  for (const name of ["loss", "output"]) if (!outputs[name]) fail(`${source}: the training manifest has no train_step() output "${name}"`);
+  const runInputs = slotViews(buffer, manifest.inputs, "input", source), runOutputs = slotViews(buffer, manifest.outputs, "output", source);
+  const parameterViews = slotViews(buffer, training.parameters, "parameter", source);
+  slotViews(buffer, training.optimizerState, "optimizer state", source);
+  const view = (slot: TensorSlot): TypedArray => parameterViews[slot.name];
   const params = new Map(training.parameters.map((p) => [p.name, p]));
-  const f32 = new Float32Array(memory.buffer);
+  const f32 = new Float32Array(buffer);
+  for (const field of ["step", "lr"] as const) {
+    const at = training.control[field];
+    if (at % 4 !== 0 || at + 4 > buffer.byteLength) fail(`${source}: the training control scalar "${field}" at ${at} is not an aligned f32 inside the ${buffer.byteLength}-byte memory`);
+  }
 
   return {
     manifest,
