@@ -49,7 +49,7 @@ function parsesOrTeenygrad(fn: () => unknown, what: string): boolean {
 function randomData(dtype: DType, count: number, random: () => number): TypedArray {
   const data = new DTYPES[dtype].array(count);
   for (let i = 0; i < count; i++) {
-    if (dtype === "int64") (data as BigInt64Array)[i] = BigInt.asIntN(64, BigInt(Math.floor(random() * 2 ** 53)) * 4099n - 2n ** 62n);
+    if (dtype === "int64" || dtype === "uint64") (data as BigInt64Array)[i] = BigInt.asIntN(64, BigInt(Math.floor(random() * 2 ** 53)) * 4099n - 2n ** 62n);
     else if (dtype === "bool") data[i] = random() < 0.5 ? 1 : 0;
     else if (dtype === "float32" || dtype === "float64") data[i] = [NaN, -0, Infinity, 1e-40][i] ?? (random() - 0.5) * 1e6;
     else data[i] = Math.floor(random() * 2 ** 32); // wraps into the integer type

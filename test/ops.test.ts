@@ -63,6 +63,22 @@ describe(`element-wise ops (seed ${SEED})`, () => {
       }), { a: ints([3, 7], signed ? -20 : 0, 20), b: ints([7], 1, 4) });
     });
   }
+  test("bitwise ops, unsigned shifts past the width, and bitcasts on 8-, 32- and 64-bit types", async () => {
+    const ints = (shape: number[], lo: number, hi: number, dtype: "int8" | "uint8" | "uint32" | "uint64") => apply("cast", [rand(shape, lo, hi).floor()], { to: dtype });
+    // one fused chain per dtype keeps the loops few (a compile costs seconds); uint64 results stay below 2^53,
+    // where the host reference (through Number) is exact, so no bitwiseNot there and short shifts besides those past 64
+    const bits = (a: Tensor, b: Tensor) => apply("bitwiseXor", [apply("bitwiseAnd", [a, b], {}), apply("bitwiseOr", [a, apply("bitwiseNot", [b], {})], {})], {});
+    const shifts = (a: Tensor, s: Tensor) => apply("bitwiseXor", [apply("shiftLeft", [a, s], {}), apply("shiftRight", [a, s], {})], {});
+    const bitcast = (x: Tensor, to: string) => apply("bitcast", [x], { to });
+    await checkCompiled((i8, u32, u64, s8, s32, s64, f) => ({
+      fAsI32: bitcast(f, "int32"), i8AsU8: bitcast(i8, "uint8"), u64AsF64: bitcast(u64, "float64"),
+      i8: bits(i8, i8.neg()), u32: bits(u32, u32.add(12345)), u64: apply("bitwiseXor", [apply("bitwiseAnd", [u64, u64.mul(3)], {}), apply("bitwiseOr", [u64, u64.add(7)], {})], {}),
+      u8Shifts: shifts(s8.add(200), s8), u32Shifts: shifts(u32, s32), u64Shifts: shifts(u64, s64),
+    }), {
+      i8: ints([3, 5], -128, 127, "int8"), u32: ints([3, 5], 0, 2 ** 32 - 1, "uint32"), u64: ints([3, 5], 0, 2 ** 40, "uint64"),
+      s8: ints([5], 0, 12, "uint8"), s32: ints([5], 0, 40, "uint32"), s64: Tensor.from(new BigUint64Array([0n, 5n, 12n, 64n, 70n])), f: randn(3, 5),
+    });
+  });
   test("a long fused chain stays one loop and matches", async () => {
     const [res] = await checkCompiled((x, y) => x.mul(y).add(1).tanh().mul(x).sub(y.div(3)).sigmoid(), { x: randn(4, 5, 3), y: randn(5, 3) }, { targets: ["wasm-simd"] });
     assert.equal(res.graph.nodes.length, 1, res.graph.toString());

@@ -3,7 +3,7 @@
  * no imports to satisfy, every buffer found through the manifest, zero-copy views over linear memory.
  */
 import { fail } from "../errors.js";
-import { DTYPES, type DType, type TypedArray } from "../ir/dtype.js";
+import { DTYPES, isBigIntArray, type DType, type TypedArray } from "../ir/dtype.js";
 import { MANIFEST_SECTION, type Manifest, type Quantization, type TensorSlot } from "../codegen/manifest.js";
 import { parseManifest } from "./wasm-info.js";
 
@@ -190,7 +190,7 @@ export function writeInputs(
       fail(`${source}: input "${slot.name}" expects ${describe(slot)} = ${target.length} elements, got ${value.length}`);
     }
     try {
-      if (target instanceof BigInt64Array) {
+      if (isBigIntArray(target)) {
         for (let i = 0; i < value.length; i++) target[i] = BigInt(value[i]);
       } else if (slot.dtype in INTEGER_RANGES && value.constructor !== target.constructor) {
         (target as Int32Array).set(checkedIntegers(value as ArrayLike<number | bigint>, slot.dtype, `${source}: input "${slot.name}"`) as Int32Array);
@@ -205,7 +205,7 @@ export function writeInputs(
 }
 
 const INTEGER_RANGES: Record<string, [number, number]> = {
-  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1], bool: [0, 1],
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1], bool: [0, 1],
 };
 
 /**

@@ -1,8 +1,8 @@
 /** Element types. Compiled kernels handle float32 now; the table is what lets int8, int32 and bool slot in. */
-export type DType = "float32" | "float64" | "int8" | "uint8" | "int16" | "int32" | "int64" | "bool";
+export type DType = "float32" | "float64" | "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "bool";
 
 export type TypedArray =
-  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Int32Array | BigInt64Array;
+  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 interface DTypeInfo {
   bytes: number;
@@ -21,10 +21,16 @@ export const DTYPES: Record<DType, DTypeInfo> = {
   int8: { bytes: 1, array: Int8Array, npy: "|i1", safetensors: "I8", as: "i8" },
   uint8: { bytes: 1, array: Uint8Array, npy: "|u1", safetensors: "U8", as: "u8" },
   int16: { bytes: 2, array: Int16Array, npy: "<i2", safetensors: "I16", as: "i16" },
+  uint16: { bytes: 2, array: Uint16Array, npy: "<u2", safetensors: "U16", as: "u16" },
   int32: { bytes: 4, array: Int32Array, npy: "<i4", safetensors: "I32", as: "i32" },
+  uint32: { bytes: 4, array: Uint32Array, npy: "<u4", safetensors: "U32", as: "u32" },
   int64: { bytes: 8, array: BigInt64Array as unknown as DTypeInfo["array"], npy: "<i8", safetensors: "I64", as: "i64" },
+  uint64: { bytes: 8, array: BigUint64Array as unknown as DTypeInfo["array"], npy: "<u8", safetensors: "U64", as: "u64" },
   bool: { bytes: 1, array: Uint8Array, npy: "|b1", safetensors: "BOOL", as: "u8" },
 };
+
+/** The 64-bit integer arrays, whose elements are bigints. */
+export const isBigIntArray = (a: unknown): a is BigInt64Array | BigUint64Array => a instanceof BigInt64Array || a instanceof BigUint64Array;
 
 export const isDType = (s: string): s is DType => Object.hasOwn(DTYPES, s);
 

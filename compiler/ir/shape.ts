@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { DTYPES, numel, type DType, type TypedArray } from "./dtype.js";
+import { DTYPES, isBigIntArray, numel, type DType, type TypedArray } from "./dtype.js";
 import type { HostTensor } from "./graph.js";
 
 export const shapeStr = (s: readonly number[]): string => `[${s.join(", ")}]`;
@@ -61,7 +61,7 @@ export function newHost(shape: number[], dtype: DType): HostTensor {
 export const readNum = (data: TypedArray, i: number): number => Number(data[i]);
 
 export function writeNum(data: TypedArray, i: number, x: number): void {
-  if (data instanceof BigInt64Array) data[i] = BigInt(Math.trunc(x));
+  if (isBigIntArray(data)) data[i] = BigInt(Math.trunc(x));
   else data[i] = x;
 }
 

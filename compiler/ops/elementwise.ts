@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { isDType, type DType } from "../ir/dtype.js";
+import { DTYPES, isDType, type DType } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
@@ -21,7 +21,7 @@ const num = (x: number, t = "f32"): string => {
 /** AssemblyScript's math namespace for a float type */
 const math = (t: string): string => (t === "f64" ? "Math" : "Mathf");
 const FLOATS: DType[] = ["float32", "float64"];
-const INTEGERS: DType[] = ["int8", "uint8", "int16", "int32", "int64"];
+const INTEGERS: DType[] = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"];
 const NUMERIC: DType[] = [...FLOATS, ...INTEGERS];
 const ANY: DType[] = [...NUMERIC, "bool"];
 const attr = (attrs: Attrs, key: string): number => attrs[key] as number;
@@ -220,6 +220,26 @@ elementwise("cast", {
   reference: ([x], attrs) => (attrs.to === "int64" && FLOATS.includes(x.dtype) ? floatToInt64(x) : undefined),
   compiled: ANY,
 }, { grad: ({ inputs: [x], grad }) => [FLOATS.includes(x.dtype) && FLOATS.includes(grad.dtype) ? apply("cast", [grad], { to: x.dtype }) : null] });
+/** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
+defineOp({
+  name: "bitcast",
+  notDifferentiable: "it reinterprets bits",
+  infer(inputs, attrs) {
+    if (inputs.length !== 1) fail(`bitcast takes 1 input, got ${inputs.length}`);
+    const [x] = inputs, to = String(attrs.to);
+    if (!isDType(to)) fail(`bitcast: unknown target dtype '${to}'`);
+    if (DTYPES[to].bytes !== DTYPES[x.dtype].bytes) fail(`bitcast: ${x.dtype} (${DTYPES[x.dtype].bytes} bytes) and ${to} (${DTYPES[to].bytes} bytes) differ in width`);
+    return [{ shape: x.shape, dtype: to }];
+  },
+  reference: ([x], attrs) => {
+    const to = attrs.to as DType;
+    const bytes = new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength).slice();
+    return [{ shape: x.shape, dtype: to, data: new DTYPES[to].array(bytes.buffer, 0, x.data.length) }];
+  },
+  // between a float and an integer type AssemblyScript's reinterpret; between integers of one width a wrapping cast keeps the bits
+  elementwise: { scalar: ([a], _attrs, t, out) => (t.startsWith("f") !== out.startsWith("f") ? `reinterpret<${out}>(${a})` : `<${out}>(${a})`) },
+  compiledDTypes: () => true,
+});
 elementwise("floor", unary(Math.floor, (a, _, t) => `floor<${t}>(${a})`, (a) => `f32x4.floor(${a})`, FLOATS), PIECEWISE_CONSTANT);
 elementwise("ceil", unary(Math.ceil, (a, _, t) => `ceil<${t}>(${a})`, (a) => `f32x4.ceil(${a})`, FLOATS), PIECEWISE_CONSTANT);
 /** round half to even, like numpy, PyTorch and ONNX */
@@ -336,6 +356,29 @@ elementwise("where", {
     needs[2] ? sumToShape(Tensor.where(cond, 0, grad), b.shape) : null,
   ],
 });
+
+// --- bits of integers (ONNX Bitwise*, BitShift); the references compute in BigInt (JavaScript's bit operators
+//     are 32-bit signed), exact as far as the element values are (64-bit ones pass through Number) ---
+const BITWISE = { notDifferentiable: "it acts on the bits of integers" };
+const big = (x: number): bigint => BigInt(Math.trunc(x));
+const bitwise = (fn: (x: bigint, y: bigint) => bigint, op: string): Spec => binary((x, y) => Number(fn(big(x), big(y))), (a, b) => `(${a} ${op} ${b})`, undefined, INTEGERS);
+elementwise("bitwiseAnd", bitwise((x, y) => x & y, "&"), BITWISE);
+elementwise("bitwiseOr", bitwise((x, y) => x | y, "|"), BITWISE);
+elementwise("bitwiseXor", bitwise((x, y) => x ^ y, "^"), BITWISE);
+elementwise("bitwiseNot", unary((x) => Number(~big(x)), (a) => `(~${a})`, undefined, INTEGERS), BITWISE);
+const UNSIGNED: DType[] = ["uint8", "uint16", "uint32", "uint64"];
+/** Shifts of unsigned integers; an amount of the width or more leaves 0 (WebAssembly would take it modulo the width). */
+const shift = (left: boolean): Spec => ({
+  arity: 2,
+  fn: ([x, y], _attrs, dtype) => {
+    const bits = DTYPES[dtype].bytes * 8;
+    return y >= bits ? 0 : Number(BigInt.asUintN(bits, left ? big(x) << big(y) : big(x) >> big(y)));
+  },
+  scalar: ([a, b], _attrs, t) => `(${b} >= <${t}>${Number(t.slice(1))} ? <${t}>0 : ${a} ${left ? "<<" : ">>"} ${b})`,
+  compiled: UNSIGNED,
+});
+elementwise("shiftLeft", shift(true), BITWISE);
+elementwise("shiftRight", shift(false), BITWISE);
 
 export { num as floatLiteral };
 

@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { DTYPES, isDType, numel, type DType, type TypedArray } from "../ir/dtype.js";
+import { DTYPES, isBigIntArray, isDType, numel, type DType, type TypedArray } from "../ir/dtype.js";
 import type { Attrs, HostTensor, Value } from "../ir/graph.js";
 import { hostArray, normalizeAxis, shapeStr, writeNum } from "../ir/shape.js";
 import { getOp, inferTypes } from "../ops/index.js";
@@ -66,7 +66,7 @@ export class Tensor {
   }
   static full(shape: number[], value: number, dtype: DType = "float32"): Tensor {
     const arr = hostArray(shape, dtype);
-    if (arr instanceof BigInt64Array) arr.fill(BigInt(Math.trunc(value)));
+    if (isBigIntArray(arr)) arr.fill(BigInt(Math.trunc(value)));
     else arr.fill(value);
     return new Tensor([...shape], dtype, arr);
   }
@@ -396,7 +396,7 @@ function scalar(x: number, dtype: DType): Tensor {
 }
 
 function dtypeOfArray(a: ArrayBufferView): DType {
-  const map: [Function, DType][] = [[Float32Array, "float32"], [Float64Array, "float64"], [Int8Array, "int8"], [Uint8Array, "uint8"], [Int16Array, "int16"], [Int32Array, "int32"], [BigInt64Array, "int64"]];
+  const map: [Function, DType][] = [[Float32Array, "float32"], [Float64Array, "float64"], [Int8Array, "int8"], [Uint8Array, "uint8"], [Int16Array, "int16"], [Uint16Array, "uint16"], [Int32Array, "int32"], [Uint32Array, "uint32"], [BigInt64Array, "int64"], [BigUint64Array, "uint64"]];
   const hit = map.find(([ctor]) => a instanceof ctor);
   if (!hit) fail(`unsupported typed array ${a.constructor.name}`);
   return hit[1];

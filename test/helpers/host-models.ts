@@ -2,6 +2,7 @@
 import binaryen from "binaryen";
 import type { Manifest, TensorSlot } from "../../compiler/codegen/manifest.js";
 import { MANIFEST_SECTION } from "../../compiler/codegen/manifest.js";
+import { DTYPES } from "../../compiler/ir/dtype.js";
 
 /** WAT → binary with exactly the given binaryen features enabled (validated, so a typo fails loudly) */
 export function assemble(wat: string, features: number = binaryen.Features.MVP, custom: Record<string, Uint8Array> = {}): Uint8Array {
@@ -19,8 +20,7 @@ export function assemble(wat: string, features: number = binaryen.Features.MVP, 
 export const F = binaryen.Features;
 
 export function slot(name: string, offset: number, count: number, dtype: TensorSlot["dtype"] = "float32"): TensorSlot {
-  const bytes = { float32: 4, float64: 8, int8: 1, uint8: 1, int16: 2, int32: 4, int64: 8, bool: 1 }[dtype];
-  return { name, dtype, shape: [count], offset, bytes: count * bytes };
+  return { name, dtype, shape: [count], offset, bytes: count * DTYPES[dtype].bytes };
 }
 
 export function manifestFor(parts: {

@@ -1,5 +1,5 @@
 import { fail } from "../../errors.js";
-import { DTYPES, numel, type DType } from "../../ir/dtype.js";
+import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { Graph, HostTensor, Value } from "../../ir/graph.js";
 import { hostArray, shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
@@ -180,7 +180,7 @@ function pinnedValue(name: string, given: ConstantInput, dtype: DType, dims: Dim
   checkDeclaredShape(what, name, shape, dims);
   const data = hostArray(shape, dtype);
   values.forEach((v, i) => {
-    if (data instanceof BigInt64Array) {
+    if (isBigIntArray(data)) {
       if (!Number.isInteger(v)) fail(`${what}: ${v} is not an integer, but input '${name}' is ${dtype}`);
       data[i] = BigInt(v);
     } else data[i] = v;

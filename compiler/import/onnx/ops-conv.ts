@@ -6,7 +6,7 @@ import { cast, extendHandler, HANDLERS, need, registerHandlers, spatialPads, win
 import type { AttributeProto } from "./proto.js";
 
 /**
- * ConvTranspose, and the 3-d and integer cases of Conv, MaxPool and AveragePool, all expressed with the
+ * ConvTranspose, LpPool, and the 3-d and integer cases of Conv, MaxPool and AveragePool, all expressed with the
  * 2-d kernels: ops.ts's handlers run on reshaped problems with rewritten attributes.
  *  - ConvTranspose = zero insertion between input pixels (reshape + pad), edge padding, then a
  *    convolution with the weights flipped and their in/out channels swapped per group.
@@ -208,8 +208,22 @@ function integerMaxPool(base: Handler): Handler {
   };
 }
 
+/**
+ * LpPool: (Σ |x|^p over each window)^(1/p). The sum is AveragePool's mean over the whole window (padding
+ * counted, as zeros) times the window's size.
+ */
+function lpPool(x: Input[], ctx: OpContext): Tensor {
+  const input = need(x, 0, ctx);
+  const p = ctx.attrs.int("p", 2);
+  if (!(p > 0)) fail(`${ctx.label}: p = ${p} must be positive`);
+  const win = windowOf(ctx, input.shape.slice(2), ctx.attrs.ints("kernel_shape"));
+  const attrs = { ...pick(win, [...win.kernel.keys()]), ceil_mode: ctx.attrs.int("ceil_mode", 0), count_include_pad: 1 };
+  const mean = HANDLERS.AveragePool([input.abs().pow(p)], withAttrs(ctx, attrs)) as Tensor;
+  return mean.mul(win.kernel.reduce((a, b) => a * b, 1)).pow(1 / p);
+}
+
 extendHandler("Conv", conv3d);
 extendHandler("MaxPool", (base) => integerMaxPool(maxPoolWithIndices(pool3d(base))));
 extendHandler("AveragePool", pool3d);
 
-registerHandlers({ ConvTranspose: convTranspose });
+registerHandlers({ ConvTranspose: convTranspose, LpPool: lpPool });

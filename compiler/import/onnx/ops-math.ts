@@ -1,12 +1,12 @@
 import { fail } from "../../errors.js";
-import { DTYPES, numel } from "../../ir/dtype.js";
+import { isBigIntArray, numel } from "../../ir/dtype.js";
 import { hostArray, normalizeAxis } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import { cast, constValues, extendHandler, modelInputsBehind, need, registerHandlers, type Handler, type OpContext } from "./ops.js";
 import { onnxDType } from "./proto.js";
 
 /**
- * Operators composed of registry ops: IsNaN, IsInf, BitShift, Einsum, integer MatMul, CumProd,
+ * Operators composed of registry ops: IsNaN, IsInf, BitShift and Bitwise*, Einsum, integer MatMul, CumProd,
  * LpNormalization, Compress (on a compile-time condition); EyeLike, the window functions and Unique
  * fold to constants.
  */
@@ -19,22 +19,6 @@ function isInf(x: Input[], ctx: OpContext): Tensor {
   const none = Tensor.full(t.shape, 0, "bool");
   const pos = positive ? t.eq(Infinity) : none, neg = negative ? t.eq(-Infinity) : none;
   return Tensor.where(pos, pos, neg);
-}
-
-/** x << y or x >> y on unsigned integers up to 32 bits: one select per shift amount, computed in int64. */
-function bitShift(x: Input[], ctx: OpContext): Tensor {
-  const a = need(x, 0, ctx), b = need(x, 1, ctx);
-  const bits = DTYPES[a.dtype].bytes * 8;
-  if (a.dtype === "int64" || a.dtype === "float32" || a.dtype === "float64") fail(`${ctx.label}: BitShift on ${a.dtype} is not supported`);
-  const left = ctx.attrs.string("direction") === "LEFT";
-  const wide = cast(a, "int64"), amount = cast(b, "int64");
-  const modulus = Tensor.full([], 2 ** bits, "int64");
-  let y: Tensor = Tensor.full([], 0, "int64");
-  for (let k = bits - 1; k >= 0; k--) {
-    const shifted = left ? apply("mod", [wide.mul(Tensor.full([], 2 ** k, "int64")), modulus], { fmod: false }) : wide.div(Tensor.full([], 2 ** k, "int64"));
-    y = Tensor.where(amount.eq(Tensor.full([], k, "int64")), shifted, y);
-  }
-  return cast(y, a.dtype);
 }
 
 /**
@@ -142,7 +126,7 @@ function unique(x: Input[], ctx: OpContext): Tensor[] {
   const data = hostArray(shape, t.dtype);
   order.forEach((u, r) => slices[firsts[u]].forEach((v, j) => {
     const at = axis === null ? r : Math.floor(j / inner) * order.length * inner + r * inner + (j % inner);
-    if (data instanceof BigInt64Array) data[at] = BigInt(v);
+    if (isBigIntArray(data)) data[at] = BigInt(v);
     else data[at] = v;
   }));
   const int64 = (v: number[]) => Tensor.from(new BigInt64Array(v.map(BigInt)), { shape: [v.length], dtype: "int64" });
@@ -152,7 +136,11 @@ function unique(x: Input[], ctx: OpContext): Tensor[] {
 registerHandlers({
   IsNaN: (x, ctx) => need(x, 0, ctx).ne(need(x, 0, ctx)),
   IsInf: isInf,
-  BitShift: bitShift,
+  BitShift: (x, ctx) => apply(ctx.attrs.string("direction") === "LEFT" ? "shiftLeft" : "shiftRight", [need(x, 0, ctx), need(x, 1, ctx)], {}),
+  BitwiseAnd: (x, ctx) => apply("bitwiseAnd", [need(x, 0, ctx), need(x, 1, ctx)], {}),
+  BitwiseOr: (x, ctx) => apply("bitwiseOr", [need(x, 0, ctx), need(x, 1, ctx)], {}),
+  BitwiseXor: (x, ctx) => apply("bitwiseXor", [need(x, 0, ctx), need(x, 1, ctx)], {}),
+  BitwiseNot: (x, ctx) => apply("bitwiseNot", [need(x, 0, ctx)], {}),
   Einsum: einsum,
   Unique: unique,
 });
@@ -192,7 +180,7 @@ function eyeLike(x: Input[], ctx: OpContext): Tensor {
   const dtype = ctx.attrs.has("dtype") ? onnxDType(ctx.attrs.int("dtype"), `${ctx.label} dtype`) : t.dtype;
   const data = hostArray([rows, cols], dtype);
   for (let i = 0; i < rows; i++) if (i + k >= 0 && i + k < cols) {
-    if (data instanceof BigInt64Array) data[i * cols + i + k] = 1n;
+    if (isBigIntArray(data)) data[i * cols + i + k] = 1n;
     else data[i * cols + i + k] = 1;
   }
   return Tensor.from(data, { shape: [rows, cols], dtype });
@@ -220,7 +208,7 @@ function cosineWindow(coefficients: number[]): Handler {
     const data = hostArray([size], dtype);
     for (let i = 0; i < size; i++) {
       const v = coefficients.reduce((s, c, k) => s + (k % 2 ? -c : c) * Math.cos((2 * Math.PI * k * i) / n), 0);
-      if (data instanceof BigInt64Array) data[i] = BigInt(Math.trunc(v));
+      if (isBigIntArray(data)) data[i] = BigInt(Math.trunc(v));
       else data[i] = v;
     }
     return Tensor.from(data, { shape: [size], dtype });

@@ -15,13 +15,13 @@ import { onnxDType } from "./proto.js";
 type Input = Tensor | undefined;
 
 /** Integer types a quantized tensor may have, with their ranges. */
-const RANGES: Partial<Record<DType, [number, number]>> = { uint8: [0, 255], int8: [-128, 127], int16: [-32768, 32767] };
+const RANGES: Partial<Record<DType, [number, number]>> = { uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767] };
 /** float32 holds every integer up to 2^24 exactly */
 const EXACT_FLOAT_INT = 2 ** 24;
 
 function rangeOf(dtype: DType, what: string, ctx: OpContext): [number, number] {
   const r = RANGES[dtype];
-  if (!r) fail(`${ctx.label}: ${what} of type ${dtype} is not supported; uint8, int8 and int16 are`);
+  if (!r) fail(`${ctx.label}: ${what} of type ${dtype} is not supported; uint8, int8, uint16 and int16 are`);
   return r;
 }
 

@@ -1,5 +1,5 @@
 import { fail } from "../../errors.js";
-import { numel, type DType } from "../../ir/dtype.js";
+import { isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { Value } from "../../ir/graph.js";
 import { broadcastShapes, hostArray, normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
@@ -430,7 +430,7 @@ function range(x: Input[], ctx: OpContext): Tensor {
   const n = Math.max(0, Math.ceil((limit - start) / delta));
   const out = hostArray([n], dtype);
   for (let i = 0; i < n; i++) {
-    if (out instanceof BigInt64Array) out[i] = BigInt(start + i * delta);
+    if (isBigIntArray(out)) out[i] = BigInt(start + i * delta);
     else out[i] = start + i * delta;
   }
   return Tensor.from(out, { shape: [n], dtype });
@@ -853,6 +853,7 @@ registerHandlers({
   Shape: shapeOp,
   Size: (x, ctx) => int64Vector([need(x, 0, ctx).size], []),
   Cast: castTo,
+  BitCast: (x, ctx) => apply("bitcast", [need(x, 0, ctx)], { to: onnxDType(ctx.attrs.int("to"), `${ctx.label} target type`) }),
   CastLike: (x, ctx) => {
     const t = need(x, 0, ctx), like = need(x, 1, ctx);
     return t.dtype === like.dtype ? identityCopy(t) : cast(t, like.dtype);

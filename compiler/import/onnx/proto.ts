@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import protobuf from "protobufjs";
 import { fail } from "../../errors.js";
-import { DTYPES, numel, type DType } from "../../ir/dtype.js";
+import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import schema from "./onnx-schema.json" with { type: "json" };
@@ -79,9 +79,9 @@ export const decodeModel = (bytes: Uint8Array, source: string): ModelProto => de
 export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => decode<TensorProto>(TensorType, bytes, source);
 
 /** TensorProto.DataType codes → our dtypes; the others are named in errors. */
-const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64" };
+const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 12: "uint32", 13: "uint64" };
 const ONNX_DTYPE_NAMES: Record<number, string> = {
-  0: "UNDEFINED", 4: "UINT16", 8: "STRING", 10: "FLOAT16", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
+  0: "UNDEFINED", 8: "STRING", 10: "FLOAT16", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
   17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
 };
 
@@ -120,10 +120,11 @@ export function tensorFromProto(t: TensorProto, what: string, baseDir?: string):
     dtype === "float32" ? t.float_data
     : dtype === "float64" ? t.double_data
     : dtype === "int64" ? t.int64_data
+    : dtype === "uint32" || dtype === "uint64" ? t.uint64_data
     : t.int32_data;
   const values = field ?? [];
   if (values.length !== n) fail(`${label}: ${values.length} values for shape ${shapeStr(shape)} (${n} elements)`);
-  if (out instanceof BigInt64Array) for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
+  if (isBigIntArray(out)) for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
   else for (let i = 0; i < n; i++) out[i] = Number(values[i]);
   return { shape, dtype, data: out };
 }
