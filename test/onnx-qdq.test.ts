@@ -90,6 +90,12 @@ test("quantize_static's operator form (QLinearConv, QGemm, QLinearAdd…) takes 
   const { y, ...layers } = stepsFromOnnxruntime(model, imp.inputs, onHost(imp.graph));
   assertWithinSteps(layers, 1, model);
   assertWithinSteps({ y }, 4, model);
+  // and their float32 emulation (ONNX's definitions: dequantize, the float op, quantize)
+  const emulated = importOnnx(readFileSync(join(dir, `${model}.onnx`)), { source: model, quantized: "dequantize" });
+  assert.ok(!emulated.graph.nodes.some((n) => n.op.startsWith("q")));
+  const { y: yEmulated, ...layersEmulated } = stepsFromOnnxruntime(model, emulated.inputs, onHost(emulated.graph));
+  assertWithinSteps(layersEmulated, 1, `${model} emulated`);
+  assertWithinSteps({ y: yEmulated }, 4, `${model} emulated`);
 });
 
 test("uint8 activations (quantize_static's default) run on the int8 kernels as q − 128, within a step of onnxruntime", { skip }, () => {

@@ -413,7 +413,8 @@ const emulatedAdd: Handler = ([a, as, az, b, bs, bz, ys, yz], ctx) => quantize(d
 const emulatedQGemm: Handler = ([a, as, az, b, bs, bz, c, ys, yz], ctx) => {
   const transB = ctx.attrs.int("transB", 0) === 1;
   const bias = c && as && bs ? cast(c, "float32").mul(as.mul(bs)) : undefined;
-  const y = HANDLERS.Gemm([dequantize(a, as, az, ctx), dequantize(b, bs, bz, ctx, transB ? 0 : 1), bias], withAttrs(ctx, { alpha: ctx.attrs.float("alpha", 1), transA: ctx.attrs.int("transA", 0), transB: transB ? 1 : 0 })) as Tensor;
+  // QGemm's alpha, transA and transB are Gemm's (its beta is 1)
+  const y = HANDLERS.Gemm([dequantize(a, as, az, ctx), dequantize(b, bs, bz, ctx, transB ? 0 : 1), bias], ctx) as Tensor;
   return ys ? quantize(y, ys, yz, ctx) : y;
 };
 
