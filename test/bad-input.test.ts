@@ -6,6 +6,11 @@ import { loadTrainingBlob } from "../compiler/training/index.js";
 import { FnModule } from "./helpers/compiled.js";
 import { assemble, F, manifestFor, manifestSection, slot } from "./helpers/host-models.js";
 import { findCorpus, runCase } from "../scripts/fuzz-case.js";
+import { build } from "esbuild";
+import { createContext, runInContext } from "node:vm";
+import { onnxModel } from "./helpers/onnx-model.js";
+import { BuiltinOperator } from "../compiler/import/tflite/schema/tflite_generated.js";
+import { writeTflite } from "../compiler/import/tflite/writer.js";
 
 /** Data-dependent faults in compiled kernels (run-time statuses) and their host-reference counterparts. */
 
@@ -112,4 +117,26 @@ describe("a fixed-seed slice of `npm run fuzz`", () => {
     // most mutations must be refused, not silently imported
     assert.ok(results.filter((r) => r.outcome === "TeenygradError").length > results.length / 2);
   });
+});
+
+test("ONNX and TFLite import from bytes need no Node built-ins: bundled for the browser, run where there is no process or require", async () => {
+  const bundle = await build({
+    stdin: { contents: "export { importOnnx } from './compiler/import/onnx/index.js'; export { importTfliteModel } from './compiler/import/tflite/index.js';", resolveDir: new URL("..", import.meta.url).pathname, loader: "ts" },
+    bundle: true, platform: "browser", format: "iife", globalName: "teenygrad", write: false, logLevel: "silent",
+  });
+  const page = createContext({ TextDecoder, TextEncoder });
+  runInContext(`${bundle.outputFiles[0].text}; globalThis.teenygrad = teenygrad;`, page);
+  // the bytes as the page's own Uint8Array, as a browser's fetch() would give them
+  const inPage = (bytes: Uint8Array): Uint8Array => {
+    const copy = runInContext(`new Uint8Array(${bytes.length})`, page) as Uint8Array;
+    copy.set(bytes);
+    return copy;
+  };
+  const onnx = onnxModel({ inputs: [{ name: "x", shape: [2, 3] }], outputs: [{ name: "y", shape: [2, 3] }], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] });
+  const tflite = writeTflite({ tensors: [{ name: "x", shape: [1, 4] }, { name: "y", shape: [1, 4] }], operators: [{ op: BuiltinOperator.RELU, inputs: [0], outputs: [1] }], inputs: [0], outputs: [1] });
+  assert.equal(runInContext("typeof process + typeof require", page), "undefinedundefined");
+  const fromOnnx = page.teenygrad.importOnnx(inPage(onnx), { source: "relu.onnx" });
+  assert.equal(fromOnnx.graph.nodes.map((n: { op: string }) => n.op).join(), "relu");
+  const fromTflite = page.teenygrad.importTfliteModel(inPage(tflite), { source: "relu.tflite" });
+  assert.equal(fromTflite.graph.nodes.map((n: { op: string }) => n.op).join(), "relu");
 });

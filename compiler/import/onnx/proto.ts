@@ -1,5 +1,3 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { resolve, sep } from "node:path";
 import protobuf from "protobufjs";
 import { fail } from "../../errors.js";
 import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
@@ -133,6 +131,11 @@ function readExternal(t: TensorProto, label: string, baseDir: string | undefined
   const entries = Object.fromEntries((t.external_data ?? []).map((e) => [e.key, e.value]));
   if (!entries.location) fail(`${label}: external data without a location`);
   if (!baseDir) fail(`${label}: stored in external file '${entries.location}', but the model was not loaded from a file`);
+  // node:fs only here, and only in Node: importing a model from bytes needs no file system (browsers)
+  const node = globalThis.process?.getBuiltinModule;
+  if (!node) fail(`${label}: external data files can only be read in Node`);
+  const { existsSync, readFileSync, statSync } = node("node:fs");
+  const { resolve, sep } = node("node:path");
   const base = resolve(baseDir);
   const file = resolve(base, entries.location);
   if (!file.startsWith(base + sep)) fail(`${label}: external data location '${entries.location}' points outside the model's directory`);
