@@ -63,7 +63,7 @@ export interface CompileResult {
   source: string;
   graph: Graph;
   /** the arena plan and the buffers it placed (for renderPlanText / renderPlanSvg) */
-  plan: { buffers: BufferRequest[]; arena: ArenaPlan };
+  plan: { buffers: BufferRequest[]; arena: ArenaPlan; names: Map<number, string> };
 }
 
 /** Two constants may derive from one weight the same way ("w:permute" twice): number the repeats. */
@@ -148,7 +148,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     manifest,
     source: entry.source,
     graph,
-    plan: { buffers: layout.arena.buffers, arena: plan },
+    plan: { buffers: layout.arena.buffers, arena: plan, names: layout.arena.names },
     report: {
       model: name,
       target: target.name,

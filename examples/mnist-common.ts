@@ -29,7 +29,7 @@ export async function trainOnMnist(name: string, model: nn.Module, opts: { optim
   console.log(`${name}: held-out accuracy ${(100 * accuracy).toFixed(2)}% on 2,000 digits; ${result.stepMillis.toFixed(2)} ms per train_step (batch ${batch})`);
   mkdirSync("out", { recursive: true });
   writeFileSync(`out/${name}.safetensors`, nn.saveSafetensors(blob.stateDict() as Record<string, Tensor>));
-  writeFileSync(`out/${name}-loss.svg`, lossCurveSvg(result.losses, { title: `${name}: training loss` }));
+  writeFileSync(`out/${name}-loss.svg`, lossCurveSvg(result.losses, { title: `${name}: training loss`, epochs: result.epochs }));
   console.log(`wrote out/${name}.safetensors and out/${name}-loss.svg`);
   return accuracy;
 }

@@ -394,6 +394,21 @@ describe("rendering", () => {
     assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.match(svg, /<\/svg>\n$/);
     assert.equal(svg.match(/<title>buffer \d+: 64 B at \d+, steps \d\.\.\d<\/title>/g)?.length, 3);
-    assert.equal(svg.match(/<line /g)?.length, 3);
+    assert.equal(svg.match(/stroke-dasharray="4 3"/g)?.length, 3);
+  });
+
+  test("svg: buffers named by what they hold, round byte ticks, axis titles, a row per marker label", () => {
+    const names = new Map([[0, "input x"], [1, "conv1 (conv2d)"], [2, "relu <1> & co"]]);
+    const svg = renderPlanSvg(buffers, plan, names);
+    assert.match(svg, /<title>input x: 64 B/);
+    assert.match(svg, /<title>relu &lt;1&gt; &amp; co: 64 B/);
+    assert.match(svg, />arena offset \(bytes\)</);
+    assert.match(svg, />step \(graph node, in run order\)</);
+    // the arena is 128 B: ticks every 20 B up to 140
+    const ticks = [...svg.matchAll(/<line [^>]*stroke="#ddd"\/><text [^>]*>([^<]*)</g)].map((m) => m[1]);
+    assert.deepEqual(ticks, ["0", "20", "40", "60", "80", "100", "120", "140"]);
+    const labelRows = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" fill="#[0-9a-f]{3}"/g)].map((m) => m[1]);
+    assert.equal(new Set(labelRows).size, 3, "each marker label on its own row");
+    assert.match(renderPlanText(buffers, plan, 8, names), /A {2}input x: 64 B at 0/);
   });
 });

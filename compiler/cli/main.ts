@@ -197,7 +197,7 @@ export function buildProgram(): Command {
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
       if (o.emitSource) writeFileSync(o.emitSource, result.source);
-      if (o.plan) writeFileSync(o.plan, renderPlanSvg(result.plan.buffers, result.plan.arena));
+      if (o.plan) writeFileSync(o.plan, renderPlanSvg(result.plan.buffers, result.plan.arena, result.plan.names));
       console.log(formatReport(result.report));
       console.log(`wrote ${o.output}`);
     });

@@ -104,7 +104,7 @@ export function registerTrainCommand(program: Command): void {
       writeFileSync(o.output, saveSafetensors(blob.stateDict()));
       console.log(`${result.losses.length} steps, ${result.stepMillis.toFixed(2)} ms per step; wrote ${o.output}`);
       if (o.curve) {
-        writeFileSync(o.curve, lossCurveSvg(result.losses));
+        writeFileSync(o.curve, lossCurveSvg(result.losses, { epochs: result.epochs }));
         console.log(`wrote ${o.curve}`);
       }
       if (result.stopped) fail(`training stopped at step ${result.stopped.step}: ${result.stopped.reason} (${o.output} holds the weights from before that step)`);

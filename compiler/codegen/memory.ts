@@ -22,7 +22,8 @@ export interface MemoryLayout {
   address: Map<Value, number>;
   scratch: Map<Node, number>;
   weights: { offset: number; bytes: number; values: Value[]; region?: { offset: number; bytes: number } };
-  arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[] };
+  /** `names`: what each buffer holds (the node that writes it first, an input, a scratch), for the plan's pictures */
+  arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[]; names: Map<number, string> };
   /** first byte after the arena */
   end: number;
 }
@@ -78,13 +79,17 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
     return r.id;
   };
   let nextScratchId = -1;
+  const names = new Map<number, string>();
+  for (const v of g.inputs) if (inArena(v)) names.set(rootOf(v).id, `input ${v.name}`);
   for (const n of g.nodes) {
     if (getOp(n.op).view) continue;
     const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
+    for (const id of step.writes) if (!names.has(id)) names.set(id, `${n.name} (${n.op})`);
     const scratch = getOp(n.op).scratchBytes?.(n) ?? 0;
     if (scratch > 0) {
       const id = nextScratchId--;
       scratchIds.set(n, id);
+      names.set(id, `${n.name} (${n.op}) scratch`);
       step.scratch = [{ id, bytes: scratch }];
     }
     steps.push(step);
@@ -109,7 +114,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const scratch = new Map([...scratchIds].map(([n, id]) => [n, placed(id)]));
   const end = alignUp(arenaOffset + plan.arenaBytes);
   if (end > ADDRESS_SPACE) fail(`the model needs ${end} bytes of memory (weights ${weights.bytes}, arena ${plan.arenaBytes}), more than the 4 GiB a wasm32 blob can address`);
-  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers }, end };
+  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers, names }, end };
 }
 
 /**

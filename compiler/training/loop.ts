@@ -14,6 +14,8 @@ export interface Dataset {
 
 export interface EpochStats {
   epoch: number;
+  /** training steps the epoch ran */
+  steps: number;
   /** mean training loss over the epoch's steps */
   loss: number;
   /** training accuracy over the epoch (classification: int32 targets, [batch, classes] output), else null */
@@ -96,6 +98,7 @@ export function trainLoop(blob: TrainingBlob, data: Dataset, opts: TrainLoopOpti
     bar?.stop();
     const stats: EpochStats = {
       epoch,
+      steps: stepsPerEpoch,
       loss: lossSum / stepsPerEpoch,
       accuracy: classify ? correct / seen : null,
       validationAccuracy: opts.validation ? evaluate(blob, opts.validation) : null,
