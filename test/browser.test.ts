@@ -37,8 +37,9 @@ describe(`browser (seed ${SEED})`, () => {
     assert.ok(playwright, "CI must have playwright-core: npm ci");
   });
 
-  test("the example page classifies a drawn digit exactly as Node's loader does", { skip: skipPage }, async () => {
-    await buildBrowserExample(PAGE_DIR);
+  test("the example page, with weights trained on MNIST, reads a drawn 7 as 7, exactly as Node's loader does", { skip: skipPage }, async () => {
+    const built = await buildBrowserExample(PAGE_DIR);
+    assert.ok(built.heldOutAccuracy > 0.9, `the page's MLP reaches only ${built.heldOutAccuracy} on the held-out digits`);
     const server = await serveLocal(staticFiles(PAGE_DIR));
     // playwright adds --headless and a fresh temporary --user-data-dir itself
     const browser = await playwright!.chromium.launch({ executablePath: chromiumPath!, headless: true, args: CHROMIUM_FLAGS });
@@ -74,6 +75,7 @@ describe(`browser (seed ${SEED})`, () => {
       assert.ok(Math.abs(sum - 1) < 1e-5, `the blob ends in a softmax: its outputs sum to ${sum}`);
       const best = expected.indexOf(Math.max(...expected));
       assert.equal(lastRun.top, best);
+      assert.equal(best, 7, `the drawn 7 is read as ${best}: ${expected.map((v) => v.toFixed(3)).join(", ")}`);
       assert.equal(await page.textContent("#top"), String(best), "the page shows the top class");
       assert.deepEqual(await page.locator("#outputs .value").allTextContents(), expected.map((v) => v.toFixed(4)), "the page shows every probability");
 

@@ -73,10 +73,22 @@ async function start(): Promise<void> {
   const rows = outputRows(model.outputs[output.name].length);
 
   const classify = () => {
-    // the browser's smoothing downscale averages the pad's pixels into the model's input grid
+    // as MNIST's digits were made: the drawing's bounding box scaled into a 20x20 box of the 28x28 grid
+    // (the browser's smoothing downscale averages the pad's pixels), then moved so its centre of mass is the
+    // grid's centre
+    const box = inkBox();
+    seenContext.fillStyle = "#000";
+    seenContext.fillRect(0, 0, width, height);
     seenContext.imageSmoothingEnabled = true;
     seenContext.imageSmoothingQuality = "high";
-    seenContext.drawImage(pad, 0, 0, width, height);
+    if (box) {
+      const scale = (0.71 * Math.min(width, height)) / Math.max(box.w, box.h);
+      seenContext.drawImage(pad, box.x, box.y, box.w, box.h, (width - box.w * scale) / 2, (height - box.h * scale) / 2, box.w * scale, box.h * scale);
+      const shift = centreOfMassOffset(seenContext.getImageData(0, 0, width, height).data, width, height);
+      const moved = seenContext.getImageData(0, 0, width, height);
+      seenContext.fillRect(0, 0, width, height);
+      seenContext.putImageData(moved, shift.x, shift.y);
+    }
     const rgba = seenContext.getImageData(0, 0, width, height).data;
     const input = new Float32Array(width * height);
     for (let i = 0; i < input.length; i++) input[i] = rgba[4 * i] / 255;
@@ -93,6 +105,19 @@ async function start(): Promise<void> {
     });
     status.textContent = `${BLOB_URL} · ${(bytes.byteLength / 1024).toFixed(0)} KB · ${inputName} ${inputType}[${height}x${width}] → ${output.name} ${output.dtype}[${output.shape.join("x")}] · run ${millis.toFixed(2)} ms`;
     window.lastRun = { input: Array.from(input), output: values, top: best };
+  };
+
+  /** the pad's inked pixels' bounding box, or null before any ink */
+  const inkBox = (): { x: number; y: number; w: number; h: number } | null => {
+    const { data } = padContext.getImageData(0, 0, pad.width, pad.height);
+    let x0 = pad.width, y0 = pad.height, x1 = -1, y1 = -1;
+    for (let y = 0; y < pad.height; y++) {
+      for (let x = 0; x < pad.width; x++) {
+        if (data[4 * (y * pad.width + x)] === 0) continue;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+    return x1 < 0 ? null : { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
   };
 
   const reset = () => {
@@ -149,3 +174,15 @@ start().catch((e: unknown) => {
   status.textContent = `cannot run ${BLOB_URL}: ${e instanceof Error ? e.message : String(e)}`;
   document.body.dataset.model = "error";
 });
+
+/** whole pixels that move an image's centre of mass (by brightness) to its centre */
+function centreOfMassOffset(rgba: Uint8ClampedArray, width: number, height: number): { x: number; y: number } {
+  let mass = 0, mx = 0, my = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = rgba[4 * (y * width + x)];
+      mass += v; mx += v * x; my += v * y;
+    }
+  }
+  return mass === 0 ? { x: 0, y: 0 } : { x: Math.round((width - 1) / 2 - mx / mass), y: Math.round((height - 1) / 2 - my / mass) };
+}
