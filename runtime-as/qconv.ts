@@ -125,6 +125,9 @@ function depthwisePlane(
   // columns of the tile's 8 outputs, kept in [0, W) by subtracting W where they reach it (1 + 7/W times)
   let columns = wrapColumns(i16x8.add(i16x8.splat(<i16>(tileStart % W)), i16x8(0, 1, 2, 3, 4, 5, 6, 7)), width, W);
   let p = tileStart;
+  if (KH == 3 && KW == 3) {
+    p = depthwiseTiles3x3(xc, wo, b, rqo, yc, p, tileEnd, columns, W, PH, PW, DH, DW, zp, width, outZp, lo, hi, roundUp);
+  }
   for (; p < tileEnd; p += 8) {
     let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
     for (let kw = 0; kw < KW; kw++) {
@@ -148,6 +151,68 @@ function depthwisePlane(
     const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
     storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
   }
+}
+
+/**
+ * depthwisePlane's tiles from p on for a 3x3 window, returning where they stop: the nine weights stay in registers
+ * as splat pairs, and the taps (kw-major: (kh, kw) = (0,0) (1,0) | (2,0) (0,1) | (1,1) (2,1) | (0,2) (1,2) | (2,2) and
+ * a zero) meet them in pairs, their two masked rows interleaved into i32x4.dot_i16x8_s. The products fit i16
+ * pairs summed in i32 exactly, so the sums are the 8-lane tile's.
+ */
+function depthwiseTiles3x3(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, p: i32, tileEnd: i32, columns: v128, W: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, zp: v128, width: v128, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): i32 {
+  const w00 = tapWeights(wo, 0, 3), w20 = tapWeights(wo, 6, 1), w11 = tapWeights(wo, 4, 7);
+  const w02 = tapWeights(wo, 2, 5), w22 = i32x4.splat(<i32>load<i8>(wo, 8) & 0xffff);
+  const row0 = -PH * W, row1 = (DH - PH) * W, row2 = (2 * DH - PH) * W;
+  const col0 = -PW, col1 = DW - PW, col2 = 2 * DW - PW;
+  const zero = i16x8.splat(0);
+  for (; p < tileEnd; p += 8) {
+    const inside0 = insideColumns(columns, col0, width), inside1 = insideColumns(columns, col1, width), inside2 = insideColumns(columns, col2, width);
+    const x = xc + <usize>p;
+    const x00 = tapRow(x, row0 + col0, zp, inside0), x10 = tapRow(x, row1 + col0, zp, inside0), x20 = tapRow(x, row2 + col0, zp, inside0);
+    const x01 = tapRow(x, row0 + col1, zp, inside1), x11 = tapRow(x, row1 + col1, zp, inside1), x21 = tapRow(x, row2 + col1, zp, inside1);
+    const x02 = tapRow(x, row0 + col2, zp, inside2), x12 = tapRow(x, row1 + col2, zp, inside2), x22 = tapRow(x, row2 + col2, zp, inside2);
+    let acc0 = i32x4.add(i32x4.splat(b), pairDotLow(x00, x10, w00)), acc1 = i32x4.add(i32x4.splat(b), pairDotHigh(x00, x10, w00));
+    acc0 = i32x4.add(acc0, pairDotLow(x20, x01, w20));
+    acc1 = i32x4.add(acc1, pairDotHigh(x20, x01, w20));
+    acc0 = i32x4.add(acc0, pairDotLow(x11, x21, w11));
+    acc1 = i32x4.add(acc1, pairDotHigh(x11, x21, w11));
+    acc0 = i32x4.add(acc0, pairDotLow(x02, x12, w02));
+    acc1 = i32x4.add(acc1, pairDotHigh(x02, x12, w02));
+    acc0 = i32x4.add(acc0, pairDotLow(x22, zero, w22));
+    acc1 = i32x4.add(acc1, pairDotHigh(x22, zero, w22));
+    storeRequantized8(yc + <usize>p, acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    columns = wrapColumns(i16x8.add(columns, i16x8.splat(8)), width, W);
+  }
+  return p;
+}
+
+/** The splat (w[a], w[b]) pair of i16 lanes for i32x4.dot_i16x8_s. */
+@inline function tapWeights(wo: usize, a: i32, b: i32): v128 {
+  return i32x4.splat((<i32>load<i8>(wo + <usize>a) & 0xffff) | (<i32>load<i8>(wo + <usize>b) << 16));
+}
+
+/** Lanes whose column, shifted by `offset`, lies inside [0, W). */
+@inline function insideColumns(columns: v128, offset: i32, width: v128): v128 {
+  const column = i16x8.add(columns, i16x8.splat(<i16>offset));
+  return v128.and(i16x8.ge_s(column, i16x8.splat(0)), i16x8.lt_s(column, width));
+}
+
+/** x[offset .. offset + 8) − inZp as i16 lanes, zero outside the mask. */
+@inline function tapRow(x: usize, offset: i32, zp: v128, inside: v128): v128 {
+  return v128.and(i16x8.sub(v128.load8x8_s(x + <usize>offset), zp), inside);
+}
+
+/** Outputs 0-3: a[i]·w0 + b[i]·w1 for the splat weight pair w. */
+@inline function pairDotLow(a: v128, b: v128, w: v128): v128 {
+  return i32x4.dot_i16x8_s(i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), w);
+}
+
+/** Outputs 4-7, as pairDotLow. */
+@inline function pairDotHigh(a: v128, b: v128, w: v128): v128 {
+  return i32x4.dot_i16x8_s(i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), w);
 }
 
 /**

@@ -47,13 +47,16 @@ describe(`TFLite fixed-point requantization (hand-computed)`, () => {
 
 describe(`int8 kernels against their references (seed ${SEED})`, () => {
   test("qconv2d: im2col tiles (strided, dilated, grouped), direct, depthwise and pointwise", async () => {
-    // im2col: cases 0-2 (4+ output channels per group, a window of at most 128 taps); direct: 3 (180 taps), 4, 5
+    // im2col: cases 0-2 (4+ output channels per group, a window of at most 128 taps); direct: 3 (180 taps), 7;
+    // depthwise planes (direct in the scalar build): 4-6, 3x3 (its own tiles) plain and dilated, 2x3
     const cases = [
       { C: 3, OC: 5, H: 11, W: 19, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
       { C: 2, OC: 6, H: 13, W: 9, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 2], dilation: [1, 1], groups: 1 },
       { C: 4, OC: 8, H: 9, W: 21, K: [3, 2], stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 3], groups: 2 },
       { C: 20, OC: 4, H: 6, W: 19, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
       { C: 7, OC: 7, H: 25, W: 5, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 7 },
+      { C: 3, OC: 3, H: 14, W: 11, K: [3, 3], stride: [1, 1], pads: [3, 0, 1, 2], dilation: [2, 1], groups: 3 },
+      { C: 4, OC: 4, H: 10, W: 6, K: [2, 3], stride: [1, 1], pads: [1, 1, 0, 1], dilation: [1, 1], groups: 4 },
       { C: 5, OC: 10, H: 12, W: 17, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1], groups: 5 },
       { C: 9, OC: 7, H: 5, W: 7, K: [1, 1], stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 },
     ];
