@@ -98,7 +98,7 @@ describe("loadTrainingBlob checks a blob as loadBlob does, and its training mani
     await refused(trainingBlob({ ...base, training: { ...training, parameters: [{ ...slot("w", 65536, 4), trainable: true }] } }), /parameter "w" at \[65536, 65552\) lies outside the 65536-byte memory/);
     await refused(trainingBlob({ ...base, training: { ...training, parameters: [slot("w", 64, 4)] } }), /training\.parameters\[0\] "w": trainable must be true or false/);
     await refused(trainingBlob({ ...base, training: { ...training, outputs: [slot("output", 48, 4)] } }), /no train_step\(\) output "loss"/);
-    await refused(trainingBlob({ ...base, training: { ...training, optimizerState: [{ ...slot("m", 8, 4), dtype: "float16" }] } }), /training\.optimizerState\[0\] "m": unknown dtype "float16"/);
+    await refused(trainingBlob({ ...base, training: { ...training, optimizerState: [{ ...slot("m", 8, 4), dtype: "bfloat16" }] } }), /training\.optimizerState\[0\] "m": unknown dtype "bfloat16"/);
     await refused(trainingBlob({ ...base, training: { ...training, control: { step: 96, lr: 102 } } }), /control scalar "lr" at 102 is not an aligned f32/);
     await refused(trainingBlob({ ...base, training: { ...training, control: { step: 96 } } }), /training\.control\.lr must be a non-negative integer/);
     await refused(trainingBlob({ ...base, training }, '(import "env" "log" (func (param i32)))'), /blob imports env\.log \(function\)/);

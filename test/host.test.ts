@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TeenygradError } from "../compiler/errors.js";
-import { DTYPES, type DType, type TypedArray } from "../compiler/ir/dtype.js";
+import { DTYPES, floatToHalf, halfToFloat, type DType, type TypedArray } from "../compiler/ir/dtype.js";
 import { MANIFEST_SECTION } from "../compiler/codegen/manifest.js";
 import { encodeNpy, parseNpy } from "../compiler/host/npy.js";
 import { encodeSafetensors, parseSafetensors } from "../compiler/host/safetensors.js";
@@ -13,6 +13,10 @@ import {
   F, addOneModel, assemble, int64Model, manifestFor, manifestSection, rng, separateWeightsModel, slot, trappingModel,
   wasiAddOneCommand,
 } from "./helpers/host-models.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { findOnnxBackendSuite, ONNX_SUITE_WHERE } from "../compiler/import/onnx/backend-test.js";
+import { decodeTensor, storedTensor } from "../compiler/import/onnx/proto.js";
 
 // ---- helpers
 
@@ -161,7 +165,7 @@ describe("npy", () => {
       [concat([0x93], ascii("NUMPY"), [1, 0, 0xff, 0], ascii(good)), /truncated header/],
       [npyFile(good, data.subarray(0, 7)), /truncated data: float32\[2\] needs 8 bytes, file has 7/],
       [npyFile(good, concat(data, [0])), /1 unexpected trailing bytes/],
-      [npyFile("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", data), /unsupported dtype '<f2'/],
+      [npyFile("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n", data), /unsupported dtype '<c8'/],
       [npyFile("{'descr': '<U5', 'fortran_order': False, 'shape': (2,), }\n", data), /unsupported dtype '<U5'/],
       [npyFile("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }\n", data), /unsupported dtype '\|O'/],
       [npyFile("{'descr': '|f4', 'fortran_order': False, 'shape': (2,), }\n", data), /unsupported dtype '\|f4'/],
@@ -214,6 +218,47 @@ function stFile(header: string, data: ArrayLike<number> = []): Uint8Array {
   new DataView(length.buffer).setBigUint64(0, BigInt(json.length), true);
   return concat(length, json, data);
 }
+
+describe("float16", () => {
+  test("converts hand-computed values, rounding once to nearest even", () => {
+    const cases: [number, number][] = [
+      [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [-0, 0x8000], [65504, 0x7bff], [65519.99, 0x7bff], [65520, 0x7c00], [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001], [2 ** -25, 0], [3 * 2 ** -25, 0x0002], [2 ** -14 - 2 ** -25, 0x0400], // subnormal ties and the carry into the normals
+      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [1 + 2 ** -11 + 2 ** -40, 0x3c01], // a float64 just above a tie rounds up: no double rounding
+    ];
+    for (const [x, bits] of cases) assert.equal(floatToHalf(x), bits, `floatToHalf(${x})`);
+    assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+    for (let bits = 0; bits < 0x10000; bits++) {
+      const x = halfToFloat(bits);
+      if (!Number.isNaN(x)) assert.equal(floatToHalf(x), bits, `bits 0x${bits.toString(16)} round trip`);
+    }
+  });
+
+  test("matches numpy's casts in the ONNX backend data", (t) => {
+    const suite = findOnnxBackendSuite();
+    if (!suite) return t.skip(`ONNX backend test data not found (${ONNX_SUITE_WHERE})`);
+    const read = (test: string, file: string) => {
+      const path = join(suite, "node", test, "test_data_set_0", file);
+      return storedTensor(decodeTensor(readFileSync(path), path), path);
+    };
+    const [toHalfIn, toHalfOut] = [read("test_cast_FLOAT_to_FLOAT16", "input_0.pb"), read("test_cast_FLOAT_to_FLOAT16", "output_0.pb")];
+    assert.equal(toHalfOut.dtype, "float16");
+    toHalfIn.data.forEach((x, i) => {
+      const [ours, numpy] = [floatToHalf(Number(x)), Number(toHalfOut.data[i])];
+      if (Number.isNaN(Number(x))) assert.ok(Number.isNaN(halfToFloat(numpy)));
+      else assert.equal(ours, numpy, `element ${i}: ${x}`);
+    });
+    const [fromHalfIn, fromHalfOut] = [read("test_cast_FLOAT16_to_FLOAT", "input_0.pb"), read("test_cast_FLOAT16_to_FLOAT", "output_0.pb")];
+    assert.equal(fromHalfIn.dtype, "float16");
+    fromHalfIn.data.forEach((bits, i) => assert.ok(Object.is(halfToFloat(Number(bits)), Number(fromHalfOut.data[i])), `element ${i}: 0x${bits.toString(16)}`));
+  });
+
+  test("a graph that computes on float16 fails clearly; moving its bits works", () => {
+    const x = Tensor.from(new Uint16Array([0x3c00, 0xc000, 0x7c00, 0x0001]), { shape: [2, 2], dtype: "float16" });
+    assert.deepEqual([...x.permute([1, 0]).host().data], [0x3c00, 0x7c00, 0xc000, 0x0001]);
+    throwsTeenygrad(() => x.add(x), /float16 is a storage dtype so far: add does not compute on it/);
+  });
+});
 
 describe("safetensors", () => {
   test("round trips every dtype and shape, with metadata", () => {
@@ -286,7 +331,7 @@ describe("safetensors", () => {
       [stFile(`{${f32("[0,8,9]")}}`, eight), /data_offsets must be \[begin, end\]/],
       [stFile(`{${f32("[0,8]", "[2.5]")}}`, eight), /shape must be an array of non-negative integers/],
       [stFile(`{${f32("[0,8]", '"2"')}}`, eight), /shape must be an array/],
-      [stFile('{"t":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', eight.subarray(0, 4)), /tensor "t": unsupported dtype "F16"/],
+      [stFile('{"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}', eight.subarray(0, 4)), /tensor "t": unsupported dtype "BF16"/],
       [stFile('{"t":[1,2]}'), /tensor "t": entry must be an object/],
       [stFile(`{${f32("[0,8]")},"u":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, eight), /tensor "u" bytes \[4, 8\) overlap the previous tensor/],
       [stFile(`{${f32("[4,12]")}}`, concat(eight, [0, 0, 0, 0])), /gap in the data buffer: bytes \[0, 4\) before tensor "t"/],
@@ -600,7 +645,7 @@ describe("wasm-info", () => {
       [mutate((m) => (m.memory.pages = "2")), /memory.pages must be a non-negative integer/],
       [mutate((m) => (m.memory.bytes = 10)), /memory.bytes 10 is not memory.pages \d+ × 65536/],
       [mutate((m) => delete m.outputs), /"outputs" must be an array/],
-      [mutate((m) => (m.inputs[0].dtype = "float16")), /inputs\[0\] "x": unknown dtype "float16"/],
+      [mutate((m) => (m.inputs[0].dtype = "bfloat16")), /inputs\[0\] "x": unknown dtype "bfloat16"/],
       [mutate((m) => (m.inputs[0].shape = [-4])), /inputs\[0\] "x": shape must be an array of non-negative integers/],
       [mutate((m) => (m.inputs[0].offset = 1.5)), /inputs\[0\] "x": offset must be a non-negative integer/],
       [mutate((m) => (m.outputs[0].bytes = 12)), /outputs\[0\] "y": bytes is 12 but float32\[4\] takes 16/],
@@ -667,6 +712,16 @@ describe("loader", () => {
     assert.deepEqual([...out.sum], [3n, -2n, 2n ** 40n - 2n ** 62n]);
     assert.deepEqual([...out.sign], [1, -1, 1]);
     throwsTeenygrad(() => model.run({ a: [1.5, 0, 0], b: [0, 0, 0] }), /input "a" \(int64\) has a value that does not convert/);
+  });
+
+  test("float16 inputs take numbers (rounded to half) or Uint16Array bit patterns", async () => {
+    // y = x over 4 float16s: one 8-byte copy
+    const manifest = manifestFor({ inputs: [slot("x", 0, 4, "float16")], outputs: [slot("y", 64, 4, "float16")], pages: 1 });
+    const wat = `(module (memory (export "memory") 1 1)
+      (func (export "run") (result i32) (i64.store (i32.const 64) (i64.load (i32.const 0))) (i32.const 0)))`;
+    const model = await loadBlob(assemble(wat, F.MVP, manifestSection(manifest)));
+    assert.deepEqual(model.run({ x: [1, -2, 65520, 0.1] }).y, new Uint16Array([0x3c00, 0xc000, 0x7c00, 0x2e66]));
+    assert.deepEqual(model.run({ x: new Uint16Array([0x7e00, 1, 0x8000, 0x7bff]) }).y, new Uint16Array([0x7e00, 1, 0x8000, 0x7bff]));
   });
 
   test("copies a separate weights file into memory", async () => {

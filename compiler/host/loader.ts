@@ -3,7 +3,7 @@
  * no imports to satisfy, every buffer found through the manifest, zero-copy views over linear memory.
  */
 import { fail } from "../errors.js";
-import { DTYPES, isBigIntArray, type DType, type TypedArray } from "../ir/dtype.js";
+import { DTYPES, floatToHalf, isBigIntArray, type DType, type TypedArray } from "../ir/dtype.js";
 import { MANIFEST_SECTION, type Manifest, type Quantization, type TensorSlot } from "../codegen/manifest.js";
 import { parseManifest } from "./wasm-info.js";
 
@@ -192,6 +192,9 @@ export function writeInputs(
     try {
       if (isBigIntArray(target)) {
         for (let i = 0; i < value.length; i++) target[i] = BigInt(value[i]);
+      } else if (slot.dtype === "float16" && !(value instanceof Uint16Array)) {
+        // numbers round to half; a Uint16Array holds the bit patterns already (float16 outputs come back as those)
+        for (let i = 0; i < value.length; i++) target[i] = floatToHalf(Number(value[i]));
       } else if (slot.dtype in INTEGER_RANGES && value.constructor !== target.constructor) {
         (target as Int32Array).set(checkedIntegers(value as ArrayLike<number | bigint>, slot.dtype, `${source}: input "${slot.name}"`) as Int32Array);
       } else {

@@ -19,7 +19,7 @@ const GROWTH_AXIS_MAX_DIGITS = 21;
 
 /** numpy type char + size → dtype (byte order handled separately) */
 const NPY_KINDS: Record<string, DType> = {
-  f4: "float32", f8: "float64", i1: "int8", u1: "uint8", i2: "int16", u2: "uint16", i4: "int32", u4: "uint32", i8: "int64", u8: "uint64", b1: "bool",
+  f2: "float16", f4: "float32", f8: "float64", i1: "int8", u1: "uint8", i2: "int16", u2: "uint16", i4: "int32", u4: "uint32", i8: "int64", u8: "uint64", b1: "bool",
 };
 
 export function parseNpy(bytes: Uint8Array, source = "<bytes>"): NpyArray {

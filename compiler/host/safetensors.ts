@@ -29,7 +29,7 @@ const DTYPE_BY_NAME = new Map<string, DType>(
  * name; this keeps every tensor aligned to its element size without padding.
  */
 const WRITE_ORDER: Record<DType, number> = {
-  uint64: 0, int64: 1, float64: 2, float32: 3, uint32: 4, int32: 5, uint16: 6, int16: 7, int8: 8, uint8: 9, bool: 10,
+  uint64: 0, int64: 1, float64: 2, float32: 3, uint32: 4, int32: 5, float16: 6, uint16: 7, int16: 8, int8: 9, uint8: 10, bool: 11,
 };
 
 export function encodeSafetensors(

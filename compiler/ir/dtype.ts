@@ -1,5 +1,9 @@
-/** Element types. Compiled kernels handle float32 now; the table is what lets int8, int32 and bool slot in. */
-export type DType = "float32" | "float64" | "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "bool";
+/**
+ * Element types. Compiled kernels handle float32 now; the table is what lets int8, int32 and bool slot in.
+ * float16 is a storage type so far: its elements are IEEE half bit patterns in a Uint16Array (npy, safetensors,
+ * ONNX tensors, host I/O); ops do not compute on it yet.
+ */
+export type DType = "float16" | "float32" | "float64" | "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "bool";
 
 export type TypedArray =
   | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
@@ -16,6 +20,7 @@ interface DTypeInfo {
 }
 
 export const DTYPES: Record<DType, DTypeInfo> = {
+  float16: { bytes: 2, array: Uint16Array, npy: "<f2", safetensors: "F16", as: "u16" },
   float32: { bytes: 4, array: Float32Array, npy: "<f4", safetensors: "F32", as: "f32" },
   float64: { bytes: 8, array: Float64Array, npy: "<f8", safetensors: "F64", as: "f64" },
   int8: { bytes: 1, array: Int8Array, npy: "|i1", safetensors: "I8", as: "i8" },
@@ -35,3 +40,30 @@ export const isBigIntArray = (a: unknown): a is BigInt64Array | BigUint64Array =
 export const isDType = (s: string): s is DType => Object.hasOwn(DTYPES, s);
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** An IEEE half bit pattern → its value (exact). */
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** A number → the nearest IEEE half bit pattern, rounded once, ties to even, overflow to infinity (numpy's astype). */
+export function floatToHalf(x: number): number {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (Number.isNaN(a)) return 0x7e00;
+  if (a >= 65520) return sign | 0x7c00; // 65504 + half its last place rounds up, to infinity
+  // the half's last place: 2^-24 for subnormals, else 2^(exponent - 10)
+  let exponent = a === 0 ? -15 : Math.floor(Math.log2(a));
+  if (2 ** exponent > a) exponent--;
+  else if (2 ** (exponent + 1) <= a) exponent++;
+  const ulp = 2 ** (Math.max(exponent, -14) - 10);
+  // a / ulp < 2^11 is exact in float64, so the tie test is exact
+  const q = a / ulp, floor = Math.floor(q), rest = q - floor;
+  const units = rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+  // units counts last places above the exponent's base; a carry into 2048 moves to the next exponent, which the sum gets for free
+  return exponent < -14 ? sign | units : sign | ((((exponent + 15) << 10) - 1024) + units);
+}

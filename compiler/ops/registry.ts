@@ -102,10 +102,17 @@ export function getOp(name: string, nodeName?: string): OpDef {
 export const allOps = (): OpDef[] => [...OPS.values()];
 
 /** Output types of `op`, with the node named in any error. */
+/** The ops that only move elements, so they are right on float16's bit patterns; no op computes on float16 yet. */
+const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast"]);
+
 export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeName: string): TensorType[] {
   const def = getOp(op, nodeName);
   try {
-    return def.infer(inputs, attrs);
+    const types = def.infer(inputs, attrs);
+    if (!FLOAT16_OPS.has(op) && [...inputs, ...types].some((t) => t.dtype === "float16")) {
+      fail(`float16 is a storage dtype so far: ${op} does not compute on it (${[...FLOAT16_OPS].join(", ")} move it)`);
+    }
+    return types;
   } catch (e) {
     if (e instanceof Error && e.name === "TeenygradError" && !e.message.includes(nodeName)) {
       e.message = `${op} (node ${nodeName}): ${e.message}`;

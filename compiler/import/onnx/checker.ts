@@ -23,7 +23,7 @@ interface OpSchema {
 }
 const SCHEMAS = (schemas as { ops: Record<string, OpSchema[]> }).ops;
 
-const ONNX_TYPE_NAMES: Record<DType, string> = { float32: "float", float64: "double", int8: "int8", int16: "int16", int32: "int32", int64: "int64", uint8: "uint8", uint16: "uint16", uint32: "uint32", uint64: "uint64", bool: "bool" } as Record<DType, string>;
+const ONNX_TYPE_NAMES: Record<DType, string> = { float16: "float16", float32: "float", float64: "double", int8: "int8", int16: "int16", int32: "int32", int64: "int64", uint8: "uint8", uint16: "uint16", uint32: "uint32", uint64: "uint64", bool: "bool" } as Record<DType, string>;
 
 /** The schema in force at `opset`: the latest version introduced at or before it. */
 function schemaAt(op: string, opset: number): OpSchema | undefined {

@@ -79,12 +79,20 @@ export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => 
 /** TensorProto.DataType codes → our dtypes; the others are named in errors. */
 const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 12: "uint32", 13: "uint64" };
 const ONNX_DTYPE_NAMES: Record<number, string> = {
-  0: "UNDEFINED", 8: "STRING", 10: "FLOAT16", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
+  0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
   17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
 };
 
+const FLOAT16 = 10;
+
+/** The dtype of a graph value: float16 is refused here until ops compute on it (tensors of it are still read, below). */
 export function onnxDType(code: number | undefined, what: string): DType {
-  const dtype = ONNX_DTYPES[code ?? 0];
+  if (code === FLOAT16) fail(`${what} has element type FLOAT16, which teenygrad reads and writes but does not compute on yet`);
+  return storageDType(code, what);
+}
+
+function storageDType(code: number | undefined, what: string): DType {
+  const dtype = code === FLOAT16 ? "float16" : ONNX_DTYPES[code ?? 0];
   if (!dtype) fail(`${what} has element type ${ONNX_DTYPE_NAMES[code ?? 0] ?? code}, which teenygrad does not support`);
   return dtype;
 }
@@ -95,10 +103,16 @@ export const onnxCode = (dtype: DType): number => Number(Object.entries(ONNX_DTY
 /** int64 fields arrive as decimal strings; dims beyond 2^53 are nonsense anyway, so Number is exact enough. */
 export const toInt = (s: string | number | undefined): number => Number(s ?? 0);
 
-/** A TensorProto's values. `baseDir` resolves external data files, which must stay inside it. */
+/** A TensorProto's values for the graph (no float16, as onnxDType). `baseDir` resolves external data files, which must stay inside it. */
 export function tensorFromProto(t: TensorProto, what: string, baseDir?: string): HostTensor {
+  onnxDType(t.data_type, `${what}${t.name ? ` '${t.name}'` : ""}`);
+  return storedTensor(t, what, baseDir);
+}
+
+/** A TensorProto's values, float16 as its bit patterns (int32_data holds them one per element, as the spec says). */
+export function storedTensor(t: TensorProto, what: string, baseDir?: string): HostTensor {
   const label = `${what}${t.name ? ` '${t.name}'` : ""}`;
-  const dtype = onnxDType(t.data_type, label);
+  const dtype = storageDType(t.data_type, label);
   const shape = (t.dims ?? []).map(toInt);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${label} has invalid dims ${shapeStr(shape)}`);
   const n = numel(shape);
