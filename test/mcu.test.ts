@@ -17,7 +17,7 @@ import { bytesOf } from "../targets/protocol.js";
 import { SEED } from "./helpers/compiled.js";
 
 /**
- * The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware for an emulated
+ * The MLPerf Tiny int8 models (on the integer kernels) in firmware for an emulated
  * Cortex-M4, compiled for wamr-flash (weights read in place from flash as WAMR's shared heap): WAMR's interpreter
  * in the image gives the same bits as Node running the self-contained wasm-scalar build; an image over its RAM
  * budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits;
