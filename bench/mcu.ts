@@ -1,4 +1,4 @@
-// The MLPerf Tiny int8 models (computed in float32 until integer kernels land), compiled for wamr-flash (weights
+// The MLPerf Tiny int8 models (on the integer kernels), compiled for wamr-flash (weights
 // read in place from flash as WAMR's shared heap), in firmware on an emulated Cortex-M4 (QEMU mps2-an386): instructions per inference counted under -icount, their equivalent at 120 MHz
 // if every instruction took one cycle (instructions, not measured cycles: a real M4 stalls on flash wait states,
 // loads and branches), beside MLPerf Tiny v1.x's Cortex-M4 results (120 MHz, int8: TFLM's reference kernels and

@@ -17,10 +17,10 @@ import { bytesOf } from "../targets/protocol.js";
 import { SEED } from "./helpers/compiled.js";
 
 /**
- * The MLPerf Tiny int8 models (computed in float32 until integer kernels land) in firmware for an emulated
+ * The MLPerf Tiny int8 models (on the integer kernels) in firmware for an emulated
  * Cortex-M4, compiled for wamr-flash (weights read in place from flash as WAMR's shared heap): WAMR's interpreter
  * in the image gives the same bits as Node running the self-contained wasm-scalar build; an image over its RAM
- * budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits;
+ * budget fails to link, naming the overflow; with LLVM installed, wamrc's AOT code for the M4 gives the same bits (KWS, and VWW for memory.copy);
  * a wasm-scalar blob (weights as data segments, which WAMR copies to RAM) still runs. Each model is compiled once
  * per target; KWS is built at the board's default budget (256 KB RAM, 1 MB flash), which it must fit.
  */
@@ -75,6 +75,13 @@ describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip 
     const { wasm, weights, scalar, inputs } = await kwsBlob();
     const elf = join(work, "kws-aot.elf");
     await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), weights, source: "kws_ref_model.tflite" });
+    assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", scalar, inputs)));
+  });
+
+  test("VWW int8, whose kernels use memory.copy, as wamrc's Cortex-M4 AOT code matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
+    const { wasm, weights, scalar, inputs } = await compileMlperf("vww_96_int8.tflite");
+    const elf = join(work, "vww-aot.elf");
+    await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "vww_96_int8.tflite"), weights, source: "vww_96_int8.tflite" });
     assert.deepEqual(hex((await runInQemu(elf, inputs)).outputs), hex(await runOnEngine("node", scalar, inputs)));
   });
 

@@ -90,6 +90,8 @@ export async function buildWamrc(): Promise<string> {
   const spec = hostSpec(sources, `wamrc-llvm${version}`, [
     "-DWASM_ENABLE_WAMR_COMPILER=1", "-DWASM_ENABLE_INTERP=1", "-DWASM_ENABLE_FAST_INTERP=0", "-DWASM_ENABLE_AOT=1",
     "-DWASM_ENABLE_SIMD=1", "-DWASM_ENABLE_REF_TYPES=1", "-DWASM_ENABLE_CUSTOM_NAME_SECTION=1", "-DWASM_ENABLE_TAIL_CALL=1",
+    // memory.copy and memory.fill, which IC and VWW use (WAMR 2.4 splits them from the rest of bulk memory)
+    "-DWASM_ENABLE_BULK_MEMORY_OPT=1",
   ], {
     interpreter: "classic",
     aot: true,

@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     option.bounds_checks = 1;
     option.stack_bounds_checks = 1;
     option.enable_bulk_memory = true;
-    option.enable_bulk_memory_opt = false;
+    option.enable_bulk_memory_opt = true;
     option.aux_stack_frame_type = AOT_STACK_FRAME_OFF;
     /* wamr-flash blobs address their weights in WAMR's shared heap, above linear memory */
     option.enable_shared_heap = true;
