@@ -107,6 +107,8 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
  * Every byte is placed at compile time:
  *   [reserved | parameters | control (step, lr) | constants | optimizer state | arena | AS static data]
  * parameters, control and constants are the data segment (initial values); optimizer state starts at zero.
+ * On wamr-flash the frozen parameters and the constants are instead a read-only region ending at 2^32 (WAMR's
+ * shared heap, attached from flash; `weights` of the result), and only what the step writes is in linear memory.
  */
 export async function compileTraining(model: Module, opts: TrainingOptions): Promise<TrainingResult> {
   const t0 = performance.now();
