@@ -32,6 +32,7 @@ const configs: Config[] = [
   { name: "MNIST CNN, batch 32, all layers", model: () => new MnistCNN(), opts: { inputs: { image: [32, 1, 28, 28] } }, goal: "≤ 3,000 KiB" },
   { name: "MNIST CNN, batch 1, all layers", model: () => new MnistCNN(), opts: { inputs: { image: [1, 1, 28, 28] } } },
   { name: "KWS DS-CNN, classifier", model: () => new KwsDsCnn(), opts: { inputs: { mfcc: [1, 1, 49, 10] }, trainLastN: 1 }, goal: "≤ 64 KB" },
+  { name: "KWS DS-CNN, classifier, wamr-flash", model: () => new KwsDsCnn(), opts: { inputs: { mfcc: [1, 1, 49, 10] }, trainLastN: 1, target: "wamr-flash" }, goal: "≤ 64 KB" },
   { name: "MobileNetV1-0.25 96x96, classifier", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] }, trainLastN: 1 } },
   { name: "MobileNetV1-0.25 96x96, last 2 blocks", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] }, freeze: mobilenetFrozenHead }, goal: "≤ 256 KB (int8 flash backbone: not yet)" },
   { name: "MobileNetV1-0.25 96x96, all layers", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] } } },
@@ -105,7 +106,9 @@ console.log("sparse-update fine-tuning in 256 KB SRAM + 1 MB flash (int8 frozen 
 console.log("| configuration | arena | RAM total | frozen weights in it | RAM without frozen weights | vs TTE's 256 KB |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
 for (const c of fineTuning) {
-  const r = reports[configs.indexOf(c)], frozen = region(r, "parameters (frozen)");
+  const r = reports[configs.indexOf(c)];
+  // on wamr-flash the frozen weights are already out of RAM, in the shared heap
+  const frozen = r.target === "wamr-flash" ? 0 : region(r, "parameters (frozen)");
   const withoutFrozen = r.memory.totalBytes - frozen;
   console.log(`| ${c.name} | ${kib(r.memory.arena.bytes)} | ${kib(r.memory.totalBytes)} | ${kib(frozen)} | ${kib(withoutFrozen)} | ${(withoutFrozen / TTE_SRAM).toFixed(2)}× |`);
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { compile, Generator, loadBlob, losses, nn, optim, Tensor, TeenygradError } from "../compiler/index.js";
 import { compileTraining, evaluate, loadMnist, loadTrainingBlob, trainLoop, TrainStepError, type OptimizerSpec, type TrainingOptions } from "../compiler/training/index.js";
+import { SECTION, splitSections } from "../compiler/codegen/build.js";
 import { relError, SEED } from "./helpers/compiled.js";
 import { findWasmtime } from "../targets/wasmtime/runner.js";
 import { trainInWasmtime } from "../targets/wasmtime/training.js";
@@ -110,6 +111,20 @@ describe(`compiled training step against eager mode (seed ${SEED})`, () => {
   });
 });
 
+/**
+ * A wamr-flash blob as WAMR maps it: linear memory below, the shared heap ending at 2^32. Node has no shared heap,
+ * so the blob's memory is widened to the whole 4 GiB address space (reserved, not committed) and the heap's bytes
+ * copied to its top; the code reads them at the same addresses it would in WAMR.
+ */
+async function instantiateWithSharedHeap(wasm: Uint8Array, heap: Uint8Array | null) {
+  const fullMemory = Uint8Array.from([SECTION.memory, 8, 1, 1, 0x80, 0x80, 0x04, 0x80, 0x80, 0x04]); // 65536 pages, fixed
+  const sections = splitSections(wasm).map((s) => (s.id === SECTION.memory && heap ? fullMemory : s.raw));
+  const { instance } = await WebAssembly.instantiate(Buffer.concat([wasm.subarray(0, 8), ...sections]));
+  const memory = (instance.exports.memory as WebAssembly.Memory).buffer;
+  if (heap) new Uint8Array(memory).set(heap, 2 ** 32 - heap.byteLength);
+  return { memory, trainStep: instance.exports.train_step as () => number };
+}
+
 describe("freezing", () => {
   test("trainLastN: 1 updates only the classifier, drops the conv's gradient and state, and reports the bytes saved", async () => {
     const [eager, compiled] = twins(() => new TinyCNN());
@@ -135,6 +150,40 @@ describe("freezing", () => {
     opt.step();
     assertSameParameters(blob.stateDict(), eager.stateDict(), 1e-5, "frozen conv");
     assert.deepEqual(Array.from(blob.stateDict()["conv.weight"].data as Float32Array), Array.from(compiled.conv.weight.data as Float32Array), "frozen weights stay as they were");
+  });
+
+  test("on wamr-flash the frozen conv and the constants live in the shared heap, the trained layer and Adam's moments in RAM, and the losses match wasm-scalar", async () => {
+    const model = new TinyCNN();
+    const opts: TrainingOptions = { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: { type: "adam", lr: 0.01 }, trainLastN: 1, ...fast };
+    const flash = await compileTraining(model, { ...opts, target: "wamr-flash" });
+    const scalar = await compileTraining(model, { ...opts, target: "wasm-scalar" });
+    const { weights, training, memory } = flash.manifest;
+    const heap = weights.sharedHeap!;
+    assert.ok(heap && heap.bytes % 4096 === 0 && !weights.embedded && weights.offset === 2 ** 32 - heap.bytes);
+    assert.equal(flash.weights!.byteLength, heap.bytes);
+    const inRam = (s: { offset: number; bytes: number }) => s.offset + s.bytes <= memory.heapBase!;
+    for (const p of training!.parameters) assert.equal(p.inFlash === true, !p.trainable, `${p.name} in flash exactly when frozen`);
+    for (const p of training!.parameters) assert.ok(p.inFlash ? p.offset >= weights.offset : inRam(p), `${p.name} at ${p.offset}`);
+    assert.ok(training!.optimizerState.length > 0 && training!.optimizerState.every(inRam));
+    const frozenBytes = scalar.report.memory.regions.find((r) => r.name === "parameters (frozen)")!.bytes;
+    assert.ok(scalar.report.memory.totalBytes - flash.report.memory.totalBytes >= frozenBytes, "the frozen conv left RAM");
+    await assert.rejects(loadTrainingBlob(flash.wasm), /wamr-flash training blob reads its frozen parameters .* from WAMR's shared heap/);
+
+    const blobs = await Promise.all([instantiateWithSharedHeap(flash.wasm, flash.weights), instantiateWithSharedHeap(scalar.wasm, null)]);
+    const manifests = [flash.manifest.training!, scalar.manifest.training!];
+    for (let step = 0; step < 3; step++) {
+      const x = randn(4, 2, 6, 6).data as Float32Array, y = labels(4, 4).data as Int32Array;
+      const lossesNow = blobs.map((b, i) => {
+        const slot = (name: string) => manifests[i].inputs.find((s) => s.name === name)!.offset;
+        new Float32Array(b.memory, slot("x"), x.length).set(x);
+        new Int32Array(b.memory, slot("target"), y.length).set(y);
+        assert.equal(b.trainStep(), 0);
+        return new Float32Array(b.memory, manifests[i].outputs.find((s) => s.name === "loss")!.offset, 1)[0];
+      });
+      assert.equal(lossesNow[0], lossesNow[1], `step ${step}: wamr-flash loss ${lossesNow[0]}, wasm-scalar ${lossesNow[1]}`);
+    }
+    const fc = (i: number) => { const p = manifests[i].parameters.find((s) => s.name === "fc.weight")!; return Array.from(new Float32Array(blobs[i].memory, p.offset, p.bytes / 4)); };
+    assert.deepEqual(fc(0), fc(1), "the trained classifier is the same");
   });
 });
 

@@ -49,6 +49,8 @@ export async function compileForTraining(model: Module | Graph, name: string, in
     trainLastN: o.trainLast as number | undefined, target: o.target as string, name,
   });
   writeFileSync(o.output as string, result.wasm);
+  // wamr-flash: the shared heap (frozen parameters, constants) beside the blob, as for inference
+  if (result.weights) writeFileSync(`${(o.output as string).replace(/\.wasm$/, "")}.weights.bin`, result.weights);
   if (o.report) writeFileSync(o.report as string, JSON.stringify(result.report, null, 2) + "\n");
   if (o.emitSource) writeFileSync(o.emitSource as string, result.source);
   console.log(formatTrainingReport(result.report));

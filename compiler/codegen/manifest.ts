@@ -62,8 +62,8 @@ export interface Manifest {
 export interface TrainingManifest {
   inputs: TensorSlot[];
   outputs: TensorSlot[];
-  /** every state-dict tensor, trainable or not, at its address in writable memory */
-  parameters: (TensorSlot & { trainable: boolean })[];
+  /** every state-dict tensor, trainable or not, at its address: in writable linear memory, or (`inFlash`, frozen ones on wamr-flash) in the read-only shared heap */
+  parameters: (TensorSlot & { trainable: boolean; inFlash?: boolean })[];
   /** optimizer state (momentum buffers, Adam moments): zero at instantiation */
   optimizerState: TensorSlot[];
   /** f32 scalars: `step` counts completed steps; `lr` is the learning rate the next step uses (writable) */

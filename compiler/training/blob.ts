@@ -46,6 +46,7 @@ export interface TrainingBlob {
 export async function loadTrainingBlob(bytes: Uint8Array | ArrayBuffer, source = "<training blob>"): Promise<TrainingBlob> {
   const { module, manifest } = await compileBlob(bytes, source);
   const training = manifest.training ?? fail(`${source}: not a training blob (compile it with compileTraining / teenygrad compile --train)`);
+  if (manifest.weights.sharedHeap) fail(`${source}: a wamr-flash training blob reads its frozen parameters and constants from WAMR's shared heap at ${manifest.weights.offset}, outside linear memory: it runs only in a WAMR embedding that attaches them; compile for wasm-scalar to train here`);
   const { exports, memory } = await instantiateBlob(module, manifest, source, ["train_step"]);
   const { run, train_step: trainStep } = exports as { run: () => number; train_step: () => number };
   const buffer = memory.buffer;

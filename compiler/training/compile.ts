@@ -2,6 +2,7 @@ import { footprint, checkBudget, type Footprint } from "../budget.js";
 import { buildModule } from "../codegen/build.js";
 import { entryImports, indent, lowerGraph, renderImports } from "../codegen/emit.js";
 import type { Manifest, TensorSlot, TrainingManifest } from "../codegen/manifest.js";
+import { ADDRESS_SPACE } from "../codegen/limits.js";
 import { ALIGN, layoutMemory, RESERVED_BYTES, type MemoryLayout } from "../codegen/memory.js";
 import { fail, TeenygradError } from "../errors.js";
 import { DTYPES, type DType } from "../ir/dtype.js";
@@ -13,7 +14,7 @@ import * as losses from "../tensor/losses.js";
 import { inEvalMode, type InputSpec, type Module } from "../tensor/nn.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { Trace, withTrace } from "../tensor/trace.js";
-import { getTarget } from "../../targets/index.js";
+import { getTarget, WAMR_PAGE_BYTES } from "../../targets/index.js";
 import { symbolic, traceBackward } from "./backward.js";
 import { checkOptimizer, traceUpdate, type OptimizerSpec } from "./optimizers.js";
 
@@ -89,6 +90,8 @@ export interface TrainingReport {
 
 export interface TrainingResult {
   wasm: Uint8Array;
+  /** on wamr-flash: the shared heap's bytes (frozen parameters and constants, zero-padded), for flashing apart from the blob */
+  weights: Uint8Array | null;
   manifest: Manifest;
   report: TrainingReport;
   source: string;
@@ -104,11 +107,12 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
  * Every byte is placed at compile time:
  *   [reserved | parameters | control (step, lr) | constants | optimizer state | arena | AS static data]
  * parameters, control and constants are the data segment (initial values); optimizer state starts at zero.
+ * On wamr-flash the frozen parameters and the constants are instead a read-only region ending at 2^32 (WAMR's
+ * shared heap, attached from flash; `weights` of the result), and only what the step writes is in linear memory.
  */
 export async function compileTraining(model: Module, opts: TrainingOptions): Promise<TrainingResult> {
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
-  if (target.weights === "wamr-shared-heap") fail(`target ${target.name} reads its weights from read-only flash; a training blob updates its parameters in place: compile it for wasm-scalar`);
   const plan = planTraining(model, opts);
   const frozenSavings = plan.frozen.length ? planUnfrozen(model, opts) : null;
   const t1 = performance.now();
@@ -129,7 +133,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
   const trainingManifest: TrainingManifest = {
     inputs: plan.train.graph.inputs.map((v) => plan.slot(plan.train.layout, v)),
     outputs: plan.train.graph.outputs.map((v) => plan.slot(plan.train.layout, v)),
-    parameters: plan.parameters.map((p) => ({ ...plan.slot(plan.train.layout, p.value), trainable: p.trainable })),
+    parameters: plan.parameters.map((p) => ({ ...plan.slot(plan.train.layout, p.value), trainable: p.trainable, ...(p.inFlash ? { inFlash: true } : {}) })),
     optimizerState: plan.state.map((s) => plan.slot(plan.train.layout, s)),
     control: { step: plan.control.step, lr: plan.control.lr },
     optimizer: plan.optimizer,
@@ -148,7 +152,13 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
       flavour: "reactor",
       memory: { pages, bytes: pages * 65536, heapBase },
       arena: { offset: plan.arenaOffset, bytes: plan.memory.arena.bytes, lowerBound: plan.memory.arena.lowerBound, greedyBaseline: plan.memory.arena.greedyBaseline },
-      weights: {
+      weights: plan.flash ? {
+        offset: plan.flash.offset,
+        bytes: plan.flash.bytes.byteLength,
+        embedded: false,
+        sharedHeap: { bytes: plan.flash.bytes.byteLength },
+        tensors: [...plan.parameters.filter((p) => p.inFlash).map((p) => plan.slot(plan.train.layout, p.value)), ...plan.constantSlots],
+      } : {
         offset: RESERVED_BYTES,
         bytes: plan.data.byteLength,
         embedded: true,
@@ -170,7 +180,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
     memory.frozen = {
       parameters: plan.frozen,
       bytesSaved: {
-        parameters: 0,
+        parameters: plan.parameters.filter((p) => p.inFlash).reduce((a, p) => a + alignUp(p.value.bytes), 0),
         optimizerState: bytesOf(all, "optimizer state") - bytesOf(memory, "optimizer state"),
         arena: all.arena.bytes - memory.arena.bytes,
         total: all.totalBytes - memory.totalBytes,
@@ -179,6 +189,7 @@ export async function compileTraining(model: Module, opts: TrainingOptions): Pro
   }
   return {
     wasm: built.wasm,
+    weights: plan.flash?.bytes ?? null,
     manifest,
     source,
     graphs: { run: plan.run.graph, trainStep: plan.train.graph },
@@ -216,14 +227,16 @@ interface PlannedGraph { graph: Graph; layout: MemoryLayout }
 interface TrainingPlan {
   run: PlannedGraph;
   train: PlannedGraph;
-  parameters: { value: Value; trainable: boolean }[];
+  parameters: { value: Value; trainable: boolean; inFlash: boolean }[];
   frozen: string[];
   state: Value[];
   control: { step: number; lr: number };
   optimizer: Required<OptimizerSpec>;
   batch: number;
-  /** the data segment: parameters, control and both graphs' constants, from RESERVED_BYTES */
+  /** the data segment from RESERVED_BYTES: parameters, control and both graphs' constants; on wamr-flash only the trained parameters and control */
   data: Uint8Array;
+  /** on wamr-flash: the shared heap (frozen parameters and constants) at the top of the address space, and its initial bytes */
+  flash: { offset: number; bytes: Uint8Array } | null;
   constantSlots: TensorSlot[];
   arenaOffset: number;
   end: number;
@@ -377,27 +390,52 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   optimize(rg);
 
   // --- memory: parameters, control, constants (the data segment), optimizer state, arena ---------------
+  // on wamr-flash the frozen parameters and the constants leave linear memory for a read-only region at the
+  // top of the address space (WAMR's shared heap, in flash); what the step writes stays in linear memory
+  const inFlash = getTarget(opts.target ?? "wasm-simd").weights === "wamr-shared-heap";
+  const parameters = state.map(([n, t]) => ({ value: paramValues.get(t)!, trainable: trainable.has(n), inFlash: false, tensor: t }));
+  // a buffer the step moves (BatchNorm's running statistics in training mode) is written: it stays in RAM
+  const written = new Set(pins.map(([, current]) => current));
+  const frozenInFlash = inFlash ? parameters.filter((p) => !p.trainable && !written.has(p.value)) : [];
+  const runParamOf = new Map(parameters.map((p, i) => [p.value, runParams.get(state[i][1])!]));
+  // constants' sizes do not depend on where the fixed values are: size them with placeholder addresses
+  const placeholders = (vs: Value[]) => new Map(vs.map((v) => [v, 0]));
+  const runConstBytes = layoutMemory(rg, { fixed: placeholders([...runParamOf.values()]) }).weights.bytes;
+  const trainConstBytes = layoutMemory(g, { fixed: placeholders([...paramValues.values(), stepValue, lrValue, ...stateValues, ...pinnedNow]) }).weights.bytes;
+
   const address = new Map<Value, number>();
   let at = RESERVED_BYTES;
-  const parameters = state.map(([n, t]) => ({ value: paramValues.get(t)!, trainable: trainable.has(n), tensor: t }));
-  for (const p of parameters) {
-    address.set(p.value, at);
-    at = alignUp(at + p.value.bytes);
-  }
-  const paramsEnd = at;
+  const place = (v: Value) => {
+    address.set(v, at);
+    at = alignUp(at + v.bytes);
+  };
+  for (const p of frozenInFlash) p.inFlash = true;
+  for (const p of parameters) if (!p.inFlash) place(p.value);
   const control = { step: at, lr: at + 4 };
   address.set(stepValue, control.step);
   address.set(lrValue, control.lr);
   at = alignUp(at + 8);
+  const controlEnd = at;
+  const flashBytes = frozenInFlash.reduce((a, p) => a + alignUp(p.value.bytes), 0) + runConstBytes + trainConstBytes;
+  let region: { offset: number; bytes: number } | undefined;
+  let runConstAt: number, trainConstAt: number, stateAt: number;
+  if (inFlash && flashBytes > 0) {
+    // whole shared-heap pages, with ALIGN bytes past the last tensor so no kernel pointer wraps to 0
+    const bytes = Math.ceil((flashBytes + ALIGN) / WAMR_PAGE_BYTES) * WAMR_PAGE_BYTES;
+    if (bytes >= ADDRESS_SPACE / 2) fail(`the frozen parameters and constants (${flashBytes} bytes) do not fit a shared heap in the 32-bit address space`);
+    region = { offset: ADDRESS_SPACE - bytes, bytes };
+    at = region.offset;
+    for (const p of frozenInFlash) place(p.value);
+    runConstAt = at;
+    trainConstAt = alignUp(runConstAt + runConstBytes);
+    stateAt = controlEnd;
+  } else {
+    runConstAt = controlEnd;
+    trainConstAt = alignUp(runConstAt + runConstBytes);
+    stateAt = alignUp(trainConstAt + trainConstBytes);
+  }
   const trainFixed = new Map(address);
-  // placeholders until the state region is placed
-  for (const v of [...stateValues, ...pinnedNow]) trainFixed.set(v, 0);
-  const runFixed = new Map(parameters.map((p, i) => [runParams.get(state[i][1])!, address.get(p.value)!]));
-
-  // first pass sizes the constants; the second places everything
-  const constBytes = (pg: Graph) => layoutMemory(pg, { fixed: pg === g ? trainFixed : runFixed }).weights.bytes;
-  const runConstAt = at, trainConstAt = alignUp(runConstAt + constBytes(rg));
-  const stateAt = alignUp(trainConstAt + constBytes(g));
+  const runFixed = new Map(parameters.map((p) => [runParamOf.get(p.value)!, address.get(p.value)!]));
   at = stateAt;
   for (const s of stateValues) {
     trainFixed.set(s, at);
@@ -409,9 +447,14 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   const trainLayout = layoutMemory(g, { fixed: trainFixed, weightsAt: trainConstAt, arenaAt: arenaOffset });
   const end = Math.max(runLayout.end, trainLayout.end);
 
-  // the data segment's initial bytes
-  const data = new Uint8Array(stateAt - RESERVED_BYTES);
-  const put = (offset: number, d: ArrayBufferView) => data.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), offset - RESERVED_BYTES);
+  // the initial bytes: of the data segment (linear memory) and, on wamr-flash, of the shared heap
+  const data = new Uint8Array((region ? controlEnd : stateAt) - RESERVED_BYTES);
+  const flash = region ? new Uint8Array(region.bytes) : null;
+  const put = (offset: number, d: ArrayBufferView) => {
+    const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    if (region && offset >= region.offset) flash!.set(bytes, offset - region.offset);
+    else data.set(bytes, offset - RESERVED_BYTES);
+  };
   for (const p of parameters) put(address.get(p.value)!, p.tensor.data);
   put(control.lr, new Float32Array([optimizer.lr]));
   for (const layout of [runLayout, trainLayout]) for (const c of layout.weights.values) put(layout.address.get(c)!, c.data!);
@@ -420,13 +463,14 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   const constantSlots = [...runLayout.weights.values.map((v) => slot(runLayout, v)), ...trainLayout.weights.values.map((v) => slot(trainLayout, v))]
     .map((s, i) => ({ ...s, name: `${s.name}#${i}` }));
   const trainableBytes = parameters.filter((p) => p.trainable).reduce((a, p) => a + alignUp(p.value.bytes), 0);
+  const frozenBytes = parameters.filter((p) => !p.trainable).reduce((a, p) => a + alignUp(p.value.bytes), 0);
   const arenaBytes = Math.max(runLayout.arena.plan.arenaBytes, trainLayout.arena.plan.arenaBytes);
   const memory: TrainingMemoryReport = {
     regions: [
       { name: "parameters (trained)", offset: RESERVED_BYTES, bytes: trainableBytes, what: "weights the step updates in place; initial values from the data segment" },
-      { name: "parameters (frozen)", offset: RESERVED_BYTES, bytes: paramsEnd - RESERVED_BYTES - trainableBytes, what: "weights and buffers the step only reads" },
-      { name: "control", offset: control.step, bytes: runConstAt - control.step, what: "step count and learning rate (f32)" },
-      { name: "constants", offset: runConstAt, bytes: stateAt - runConstAt, what: "constants of run() and train_step()" },
+      { name: "parameters (frozen)", offset: region ? region.offset : RESERVED_BYTES, bytes: frozenBytes, what: `weights and buffers the step only reads${region ? ", read in place from flash (WAMR's shared heap)" : ""}` },
+      { name: "control", offset: control.step, bytes: controlEnd - control.step, what: "step count and learning rate (f32)" },
+      { name: "constants", offset: runConstAt, bytes: trainConstAt + trainConstBytes - runConstAt, what: `constants of run() and train_step()${region ? ", in flash" : ""}` },
       { name: "optimizer state", offset: stateAt, bytes: arenaOffset - stateAt, what: stateValues.length ? `${[...new Set(stateValues.map((s) => s.name.slice(s.name.lastIndexOf(".") + 1)))].join(", ")}, zero at start` : "none (plain SGD)" },
       { name: "arena", offset: arenaOffset, bytes: arenaBytes, what: "activations, saved activations, gradients and scratch, planned per step" },
     ],
@@ -451,6 +495,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     optimizer,
     batch,
     data,
+    flash: region ? { offset: region.offset, bytes: flash! } : null,
     constantSlots,
     arenaOffset,
     end,

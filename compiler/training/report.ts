@@ -17,7 +17,7 @@ export function formatTrainingReport(r: TrainingReport): string {
   ];
   if (m.frozen) {
     const s = m.frozen.bytesSaved;
-    lines.push(`  freezing saves ${kib(s.total).padStart(10)}   optimizer state ${kib(s.optimizerState)}, arena ${kib(s.arena)} (against training every parameter)`);
+    lines.push(`  freezing saves ${kib(s.total).padStart(10)}   ${s.parameters ? `frozen parameters in flash ${kib(s.parameters)}, ` : ""}optimizer state ${kib(s.optimizerState)}, arena ${kib(s.arena)} (against training every parameter)`);
   }
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push(`  code ${kib(r.codeBytes)}, wasm ${kib(r.wasmBytes)}; graphs: run() ${r.nodes.run} nodes, train_step() ${r.nodes.trainStep} nodes; compile ${r.millis.total.toFixed(0)} ms (asc ${r.millis.asc.toFixed(0)} ms)`);
