@@ -18,14 +18,14 @@ async function outputs(res: CompileResult, feeds: Record<string, Float32Array>):
   return res.manifest.outputs.map((s) => bytesOf(run[s.name] as ArrayBufferView).slice());
 }
 
-/** kernels (conv, gemm, pooling) and fused element-wise chains with broadcasting, activations and vmath calls */
+/** kernels (conv, gemm, pooling) and fused element-wise chains with broadcasting, activations, vmath calls and a float comparison feeding where */
 class Mixed extends nn.Module {
   conv = new nn.Conv2d(3, 5, 3, { padding: 1 });
   fc = new nn.Linear(5 * 3 * 3, 7);
   forward(x: Tensor, y: Tensor) {
     const h = this.conv.forward(x).maxPool2d(2).relu();
     const z = this.fc.forward(h.reshape([2, 5 * 3 * 3]));
-    return z.add(y).sigmoid().mul(z).sub(y.exp()).div(z.abs().add(1)).maximum(y).tanh().sqrt().mul(9).round().add(z.floor()).sub(y.ceil());
+    return z.add(y).sigmoid().mul(z).sub(y.exp()).div(z.abs().add(1)).maximum(y).tanh().sqrt().mul(9).round().add(z.floor()).sub(y.ceil()).add(Tensor.where(z.gt(y), z, y));
   }
 }
 
