@@ -15,7 +15,6 @@ import type { TypedArray } from "../compiler/ir/dtype.js";
 import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
 import { loadBlob, type InputValues } from "../compiler/host/loader.js";
 import { findChromium, runInChromium } from "./chromium/runner.js";
-import { runOnQemuEngine } from "./mcu/runner.js";
 import { checkNativeFeatures, findNativeRunner, NATIVE_ENGINES, runInNativeRunner } from "./native-runner/runner.js";
 import { bytesOf, checkedInputs, splitOutputs } from "./protocol.js";
 import { findWasmtime, runInWasmtime, runWasiCommand } from "./wasmtime/runner.js";
@@ -67,6 +66,7 @@ export async function runOnEngine(
   if (!ENGINES.includes(engine)) fail(`unknown engine "${engine}" (engines: ${ENGINES.join(", ")})`);
   if (engine === "chromium") return runInChromium(bytes, inputs, { weights: opts.weights, source });
   if (engine === "qemu" || engine === "qemu-cortex-m4") {
+    const { runOnQemuEngine } = await import("./mcu/runner.js"); // the firmware builder, loaded only for qemu
     return (await runOnQemuEngine(engine, bytes, inputs, source, opts.weights)).outputs;
   }
 

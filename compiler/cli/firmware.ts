@@ -4,8 +4,7 @@ import { parseSize } from "../budget.js";
 import { fail } from "../errors.js";
 import { inspectWasm } from "../host/wasm-info.js";
 import { BOARDS, findBoard } from "../../targets/mcu/boards.js";
-import { compileAot } from "../../targets/mcu/aot.js";
-import { buildFirmware, type ImageSizes, type SizeSplit } from "../../targets/mcu/build.js";
+import type { ImageSizes, SizeSplit } from "../../targets/mcu/build.js";
 
 /** `teenygrad firmware MODEL.wasm --board B -o fw.elf`: argument parsing and printing over targets/mcu. */
 
@@ -42,6 +41,7 @@ export function registerFirmwareCommand(program: Command): void {
     .option("--weights <file>", "a wamr-flash blob's weights (default: BLOB.weights.bin beside it)")
     .option("--aot", "run ahead-of-time code from wamrc (built from WAMR's sources against Debian's LLVM) instead of the interpreter")
     .action(async (blob: string, o) => {
+      const [{ compileAot }, { buildFirmware }] = await Promise.all([import("../../targets/mcu/aot.js"), import("../../targets/mcu/build.js")]);
       const board = findBoard(o.board);
       const wasm = readFileSync(blob);
       const image = await buildFirmware(wasm, o.output, {

@@ -2,25 +2,24 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { checkBudget, describeRam, footprint, parseSize, type Footprint } from "../budget.js";
-import { compile, type CompileReport } from "../compile.js";
-import { exportC } from "../codegen/export-c.js";
+import type { CompileReport } from "../compile.js";
 import { TeenygradError, fail } from "../errors.js";
 import { inspectWasm, type WasmInfo } from "../host/wasm-info.js";
 import { encodeNpy, parseNpy } from "../host/npy.js";
 import type { TypedArray } from "../ir/dtype.js";
 import { shapeStr } from "../ir/shape.js";
 import type { ConstantInput } from "../import/onnx/index.js";
-import { loadModelFile } from "../load-model.js";
-import { isModule, loadSafetensors } from "../tensor/nn.js";
-import { renderPlanSvg } from "../planner/index.js";
-import { ENGINES, runOnEngine, type Engine } from "../../targets/engines.js";
+import { ENGINES, type Engine } from "../../targets/engines.js";
 import { TARGETS } from "../../targets/index.js";
-import { readFirmwareInfo } from "../../targets/mcu/runner.js";
 import { readWamrFlashWeights, registerFirmwareCommand } from "./firmware.js";
 import { addTrainingCompileOptions, compileForTraining, registerTrainCommand } from "./train.js";
 import { registerFederateCommand } from "./federate.js";
 
-/** The `teenygrad` command: argument parsing and printing only; every action is one library call. */
+/**
+ * The `teenygrad` command: argument parsing and printing only; every action is one library call. The compiler
+ * (importers, passes, code generation) and the engines load inside the actions that need them, so `--help`,
+ * `inspect` and `export-c` start without them.
+ */
 
 /** this package's version, from the package.json above this file (compiler/cli/ in a checkout, dist/ installed) */
 function packageVersion(): string {
@@ -184,6 +183,7 @@ export function buildProgram(): Command {
       }));
       const progress = compileProgress();
       progress(`loading ${modelPath}`);
+      const [{ loadModelFile }, { compile }, { isModule, loadSafetensors }] = await Promise.all([import("../load-model.js"), import("../compile.js"), import("../tensor/nn.js")]);
       const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes, constants);
       for (const note of notes ?? []) console.log(`note: ${note}`);
       if (o.train) return compileForTraining(model, name, inputs, o, progress);
@@ -197,7 +197,7 @@ export function buildProgram(): Command {
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");
       if (o.emitSource) writeFileSync(o.emitSource, result.source);
-      if (o.plan) writeFileSync(o.plan, renderPlanSvg(result.plan.buffers, result.plan.arena, result.plan.names));
+      if (o.plan) writeFileSync(o.plan, (await import("../planner/index.js")).renderPlanSvg(result.plan.buffers, result.plan.arena, result.plan.names));
       console.log(formatReport(result.report));
       console.log(`wrote ${o.output}`);
     });
@@ -217,7 +217,7 @@ export function buildProgram(): Command {
     .option("--weights <file>", "separate weights file (blobs compiled with --weights-file)")
     .action(async (blob: string, o) => {
       if (!ENGINES.includes(o.engine)) fail(`unknown engine '${o.engine}' (engines: ${ENGINES.join(", ")})`);
-      const manifest = o.engine === "qemu" ? readFirmwareInfo(readFileSync(blob), blob).manifest
+      const manifest = o.engine === "qemu" ? (await import("../../targets/mcu/runner.js")).readFirmwareInfo(readFileSync(blob), blob).manifest
         : inspectWasm(readFileSync(blob), blob).manifest ?? fail(`${blob}: not a teenygrad blob (no manifest)`);
       const inputs: Record<string, TypedArray> = {};
       for (const a of o.input as string[]) {
@@ -233,6 +233,7 @@ export function buildProgram(): Command {
       }
       const weights = o.weights ? readFileSync(o.weights) : undefined;
       makeOutputDir(o.out, "--out");
+      const { runOnEngine } = await import("../../targets/engines.js");
       const outputs = await runOnEngine(o.engine as Engine, blob, inputs, { weights, source: blob });
       console.log(`${basename(blob)} on ${o.engine}:`);
       for (const s of manifest.outputs) {
@@ -267,8 +268,9 @@ export function buildProgram(): Command {
     .requiredOption("-o, --output <file>", "output .h file")
     .option("--prefix <name>", "C identifier that starts every name", "model")
     .option("--weights <file>", "a wamr-flash blob's weights (default: BLOB.weights.bin beside it)")
-    .action((blob: string, o) => {
+    .action(async (blob: string, o) => {
       const wasm = readFileSync(blob);
+      const { exportC } = await import("../codegen/export-c.js");
       writeFileSync(o.output, exportC(wasm, { prefix: o.prefix, source: basename(blob), weights: readWamrFlashWeights(blob, wasm, o.weights) }));
       console.log(`wrote ${o.output}`);
     });

@@ -5,10 +5,13 @@ import { parseNpy } from "../host/npy.js";
 import type { TypedArray } from "../ir/dtype.js";
 import type { Graph } from "../ir/graph.js";
 import { shapeStr } from "../ir/shape.js";
-import { isModule, loadSafetensors, saveSafetensors, type InputSpec, type Module } from "../tensor/nn.js";
-import { compileTraining, formatTrainingReport, loadMnist, loadTrainingBlob, lossCurveSvg, trainLoop, type Dataset, type LossName, type OptimizerSpec } from "../training/index.js";
+import type { InputSpec, Module } from "../tensor/nn.js";
+import type { Dataset, LossName, OptimizerSpec } from "../training/index.js";
 
-/** `teenygrad compile --train …` and `teenygrad train BLOB …`: argument parsing and printing over compiler/training. */
+/**
+ * `teenygrad compile --train …` and `teenygrad train BLOB …`: argument parsing and printing over compiler/training,
+ * which loads inside the actions (it brings the compiler and code generation; `--help` needs neither).
+ */
 
 const collect = (value: string, prev: string[]): string[] => [...prev, value];
 const number = (flag: string) => (text: string): number => {
@@ -38,11 +41,13 @@ export function addTrainingCompileOptions(compile: Command): void {
 
 /** The compile action with --train: prints the training memory report. */
 export async function compileForTraining(model: Module | Graph, name: string, inputs: Record<string, number[] | InputSpec>, o: Record<string, unknown>, progress: (stage: string) => void): Promise<void> {
+  const { isModule, loadSafetensors } = await import("../tensor/nn.js");
   if (!isModule(model)) fail("--train needs a model module (.ts/.js with an nn.Module): imported graphs carry no parameters to train yet");
   if (o.state) model.loadStateDict(loadSafetensors(readFileSync(o.state as string), o.state as string));
   const type = o.optimizer as string;
   const lr = (o.lr as number | undefined) ?? (type === "sgd" ? 0.01 : 1e-3);
   const optimizer = (type === "sgd" ? { type, lr, momentum: o.momentum, weightDecay: o.weightDecay } : { type, lr, weightDecay: o.weightDecay }) as OptimizerSpec;
+  const { compileTraining, formatTrainingReport } = await import("../training/index.js");
   progress("tracing the forward pass, loss, backward pass and optimizer update; compiling the kernels (asc)");
   const result = await compileTraining(model, {
     inputs, loss: o.loss as LossName, optimizer, batch: o.batch as number | undefined, freeze: o.freeze as string[],
@@ -70,6 +75,7 @@ export function registerTrainCommand(program: Command): void {
     .option("-o, --output <file>", "trained weights (.safetensors)", "trained.safetensors")
     .option("--curve <file>", "write the loss curve (SVG)")
     .action(async (blobPath: string, o) => {
+      const { loadMnist, loadTrainingBlob, lossCurveSvg, trainLoop } = await import("../training/index.js");
       const blob = await loadTrainingBlob(readFileSync(blobPath), blobPath);
       if (o.lr !== undefined) blob.learningRate = o.lr;
       let train: Dataset, validation: Dataset | undefined;
@@ -103,6 +109,7 @@ export function registerTrainCommand(program: Command): void {
         epochs: o.epochs, seed: o.seed, validation, progress: true,
         onEpoch: (e) => console.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.accuracy === null ? "" : `, accuracy ${(100 * e.accuracy).toFixed(2)}%`}${e.validationAccuracy === null ? "" : `, held-out ${(100 * e.validationAccuracy).toFixed(2)}%`} (${(e.millis / 1000).toFixed(1)} s)`),
       });
+      const { saveSafetensors } = await import("../tensor/nn.js");
       writeFileSync(o.output, saveSafetensors(blob.stateDict()));
       console.log(`${result.losses.length} steps, ${result.stepMillis.toFixed(2)} ms per step; wrote ${o.output}`);
       if (o.curve) {

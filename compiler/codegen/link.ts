@@ -1,4 +1,5 @@
 import { fail } from "../errors.js";
+import { DTYPES, type DType } from "../ir/dtype.js";
 import type { Attrs } from "../ir/graph.js";
 import { broadcastStrides } from "../ir/shape.js";
 import { getOp } from "../ops/registry.js";
@@ -136,24 +137,68 @@ function loopOps(binaryen: Binaryen, m: BinaryenModule, helper: (name: string) =
   return ops;
 }
 
+/** the types a directly built loop holds: f32, and integers up to 32 bits (and bool, as u8) in i32 locals */
+const LOOP_TYPES: Record<string, { bytes: number; signed?: boolean }> = {
+  f32: { bytes: 4 }, i8: { bytes: 1, signed: true }, u8: { bytes: 1 }, i16: { bytes: 2, signed: true }, u16: { bytes: 2 }, i32: { bytes: 4, signed: true }, u32: { bytes: 4 },
+};
+const COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge"] as const;
+
+/**
+ * An integer, comparison, selection or cast step as AssemblyScript computes it: in i32, then wrapped to the
+ * step's type (the asc path declares every temporary with its type); undefined where asc is still needed.
+ */
+function integerStep(binaryen: Binaryen, m: BinaryenModule, op: string, args: number[], attrs: Attrs, t: string, out: string): number | undefined {
+  const wrap = (x: number) => {
+    const bits = 32 - 8 * LOOP_TYPES[out].bytes;
+    if (!bits) return x;
+    return LOOP_TYPES[out].signed ? m.i32.shr_s(m.i32.shl(x, m.i32.const(bits)), m.i32.const(bits)) : m.i32.and(x, m.i32.const(2 ** (32 - bits) - 1));
+  };
+  const signed = LOOP_TYPES[t].signed;
+  const [a, b] = args;
+  if ((COMPARISONS as readonly string[]).includes(op)) {
+    const name = op as (typeof COMPARISONS)[number];
+    if (t === "f32") return m.f32[name](a, b);
+    return name === "eq" || name === "ne" ? m.i32[name](a, b) : m.i32[`${name}_${signed ? "s" : "u"}`](a, b);
+  }
+  if (op === "where") return m.select(args[0], args[1], args[2]);
+  if (op === "cast") {
+    if (out === "u8" && attrs.to === "bool") return t === "f32" ? m.f32.ne(a, m.f32.const(0)) : m.i32.ne(a, m.i32.const(0));
+    if (t === "f32") return out === "f32" ? a : undefined; // float to integer saturates in asc's code: not built directly yet
+    return out === "f32" ? (signed ? m.f32.convert_s.i32(a) : m.f32.convert_u.i32(a)) : wrap(a);
+  }
+  if (t === "f32" || out === "f32") return undefined;
+  const less = signed ? m.i32.lt_s : m.i32.lt_u, greater = signed ? m.i32.gt_s : m.i32.gt_u;
+  switch (op) {
+    case "add": return wrap(m.i32.add(a, b));
+    case "sub": return wrap(m.i32.sub(a, b));
+    case "mul": return wrap(m.i32.mul(a, b));
+    case "neg": return wrap(m.i32.sub(m.i32.const(0), a));
+    case "maximum": return m.select(greater(a, b), a, b);
+    case "minimum": return m.select(less(a, b), a, b);
+    default: return undefined;
+  }
+}
+
 /**
  * The function `name` running one element-wise loop nest, the same nest emitElementwise writes in
  * AssemblyScript: collapsed dims, each operand's row pointer per outer iteration, the innermost dim in
- * f32x4 lanes (SIMD builds, every op with a vector form, at least 4 wide) and then a scalar tail.
- * float32 loops only; anything else needs asc.
+ * f32x4 lanes (SIMD builds, float32 throughout, every op with a vector form, at least 4 wide) and then a
+ * scalar tail. Operands and steps of other types than f32 and integers up to 32 bits need asc.
  */
 function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Loop, opts: { simd: boolean; helper: (name: string) => string }): void {
   const operands = [...loop.inputs, loop.out];
-  const other = operands.find((v) => v.dtype !== "float32") ?? loop.steps.find((s) => s.dtype !== "float32");
+  const asOf = (dtype: DType) => DTYPES[dtype].as;
+  const other = operands.find((v) => !LOOP_TYPES[asOf(v.dtype)]) ?? loop.steps.find((s) => !LOOP_TYPES[asOf(s.dtype)]);
   if (other) throw new NeedsAsc(`an element-wise loop over ${other.dtype}`);
   const ops = loopOps(binaryen, m, opts.helper);
-  const missing = loop.steps.find((s) => !ops[s.op]);
-  if (missing) throw new NeedsAsc(`element-wise ${missing.op} is not built directly yet`);
+  const types = operands.map((v) => asOf(v.dtype));
+  const bytes = types.map((t) => LOOP_TYPES[t].bytes);
+  const float = types.every((t) => t === "f32") && loop.steps.every((s) => s.dtype === "float32");
 
   const shape = loop.out.shape;
   const { dims, strides } = collapse(shape, operands.map((v) => broadcastStrides(v.shape, shape)));
   const rank = dims.length, inner = dims[rank - 1], outK = loop.inputs.length;
-  const vectorizable = opts.simd && inner >= 4 && loop.steps.every((s) => getOp(s.op).elementwise?.vector && ops[s.op].vector);
+  const vectorizable = float && opts.simd && inner >= 4 && loop.steps.every((s) => getOp(s.op).elementwise?.vector && ops[s.op].vector);
 
   const locals: number[] = [];
   const local = (type: number) => locals.push(type) - 1;
@@ -169,33 +214,52 @@ function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Lo
   };
   const increment = (i: number, by: number) => m.local.set(i, m.i32.add(get(i), m.i32.const(by)));
   const innerStride = strides.map((st) => st[rank - 1]);
-  const address = (k: number) => (innerStride[k] ? m.i32.add(get(rows[k]), m.i32.shl(get(j), m.i32.const(2))) : get(rows[k]));
+  const address = (k: number) => (innerStride[k] ? m.i32.add(get(rows[k]), m.i32.shl(get(j), m.i32.const(Math.log2(bytes[k])))) : get(rows[k]));
+
+  const scalarLoad = (k: number): number => {
+    const at = address(k);
+    if (types[k] === "f32") return m.f32.load(0, 4, at);
+    if (bytes[k] === 4) return m.i32.load(0, 4, at);
+    const signed = LOOP_TYPES[types[k]].signed;
+    return bytes[k] === 1 ? (signed ? m.i32.load8_s(0, 1, at) : m.i32.load8_u(0, 1, at)) : signed ? m.i32.load16_s(0, 2, at) : m.i32.load16_u(0, 2, at);
+  };
+  const scalarStore = (value: number): number => {
+    const at = address(outK), t = types[outK];
+    if (t === "f32") return m.f32.store(0, 4, at, value);
+    return bytes[outK] === 4 ? m.i32.store(0, 4, at, value) : bytes[outK] === 1 ? m.i32.store8(0, 1, at, value) : m.i32.store16(0, 2, at, value);
+  };
+  const localType = (t: string) => (t === "f32" ? binaryen.f32 : binaryen.i32);
+  const stepCode = (s: Loop["steps"][number], args: number[], t: string, out: string): number => {
+    const direct = t === "f32" && out === "f32" && ops[s.op] ? ops[s.op].scalar(args, s.attrs) : integerStep(binaryen, m, s.op, args, s.attrs, t, out);
+    return direct ?? (() => { throw new NeedsAsc(`element-wise ${s.op} over ${t} is not built directly yet`); })();
+  };
 
   const body = (vector: boolean): number[] => {
-    const type = vector ? binaryen.v128 : binaryen.f32;
     const code: number[] = [];
+    const valueTypes = types.slice(0, outK);
     const values = loop.inputs.map((_, k) => {
-      const v = local(type);
-      const load = !vector ? m.f32.load(0, 4, address(k)) : innerStride[k] ? m.v128.load(0, 16, address(k)) : m.f32x4.splat(m.f32.load(0, 4, get(rows[k])));
+      const v = local(vector ? binaryen.v128 : localType(types[k]));
+      const load = !vector ? scalarLoad(k) : innerStride[k] ? m.v128.load(0, 16, address(k)) : m.f32x4.splat(m.f32.load(0, 4, get(rows[k])));
       code.push(m.local.set(v, load));
       return v;
     });
     for (const s of loop.steps) {
-      const op = ops[s.op];
       const args = s.args.map((a) => get(values[a]));
-      const v = local(type);
-      code.push(m.local.set(v, vector ? op.vector!(args, s.attrs) : op.scalar(args, s.attrs)));
+      const out = asOf(s.dtype);
+      const v = local(vector ? binaryen.v128 : localType(out));
+      code.push(m.local.set(v, vector ? ops[s.op].vector!(args, s.attrs) : stepCode(s, args, valueTypes[s.args[s.args.length - 1]], out)));
       values.push(v);
+      valueTypes.push(out);
     }
     const result = get(values[values.length - 1]);
-    code.push(vector ? m.v128.store(0, 16, address(outK), result) : m.f32.store(0, 4, address(outK), result));
+    code.push(vector ? m.v128.store(0, 16, address(outK), result) : scalarStore(result));
     return code;
   };
 
   const row: number[] = operands.map((v, k) => {
     let ptr = m.i32.const(v.ptr);
     counters.forEach((c, d) => {
-      if (strides[k][d]) ptr = m.i32.add(ptr, m.i32.mul(get(c), m.i32.const(strides[k][d] * 4)));
+      if (strides[k][d]) ptr = m.i32.add(ptr, m.i32.mul(get(c), m.i32.const(strides[k][d] * bytes[k])));
     });
     return m.local.set(rows[k], ptr);
   });

@@ -32,4 +32,5 @@ export function writeMnistNpy(dir = join(teenygradCacheDir(), "mnist-npy")): str
   return dir;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(`wrote ${writeMnistNpy(process.argv[2])}`);
+// run as a script, not bundled into another entry point (dist/bin.js, whose import.meta.url is also argv[1])
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[1].endsWith("mnist-npy.ts")) console.log(`wrote ${writeMnistNpy(process.argv[2])}`);
