@@ -74,7 +74,7 @@ describe("Flower federation of Teenygrad training blobs", { skip }, () => {
       // SuperNode 2 dies while its ClientApp trains in round 2
       await supernodes[2].waitFor(/round 2: training/, 600);
       supernodes[2].kill();
-      assert.equal(await Promise.race([run.exited, new Promise((r) => setTimeout(() => r("timeout"), 600_000))]), 0, run.output.slice(-3000));
+      assert.equal(await Promise.race([run.exited, new Promise((r) => setTimeout(() => r("timeout"), 600_000).unref())]), 0, run.output.slice(-3000));
 
       const history = readHistory(outDir)!;
       assert.ok(history.done);
