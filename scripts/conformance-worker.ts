@@ -2,7 +2,7 @@
 import { parentPort } from "node:worker_threads";
 import { runBackendTest } from "../compiler/import/onnx/backend-test.js";
 
-// binaryen's passes change code size and speed, not the values compared; skipping them saves a third of each compile
+// -O1, the level whose kernel library `npm run kernel-library` prebuilds beside the default: each test links its entry without asc
 parentPort!.on("message", async (job: { dir: string; name: string }) => {
   parentPort!.postMessage(await runBackendTest(job.dir, job.name, { optimizeLevel: 1 }));
 });
