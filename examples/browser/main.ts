@@ -107,21 +107,20 @@ async function start(): Promise<void> {
     window.lastRun = { input: Array.from(input), output: values, top: best };
   };
 
-  /** the pad's inked pixels' bounding box, or null before any ink */
-  const inkBox = (): { x: number; y: number; w: number; h: number } | null => {
-    const { data } = padContext.getImageData(0, 0, pad.width, pad.height);
-    let x0 = pad.width, y0 = pad.height, x1 = -1, y1 = -1;
-    for (let y = 0; y < pad.height; y++) {
-      for (let x = 0; x < pad.width; x++) {
-        if (data[4 * (y * pad.width + x)] === 0) continue;
-        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-      }
-    }
-    return x1 < 0 ? null : { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
+  // the ink's bounding box, grown with each stroke segment (its ends and the pen's half width), so a
+  // classification does not read the whole pad back
+  let ink: { x0: number; y0: number; x1: number; y1: number } | null = null;
+  const addInk = (p: { x: number; y: number }) => {
+    const r = STROKE_WIDTH / 2;
+    const [x0, y0] = [Math.max(0, Math.floor(p.x - r)), Math.max(0, Math.floor(p.y - r))];
+    const [x1, y1] = [Math.min(pad.width, Math.ceil(p.x + r)), Math.min(pad.height, Math.ceil(p.y + r))];
+    ink = ink ? { x0: Math.min(ink.x0, x0), y0: Math.min(ink.y0, y0), x1: Math.max(ink.x1, x1), y1: Math.max(ink.y1, y1) } : { x0, y0, x1, y1 };
   };
+  const inkBox = () => (ink ? { x: ink.x0, y: ink.y0, w: ink.x1 - ink.x0, h: ink.y1 - ink.y0 } : null);
 
   const reset = () => {
     clearPad();
+    ink = null;
     seenContext.clearRect(0, 0, width, height);
     topClass.textContent = "–";
     for (const { row, bar, value } of rows) {
@@ -147,6 +146,7 @@ async function start(): Promise<void> {
     padContext.moveTo((last ?? point).x, (last ?? point).y);
     padContext.lineTo(point.x, point.y);
     padContext.stroke();
+    addInk(point);
     last = point;
     classify();
   };
