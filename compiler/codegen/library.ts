@@ -72,8 +72,20 @@ function toolVersion(pkg: string): string {
   return JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")).version;
 }
 
-/** Hash of everything the library's bytes depend on: the kernel sources, the asc flags and the compilers' versions. */
+const keys = new Map<string, string>();
+
+/**
+ * Hash of everything the library's bytes depend on: the kernel sources, the asc flags and the compilers' versions.
+ * Computed once per options in a process: it reads every runtime-as file, and every compile asks for it.
+ */
 export function libraryKey(opts: AscOptions): string {
+  const id = JSON.stringify(opts);
+  let key = keys.get(id);
+  if (key === undefined) keys.set(id, (key = hashLibraryInputs(opts)));
+  return key;
+}
+
+function hashLibraryInputs(opts: AscOptions): string {
   const hash = createHash("sha256");
   hash.update(JSON.stringify([toolVersion("assemblyscript"), toolVersion("binaryen"), ascFlags(opts)]));
   hash.update(librarySource(opts.simd));
