@@ -124,6 +124,6 @@ for (const r of rows) {
     if (!image) continue;
     const fits = image.sizes.ram.total <= board.ram.bytes && image.sizes.flash.total <= board.flash.bytes;
     const name = `${r.model.task} ${engine}`;
-    console.log(`${name.padEnd(34)} ${split(image.sizes.flash).padEnd(36)} ${split(image.sizes.ram).padEnd(36)} ${`${kib(image.poolHighmark)}/${kib(image.sizes.poolBytes)}`.padStart(12)} ${fits ? "yes" : "no"}`);
+    console.log(`${name.padEnd(34)} ${split(image.sizes.flash).padEnd(36)} ${split(image.sizes.ram).padEnd(36)} ${`${kib(image.poolHighmark)}/${kib(image.sizes.pool.bytes)}`.padStart(12)} ${fits ? "yes" : "no"}`);
   }
 }

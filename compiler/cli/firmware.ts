@@ -25,7 +25,7 @@ export function formatImageSizes(sizes: ImageSizes, budget: { ram: number; flash
   return [
     row("flash", sizes.flash, budget.flash),
     row("RAM", sizes.ram, budget.ram),
-    `  WAMR's pool ${kib(sizes.poolBytes)} (in RAM above): the blob's linear memory ${kib(sizes.memoryBytes)} (model), the loaded module and the interpreter's stack (WAMR)`,
+    `  WAMR's pool ${kib(sizes.pool.bytes)} (in RAM above): the blob's linear memory ${kib(sizes.pool.linearMemory)} (model); WAMR's module and instance ${kib(sizes.pool.module)}, stack ${kib(sizes.pool.execEnv)}, allocator and margin ${kib(sizes.pool.overhead)}`,
   ].join("\n");
 }
 

@@ -19,7 +19,7 @@ import { inspectWasm } from "../../compiler/host/wasm-info.js";
 import { checkedInputs, findExecutable, splitOutputs } from "../protocol.js";
 import { MAIN_C, type WamrSources } from "../wamr/build.js";
 import { parseFirmwareReport, writeInputsFile } from "./runner.js";
-import { buildWamrLibrary, requireWamrSources, tool, wamrIncludes, wamrSourceFiles, withModuleBytes, type WamrLibrarySpec } from "./build.js";
+import { buildWamrLibrary, FIRMWARE_WRAPS, requireWamrSources, tool, wamrIncludes, wamrSourceFiles, withModuleBytes, type WamrLibrarySpec } from "./build.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const WAMRC_C = join(HERE, "wamrc", "wamrc.c");
@@ -149,7 +149,7 @@ export async function runOnHost(wasm: Uint8Array, inputs: InputValues, engine: "
     const exe = join(dir, "run-model");
     const cflags = ["-O2", "-std=gnu99", "-I", dir, "-I", join(sources.root, "core", "iwasm", "include")];
     await tool("gcc", [...cflags, "-Dmain=embedding_main", "-c", MAIN_C, "-o", join(dir, "main.o")]);
-    await tool("gcc", [...cflags, "-Wl,--wrap=wasm_runtime_call_wasm_a", "-Wl,--wrap=wasm_runtime_destroy", HOST_C, FIRMWARE_C, join(dir, "main.o"), library, "-lm", "-lpthread", "-ldl", "-o", exe]);
+    await tool("gcc", [...cflags, ...FIRMWARE_WRAPS, HOST_C, FIRMWARE_C, join(dir, "main.o"), library, "-lm", "-lpthread", "-ldl", "-o", exe]);
     await writeInputsFile(dir, checkedInputs(manifest, inputs, source));
     let stderr: string;
     try {

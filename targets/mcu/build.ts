@@ -28,14 +28,19 @@ import { findExecutable } from "../protocol.js";
 import { findWamrSources, MAIN_C, type WamrSources } from "../wamr/build.js";
 import { teenygradCacheDir } from "../wasmtime/runner.js";
 import type { Board } from "./boards.js";
+import { type PoolSize, wamrPoolSize } from "./pool.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PLATFORM_DIR = join(HERE, "platform");
 const FIRMWARE_DIR = join(HERE, "firmware");
+const PLATFORM_HEADERS = ["platform_internal.h", "shared_heap_check.h"];
 
 export const ARM_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm";
 
 const run = promisify(execFile);
+
+/** firmware.c's measurements around WAMR's entry points (the linker's --wrap) */
+export const FIRMWARE_WRAPS = ["wasm_runtime_call_wasm_a", "wasm_runtime_destroy", "wasm_runtime_malloc"].map((f) => `-Wl,--wrap=${f}`);
 
 /** how the firmware runs the blob: WAMR's fast interpreter, or ahead-of-time code from wamrc */
 export type McuEngine = "interpreter" | "aot";
@@ -54,10 +59,8 @@ export const FIRMWARE_INFO_SECTION = ".teenygrad";
 export interface ImageSizes {
   flash: SizeSplit;
   ram: SizeSplit;
-  /** WAMR's pool: the linear memory, the loaded module, the interpreter's stack */
-  poolBytes: number;
-  /** the blob's linear memory as WAMR allocates it (the bytes below __heap_base), inside the pool */
-  memoryBytes: number;
+  /** WAMR's pool (in RAM): the linear memory, the loaded module, the interpreter's stack (targets/mcu/pool.ts) */
+  pool: PoolSize;
 }
 
 export interface SizeSplit {
@@ -140,8 +143,9 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     writeFileSync(join(dir, "model.h"), engine === "aot" ? withModuleBytes(header, opts.aotModule!) : header);
     writeFileSync(join(dir, "memory.ld"), memoryScript(board, budget));
     const moduleBytes = engine === "aot" ? opts.aotModule!.length : blob.length;
-    const ram = footprint(blob.length, info, manifest).ram;
-    const poolBytes = poolSize(ram.bytes, info.codeBytes, engine);
+    // main.c's interpreter stack is the compiler's MODEL_STACK_BYTES
+    const pool = wamrPoolSize(info, manifest, engine, footprint(blob.length, info, manifest).ram.stack, opts.aotModule?.length);
+    const poolBytes = pool.bytes;
     const include = wamrIncludes(sources, PLATFORM_DIR);
     const cflags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror"];
     const objects: string[] = [];
@@ -160,14 +164,14 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
       await run(tools.gcc, [
         ...board.cflags, "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
         "-Wl,--gc-sections", `-Wl,-Map=${map}`, "-L", dir, "-T", join(FIRMWARE_DIR, "firmware.ld"),
-        "-Wl,--wrap=wasm_runtime_call_wasm_a", "-Wl,--wrap=wasm_runtime_destroy",
+        ...FIRMWARE_WRAPS,
         ...objects, library, "-lm", "-o", linked,
       ], { maxBuffer: 64 * 1024 * 1024 });
     } catch (e) {
       const stderr = (e as { stderr?: string }).stderr ?? String(e);
       const overflows = [...stderr.matchAll(/region `(\w+)' overflowed by (\d+) bytes/g)];
       if (overflows.length === 0) fail(`linking the firmware for ${source} failed:\n${stderr.trim()}`);
-      const what = overflows.map(([, region, bytes]) => overflowMessage(region, Number(bytes), budget, ram.linearMemory, poolBytes, moduleBytes + (opts.weights?.length ?? 0)));
+      const what = overflows.map(([, region, bytes]) => overflowMessage(region, Number(bytes), budget, pool, moduleBytes + (opts.weights?.length ?? 0)));
       fail(`${source} does not fit ${board.name}: ${what.join("; ")}`);
     }
     const firmwareInfo: FirmwareInfo = { board: board.name, engine, budget, manifest };
@@ -175,33 +179,20 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     writeFileSync(infoFile, JSON.stringify(firmwareInfo));
     // a section that is never loaded: it costs the device nothing
     await tool(tools.objcopy, ["--add-section", `${FIRMWARE_INFO_SECTION}=${infoFile}`, "--set-section-flags", `${FIRMWARE_INFO_SECTION}=noload,readonly`, linked, output]);
-    return { path: output, info: firmwareInfo, sizes: imageSizes(readFileSync(map, "utf8"), board, poolBytes, ram.linearMemory) };
+    return { path: output, info: firmwareInfo, sizes: imageSizes(readFileSync(map, "utf8"), board, pool) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function overflowMessage(region: string, bytes: number, budget: { ram: number; flash: number }, linearMemory: number, poolBytes: number, flashBytes: number): string {
-  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+function overflowMessage(region: string, bytes: number, budget: { ram: number; flash: number }, pool: PoolSize, flashBytes: number): string {
   if (region === "RAM") {
-    return `RAM (${kib(budget.ram)}) overflowed by ${kib(bytes)} (${bytes} bytes): WAMR's pool alone takes ${kib(poolBytes)}, of which ${kib(linearMemory)} is the blob's linear memory`;
+    return `RAM (${kib(budget.ram)}) overflowed by ${kib(bytes)} (${bytes} bytes): WAMR's pool alone takes ${kib(pool.bytes)}, of which ${kib(pool.linearMemory)} is the blob's linear memory`;
   }
   return `${region === "FLASH" ? "flash" : region} (${kib(budget.flash)}) overflowed by ${kib(bytes)} (${bytes} bytes): the module and its weights alone are ${kib(flashBytes)}`;
 }
 
-/** main.c's slack beyond the compiler's device RAM, for the allocator (as its default RUN_MODEL_POOL_BYTES) */
-const POOL_SLACK_BYTES = 16 * 1024;
-
-/**
- * WAMR's pool: the compiler's device RAM for the blob (teenygrad compile --report: linear memory, the fast
- * interpreter's module and instance with copies of any data segments, its stack) and main.c's slack; for AOT
- * also its machine code, which the loader copies to RAM to run, allowed three times the blob's code section.
- */
-function poolSize(deviceRamBytes: number, codeBytes: number, engine: McuEngine): number {
-  return align(deviceRamBytes + (engine === "aot" ? 3 * codeBytes : 0) + POOL_SLACK_BYTES, 8);
-}
-
-const align = (n: number, to: number) => Math.ceil(n / to) * to;
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
 function memoryScript(board: Board, budget: { ram: number; flash: number }): string {
   const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
@@ -300,6 +291,8 @@ export interface WamrLibrarySpec {
   ar: string;
   /** for every file: code generation, defines, include directories */
   cflags: string[];
+  /** added for the files whose names (without directory) are the keys */
+  fileCflags?: Record<string, string[]>;
   /** added for C++ files */
   cxxflags?: string[];
   files: string[];
@@ -312,7 +305,8 @@ export interface WamrLibrarySpec {
 export async function buildWamrLibrary(spec: WamrLibrarySpec, sources: WamrSources): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify({ ...spec, files: spec.files.map((f) => basename(f)) }));
   for (const file of spec.files) if (file.startsWith(HERE)) hash.update(readFileSync(file));
-  hash.update(readFileSync(join(PLATFORM_DIR, "platform_internal.h")));
+  // the platform layer's headers, for the builds that include them
+  if (spec.cflags.includes(PLATFORM_DIR)) for (const header of PLATFORM_HEADERS) hash.update(readFileSync(join(PLATFORM_DIR, header)));
   const dir = join(teenygradCacheDir(), "wamr", `wamr-${sources.version}-${spec.name}-${hash.digest("hex").slice(0, 12)}`);
   const library = join(dir, "libiwasm.a");
   if (existsSync(library)) return library;
@@ -322,7 +316,7 @@ export async function buildWamrLibrary(spec: WamrLibrarySpec, sources: WamrSourc
     const objects = spec.files.map((f, i) => join(build, `${i}-${basename(f).replace(/\.(c|s|cpp)$/, "")}.o`));
     const compile = (file: string, object: string) => file.endsWith(".cpp")
       ? tool(spec.cxx ?? fail(`${spec.name}: no C++ compiler for ${file}`), [...spec.cflags, ...(spec.cxxflags ?? []), "-c", file, "-o", object])
-      : tool(spec.cc, [...spec.cflags, "-c", file, "-o", object]);
+      : tool(spec.cc, [...spec.cflags, ...(spec.fileCflags?.[basename(file)] ?? []), "-c", file, "-o", object]);
     for (let i = 0; i < spec.files.length; i += 2) {
       await Promise.all(spec.files.slice(i, i + 2).map((f, j) => compile(f, objects[i + j])));
     }
@@ -342,6 +336,8 @@ function boardLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: 
     cc: tools.gcc,
     ar: tools.ar,
     cflags: [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", ...wamrDefines(board, aot), ...wamrIncludes(sources, PLATFORM_DIR)],
+    // the fast interpreter tests for the shared heap inline (see the header)
+    fileCflags: { "wasm_interp_fast.c": ["-include", join(PLATFORM_DIR, "shared_heap_check.h")] },
     // one engine per image: the interpreter, or the AOT runtime alone (flash is scarce)
     files: wamrSourceFiles(sources, { invokeNative: board.invokeNative, interpreter: aot ? undefined : "fast", aotReloc: aot ? board.aotReloc : undefined, platform: [join(PLATFORM_DIR, "mcu_platform.c")] }),
   };
@@ -352,7 +348,7 @@ function boardLibrary(tools: ArmTools, board: Board, sources: WamrSources, aot: 
  * .data counts in RAM and (its initial image) in flash; the model's flash is its blob (or AOT module) and weights,
  * its RAM its linear memory inside WAMR's pool.
  */
-export function imageSizes(map: string, board: Board, poolBytes: number, memoryBytes: number): ImageSizes {
+export function imageSizes(map: string, board: Board, pool: PoolSize): ImageSizes {
   const flash: SizeSplit = { total: 0, wamr: 0, libc: 0, embedding: 0, model: 0 };
   const ram: SizeSplit = { total: 0, wamr: 0, libc: 0, embedding: 0, model: 0 };
   const body = map.slice(map.indexOf("Linker script and memory map"));
@@ -374,12 +370,12 @@ export function imageSizes(map: string, board: Board, poolBytes: number, memoryB
     } else if (at >= board.flash.origin && at < board.flash.origin + board.flash.maxBytes) flash[owner] += bytes;
   }
   // the pool is main.c's array: split it into the linear memory (model) and the rest (WAMR's)
-  ram.embedding -= poolBytes;
-  ram.wamr += poolBytes - memoryBytes;
-  ram.model += memoryBytes;
+  ram.embedding -= pool.bytes;
+  ram.wamr += pool.bytes - pool.linearMemory;
+  ram.model += pool.linearMemory;
   ram.embedding += board.heapBytes + board.stackBytes;
   for (const split of [flash, ram]) split.total = split.wamr + split.libc + split.embedding + split.model;
-  return { flash, ram, poolBytes, memoryBytes };
+  return { flash, ram, pool };
 }
 
 export async function tool(command: string, args: string[]): Promise<void> {

@@ -29,6 +29,9 @@ export interface QemuRun {
   instructions: number;
   /** WAMR's pool: its size and the most of it ever in use */
   pool: { bytes: number; highmark: number };
+  /** the deepest the C stack went, and newlib's heap in use, from start-up to exit */
+  stackUsed: number;
+  heapUsed: number;
 }
 
 /** the inputs' raw bytes, in manifest order, as the file firmware.c reads as its stdin */
@@ -42,6 +45,19 @@ export function parseFirmwareReport(stderr: string, what: string): { ticks: numb
   const pool = /^teenygrad-firmware: pool-bytes (\d+) pool-highmark (\d+)$/m.exec(stderr);
   if (!ticks || !pool) fail(`${what}: reported no run time or pool use:\n${stderr.trim()}`);
   return { ticks: Number(BigInt(`0x${ticks[1]}`)), pool: { bytes: Number(pool[1]), highmark: Number(pool[2]) } };
+}
+
+/** firmware.c's report of an allocation WAMR's pool could not serve, as a sentence naming the shortfall; or null */
+export function poolShortfall(stderr: string): string | null {
+  const short = /^teenygrad-firmware: pool-short request (\d+) free (\d+)$/m.exec(stderr);
+  const pool = /^teenygrad-firmware: pool-bytes (\d+) pool-highmark (\d+)$/m.exec(stderr);
+  if (!short) return null;
+  const [request, free] = [Number(short[1]), Number(short[2])];
+  // the block needs its header and rounding (targets/mcu/pool.ts)
+  const missing = Math.ceil((request + 4) / 8) * 8 - free;
+  const size = pool ? ` of ${pool[1]} bytes` : "";
+  const why = missing > 0 ? `at least ${missing} bytes short` : `fragmented: ${free} bytes are free but not in one block`;
+  return `WAMR's pool${size} ran out at boot: a request for ${request} bytes failed with ${free} free, ${why}; the image's pool is sized by targets/mcu/pool.ts (WAMR_MCU_COSTS), which under-counts this module`;
 }
 
 /** the record `teenygrad firmware` stores in the image: board, engine, budget, the blob's manifest */
@@ -87,11 +103,14 @@ export async function runInQemu(elfPath: string, inputs: InputValues): Promise<Q
       const err = e as Error & { stdout?: string; stderr?: string; killed?: boolean };
       const said = `${err.stdout ?? ""}${err.stderr ?? ""}`.trim();
       if (err.killed) fail(`${elfPath}: QEMU did not finish within ${QEMU_TIMEOUT_MS / 60000} minutes`);
+      const shortfall = poolShortfall(said);
+      if (shortfall) fail(`${elfPath} failed on ${board.name}: ${shortfall}`);
       fail(`${elfPath} failed on ${board.name} (QEMU): ${said.split("\n").filter((l) => !l.startsWith("teenygrad-firmware: run-ticks")).join("; ") || err.message}`);
     }
     const report = parseFirmwareReport(stderr, elfPath);
+    const used = /^teenygrad-firmware: stack-used (\d+) heap-used (\d+)$/m.exec(stderr) ?? fail(`${elfPath}: reported no stack or heap use:\n${stderr.trim()}`);
     const outputs = splitOutputs(info.manifest.outputs, new Uint8Array(await readFile(join(dir, "outputs.bin"))), `${board.name} (${elfPath})`);
-    return { outputs, instructions: ticksToInstructions(board, report.ticks), pool: report.pool };
+    return { outputs, instructions: ticksToInstructions(board, report.ticks), pool: report.pool, stackUsed: Number(used[1]), heapUsed: Number(used[2]) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

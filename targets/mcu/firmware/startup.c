@@ -12,7 +12,7 @@
 
 /* from firmware.ld */
 extern uint8_t __data_load[], __data_start[], __data_end[], __bss_start__[], __bss_end__[];
-extern uint8_t __flash_start[], __flash_end[], __ram_start[], __ram_end[], __stack_top[];
+extern uint8_t __flash_start[], __flash_end[], __ram_start[], __ram_end[], __stack_bottom[], __stack_top[];
 
 int firmware_main(void);
 
@@ -46,7 +46,12 @@ static __attribute__((noreturn)) void semihosting_exit(int status) {
     }
 }
 
+static uint32_t stack_used(void);
+static uint32_t heap_used(void);
+
 void firmware_exit(int status) {
+    fprintf(stderr, "teenygrad-firmware: stack-used %lu heap-used %lu\n", (unsigned long)stack_used(),
+            (unsigned long)heap_used());
     fflush(NULL);
     semihosting_exit(status);
 }
@@ -102,7 +107,23 @@ static void protect_flash(void) {
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 }
 
+/* the C stack is painted at reset, so its deepest use is where the paint ends */
+#define STACK_PAINT 0x5ca1ab1eu
+
+static void paint_stack(void) {
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *word = (uint32_t *)__stack_bottom; word < sp - 16; word++) *word = STACK_PAINT;
+}
+
+static uint32_t stack_used(void) {
+    const uint32_t *word = (const uint32_t *)__stack_bottom;
+    while (word < (const uint32_t *)__stack_top && *word == STACK_PAINT) word++;
+    return (uint32_t)(__stack_top - (const uint8_t *)word);
+}
+
 void Reset_Handler(void) {
+    paint_stack();
     SCB_CPACR |= 0xFu << 20; /* CP10, CP11: the FPU */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     memcpy(__data_start, __data_load, (size_t)(__data_end - __data_start));
@@ -145,8 +166,13 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void
 /* newlib's heap (stdio's buffers), bounded by its section in firmware.ld rather than by the stack pointer */
 extern uint8_t end[], __heap_end[];
 
+static uint8_t *brk = end;
+
+static uint32_t heap_used(void) {
+    return (uint32_t)(brk - end);
+}
+
 void *_sbrk(ptrdiff_t increment) {
-    static uint8_t *brk = end;
     if (increment > __heap_end - brk) {
         errno = ENOMEM;
         return (void *)-1;

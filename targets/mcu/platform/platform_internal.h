@@ -51,10 +51,13 @@ os_get_invalid_handle(void)
     return -1;
 }
 
+/* os_mmap serves WAMR's pool in 8-byte units, and WAMR sizes the linear memory's bounds check to this page
+   (wasm_allocate_linear_memory) but maps only what the module asks for: a larger page would let the bounds check
+   pass up to a page beyond the allocation */
 static inline int
 os_getpagesize(void)
 {
-    return 1024;
+    return 8;
 }
 
 #endif /* _PLATFORM_INTERNAL_H */
