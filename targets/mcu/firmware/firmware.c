@@ -61,5 +61,8 @@ int firmware_main(void) {
         fprintf(stderr, "teenygrad-firmware: cannot open inputs.bin or outputs.bin through semihosting\n");
         return 1;
     }
+    /* main.c reads and writes each tensor in one call: stdio's buffers would only take newlib's heap */
+    setvbuf(stdin, NULL, _IONBF, 0);
+    setvbuf(stdout, NULL, _IONBF, 0);
     return embedding_main();
 }
