@@ -86,6 +86,8 @@ export interface FirmwareOptions {
   weights?: Uint8Array;
   /** names the blob in messages */
   source?: string;
+  /** WAMR's pool in bytes instead of the computed one (targets/mcu/pool.ts); one too small fails at boot, naming the shortfall */
+  poolBytes?: number;
 }
 
 export interface FirmwareImage {
@@ -144,7 +146,8 @@ export async function buildFirmware(blob: Uint8Array, output: string, opts: Firm
     writeFileSync(join(dir, "memory.ld"), memoryScript(board, budget));
     const moduleBytes = engine === "aot" ? opts.aotModule!.length : blob.length;
     // main.c's interpreter stack is the compiler's MODEL_STACK_BYTES
-    const pool = wamrPoolSize(info, manifest, engine, footprint(blob.length, info, manifest).ram.stack, opts.aotModule?.length);
+    const computed = wamrPoolSize(info, manifest, engine, footprint(blob.length, info, manifest).ram.stack, opts.aotModule?.length);
+    const pool = opts.poolBytes === undefined ? computed : { ...computed, bytes: opts.poolBytes };
     const poolBytes = pool.bytes;
     const include = wamrIncludes(sources, PLATFORM_DIR);
     const cflags = [...board.cflags, "-std=gnu99", "-O2", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror"];

@@ -11,8 +11,9 @@
  *   wasm instruction on KWS, AD, IC and the streaming wake word, 4.6 on VWW), and the loader's temporaries, freed
  *   before the instance is made, leave holes that the linear memory and the stack do not fit in: the pool must
  *   reach as far as the highest block, which over those five models lies within 6.25 bytes per instruction +
- *   1.5 KiB beyond the linear memory and the stack (0.1 to 2.1 KiB to spare); plus copies of the data segments (a
- *   wasm-scalar blob's weights, which WAMR copies because the blob is read-only);
+ *   2 KiB beyond the linear memory and the stack (0.6 to 2.6 KiB to spare); plus copies of the data segments (a
+ *   wasm-scalar blob's weights, which WAMR copies because the blob is read-only: AD's 278 KiB leave 0.8 KiB more
+ *   of holes, 0.8 KiB to spare);
  * - the AOT module: its machine code, copied to RAM to be relocated, with the PLT of WAMR's runtime helpers
  *   (20 bytes each) and the same structures: within the AOT file's size + 6 KiB on every model (0.3 to 0.9 KiB to
  *   spare);
@@ -36,7 +37,7 @@ export const WAMR_MCU_COSTS = {
   execEnvBytes: { interpreter: 64, aot: 72 },
   /** the fast interpreter's module, instance and the loader's holes: per wasm instruction, and beyond that */
   interpreterBytesPerInstruction: 6.25,
-  interpreterFixedBytes: 1536,
+  interpreterFixedBytes: 2048,
   /** the AOT module beyond its file's bytes: the PLT and the structures */
   aotFixedBytes: 6 * 1024,
   marginBytes: 512,
