@@ -123,7 +123,7 @@ if (!withAot) console.log("(no AOT: install Debian's llvm-16-dev or newer to bui
 const KWS_GOAL = { ram: 64 * 1024, flash: 256 * 1024 };
 console.log(`\nimage sizes in KiB, total = WAMR + C library + embedding + model (flash: the blob or its AOT module, and the weights; RAM: its linear memory); fits = within ${kib(board.ram.bytes)} KiB RAM and ${kib(board.flash.bytes)} KiB flash, and within issue 10's ${kib(KWS_GOAL.ram)} / ${kib(KWS_GOAL.flash)} KiB`);
 console.log(`WAMR's pool: the most WAMR had allocated / the pool targets/mcu/pool.ts computed (linear memory + module + stack + allocator and margin); C stack and newlib heap: used / reserved`);
-console.log(`${"model".padEnd(18)} ${"flash".padEnd(34)} ${"RAM".padEnd(32)} ${"pool used / computed".padEnd(42)} ${"stack".padStart(10)} ${"heap".padStart(9)} fits`);
+console.log(`${"model".padEnd(18)} ${"flash".padEnd(34)} ${"RAM".padEnd(34)} ${"pool used / computed".padEnd(42)} ${"stack".padStart(10)} ${"heap".padStart(9)} fits`);
 for (const r of rows) {
   for (const [engine, image] of [["interpreter", r.interpreter], ["AOT", r.aot]] as const) {
     if (!image) continue;
@@ -131,6 +131,6 @@ for (const r of rows) {
     const p = image.sizes.pool;
     const pool = `${kib(image.poolHighmark)} / ${kib(p.bytes)} = ${kib(p.linearMemory)} + ${kib(p.module)} + ${kib(p.execEnv)} + ${kib(p.overhead)}`;
     const fits = `${within({ ram: board.ram.bytes, flash: board.flash.bytes }) ? "yes" : "no"} / ${within(KWS_GOAL) ? "yes" : "no"}`;
-    console.log(`${`${r.model.task} ${engine}`.padEnd(18)} ${split(image.sizes.flash).padEnd(34)} ${split(image.sizes.ram).padEnd(32)} ${pool.padEnd(42)} ${`${image.stackUsed}/${board.stackBytes}`.padStart(10)} ${`${image.heapUsed}/${board.heapBytes}`.padStart(9)} ${fits}`);
+    console.log(`${`${r.model.task} ${engine}`.padEnd(18)} ${split(image.sizes.flash).padEnd(34)} ${split(image.sizes.ram).padEnd(34)} ${pool.padEnd(42)} ${`${image.stackUsed}/${board.stackBytes}`.padStart(10)} ${`${image.heapUsed}/${board.heapBytes}`.padStart(9)} ${fits}`);
   }
 }

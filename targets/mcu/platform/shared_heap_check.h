@@ -22,6 +22,9 @@
 #if WAMR_VERSION_MAJOR != 2 || WAMR_VERSION_MINOR != 4
 #error "shared_heap_check.h follows WAMR 2.4's is_app_addr_in_shared_heap: check it against this version"
 #endif
+#if UINTPTR_MAX != UINT32_MAX
+#error "shared_heap_check.h reads the 32-bit targets' cached range (shared_heap_start_off.u32)"
+#endif
 
 static inline bool
 teenygrad_app_addr_in_shared_heap(WASMModuleInstance *module_inst, uint64 linear_size, uint64 app_addr,
