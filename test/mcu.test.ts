@@ -99,7 +99,7 @@ describe(`firmware on an emulated Cortex-M4 (mps2-an386, seed ${SEED})`, { skip 
     assert.deepEqual(hex(await runOnEngine("qemu", elf, inputs)), hex(run.outputs));
   });
 
-  test("KWS int8 as wamrc's Cortex-M4 AOT code in the same firmware matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
+  test("KWS int8 as wamrc's Cortex-M4 AOT code in the same firmware links inside 64 KB RAM / 256 KB flash and matches Node bit for bit", { skip: !findLlvmConfig() && `skipped: no LLVM to build wamrc (Debian: ${LLVM_PACKAGES})`, timeout: 900_000 }, async () => {
     const { wasm, weights, scalar, inputs } = await kwsBlob();
     const elf = join(work, "kws-aot.elf");
     const image = await buildFirmware(wasm, elf, { board, engine: "aot", aotModule: await compileAot(wasm, board.aot, "kws_ref_model.tflite"), weights, ram: KWS_GOAL.ram, flash: KWS_GOAL.flash, source: "kws_ref_model.tflite" });
