@@ -39,3 +39,25 @@
   const r = a % b;
   return r != 0 && (r < 0) != (b < 0) ? r + b : r;
 }
+
+/** An IEEE half bit pattern → its f32 value (exact): the half's bits shifted into f32 place, rescaled by 2^112. */
+export function halfToFloat(h: u32): f32 {
+  const sign = (h & 0x8000) << 16, magnitude = h & 0x7fff;
+  // infinity and NaN keep an all-ones exponent (and NaN its payload)
+  if (magnitude >= 0x7c00) return reinterpret<f32>(sign | 0x7f800000 | ((magnitude & 0x3ff) << 13));
+  return reinterpret<f32>(reinterpret<u32>(reinterpret<f32>(magnitude << 13) * reinterpret<f32>(0x77800000)) | sign);
+}
+
+/** An f32 → the nearest half bit pattern, ties to even, overflow to infinity, NaN to a quiet NaN (numpy's astype). */
+export function floatToHalf(x: f32): u32 {
+  let bits = reinterpret<u32>(x);
+  const sign = (bits >> 16) & 0x8000;
+  bits &= 0x7fffffff;
+  if (bits >= 0x47800000) return sign | (bits > 0x7f800000 ? 0x7e00 : 0x7c00); // |x| >= 2^16, infinity or NaN
+  if (bits < 0x38800000) {
+    // a half subnormal (|x| < 2^-14): adding 0.5 aligns the 10 mantissa bits at the bottom, rounded by the f32 add
+    return sign | (reinterpret<u32>(reinterpret<f32>(bits) + reinterpret<f32>(0x3f000000)) - 0x3f000000);
+  }
+  // rebias the exponent and round the 13 dropped bits to nearest even; a carry moves into the exponent (up to infinity)
+  return sign | ((bits + 0xc8000fff + ((bits >> 13) & 1)) >> 13);
+}

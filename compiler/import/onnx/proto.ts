@@ -1,6 +1,6 @@
 import protobuf from "protobufjs";
 import { fail } from "../../errors.js";
-import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
+import { DTYPES, halfToFloat, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import schema from "./onnx-schema.json" with { type: "json" };
@@ -85,13 +85,17 @@ const ONNX_DTYPE_NAMES: Record<number, string> = {
 
 const FLOAT16 = 10;
 
-/** The dtype of a graph value: float16 is refused here until ops compute on it (tensors of it are still read, below). */
+/** The float types narrower than float32 that values are widened from: they compute as float32, each op's result rounded back. */
+export type NarrowFloat = "float16";
+export const narrowFloat = (code: number | undefined): NarrowFloat | undefined => (code === FLOAT16 ? "float16" : undefined);
+
+/** The dtype a graph value computes in: float16 values compute as float32 (see narrowFloat). */
 export function onnxDType(code: number | undefined, what: string): DType {
-  if (code === FLOAT16) fail(`${what} has element type FLOAT16, which teenygrad reads and writes but does not compute on yet`);
-  return storageDType(code, what);
+  return code === FLOAT16 ? "float32" : storageDType(code, what);
 }
 
-function storageDType(code: number | undefined, what: string): DType {
+/** The dtype a graph value is stored in (a model input or output): float16 as its bit patterns. */
+export function storageDType(code: number | undefined, what: string): DType {
   const dtype = code === FLOAT16 ? "float16" : ONNX_DTYPES[code ?? 0];
   if (!dtype) fail(`${what} has element type ${ONNX_DTYPE_NAMES[code ?? 0] ?? code}, which teenygrad does not support`);
   return dtype;
@@ -103,10 +107,15 @@ export const onnxCode = (dtype: DType): number => Number(Object.entries(ONNX_DTY
 /** int64 fields arrive as decimal strings; dims beyond 2^53 are nonsense anyway, so Number is exact enough. */
 export const toInt = (s: string | number | undefined): number => Number(s ?? 0);
 
-/** A TensorProto's values for the graph (no float16, as onnxDType). `baseDir` resolves external data files, which must stay inside it. */
+/** A TensorProto's values for the graph, float16 widened to float32 (exact), as onnxDType. `baseDir` resolves external data files, which must stay inside it. */
 export function tensorFromProto(t: TensorProto, what: string, baseDir?: string): HostTensor {
-  onnxDType(t.data_type, `${what}${t.name ? ` '${t.name}'` : ""}`);
-  return storedTensor(t, what, baseDir);
+  const h = storedTensor(t, what, baseDir);
+  return h.dtype === "float16" ? widenHalf(h) : h;
+}
+
+/** float16 bit patterns → their float32 values (exact). */
+export function widenHalf(h: HostTensor): HostTensor {
+  return { shape: h.shape, dtype: "float32", data: Float32Array.from(h.data as Uint16Array, halfToFloat) };
 }
 
 /** A TensorProto's values, float16 as its bit patterns (int32_data holds them one per element, as the spec says). */
