@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { compile, importOnnx, loadBlob } from "../compiler/index.js";
-import { randn, relError, SEED } from "./helpers/compiled.js";
+import { randn, relError, rng, SEED } from "./helpers/compiled.js";
 import { onnxModel } from "./helpers/onnx-model.js";
+import { findOnnxPython, NO_ONNX_PYTHON } from "./helpers/onnx-reference.js";
 
 /** ONNX operators composed in the importer, compiled once, against plain JS references and hand-computed values. */
 
@@ -86,4 +88,53 @@ test("Unique and the window functions fold to constants at import", () => {
   assert.deepEqual(values.inverse, [1, 0, 0, 2, 3, 2]);
   assert.deepEqual(values.counts, [2, 1, 2, 1]);
   assert.ok(relError(new Float32Array(values.hann), [0, 0.5, 1, 0.5]) < 1e-6);
+});
+
+/** numpy's float16 conversions and arithmetic on the given bytes (`script` reads them from stdin, writes its result's bytes). */
+function numpy(script: string, input: Uint8Array): Uint8Array {
+  const python = findOnnxPython();
+  if (!python) throw new Error(NO_ONNX_PYTHON);
+  const r = spawnSync(python, ["-c", `import sys, numpy as np\nraw = sys.stdin.buffer.read()\n${script}\nsys.stdout.buffer.write(out.tobytes())`], { input, maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`numpy failed: ${r.stderr}`);
+  return new Uint8Array(r.stdout);
+}
+const bytesOf = (a: Float32Array | Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+test("float16: Cast both ways and per-op rounding, compiled, are bit-exact with numpy", { timeout: 300_000 }, async () => {
+  // every half bit pattern; float32s at the rounding edges (ties to even, subnormal ties, 65504/65520, NaN, -0) and random ones over the whole range
+  const every = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  const edges = [1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -25, 2 ** -26, 2 ** -14 - 2 ** -25, 65504, 65519.99, 65520, -65520, 1e-10, -0, NaN, Infinity, -Infinity, 0.1, -2.5e-5];
+  const random = Array.from({ length: 4096 }, () => (rng.next() - 0.5) * 2 ** Math.floor(rng.next() * 60 - 30));
+  const x = new Float32Array([...edges, ...random]);
+  const N = x.length, H = 4096;
+  const a = every.slice(0x3000, 0x3000 + H), b = Uint16Array.from({ length: H }, () => (rng.next() * 0x7bff) | ((rng.next() < 0.5 ? 0x8000 : 0)));
+  const bytes = onnxModel({
+    inputs: [{ name: "x", shape: [N] }, { name: "every", shape: [65536], dtype: "float16" }, { name: "a", shape: [H], dtype: "float16" }, { name: "b", shape: [H], dtype: "float16" }],
+    outputs: [{ name: "half", shape: [N], dtype: "float16" }, { name: "wide", shape: [65536] }, { name: "prod", shape: [H], dtype: "float16" }],
+    nodes: [
+      { op: "Cast", inputs: ["x"], outputs: ["half"], attrs: { to: 10 } },
+      { op: "Cast", inputs: ["every"], outputs: ["wide"], attrs: { to: 1 } },
+      { op: "Add", inputs: ["a", "b"], outputs: ["sum"] },
+      { op: "Mul", inputs: ["sum", "a"], outputs: ["prod"] },
+    ],
+  });
+  const half = new Uint16Array(numpy("out = np.frombuffer(raw, np.float32).astype(np.float16)", bytesOf(x)).buffer);
+  const wide = new Uint32Array(numpy("out = np.frombuffer(raw, np.float16).astype(np.float32)", bytesOf(every)).buffer);
+  const prod = new Uint16Array(numpy(`h = np.frombuffer(raw, np.float16); a, b = h[:${H}], h[${H}:]\nout = (a + b) * a`, bytesOf(new Uint16Array([...a, ...b]))).buffer);
+  const differ = (got: ArrayLike<number>, want: ArrayLike<number>, nan: (w: number) => boolean) =>
+    Array.from(want, (w, i) => (got[i] === w || (nan(w) && nan(got[i])) ? -1 : i)).filter((i) => i >= 0);
+  const halfNaN = (h: number) => (h & 0x7fff) > 0x7c00, floatNaN = (f: number) => (f & 0x7fffffff) > 0x7f800000;
+  // the loops built directly against the kernel library, and the same entry compiled with asc
+  for (const codegen of ["kernel-library", "asc"] as const) {
+    const model = await loadBlob((await compile(importOnnx(bytes).graph, { codegen })).wasm);
+    const out = model.run({ x, every, a, b });
+    assert.ok(out.half instanceof Uint16Array && out.prod instanceof Uint16Array);
+    assert.deepEqual(differ(out.half as Uint16Array, half, halfNaN), [], `Cast float→float16 differs from numpy (seed ${SEED})`);
+    const got = out.wide as Float32Array;
+    assert.deepEqual(differ(new Uint32Array(got.buffer, got.byteOffset, got.length), wide, floatNaN), [], "Cast float16→float differs from numpy");
+    assert.deepEqual(differ(out.prod as Uint16Array, prod, halfNaN), [], `(a + b) * a in float16 differs from numpy (seed ${SEED})`);
+    // hand-computed: the tie 1 + 2^-11 rounds to even (1.0), 1 + 3·2^-11 up; 2^-25 (half the smallest subnormal) to 0, 3·2^-25 to 2·2^-24; 65520 to infinity
+    assert.deepEqual([...(out.half as Uint16Array).slice(0, 5)], [0x3c00, 0x3c02, 0x0000, 0x0002, 0x0000]);
+    assert.equal((out.half as Uint16Array)[8], 0x7c00);
+  }
 });
