@@ -61,3 +61,20 @@ export function floatToHalf(x: f32): u32 {
   // rebias the exponent and round the 13 dropped bits to nearest even; a carry moves into the exponent (up to infinity)
   return sign | ((bits + 0xc8000fff + ((bits >> 13) & 1)) >> 13);
 }
+
+/**
+ * x rounded to a narrow float format (ONNX's float8 kinds, float4e2m1, bfloat16), ties to even: scaled in
+ * f64 so the format's last place is 1, rounded, scaled back. Beyond `largest`, overflow 0 gives it, 1
+ * infinity, 2 NaN; flags 1: zero is unsigned (fnuz), 2: NaN becomes -0 (a format without NaN).
+ */
+export function roundToFloatFormat(x: f32, mantissa: i32, minExponent: i32, largest: f32, overflow: i32, flags: i32): f32 {
+  if (isNaN(x)) return flags & 2 ? -0.0 : x;
+  const bits = reinterpret<u32>(x) & 0x7fffffff;
+  const exponent = max<i32>(<i32>(bits >> 23) - 127, minExponent);
+  // 2^(mantissa - exponent) as an f64 bit pattern
+  const scale = reinterpret<f64>(<u64>(1023 + mantissa - exponent) << 52);
+  let r: f64 = bits >= 0x7f800000 ? Infinity : nearest<f64>(<f64>reinterpret<f32>(bits) * scale) / scale;
+  if (r > <f64>largest) r = overflow == 0 ? <f64>largest : overflow == 1 ? Infinity : NaN;
+  if (r == 0 && (flags & 1)) return 0;
+  return copysign<f32>(<f32>r, x);
+}

@@ -126,7 +126,7 @@ test("float16: Cast both ways and per-op rounding, compiled, are bit-exact with 
   const halfNaN = (h: number) => (h & 0x7fff) > 0x7c00, floatNaN = (f: number) => (f & 0x7fffffff) > 0x7f800000;
   // the loops built directly against the kernel library, and the same entry compiled with asc
   for (const codegen of ["kernel-library", "asc"] as const) {
-    const model = await loadBlob((await compile(importOnnx(bytes).graph, { codegen })).wasm);
+    const model = await loadBlob((await compile(importOnnx(bytes).graph, {}, { codegen })).wasm);
     const out = model.run({ x, every, a, b });
     assert.ok(out.half instanceof Uint16Array && out.prod instanceof Uint16Array);
     assert.deepEqual(differ(out.half as Uint16Array, half, halfNaN), [], `Cast float→float16 differs from numpy (seed ${SEED})`);

@@ -12,7 +12,7 @@ import type { MemoryLayout } from "./memory.js";
 const LOOP_HELPERS: Record<string, string[]> = {
   act: ["actScalar", "actVec"],
   vmath: ["expScalar", "expVec", "logScalar", "logVec", "erfScalar", "erfVec"],
-  common: ["floorMod", "halfToFloat", "floatToHalf"],
+  common: ["floorMod", "halfToFloat", "floatToHalf", "roundToFloatFormat"],
 };
 
 export interface EntryModule {

@@ -233,6 +233,10 @@ function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Lo
     // float16 loads and stores as its u16 bit patterns; only these two conversions read or write them as numbers
     if (s.op === "floatToHalf") return m.call(opts.kernel("floatToHalf"), args, binaryen.i32);
     if (s.op === "halfToFloat") return m.call(opts.kernel("halfToFloat"), args, binaryen.f32);
+    if (s.op === "roundToFloat") {
+      const [mantissa, minExponent, overflow, flags] = ["mantissa", "minExponent", "overflow", "flags"].map((k) => m.i32.const(s.attrs[k] as number));
+      return m.call(opts.kernel("roundToFloatFormat"), [args[0], mantissa, minExponent, m.f32.const(Math.fround(s.attrs.max as number)), overflow, flags], binaryen.f32);
+    }
     const direct = t === "f32" && out === "f32" && ops[s.op] ? ops[s.op].scalar(args, s.attrs) : integerStep(binaryen, m, s.op, args, s.attrs, t, out);
     return direct ?? (() => { throw new NeedsAsc(`element-wise ${s.op} over ${t} is not built directly yet`); })();
   };

@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { DTYPES, floatToHalf, halfToFloat, isDType, type DType } from "../ir/dtype.js";
+import { DTYPES, floatToHalf, halfToFloat, isDType, roundToFloatFormat, type DType, type FloatFormatParams } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
@@ -237,6 +237,12 @@ elementwise("halfToFloat", {
   inputs: ([x]) => { if (x.dtype !== "float16") fail(`halfToFloat takes float16, got ${x.dtype}`); },
   compiled: ["float16"],
 }, { grad: ({ grad }) => [apply("floatToHalf", [grad], {})] });
+/** float32 rounded to a narrower float format's values (float8, float4e2m1, bfloat16: attrs as roundToFloatFormat's), which compute as float32. */
+elementwise("roundToFloat", {
+  arity: 1,
+  fn: ([x], attrs) => roundToFloatFormat(x, attrs as unknown as FloatFormatParams),
+  scalar: ([a], attrs) => `roundToFloatFormat(${a}, ${attr(attrs, "mantissa")}, ${attr(attrs, "minExponent")}, ${num(attr(attrs, "max"))}, ${attr(attrs, "overflow")}, ${attr(attrs, "flags")})`,
+}, { grad: ({ grad }) => [grad] });
 /** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
 defineOp({
   name: "bitcast",
