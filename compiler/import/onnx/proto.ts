@@ -3,6 +3,7 @@ import { fail } from "../../errors.js";
 import { DTYPES, halfToFloat, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
+import { carrierOf, decodeFloat, NARROW_INTS, narrowOfCode, type Narrow } from "./narrow.js";
 import schema from "./onnx-schema.json" with { type: "json" };
 
 /** onnx.proto as plain objects: protobufjs's toObject with int64 as decimal strings (exact) and bytes as Uint8Array. */
@@ -85,18 +86,16 @@ const ONNX_DTYPE_NAMES: Record<number, string> = {
 
 const FLOAT16 = 10;
 
-/** The float types narrower than float32 that values are widened from: they compute as float32, each op's result rounded back. */
-export type NarrowFloat = "float16";
-export const narrowFloat = (code: number | undefined): NarrowFloat | undefined => (code === FLOAT16 ? "float16" : undefined);
-
-/** The dtype a graph value computes in: float16 values compute as float32 (see narrowFloat). */
+/** The dtype a graph value computes in: narrow types in their carrier (float16 as float32; see narrow.ts). */
 export function onnxDType(code: number | undefined, what: string): DType {
-  return code === FLOAT16 ? "float32" : storageDType(code, what);
+  const narrow = narrowOfCode(code);
+  return narrow ? carrierOf(narrow) : storageDType(code, what);
 }
 
-/** The dtype a graph value is stored in (a model input or output): float16 as its bit patterns. */
+/** The dtype a graph value is stored in (a model input or output): float16 as its bit patterns, the other narrow types in their carrier. */
 export function storageDType(code: number | undefined, what: string): DType {
-  const dtype = code === FLOAT16 ? "float16" : ONNX_DTYPES[code ?? 0];
+  const narrow = narrowOfCode(code);
+  const dtype = code === FLOAT16 ? "float16" : narrow ? carrierOf(narrow) : ONNX_DTYPES[code ?? 0];
   if (!dtype) fail(`${what} has element type ${ONNX_DTYPE_NAMES[code ?? 0] ?? code}, which teenygrad does not support`);
   return dtype;
 }
@@ -125,6 +124,8 @@ export function storedTensor(t: TensorProto, what: string, baseDir?: string): Ho
   const shape = (t.dims ?? []).map(toInt);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${label} has invalid dims ${shapeStr(shape)}`);
   const n = numel(shape);
+  const narrow = narrowOfCode(t.data_type);
+  if (narrow && narrow !== "float16") return narrowTensor(t, label, narrow, shape, baseDir);
   const info = DTYPES[dtype];
   if (n * info.bytes > 2 ** 31) fail(`${label}: ${shapeStr(shape)} is too large (${n * info.bytes} bytes)`);
   const out = new info.array(n);
@@ -148,6 +149,38 @@ export function storedTensor(t: TensorProto, what: string, baseDir?: string): Ho
   if (isBigIntArray(out)) for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
   else for (let i = 0; i < n; i++) out[i] = Number(values[i]);
   return { shape, dtype, data: out };
+}
+
+/**
+ * A narrow type's tensor decoded into its carrier: 4- and 2-bit elements packed low bits first (raw_data,
+ * or int32_data one packed byte each), 8- and 16-bit ones one element each (as float16's).
+ */
+function narrowTensor(t: TensorProto, label: string, narrow: Narrow, shape: number[], baseDir: string | undefined): HostTensor {
+  const n = numel(shape);
+  const width = narrow === "bfloat16" ? 16 : narrow === "int4" || narrow === "uint4" || narrow === "float4e2m1" ? 4 : narrow === "int2" || narrow === "uint2" ? 2 : 8;
+  const packed = width < 8;
+  const bytes = Math.ceil((n * width) / 8);
+  if (bytes > 2 ** 31) fail(`${label}: ${shapeStr(shape)} is too large (${bytes} bytes)`);
+  let raw = t.raw_data;
+  if (t.data_location === 1) raw = readExternal(t, label, baseDir, bytes);
+  let element: (i: number) => number;
+  if (raw && raw.byteLength > 0) {
+    if (raw.byteLength !== bytes) fail(`${label}: raw_data has ${raw.byteLength} bytes, ${shapeStr(shape)} ${narrow} needs ${bytes}`);
+    const r = raw;
+    element = width === 16 ? (i) => r[2 * i] | (r[2 * i + 1] << 8) : (i) => (r[(i * width) >> 3] >> ((i * width) & 7)) & ((1 << width) - 1);
+  } else {
+    const values = t.int32_data ?? [];
+    if (values.length !== (packed ? bytes : n)) fail(`${label}: ${values.length} int32_data values for shape ${shapeStr(shape)} (${n} ${narrow} elements)`);
+    element = packed ? (i) => (values[(i * width) >> 3] >> ((i * width) & 7)) & ((1 << width) - 1) : (i) => values[i] & ((1 << width) - 1);
+  }
+  const dtype = carrierOf(narrow);
+  const data = new DTYPES[dtype].array(n) as Float32Array | Int8Array | Uint8Array;
+  const int = NARROW_INTS[narrow];
+  for (let i = 0; i < n; i++) {
+    const bits = element(i);
+    data[i] = int ? (int.signed && bits >> (width - 1) ? bits - (1 << width) : bits) : decodeFloat(narrow, bits);
+  }
+  return { shape, dtype, data };
 }
 
 function readExternal(t: TensorProto, label: string, baseDir: string | undefined, bytes: number): Uint8Array {
