@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { compile, importOnnx, loadBlob } from "../compiler/index.js";
 import { randn, relError, rng, SEED } from "./helpers/compiled.js";
@@ -136,5 +139,46 @@ test("float16: Cast both ways and per-op rounding, compiled, are bit-exact with 
     // hand-computed: the tie 1 + 2^-11 rounds to even (1.0), 1 + 3·2^-11 up; 2^-25 (half the smallest subnormal) to 0, 3·2^-25 to 2·2^-24; 65520 to infinity
     assert.deepEqual([...(out.half as Uint16Array).slice(0, 5)], [0x3c00, 0x3c02, 0x0000, 0x0002, 0x0000]);
     assert.equal((out.half as Uint16Array)[8], 0x7c00);
+  }
+});
+
+test("bfloat16, float8, float4e2m1, 4- and 2-bit integers: Cast there and back and packed initializers match onnx.reference", { timeout: 300_000 }, async () => {
+  const python = findOnnxPython();
+  if (!python) throw new Error(NO_ONNX_PYTHON);
+  // the formats' edges (largest values and the ties beyond them, subnormals, infinities, NaN, -0) and random values over a wide range
+  const edges = [448, 464, 465, 480, 240, 248, 57344, 61440, 61439, 1e6, -1e6, Infinity, -Infinity, NaN, -0, 1e-7, -1e-7, 2 ** -9, 2 ** -10, 1.5 * 2 ** -10, 3 * 2 ** -11, 0.25, 0.75, 5, -5.5, 6.5, 3.4e38, 1e-40];
+  const random = Array.from({ length: 2000 }, () => (rng.next() < 0.5 ? -1 : 1) * rng.next() * 2 ** Math.floor(rng.next() * 40 - 20));
+  const x = new Float32Array([...edges, ...random]);
+  const n = Float32Array.from({ length: 64 }, (_, i) => (i - 32) / 2);
+  // float → 4-/2-bit integer truncates; beyond the range ml_dtypes gives 0 ("invalid value"), the ONNX backend data wraps (as here): compared in range only
+  const intRange: Record<string, [number, number]> = { out_int4: [-8, 7], out_uint4: [0, 15], out_int2: [-2, 1], out_uint2: [0, 3] };
+  const dir = mkdtempSync(join(tmpdir(), "teenygrad-narrow-"));
+  try {
+    writeFileSync(join(dir, "x.bin"), bytesOf(x));
+    writeFileSync(join(dir, "n.bin"), bytesOf(n));
+    const r = spawnSync(python, [join(import.meta.dirname, "helpers", "onnx_narrow_types.py"), ...["x.bin", "n.bin", "model.onnx", "expected.bin"].map((f) => join(dir, f))], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`onnx_narrow_types.py failed: ${r.stderr}`);
+    const names = r.stdout.trim().split(",");
+    const expected = new Float32Array(readFileSync(join(dir, "expected.bin")).buffer.slice(0));
+    const model = await loadBlob((await compile(importOnnx(readFileSync(join(dir, "model.onnx"))).graph)).wasm);
+    const out = model.run({ x, n });
+    let at = 0;
+    for (const name of names) {
+      const got = out[name] as Float32Array;
+      const want = expected.subarray(at, at + got.length);
+      at += got.length;
+      const range = intRange[name], given = range ? n : x;
+      const compared = (i: number) => !range || (Math.trunc(n[i]) >= range[0] && Math.trunc(n[i]) <= range[1]);
+      const bad = Array.from(want, (w, i) => (!compared(i) || Object.is(w, got[i]) || (Number.isNaN(w) && Number.isNaN(got[i])) ? -1 : i)).filter((i) => i >= 0);
+      assert.deepEqual(bad.slice(0, 5).map((i) => [given[i], got[i], want[i]]), [], `${name} differs from onnx.reference (seed ${SEED})`);
+    }
+    assert.equal(at, expected.length);
+    // hand-computed: e4m3fn saturates 464 (a tie) and 480 to 448, without saturation 480 is NaN; int4 wraps -9 to 7 and uint2 -3 to 1 (test_cast_FLOAT_to_INT4/UINT2)
+    assert.deepEqual([...(out.out_e4m3fn_1 as Float32Array).slice(0, 4)], [448, 448, 448, 448]);
+    assert.ok(Number.isNaN((out.out_e4m3fn_0 as Float32Array)[3]));
+    assert.equal((out.out_int4 as Float32Array)[32 - 18], 7);
+    assert.equal((out.out_uint2 as Float32Array)[32 - 6], 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
