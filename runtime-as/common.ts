@@ -78,3 +78,18 @@ export function roundToFloatFormat(x: f32, mantissa: i32, minExponent: i32, larg
   if (r == 0 && (flags & 1)) return 0;
   return copysign<f32>(<f32>r, x);
 }
+
+/**
+ * x rounded to float8e8m0 (a power of two 2^-127 … 2^127, or NaN) from its f32 exponent field, as onnx's
+ * to_float8e8m0: mode 0 rounds up when any fraction bit is set, 1 down, 2 to nearest; saturate keeps 2^127
+ * from rounding up into NaN. The sign is dropped.
+ */
+export function roundToE8m0(x: f32, mode: i32, saturate: i32): f32 {
+  const bits = reinterpret<u32>(x);
+  let exponent = (bits >> 23) & 0xff;
+  if (exponent == 0xff) return NaN;
+  const up = mode == 0 ? (bits & 0x7fffff) != 0 : mode == 2 ? (bits & 0x400000) != 0 && ((bits & 0x3fffff) != 0 || exponent > 0) : false;
+  if (up && !(saturate && exponent == 0xfe)) exponent++;
+  if (exponent == 0xff) return NaN;
+  return exponent == 0 ? reinterpret<f32>(0x400000) : reinterpret<f32>(exponent << 23);
+}

@@ -142,7 +142,7 @@ test("float16: Cast both ways and per-op rounding, compiled, are bit-exact with 
   }
 });
 
-test("bfloat16, float8, float4e2m1, 4- and 2-bit integers: Cast there and back and packed initializers match onnx.reference", { timeout: 300_000 }, async () => {
+test("bfloat16, float8, float8e8m0, float4e2m1, 4- and 2-bit integers: Cast there and back and packed initializers match onnx.reference", { timeout: 300_000 }, async () => {
   const python = findOnnxPython();
   if (!python) throw new Error(NO_ONNX_PYTHON);
   // the formats' edges (largest values and the ties beyond them, subnormals, infinities, NaN, -0) and random values over a wide range

@@ -237,6 +237,7 @@ function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Lo
       const [mantissa, minExponent, overflow, flags] = ["mantissa", "minExponent", "overflow", "flags"].map((k) => m.i32.const(s.attrs[k] as number));
       return m.call(opts.kernel("roundToFloatFormat"), [args[0], mantissa, minExponent, m.f32.const(Math.fround(s.attrs.max as number)), overflow, flags], binaryen.f32);
     }
+    if (s.op === "roundToE8m0") return m.call(opts.kernel("roundToE8m0"), [args[0], m.i32.const(s.attrs.mode as number), m.i32.const(s.attrs.saturate as number)], binaryen.f32);
     const direct = t === "f32" && out === "f32" && ops[s.op] ? ops[s.op].scalar(args, s.attrs) : integerStep(binaryen, m, s.op, args, s.attrs, t, out);
     return direct ?? (() => { throw new NeedsAsc(`element-wise ${s.op} over ${t} is not built directly yet`); })();
   };

@@ -69,6 +69,16 @@ export function floatToHalf(x: number): number {
 }
 
 /** A narrow float format for roundToFloatFormat: mantissa bits, smallest normal exponent, largest value, overflow and flags (below). */
+/** x rounded to float8e8m0 as runtime-as/common.ts's roundToE8m0 (mode 0 up, 1 down, 2 nearest; the sign dropped). */
+export function roundToE8m0(x: number, mode: number, saturate: boolean): number {
+  const bits = new Uint32Array(new Float32Array([x]).buffer)[0];
+  let exponent = (bits >>> 23) & 0xff;
+  if (exponent === 0xff) return NaN;
+  const up = mode === 0 ? (bits & 0x7fffff) !== 0 : mode === 2 ? (bits & 0x400000) !== 0 && ((bits & 0x3fffff) !== 0 || exponent > 0) : false;
+  if (up && !(saturate && exponent === 0xfe)) exponent++;
+  return exponent === 0xff ? NaN : 2 ** (exponent - 127);
+}
+
 export interface FloatFormatParams {
   mantissa: number;
   minExponent: number;

@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { DTYPES, floatToHalf, halfToFloat, isDType, roundToFloatFormat, type DType, type FloatFormatParams } from "../ir/dtype.js";
+import { DTYPES, floatToHalf, halfToFloat, isDType, roundToE8m0, roundToFloatFormat, type DType, type FloatFormatParams } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
@@ -242,6 +242,12 @@ elementwise("roundToFloat", {
   arity: 1,
   fn: ([x], attrs) => roundToFloatFormat(x, attrs as unknown as FloatFormatParams),
   scalar: ([a], attrs) => `roundToFloatFormat(${a}, ${attr(attrs, "mantissa")}, ${attr(attrs, "minExponent")}, ${num(attr(attrs, "max"))}, ${attr(attrs, "overflow")}, ${attr(attrs, "flags")})`,
+}, { grad: ({ grad }) => [grad] });
+/** float32 rounded to float8e8m0's powers of two (attrs mode: 0 up, 1 down, 2 nearest; saturate 0/1), which compute as float32. */
+elementwise("roundToE8m0", {
+  arity: 1,
+  fn: ([x], attrs) => roundToE8m0(x, attr(attrs, "mode"), attr(attrs, "saturate") !== 0),
+  scalar: ([a], attrs) => `roundToE8m0(${a}, ${attr(attrs, "mode")}, ${attr(attrs, "saturate")})`,
 }, { grad: ({ grad }) => [grad] });
 /** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
 defineOp({

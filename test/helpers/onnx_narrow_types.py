@@ -1,4 +1,4 @@
-"""Builds a model casting float32 to every narrow ONNX type (bfloat16, the float8 kinds, float4e2m1, 4- and 2-bit
+"""Builds a model casting float32 to every narrow ONNX type (bfloat16, the float8 kinds, float8e8m0 in each round_mode, float4e2m1, 4- and 2-bit
 integers) and back, plus packed 4-/2-bit initializers, and runs onnx.reference on it. argv: x.bin n.bin model.onnx expected.bin"""
 import sys
 import numpy as np
@@ -17,6 +17,11 @@ for name, code, saturations in floats:
     for s in saturations:
         nodes += [helper.make_node("Cast", ["x"], [f"{name}_{s}"], to=code, saturate=s), helper.make_node("Cast", [f"{name}_{s}"], [f"out_{name}_{s}"], to=TensorProto.FLOAT)]
         outputs.append(f"out_{name}_{s}")
+for mode in ["up", "down", "nearest"]:
+    for s in [1, 0]:
+        nodes += [helper.make_node("Cast", ["x"], [f"e8m0_{mode}_{s}"], to=TensorProto.FLOAT8E8M0, saturate=s, round_mode=mode),
+                  helper.make_node("Cast", [f"e8m0_{mode}_{s}"], [f"out_e8m0_{mode}_{s}"], to=TensorProto.FLOAT)]
+        outputs.append(f"out_e8m0_{mode}_{s}")
 for name, code in ints:
     nodes += [helper.make_node("Cast", ["n"], [name], to=code), helper.make_node("Cast", [name], [f"out_{name}"], to=TensorProto.FLOAT)]
     outputs.append(f"out_{name}")

@@ -304,7 +304,7 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     if (!name) return;
     const t = outs[i];
     if (!t) fail(`${label}: output ${i} ('${name}') is not supported`);
-    env.set(name, narrow[i] ? roundToNarrow(t, narrow[i]!, node.op_type, code(node, "saturate") ?? 1) : t);
+    env.set(name, narrow[i] ? roundToNarrow(t, narrow[i]!, node.op_type, code(node, "saturate") ?? 1, roundMode(node)) : t);
   });
 }
 
@@ -323,11 +323,22 @@ const EXACT_ON_NARROW = new Set([
 ]);
 
 /** A result of a narrow type (in its carrier) rounded to it: float16 through its bit patterns, the other floats with roundToFloat. */
-function roundToNarrow(t: Tensor, narrow: Narrow, op: string, saturate: number): Tensor {
+function roundToNarrow(t: Tensor, narrow: Narrow, op: string, saturate: number, mode = 0): Tensor {
   const format = FLOAT_FORMATS[narrow];
-  if (t.dtype !== "float32" || EXACT_ON_NARROW.has(op) || (narrow !== "float16" && !format)) return markNarrow(t, narrow);
-  const rounded = narrow === "float16" ? apply("halfToFloat", [apply("floatToHalf", [t], {})], {}) : apply("roundToFloat", [t], { ...roundAttrs(format!, saturate !== 0) });
+  if (t.dtype !== "float32" || EXACT_ON_NARROW.has(op) || (narrow !== "float16" && narrow !== "float8e8m0" && !format)) return markNarrow(t, narrow);
+  const rounded = narrow === "float16" ? apply("halfToFloat", [apply("floatToHalf", [t], {})], {})
+    : narrow === "float8e8m0" ? apply("roundToE8m0", [t], { mode, saturate: saturate !== 0 ? 1 : 0 })
+    : apply("roundToFloat", [t], { ...roundAttrs(format!, saturate !== 0) });
   return markNarrow(rounded, narrow);
+}
+
+/** Cast's round_mode (opset 25, float8e8m0 only): 0 up (the default), 1 down, 2 nearest. */
+function roundMode(node: NodeProto): number {
+  const a = (node.attribute ?? []).find((x) => x.name === "round_mode");
+  const mode = a ? new TextDecoder().decode(a.s) : "up";
+  const index = ["up", "down", "nearest"].indexOf(mode);
+  if (index < 0) fail(`${node.op_type} node '${node.name ?? ""}': round_mode '${mode}' is not one of up, down, nearest`);
+  return index;
 }
 
 const code = (node: NodeProto, name: string): number | undefined => {

@@ -8,11 +8,11 @@ import type { Tensor } from "../../tensor/tensor.js";
  * model's inputs and outputs (.npy has it); the others cross as their carrier, since .npy has no such types.
  * Names are the ONNX checker's.
  */
-export type Narrow = "float16" | "bfloat16" | "float8e4m3fn" | "float8e4m3fnuz" | "float8e5m2" | "float8e5m2fnuz" | "float4e2m1" | "int4" | "uint4" | "int2" | "uint2";
+export type Narrow = "float16" | "bfloat16" | "float8e8m0" | "float8e4m3fn" | "float8e4m3fnuz" | "float8e5m2" | "float8e5m2fnuz" | "float4e2m1" | "int4" | "uint4" | "int2" | "uint2";
 
 /** TensorProto.DataType codes of the narrow types */
 export const NARROW_CODES: Record<number, Narrow> = {
-  10: "float16", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1", 25: "uint2", 26: "int2",
+  10: "float16", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2",
 };
 
 export const narrowOfCode = (code: number | undefined): Narrow | undefined => NARROW_CODES[code ?? 0];
@@ -80,6 +80,7 @@ export function markNarrow(t: Tensor, n: Narrow | undefined): Tensor {
 /** A narrow format's bit pattern → its value (exact). */
 export function decodeFloat(n: Narrow, bits: number): number {
   if (n === "bfloat16") return new Float32Array(new Uint32Array([bits << 16]).buffer)[0];
+  if (n === "float8e8m0") return bits === 0xff ? NaN : 2 ** (bits - 127);
   const f = FLOAT_FORMATS[n]!;
   const width = n === "float4e2m1" ? 4 : 8, exponentBits = width - 1 - f.mantissa;
   const sign = bits >> (width - 1) & 1, exponent = (bits >> f.mantissa) & ((1 << exponentBits) - 1), mantissa = bits & ((1 << f.mantissa) - 1);
