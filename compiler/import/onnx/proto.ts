@@ -79,10 +79,7 @@ export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => 
 
 /** TensorProto.DataType codes → our dtypes; the others are named in errors. */
 const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 12: "uint32", 13: "uint64" };
-const ONNX_DTYPE_NAMES: Record<number, string> = {
-  0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
-  17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
-};
+const ONNX_DTYPE_NAMES: Record<number, string> = { 0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128" };
 
 const FLOAT16 = 10;
 
