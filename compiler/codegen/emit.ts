@@ -12,7 +12,7 @@ import type { MemoryLayout } from "./memory.js";
 const LOOP_HELPERS: Record<string, string[]> = {
   act: ["actScalar", "actVec"],
   vmath: ["expScalar", "expVec", "logScalar", "logVec", "erfScalar", "erfVec"],
-  common: ["floorMod"],
+  common: ["floorMod", "halfToFloat", "floatToHalf", "roundToFloatFormat", "roundToE8m0"],
 };
 
 export interface EntryModule {

@@ -47,7 +47,7 @@ export async function linkEntry(library: Uint8Array, program: EntryProgram, opts
     const statement = (s: EntryStatement): number => {
       if (s.kind === "loop") {
         const name = `loop${loops++}`;
-        buildLoop(binaryen, m, name, s, { simd: opts.simd, helper: (n) => fnOf(loopHelper(n)) });
+        buildLoop(binaryen, m, name, s, { simd: opts.simd, helper: (n) => fnOf(loopHelper(n)), kernel: fnOf });
         return m.call(name, [], binaryen.none);
       }
       const c = call(s.fn, s.args);
@@ -185,7 +185,7 @@ function integerStep(binaryen: Binaryen, m: BinaryenModule, op: string, args: nu
  * f32x4 lanes (SIMD builds, float32 throughout, every op with a vector form, at least 4 wide) and then a
  * scalar tail. Operands and steps of other types than f32 and integers up to 32 bits need asc.
  */
-function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Loop, opts: { simd: boolean; helper: (name: string) => string }): void {
+function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Loop, opts: { simd: boolean; helper: (name: string) => string; kernel: (name: string) => string }): void {
   const operands = [...loop.inputs, loop.out];
   const asOf = (dtype: DType) => DTYPES[dtype].as;
   const other = operands.find((v) => !LOOP_TYPES[asOf(v.dtype)]) ?? loop.steps.find((s) => !LOOP_TYPES[asOf(s.dtype)]);
@@ -230,6 +230,14 @@ function buildLoop(binaryen: Binaryen, m: BinaryenModule, name: string, loop: Lo
   };
   const localType = (t: string) => (t === "f32" ? binaryen.f32 : binaryen.i32);
   const stepCode = (s: Loop["steps"][number], args: number[], t: string, out: string): number => {
+    // float16 loads and stores as its u16 bit patterns; only these two conversions read or write them as numbers
+    if (s.op === "floatToHalf") return m.call(opts.kernel("floatToHalf"), args, binaryen.i32);
+    if (s.op === "halfToFloat") return m.call(opts.kernel("halfToFloat"), args, binaryen.f32);
+    if (s.op === "roundToFloat") {
+      const [mantissa, minExponent, overflow, flags] = ["mantissa", "minExponent", "overflow", "flags"].map((k) => m.i32.const(s.attrs[k] as number));
+      return m.call(opts.kernel("roundToFloatFormat"), [args[0], mantissa, minExponent, m.f32.const(Math.fround(s.attrs.max as number)), overflow, flags], binaryen.f32);
+    }
+    if (s.op === "roundToE8m0") return m.call(opts.kernel("roundToE8m0"), [args[0], m.i32.const(s.attrs.mode as number), m.i32.const(s.attrs.saturate as number)], binaryen.f32);
     const direct = t === "f32" && out === "f32" && ops[s.op] ? ops[s.op].scalar(args, s.attrs) : integerStep(binaryen, m, s.op, args, s.attrs, t, out);
     return direct ?? (() => { throw new NeedsAsc(`element-wise ${s.op} over ${t} is not built directly yet`); })();
   };

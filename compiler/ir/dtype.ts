@@ -67,3 +67,41 @@ export function floatToHalf(x: number): number {
   // units counts last places above the exponent's base; a carry into 2048 moves to the next exponent, which the sum gets for free
   return exponent < -14 ? sign | units : sign | ((((exponent + 15) << 10) - 1024) + units);
 }
+
+/** A narrow float format for roundToFloatFormat: mantissa bits, smallest normal exponent, largest value, overflow and flags (below). */
+/** x rounded to float8e8m0 as runtime-as/common.ts's roundToE8m0 (mode 0 up, 1 down, 2 nearest; the sign dropped). */
+export function roundToE8m0(x: number, mode: number, saturate: boolean): number {
+  const bits = new Uint32Array(new Float32Array([x]).buffer)[0];
+  let exponent = (bits >>> 23) & 0xff;
+  if (exponent === 0xff) return NaN;
+  const up = mode === 0 ? (bits & 0x7fffff) !== 0 : mode === 2 ? (bits & 0x400000) !== 0 && ((bits & 0x3fffff) !== 0 || exponent > 0) : false;
+  if (up && !(saturate && exponent === 0xfe)) exponent++;
+  return exponent === 0xff ? NaN : 2 ** (exponent - 127);
+}
+
+export interface FloatFormatParams {
+  mantissa: number;
+  minExponent: number;
+  max: number;
+  overflow: number;
+  flags: number;
+}
+
+/**
+ * x rounded to a narrow float format (ONNX's float8 kinds, float4e2m1, bfloat16), ties to even, as
+ * runtime-as/common.ts's roundToFloatFormat computes it: scaled so the format's last place is 1, rounded,
+ * scaled back. Beyond `max`, overflow 0 gives max, 1 infinity, 2 NaN; flags 1: zero is unsigned (fnuz),
+ * 2: NaN becomes -0 (a format without NaN).
+ */
+export function roundToFloatFormat(x: number, a: FloatFormatParams): number {
+  if (Number.isNaN(x)) return a.flags & 2 ? -0 : NaN;
+  const m = Math.abs(Math.fround(x));
+  // the float32's exponent field (subnormals and zero: -127), at least the format's smallest normal one
+  const exponent = Math.max(((new Uint32Array(new Float32Array([m]).buffer)[0] >>> 23) & 0xff) - 127, a.minExponent);
+  const scale = 2 ** (a.mantissa - exponent);
+  const q = m * scale, floor = Math.floor(q), rest = q - floor;
+  let r = Number.isFinite(m) ? (rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor) / scale : Infinity;
+  if (r > a.max) r = a.overflow === 0 ? a.max : a.overflow === 1 ? Infinity : NaN;
+  if (r === 0 && a.flags & 1) return 0;
+  return x < 0 || Object.is(x, -0) ? -r : r;
+}

@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import { DTYPES, isDType, type DType } from "../ir/dtype.js";
+import { DTYPES, floatToHalf, halfToFloat, isDType, roundToE8m0, roundToFloatFormat, type DType, type FloatFormatParams } from "../ir/dtype.js";
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
@@ -220,6 +220,35 @@ elementwise("cast", {
   reference: ([x], attrs) => (attrs.to === "int64" && FLOATS.includes(x.dtype) ? floatToInt64(x) : undefined),
   compiled: ANY,
 }, { grad: ({ inputs: [x], grad }) => [FLOATS.includes(x.dtype) && FLOATS.includes(grad.dtype) ? apply("cast", [grad], { to: x.dtype }) : null] });
+/** float32 → float16 bit patterns, rounded to nearest even (numpy's astype); float16 values compute as float32 between. */
+elementwise("floatToHalf", {
+  arity: 1,
+  out: "float16",
+  fn: ([x]) => floatToHalf(x),
+  scalar: ([a]) => `floatToHalf(${a})`,
+  inputs: ([x]) => { if (x.dtype !== "float32") fail(`floatToHalf takes float32, got ${x.dtype}`); },
+}, { grad: ({ grad }) => [apply("halfToFloat", [grad], {})] });
+/** float16 bit patterns → their float32 values (exact). */
+elementwise("halfToFloat", {
+  arity: 1,
+  out: "float32",
+  fn: ([x]) => halfToFloat(x),
+  scalar: ([a]) => `halfToFloat(<u32>${a})`,
+  inputs: ([x]) => { if (x.dtype !== "float16") fail(`halfToFloat takes float16, got ${x.dtype}`); },
+  compiled: ["float16"],
+}, { grad: ({ grad }) => [apply("floatToHalf", [grad], {})] });
+/** float32 rounded to a narrower float format's values (float8, float4e2m1, bfloat16: attrs as roundToFloatFormat's), which compute as float32. */
+elementwise("roundToFloat", {
+  arity: 1,
+  fn: ([x], attrs) => roundToFloatFormat(x, attrs as unknown as FloatFormatParams),
+  scalar: ([a], attrs) => `roundToFloatFormat(${a}, ${attr(attrs, "mantissa")}, ${attr(attrs, "minExponent")}, ${num(attr(attrs, "max"))}, ${attr(attrs, "overflow")}, ${attr(attrs, "flags")})`,
+}, { grad: ({ grad }) => [grad] });
+/** float32 rounded to float8e8m0's powers of two (attrs mode: 0 up, 1 down, 2 nearest; saturate 0/1), which compute as float32. */
+elementwise("roundToE8m0", {
+  arity: 1,
+  fn: ([x], attrs) => roundToE8m0(x, attr(attrs, "mode"), attr(attrs, "saturate") !== 0),
+  scalar: ([a], attrs) => `roundToE8m0(${a}, ${attr(attrs, "mode")}, ${attr(attrs, "saturate")})`,
+}, { grad: ({ grad }) => [grad] });
 /** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
 defineOp({
   name: "bitcast",

@@ -102,15 +102,19 @@ export function getOp(name: string, nodeName?: string): OpDef {
 export const allOps = (): OpDef[] => [...OPS.values()];
 
 /** Output types of `op`, with the node named in any error. */
-/** The ops that only move elements, so they are right on float16's bit patterns; no op computes on float16 yet. */
-const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast"]);
+/**
+ * The ops that take or give float16: those that only move elements (right on its bit patterns) and the two
+ * conversions; ops compute on float16 values as float32 (the ONNX importer widens them and rounds each result).
+ */
+const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast", "floatToHalf", "halfToFloat"]);
 
 export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeName: string): TensorType[] {
   const def = getOp(op, nodeName);
   try {
     const types = def.infer(inputs, attrs);
-    if (!FLOAT16_OPS.has(op) && [...inputs, ...types].some((t) => t.dtype === "float16")) {
-      fail(`float16 is a storage dtype so far: ${op} does not compute on it (${[...FLOAT16_OPS].join(", ")} move it)`);
+    // a fused group's steps were each checked when they were recorded
+    if (!FLOAT16_OPS.has(op) && op !== "fused" && [...inputs, ...types].some((t) => t.dtype === "float16")) {
+      fail(`float16 is a storage dtype so far: ${op} does not compute on it (${[...FLOAT16_OPS].join(", ")} take it; compute in float32 between halfToFloat and floatToHalf)`);
     }
     return types;
   } catch (e) {

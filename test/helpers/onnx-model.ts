@@ -6,7 +6,7 @@ import schema from "../../compiler/import/onnx/onnx-schema.json" with { type: "j
 const root = protobuf.Root.fromJSON(schema as protobuf.INamespace);
 const ModelProto = root.lookupType("onnx.ModelProto");
 
-const ELEM = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 } as const;
+const ELEM = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 } as const;
 type Elem = keyof typeof ELEM;
 
 export interface ValueSpec {

@@ -6,11 +6,11 @@ import { fileURLToPath } from "node:url";
 import { buildProgram } from "../../cli/main.js";
 import { encodeNpy, parseNpy } from "../../host/npy.js";
 import { inspectWasm } from "../../host/wasm-info.js";
-import type { TypedArray } from "../../ir/dtype.js";
+import { halfToFloat, type TypedArray } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
 import { onnxInputNames } from "./index.js";
-import { decodeTensor, tensorFromProto } from "./proto.js";
+import { decodeTensor, storedTensor } from "./proto.js";
 
 /**
  * The ONNX backend tests (DIR/model.onnx with test_data_set_N/{input,output}_K.pb), run through the CLI
@@ -62,7 +62,8 @@ export const ATOL = 1e-7;
 const UNSUPPORTED = /unsupported operator|is not a tensor|not supported|not compiled for dtypes|does not support|element type|dynamic dims|must be known at compile time|are not supported/;
 
 
-const readTensor = (file: string): HostTensor => tensorFromProto(decodeTensor(readFileSync(file), file), file);
+/** Test data as stored: float16 as its bit patterns, as the CLI reads and writes them in .npy. */
+const readTensor = (file: string): HostTensor => storedTensor(decodeTensor(readFileSync(file), file), file);
 
 function dataSets(dir: string): { inputs: HostTensor[]; outputs: HostTensor[] }[] {
   return readdirSync(dir).filter((d) => d.startsWith("test_data_set_")).sort().map((d) => {
@@ -78,8 +79,10 @@ function dataSets(dir: string): { inputs: HostTensor[]; outputs: HostTensor[] }[
 export function compareOutputs(name: string, actual: TypedArray, expected: HostTensor, actualShape: number[]): { ok: boolean; detail: string; worst: number } {
   if (actualShape.join() !== expected.shape.join()) return { ok: false, detail: `${name}: shape ${shapeStr(actualShape)}, expected ${shapeStr(expected.shape)}`, worst: Infinity };
   let worst = 0, worstAt = -1;
+  // float16 compares by value, not by bit pattern
+  const value = (data: ArrayLike<number | bigint>, i: number) => (expected.dtype === "float16" ? halfToFloat(Number(data[i])) : Number(data[i]));
   for (let i = 0; i < expected.data.length; i++) {
-    const a = Number(actual[i]), e = Number(expected.data[i]);
+    const a = value(actual, i), e = value(expected.data, i);
     if (Number.isNaN(e) && Number.isNaN(a)) continue;
     if (a === e) continue;
     const excess = Math.abs(a - e) / (ATOL + RTOL * Math.abs(e));
@@ -89,7 +92,7 @@ export function compareOutputs(name: string, actual: TypedArray, expected: HostT
     }
   }
   if (worstAt < 0) return { ok: true, detail: "", worst: 0 };
-  return { ok: false, detail: `${name}[${worstAt}] = ${Number(actual[worstAt])}, expected ${Number(expected.data[worstAt])} (${worst.toFixed(1)}x the tolerance)`, worst };
+  return { ok: false, detail: `${name}[${worstAt}] = ${value(actual, worstAt)}, expected ${value(expected.data, worstAt)} (${worst.toFixed(1)}x the tolerance)`, worst };
 }
 
 /** A TeenygradError's "pin it with --const NAME=…" advice: the inputs the compiler asks the user to pin. */

@@ -1,11 +1,11 @@
 import { fail } from "../../errors.js";
-import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
+import { DTYPES, floatToHalf, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { Graph, HostTensor, Value } from "../../ir/graph.js";
 import { hostArray, shapeStr } from "../../ir/shape.js";
-import { Tensor } from "../../tensor/tensor.js";
+import { apply, Tensor } from "../../tensor/tensor.js";
 import { Trace, withTrace } from "../../tensor/trace.js";
 import { NodeAttrs } from "./attrs.js";
-import { checkNode } from "./checker.js";
+import { checkNode, onnxTypeName } from "./checker.js";
 import { HANDLERS, identityCopy, isFloat } from "./ops.js";
 import "./ops-rnn.js";
 import "./ops-quant.js";
@@ -17,7 +17,8 @@ import "./ops-control.js";
 import "./ops-attention.js";
 import "./ops-math.js";
 import { fuseQdq, startQuantNotes, takeQuantNotes } from "./qdq.js";
-import { decodeModel, onnxDType, tensorFromProto, toInt, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
+import { FLOAT_FORMATS, markNarrow, narrowOf, narrowOfCode, roundAttrs, type Narrow } from "./narrow.js";
+import { decodeModel, storageDType, tensorFromProto, toInt, widenHalf, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 
 export interface OnnxImportOptions {
   /** shapes for inputs with symbolic (dim_param) or unknown dims, by input name */
@@ -67,6 +68,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
     const h = tensorFromProto(init, `${source}: initializer`, opts.baseDir);
     const t = Tensor.from(h.data, { shape: h.shape, dtype: h.dtype });
     initializers.set(init.name ?? "", t);
+    markNarrow(t, narrowOfCode(init.data_type));
     // float initializers are the model's weights; integer ones are shapes, axes and indices
     if (isFloat(h.dtype)) parameters.set(t, init.name ?? `initializer_${parameters.size}`);
   }
@@ -84,16 +86,21 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
       if (initializers.has(info.name)) continue; // an initializer listed as an input: a default value
       const type = info.type?.tensor_type;
       if (!type) fail(`${source}: input '${info.name}' is not a tensor`);
-      const dtype = onnxDType(type.elem_type, `${source}: input '${info.name}'`);
+      // float16 inputs arrive as bit patterns and compute as float32; the other narrow types arrive in their carrier
+      const dtype = storageDType(type.elem_type, `${source}: input '${info.name}'`);
+      const narrow = narrowOfCode(type.elem_type);
       const fixed = opts.constantInputs?.[info.name];
       if (fixed !== undefined) {
-        const h = pinnedValue(info.name, fixed, dtype, type.shape?.dim, source);
-        env.set(info.name, Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }));
+        const p = pinnedValue(info.name, fixed, dtype, type.shape?.dim, source);
+        const h = dtype === "float16" ? widenHalf(p) : p;
+        env.set(info.name, markNarrow(Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }), narrow));
         continue;
       }
       const shape = inputShape(info.name, type.shape?.dim, opts.inputShapes?.[info.name], dtype, source);
       const v = g.addInput(info.name, { shape, dtype });
-      env.set(info.name, new Tensor(v.shape, v.dtype, null, v));
+      const t = new Tensor(v.shape, v.dtype, null, v);
+      // a narrow float input's carrier values are rounded to the type, as a Cast to it would
+      env.set(info.name, narrow === "float16" ? markNarrow(apply("halfToFloat", [t], {}), narrow) : narrow ? roundToNarrow(t, narrow, "input", 1) : t);
       inputs[info.name] = { shape, dtype };
     }
 
@@ -109,7 +116,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
     const outputs = (graph.output ?? []).map((info) => {
       const t = env.get(info.name);
       if (!t) fail(`${source}: graph output '${info.name}' is never computed`);
-      return [info.name, t] as const;
+      return [info.name, narrowOf(t) === "float16" ? apply("floatToHalf", [t], {}) : t] as const;
     });
     if (!outputs.length) fail(`${source}: the graph has no outputs`);
     const used = new Set<Value>();
@@ -173,7 +180,7 @@ function pinnedValue(name: string, given: ConstantInput, dtype: DType, dims: Dim
     return given;
   }
   const values = typeof given === "number" ? [given] : given;
-  if (values.some((v) => typeof v !== "number" || Number.isNaN(v) && !isFloat(dtype))) fail(`${what}: expected numbers, got ${JSON.stringify(given)}`);
+  if (values.some((v) => typeof v !== "number" || Number.isNaN(v) && !isFloat(dtype) && dtype !== "float16")) fail(`${what}: expected numbers, got ${JSON.stringify(given)}`);
   // a single number for a rank-0 (or undeclared) input is a scalar; a list fills the declared shape when it is static
   const declared = dims?.map((d) => (d.dim_value !== undefined && toInt(d.dim_value) >= 0 ? toInt(d.dim_value) : NaN));
   const shape = declared && declared.every(Number.isFinite) && numel(declared) === values.length ? declared : typeof given === "number" && (!dims || dims.length === 0) ? [] : [values.length];
@@ -183,7 +190,7 @@ function pinnedValue(name: string, given: ConstantInput, dtype: DType, dims: Dim
     if (isBigIntArray(data)) {
       if (!Number.isInteger(v)) fail(`${what}: ${v} is not an integer, but input '${name}' is ${dtype}`);
       data[i] = BigInt(v);
-    } else data[i] = v;
+    } else data[i] = dtype === "float16" ? floatToHalf(v) : v;
   });
   return { shape, dtype, data };
 }
@@ -248,7 +255,7 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     if (!t) fail(`${label}: input '${name}' is not defined before this node`);
     return t;
   });
-  checkNode(node, inputs, opset, label);
+  checkNode(node, inputs, opset, label, (t) => narrowOf(t) ?? onnxTypeName(t.dtype));
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
   // before opset 7, binary ops broadcast only when asked, aligning the second input at `axis`
@@ -268,13 +275,19 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     const scope = new Scope(env);
     for (const init of body.initializer ?? []) {
       const h = tensorFromProto(init, `${where}: initializer`, baseDir);
-      scope.set(init.name ?? "", Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }));
+      scope.set(init.name ?? "", markNarrow(Tensor.from(h.data, { shape: h.shape, dtype: h.dtype }), narrowOfCode(init.data_type)));
     }
-    formal.forEach((info, i) => scope.set(info.name, args[i]));
+    // Loop's and Scan's body inputs match the node's inputs one to one (slices of them, for scanned inputs), where their types are left out
+    const like = (i: number) => (node.op_type === "Loop" || node.op_type === "Scan") && inputs[i] ? narrowOf(inputs[i]) : undefined;
+    formal.forEach((info, i) => scope.set(info.name, markNarrow(args[i], narrowOfCode(info.type?.tensor_type?.elem_type) ?? like(i))));
     checkNodeNames(body, where);
     (body.node ?? []).forEach((n, i) => runNode(n, i, scope, opset, where, baseDir));
-    return (body.output ?? []).map((info) => scope.get(info.name) ?? fail(`${where}: subgraph output '${info.name}' is never computed`));
+    const results = (body.output ?? []).map((info) => scope.get(info.name) ?? fail(`${where}: subgraph output '${info.name}' is never computed`));
+    // the element types of a subgraph's outputs, where its declarations leave them out
+    subgraphNarrow = results.map((t, i) => narrowOfCode(body.output![i].type?.tensor_type?.elem_type) ?? narrowOf(t));
+    return results;
   };
+  let subgraphNarrow: (Narrow | undefined)[] = [];
   let result;
   try {
     const key = node.domain && node.domain !== "ai.onnx" ? `${node.domain}.${node.op_type}` : node.op_type;
@@ -286,11 +299,12 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     throw e;
   }
   const outs = Array.isArray(result) ? result : [result];
+  const narrow = narrowOutputs(node, inputs, outs.length, subgraphNarrow);
   outputNames.forEach((name, i) => {
     if (!name) return;
     const t = outs[i];
     if (!t) fail(`${label}: output ${i} ('${name}') is not supported`);
-    env.set(name, t);
+    env.set(name, narrow[i] ? roundToNarrow(t, narrow[i]!, node.op_type, code(node, "saturate") ?? 1, roundMode(node)) : t);
   });
 }
 
@@ -299,4 +313,60 @@ export function onnxInputNames(bytes: Uint8Array, source = "ONNX model"): string
   const graph = decodeModel(bytes, source).graph;
   const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
   return (graph?.input ?? []).map((i) => i.name).filter((n) => !inits.has(n));
+}
+
+/** Ops whose float16 results are float16 inputs moved, selected or compared: already exact, no rounding needed. */
+const EXACT_ON_NARROW = new Set([
+  "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "GatherElements", "GatherND", "Concat", "Split",
+  "Expand", "Tile", "Where", "Relu", "Neg", "Abs", "Max", "Min", "MaxPool", "ReduceMax", "ReduceMin", "Dropout", "DepthToSpace", "SpaceToDepth",
+  "Pad", "Compress", "ReverseSequence", "TopK", "Sign", "Floor", "Ceil", "Round", "Clip", "Constant", "ConstantOfShape", "If", "Loop", "Scan",
+]);
+
+/** A result of a narrow type (in its carrier) rounded to it: float16 through its bit patterns, the other floats with roundToFloat. */
+function roundToNarrow(t: Tensor, narrow: Narrow, op: string, saturate: number, mode = 0): Tensor {
+  const format = FLOAT_FORMATS[narrow];
+  if (t.dtype !== "float32" || EXACT_ON_NARROW.has(op) || (narrow !== "float16" && narrow !== "float8e8m0" && !format)) return markNarrow(t, narrow);
+  const rounded = narrow === "float16" ? apply("halfToFloat", [apply("floatToHalf", [t], {})], {})
+    : narrow === "float8e8m0" ? apply("roundToE8m0", [t], { mode, saturate: saturate !== 0 ? 1 : 0 })
+    : apply("roundToFloat", [t], { ...roundAttrs(format!, saturate !== 0) });
+  return markNarrow(rounded, narrow);
+}
+
+/** Cast's round_mode (opset 25, float8e8m0 only): 0 up (the default), 1 down, 2 nearest. */
+function roundMode(node: NodeProto): number {
+  const a = (node.attribute ?? []).find((x) => x.name === "round_mode");
+  const mode = a ? new TextDecoder().decode(a.s) : "up";
+  const index = ["up", "down", "nearest"].indexOf(mode);
+  if (index < 0) fail(`${node.op_type} node '${node.name ?? ""}': round_mode '${mode}' is not one of up, down, nearest`);
+  return index;
+}
+
+const code = (node: NodeProto, name: string): number | undefined => {
+  const a = (node.attribute ?? []).find((x) => x.name === name);
+  return a?.i !== undefined ? toInt(a.i) : undefined;
+};
+
+/** Which of a node's outputs are float16 in ONNX: by its target type, its subgraph's outputs (the last one it imported), or else its first float input's. */
+function narrowOutputs(node: NodeProto, inputs: (Tensor | undefined)[], count: number, subgraph: (Narrow | undefined)[]): (Narrow | undefined)[] {
+  const attr = (name: string) => (node.attribute ?? []).find((a) => a.name === name);
+  const all = (n: Narrow | undefined) => new Array<Narrow | undefined>(count).fill(n);
+  const first = inputs.find((t) => t?.dtype === "float32" || t?.dtype === "float64");
+  const zeroPoint = narrowOf(inputs[2]);
+  const fromInputs = first ? narrowOf(first) : undefined;
+  switch (node.op_type) {
+    // QuantizeLinear gives its zero point's type (or output_dtype); DequantizeLinear its scale's
+    case "QuantizeLinear": return all(zeroPoint ?? narrowOfCode(code(node, "output_dtype")));
+    case "DequantizeLinear": return all(narrowOf(inputs[1]));
+    case "Cast": return all(narrowOfCode(code(node, "to")));
+    case "CastLike": return all(inputs[1] && narrowOf(inputs[1]));
+    case "Constant": case "ConstantOfShape": return all(narrowOfCode(attr("value")?.t?.data_type));
+    case "EyeLike": case "RandomNormal": case "RandomUniform": case "RandomNormalLike": case "RandomUniformLike": case "Bernoulli":
+      return all(attr("dtype") ? narrowOfCode(code(node, "dtype")) : fromInputs);
+    // a Loop body's first output is its condition
+    case "If": case "Scan": return subgraph;
+    case "Loop": return subgraph.slice(1);
+    // Mean and InvStdDev are of the stash type (float32 by default)
+    case "LayerNormalization": return [fromInputs, ...all(code(node, "stash_type") === 10 ? "float16" : undefined).slice(1)];
+    default: return all(fromInputs);
+  }
 }

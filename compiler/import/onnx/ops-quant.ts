@@ -3,6 +3,7 @@ import { numel, type DType } from "../../ir/dtype.js";
 import { normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { cast, constValues, HANDLERS, need, registerHandlers, type OpContext } from "./ops.js";
+import { FLOAT_FORMATS, NARROW_INTS, narrowOf, narrowOfCode, type Narrow } from "./narrow.js";
 import { onnxDType } from "./proto.js";
 
 /**
@@ -19,8 +20,8 @@ const RANGES: Partial<Record<DType, [number, number]>> = { uint8: [0, 255], int8
 /** float32 holds every integer up to 2^24 exactly */
 const EXACT_FLOAT_INT = 2 ** 24;
 
-function rangeOf(dtype: DType, what: string, ctx: OpContext): [number, number] {
-  const r = RANGES[dtype];
+function rangeOf(dtype: DType, what: string, ctx: OpContext, narrow?: Narrow): [number, number] {
+  const r = narrow ? NARROW_INTS[narrow]?.range : RANGES[dtype];
   if (!r) fail(`${ctx.label}: ${what} of type ${dtype} is not supported; uint8, int8, uint16 and int16 are`);
   return r;
 }
@@ -51,8 +52,8 @@ function axisAttrs(ctx: OpContext): { axis: number; blockSize: number } {
 }
 
 /** round half to even, add the zero point, clamp to the type's range, cast: exact for these integer ranges */
-function requantize(y: Tensor, zeroPoint: Tensor | undefined, dtype: DType, ctx: OpContext): Tensor {
-  const [lo, hi] = rangeOf(dtype, "the quantized output", ctx);
+function requantize(y: Tensor, zeroPoint: Tensor | undefined, dtype: DType, ctx: OpContext, narrow?: Narrow): Tensor {
+  const [lo, hi] = rangeOf(dtype, "the quantized output", ctx, narrow);
   const shifted = zeroPoint ? y.round().add(zeroPoint) : y.round();
   return cast(shifted.clamp(lo, hi), dtype);
 }
@@ -64,16 +65,20 @@ function quantizeLinear(x: Input[], ctx: OpContext): Tensor {
   if (precision !== 0 && precision !== 1) fail(`${ctx.label}: precision ${precision} is not supported; float32 is`);
   const outputType = ctx.attrs.int("output_dtype", 0);
   const dtype = zeroPoint?.dtype ?? (outputType ? onnxDType(outputType, `${ctx.label} output_dtype`) : "uint8");
-  if (zeroPoint && outputType && onnxDType(outputType, `${ctx.label} output_dtype`) !== dtype) fail(`${ctx.label}: output_dtype differs from the zero point's type ${dtype}`);
-  rangeOf(dtype, "the quantized output", ctx);
+  const narrow = zeroPoint ? narrowOf(zeroPoint) : narrowOfCode(outputType);
+  if (zeroPoint && outputType && (onnxDType(outputType, `${ctx.label} output_dtype`) !== dtype || narrowOfCode(outputType) !== narrow)) fail(`${ctx.label}: output_dtype differs from the zero point's type ${narrow ?? dtype}`);
   const s = alongAxis(toFloat(scale), input, axis, blockSize, "y_scale", ctx);
   const zp = zeroPoint && alongAxis(toFloat(zeroPoint), input, axis, blockSize, "y_zero_point", ctx);
-  return requantize(input.div(s), zp, dtype, ctx);
+  // to a float8 (or float4) type: x / scale + zero point, rounded to the type (and saturated) as the node's result (index.ts)
+  if (narrow && FLOAT_FORMATS[narrow]) return zp ? input.div(s).add(zp) : input.div(s);
+  rangeOf(dtype, "the quantized output", ctx, narrow);
+  return requantize(input.div(s), zp, dtype, ctx, narrow);
 }
 
 function dequantizeLinear(x: Input[], ctx: OpContext): Tensor {
   const q = need(x, 0, ctx), scale = need(x, 1, ctx), zeroPoint = x[2];
-  if (q.dtype !== "int32") rangeOf(q.dtype, "the quantized input", ctx);
+  const narrow = narrowOf(q);
+  if (q.dtype !== "int32" && !(narrow && FLOAT_FORMATS[narrow])) rangeOf(q.dtype, "the quantized input", ctx, narrow);
   if (scale.dtype !== "float32") fail(`${ctx.label}: x_scale of type ${scale.dtype} is not supported; float32 is`);
   const { axis, blockSize } = axisAttrs(ctx);
   const s = alongAxis(scale, q, axis, blockSize, "x_scale", ctx);

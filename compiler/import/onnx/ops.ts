@@ -4,6 +4,7 @@ import type { Value } from "../../ir/graph.js";
 import { broadcastShapes, hostArray, normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
 import type { NodeAttrs } from "./attrs.js";
+import { NARROW_INTS, narrowOf, narrowOfCode, type Narrow } from "./narrow.js";
 import { onnxDType } from "./proto.js";
 
 /**
@@ -678,9 +679,18 @@ function dropout(x: Input[], ctx: OpContext): Input[] {
 
 const castTo = (x: Input[], ctx: OpContext): Tensor => {
   const t = need(x, 0, ctx);
-  const to = onnxDType(ctx.attrs.int("to"), `${ctx.label} target type`);
-  return t.dtype === to ? identityCopy(t) : cast(t, to);
+  const code = ctx.attrs.int("to");
+  return castToType(t, onnxDType(code, `${ctx.label} target type`), narrowOfCode(code));
 };
+
+/** A cast to an ONNX type: to a 4- or 2-bit integer as to int32 and then wrapped to its bits (as numpy's astype through ml_dtypes); narrow floats round afterwards (index.ts). */
+function castToType(t: Tensor, to: DType, narrow: Narrow | undefined): Tensor {
+  const int = narrow && NARROW_INTS[narrow];
+  if (!int) return t.dtype === to ? identityCopy(t) : cast(t, to);
+  const low = apply("bitwiseAnd", [cast(t, "int32"), scalarOf(2 ** int.bits - 1, "int32")], {});
+  const half = scalarOf(2 ** (int.bits - 1), "int32");
+  return cast(int.signed ? apply("bitwiseXor", [low, half], {}).sub(half) : low, to);
+}
 
 const logical = (fn: (a: Tensor, b: Tensor) => Tensor): Handler => binary((a, b) => fn(a, b));
 const FALSE = () => Tensor.full([], 0, "bool");
@@ -856,6 +866,6 @@ registerHandlers({
   BitCast: (x, ctx) => apply("bitcast", [need(x, 0, ctx)], { to: onnxDType(ctx.attrs.int("to"), `${ctx.label} target type`) }),
   CastLike: (x, ctx) => {
     const t = need(x, 0, ctx), like = need(x, 1, ctx);
-    return t.dtype === like.dtype ? identityCopy(t) : cast(t, like.dtype);
+    return castToType(t, like.dtype, narrowOf(like));
   },
 });

@@ -1,8 +1,9 @@
 import protobuf from "protobufjs";
 import { fail } from "../../errors.js";
-import { DTYPES, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
+import { DTYPES, halfToFloat, isBigIntArray, numel, type DType } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
+import { carrierOf, decodeFloat, NARROW_INTS, narrowOfCode, type Narrow } from "./narrow.js";
 import schema from "./onnx-schema.json" with { type: "json" };
 
 /** onnx.proto as plain objects: protobufjs's toObject with int64 as decimal strings (exact) and bytes as Uint8Array. */
@@ -78,21 +79,20 @@ export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => 
 
 /** TensorProto.DataType codes → our dtypes; the others are named in errors. */
 const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 12: "uint32", 13: "uint64" };
-const ONNX_DTYPE_NAMES: Record<number, string> = {
-  0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16",
-  17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
-};
+const ONNX_DTYPE_NAMES: Record<number, string> = { 0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128" };
 
 const FLOAT16 = 10;
 
-/** The dtype of a graph value: float16 is refused here until ops compute on it (tensors of it are still read, below). */
+/** The dtype a graph value computes in: narrow types in their carrier (float16 as float32; see narrow.ts). */
 export function onnxDType(code: number | undefined, what: string): DType {
-  if (code === FLOAT16) fail(`${what} has element type FLOAT16, which teenygrad reads and writes but does not compute on yet`);
-  return storageDType(code, what);
+  const narrow = narrowOfCode(code);
+  return narrow ? carrierOf(narrow) : storageDType(code, what);
 }
 
-function storageDType(code: number | undefined, what: string): DType {
-  const dtype = code === FLOAT16 ? "float16" : ONNX_DTYPES[code ?? 0];
+/** The dtype a graph value is stored in (a model input or output): float16 as its bit patterns, the other narrow types in their carrier. */
+export function storageDType(code: number | undefined, what: string): DType {
+  const narrow = narrowOfCode(code);
+  const dtype = code === FLOAT16 ? "float16" : narrow ? carrierOf(narrow) : ONNX_DTYPES[code ?? 0];
   if (!dtype) fail(`${what} has element type ${ONNX_DTYPE_NAMES[code ?? 0] ?? code}, which teenygrad does not support`);
   return dtype;
 }
@@ -103,10 +103,15 @@ export const onnxCode = (dtype: DType): number => Number(Object.entries(ONNX_DTY
 /** int64 fields arrive as decimal strings; dims beyond 2^53 are nonsense anyway, so Number is exact enough. */
 export const toInt = (s: string | number | undefined): number => Number(s ?? 0);
 
-/** A TensorProto's values for the graph (no float16, as onnxDType). `baseDir` resolves external data files, which must stay inside it. */
+/** A TensorProto's values for the graph, float16 widened to float32 (exact), as onnxDType. `baseDir` resolves external data files, which must stay inside it. */
 export function tensorFromProto(t: TensorProto, what: string, baseDir?: string): HostTensor {
-  onnxDType(t.data_type, `${what}${t.name ? ` '${t.name}'` : ""}`);
-  return storedTensor(t, what, baseDir);
+  const h = storedTensor(t, what, baseDir);
+  return h.dtype === "float16" ? widenHalf(h) : h;
+}
+
+/** float16 bit patterns → their float32 values (exact). */
+export function widenHalf(h: HostTensor): HostTensor {
+  return { shape: h.shape, dtype: "float32", data: Float32Array.from(h.data as Uint16Array, halfToFloat) };
 }
 
 /** A TensorProto's values, float16 as its bit patterns (int32_data holds them one per element, as the spec says). */
@@ -116,6 +121,8 @@ export function storedTensor(t: TensorProto, what: string, baseDir?: string): Ho
   const shape = (t.dims ?? []).map(toInt);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${label} has invalid dims ${shapeStr(shape)}`);
   const n = numel(shape);
+  const narrow = narrowOfCode(t.data_type);
+  if (narrow && narrow !== "float16") return narrowTensor(t, label, narrow, shape, baseDir);
   const info = DTYPES[dtype];
   if (n * info.bytes > 2 ** 31) fail(`${label}: ${shapeStr(shape)} is too large (${n * info.bytes} bytes)`);
   const out = new info.array(n);
@@ -139,6 +146,38 @@ export function storedTensor(t: TensorProto, what: string, baseDir?: string): Ho
   if (isBigIntArray(out)) for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
   else for (let i = 0; i < n; i++) out[i] = Number(values[i]);
   return { shape, dtype, data: out };
+}
+
+/**
+ * A narrow type's tensor decoded into its carrier: 4- and 2-bit elements packed low bits first (raw_data,
+ * or int32_data one packed byte each), 8- and 16-bit ones one element each (as float16's).
+ */
+function narrowTensor(t: TensorProto, label: string, narrow: Narrow, shape: number[], baseDir: string | undefined): HostTensor {
+  const n = numel(shape);
+  const width = narrow === "bfloat16" ? 16 : narrow === "int4" || narrow === "uint4" || narrow === "float4e2m1" ? 4 : narrow === "int2" || narrow === "uint2" ? 2 : 8;
+  const packed = width < 8;
+  const bytes = Math.ceil((n * width) / 8);
+  if (bytes > 2 ** 31) fail(`${label}: ${shapeStr(shape)} is too large (${bytes} bytes)`);
+  let raw = t.raw_data;
+  if (t.data_location === 1) raw = readExternal(t, label, baseDir, bytes);
+  let element: (i: number) => number;
+  if (raw && raw.byteLength > 0) {
+    if (raw.byteLength !== bytes) fail(`${label}: raw_data has ${raw.byteLength} bytes, ${shapeStr(shape)} ${narrow} needs ${bytes}`);
+    const r = raw;
+    element = width === 16 ? (i) => r[2 * i] | (r[2 * i + 1] << 8) : (i) => (r[(i * width) >> 3] >> ((i * width) & 7)) & ((1 << width) - 1);
+  } else {
+    const values = t.int32_data ?? [];
+    if (values.length !== (packed ? bytes : n)) fail(`${label}: ${values.length} int32_data values for shape ${shapeStr(shape)} (${n} ${narrow} elements)`);
+    element = packed ? (i) => (values[(i * width) >> 3] >> ((i * width) & 7)) & ((1 << width) - 1) : (i) => values[i] & ((1 << width) - 1);
+  }
+  const dtype = carrierOf(narrow);
+  const data = new DTYPES[dtype].array(n) as Float32Array | Int8Array | Uint8Array;
+  const int = NARROW_INTS[narrow];
+  for (let i = 0; i < n; i++) {
+    const bits = element(i);
+    data[i] = int ? (int.signed && bits >> (width - 1) ? bits - (1 << width) : bits) : decodeFloat(narrow, bits);
+  }
+  return { shape, dtype, data };
 }
 
 function readExternal(t: TensorProto, label: string, baseDir: string | undefined, bytes: number): Uint8Array {
