@@ -13,15 +13,17 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
  * Where every value lives in linear memory:
- *   [0, 16) reserved · weights (read-only, a data segment) · activation arena (inputs, outputs,
- *   intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
+ *   [0, 16) reserved · weights (read-only, a data segment) · streaming state · activation arena (inputs,
+ *   outputs, intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
  * With `weightsRegion`, the weights leave linear memory for a region at the top of the 32-bit address
- * space (WAMR's shared heap) and the arena follows the reserved bytes.
+ * space (WAMR's shared heap) and the state and the arena follow the reserved bytes.
  */
 export interface MemoryLayout {
   address: Map<Value, number>;
   scratch: Map<Node, number>;
   weights: { offset: number; bytes: number; values: Value[]; region?: { offset: number; bytes: number } };
+  /** the streaming state's region (LayoutOptions.state): zero bytes when there is none */
+  state: { offset: number; bytes: number };
   /** `names`: what each buffer holds (the node that writes it first, an input, a scratch), for the plan's pictures */
   arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[]; names: Map<number, string> };
   /** first byte after the arena */
@@ -45,12 +47,21 @@ export interface LayoutOptions {
    * running one element past its tensor wraps to 0.
    */
   weightsRegion?: { pageBytes: number };
+  /**
+   * A streaming model's state: each `value` (read by run(), fed by no host) keeps its bytes between calls in a
+   * region between the weights and the arena, which no other buffer uses; `next` (written by the last nodes
+   * of run()) lands on the same bytes, so the next call reads it.
+   */
+  state?: { value: Value; next: Value }[];
 }
 
 
 export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   checkAddressable(g);
-  const fixed = opts.fixed ?? new Map<Value, number>();
+  const fixed = new Map(opts.fixed ?? []);
+  const state = opts.state ?? [];
+  // known now so that no view or in-place write treats the state as arena bytes; placed after the weights
+  for (const s of state) fixed.set(s.value, 0).set(s.next, 0);
   const root = aliasRoots(g, fixed);
   const rootOf = (v: Value) => root.get(v) ?? v;
 
@@ -67,6 +78,14 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
     at = alignUp(at + c.bytes);
   }
   const weights = { offset: weightsAt, bytes: at - weightsAt, values: constants, region: region && { offset: weightsAt, bytes: region.bytes } };
+  const stateAt = alignUp(opts.arenaAt ?? (opts.weightsRegion ? RESERVED_BYTES : at));
+  at = stateAt;
+  for (const s of state) {
+    fixed.set(s.value, at).set(s.next, at);
+    address.set(s.value, at).set(s.next, at);
+    at = alignUp(at + s.value.bytes);
+  }
+  const stateRegion = { offset: stateAt, bytes: at - stateAt };
 
   // schedule: one step per node that runs code; buffer ids are alias-root value ids
   const inArena = (v: Value) => !rootOf(v).isConstant && !fixed.has(rootOf(v));
@@ -102,7 +121,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const plan = planArena(buffers, { alignment: ALIGN });
   checkNoOverlap(buffers, plan.offsets, ALIGN);
 
-  const arenaOffset = alignUp(opts.arenaAt ?? (opts.weightsRegion ? RESERVED_BYTES : at));
+  const arenaOffset = at;
   const placed = (id: number) => {
     const off = plan.offsets.get(id);
     if (off === undefined) fail(`internal: buffer ${id} was not planned`);
@@ -114,7 +133,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const scratch = new Map([...scratchIds].map(([n, id]) => [n, placed(id)]));
   const end = alignUp(arenaOffset + plan.arenaBytes);
   if (end > ADDRESS_SPACE) fail(`the model needs ${end} bytes of memory (weights ${weights.bytes}, arena ${plan.arenaBytes}), more than the 4 GiB a wasm32 blob can address`);
-  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers, names }, end };
+  return { address, scratch, weights, state: stateRegion, arena: { offset: arenaOffset, plan, buffers, names }, end };
 }
 
 /**

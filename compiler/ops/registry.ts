@@ -103,7 +103,7 @@ export const allOps = (): OpDef[] => [...OPS.values()];
 
 /** Output types of `op`, with the node named in any error. */
 /** The ops that only move elements, so they are right on float16's bit patterns; no op computes on float16 yet. */
-const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast"]);
+const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast", "copy"]);
 
 export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeName: string): TensorType[] {
   const def = getOp(op, nodeName);
