@@ -143,7 +143,15 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
 function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
   const root = new Map<Value, Value>();
   const rootOf = (v: Value) => root.get(v) ?? v;
-  for (const n of g.nodes) if (getOp(n.op).view) root.set(n.outputs[0], rootOf(n.inputs[0]));
+  // root → the values that share its bytes, so moving a group is linear in its size
+  const members = new Map<Value, Value[]>();
+  const join = (v: Value, r: Value) => {
+    root.set(v, r);
+    const group = members.get(r);
+    if (group) group.push(v);
+    else members.set(r, [v]);
+  };
+  for (const n of g.nodes) if (getOp(n.op).view) join(n.outputs[0], rootOf(n.inputs[0]));
 
   // last step reading any member of each view group
   const lastRead = new Map<Value, number>();
@@ -164,8 +172,9 @@ function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
     if (!victim) return;
     const r = rootOf(victim);
     // the output's own view group now lives in the victim's bytes
-    for (const [v, rv] of root) if (rv === out) root.set(v, r);
-    root.set(out, r);
+    for (const v of members.get(out) ?? []) join(v, r);
+    members.delete(out);
+    join(out, r);
     lastRead.set(r, Math.max(i, lastRead.get(out) ?? i));
     if (outputs.has(out)) outputs.add(r);
   });

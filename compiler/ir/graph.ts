@@ -108,9 +108,12 @@ export class Graph {
     return node;
   }
 
-  /** Every use of `from` (node inputs and graph outputs) now reads `to`. */
-  replaceAllUses(from: Value, to: Value): void {
-    for (const n of this.nodes) n.inputs = n.inputs.map((v) => (v === from ? to : v));
+  /**
+   * Every use of `from` (node inputs and graph outputs) now reads `to`. A pass that knows `from`'s readers
+   * (consumers()) passes them, so replacing values one by one stays linear in the graph's size.
+   */
+  replaceAllUses(from: Value, to: Value, readers: Node[] = this.nodes): void {
+    for (const n of readers) if (n.inputs.includes(from)) n.inputs = n.inputs.map((v) => (v === from ? to : v));
     // a rewritten graph output keeps the name the host knows it by
     if (to.kind === "node" && this.outputs.includes(from)) to.name = from.name;
     this.outputs = this.outputs.map((v) => (v === from ? to : v));
@@ -118,6 +121,11 @@ export class Graph {
 
   removeNode(node: Node): void {
     this.nodes.splice(this.nodes.indexOf(node), 1);
+  }
+
+  /** Removes many nodes in one pass (removeNode one by one costs a search of the node list each). */
+  removeNodes(nodes: Set<Node>): void {
+    if (nodes.size) this.nodes = this.nodes.filter((n) => !nodes.has(n));
   }
 
   /** Map from value to the nodes that read it, in execution order. */

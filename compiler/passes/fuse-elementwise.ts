@@ -24,6 +24,7 @@ export function fuseElementwise(g: Graph): number {
   }
   let fused = 0;
   const order = new Map(g.nodes.map((n, i) => [n, i]));
+  const merged = new Set<Node>();
   for (const [head, group] of groups) {
     if (group.length === 1) continue;
     group.sort((a, b) => order.get(a)! - order.get(b)!);
@@ -37,9 +38,11 @@ export function fuseElementwise(g: Graph): number {
       dtype: m.outputs[0].dtype,
     }));
     const node = g.insertBefore(head, "fused", external, { steps, out: head.outputs[0].type }, head.name);
-    g.replaceAllUses(head.outputs[0], node.outputs[0]);
-    for (const m of group) g.removeNode(m);
+    // groups come in their heads' order, so a head's readers are still the nodes consumers() found
+    g.replaceAllUses(head.outputs[0], node.outputs[0], uses.get(head.outputs[0]) ?? []);
+    for (const m of group) merged.add(m);
     fused += group.length;
   }
+  g.removeNodes(merged);
   return fused;
 }
