@@ -102,7 +102,8 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   for (const v of g.inputs) if (inArena(v)) names.set(rootOf(v).id, `input ${v.name}`);
   for (const n of g.nodes) {
     if (getOp(n.op).view) continue;
-    const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
+    const reads = [...n.inputs, ...n.guard.map((c) => c.cond)];
+    const step: ScheduleStep = { reads: unique(reads.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
     for (const id of step.writes) if (!names.has(id)) names.set(id, `${n.name} (${n.op})`);
     const scratch = getOp(n.op).scratchBytes?.(n) ?? 0;
     if (scratch > 0) {
@@ -155,7 +156,7 @@ function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
 
   // last step reading any member of each view group
   const lastRead = new Map<Value, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastRead.set(rootOf(v), i)));
+  g.nodes.forEach((n, i) => [...n.inputs, ...n.guard.map((c) => c.cond)].forEach((v) => lastRead.set(rootOf(v), i)));
   const outputs = new Set(g.outputs.map(rootOf));
 
   g.nodes.forEach((n, i) => {

@@ -1,5 +1,5 @@
 import { numel } from "../ir/dtype.js";
-import type { Graph, Node, Value } from "../ir/graph.js";
+import { Graph, type Node, type Value } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import { epilogueOf } from "../ops/linalg.js";
 
@@ -18,7 +18,7 @@ export function fuseEpilogues(g: Graph): number {
       const users = uses.get(out) ?? [];
       if (users.length !== 1 || g.outputs.includes(out)) break;
       const next = users[0];
-      if (next.outputs[0].shape.join() !== out.shape.join()) break;
+      if (next.outputs[0].shape.join() !== out.shape.join() || !Graph.sameGuard(node, next)) break;
       if (!absorbBias(g, node, next) && !absorbActivation(node, next)) break;
       // the node's output now has the absorbed node's readers
       const readers = uses.get(next.outputs[0]) ?? [];
