@@ -104,7 +104,7 @@ test("the C embedding keeps the state between the records it reads from stdin", 
   assert.match(short.stderr.toString(), /run-model: stdin ended before this input's bytes: x/);
 });
 
-/** y = a + x, with the state (a, b) swapped on every call through reshapes (views of each other's bytes). */
+/** y = a + x, with the state (a, b) swapped on every call through reshapes (the outputs view the states' bytes). */
 const swapModel = () => importOnnx(onnxModel({
   inputs: [{ name: "x", shape: [4] }, { name: "a", shape: [4] }, { name: "b", shape: [4] }],
   outputs: [{ name: "y", shape: [4] }, { name: "a_next", shape: [4] }, { name: "b_next", shape: [4] }],
@@ -126,6 +126,8 @@ test("states that pass on other states' bytes (a swap through views) and a start
   const x = [0.5, 0.5, 0.5, 0.5];
   const y = () => Array.from(blob.run({ x }).y as Float32Array);
   assert.deepEqual(y(), [1.5, 2.5, 3.5, 4.5]);
+  // outputs that view a state's bytes show this run's values, not what the state copies wrote after them
+  assert.deepEqual([...blob.outputs.a_next, ...blob.outputs.b_next].map(Number), [10, 20, 30, 40, 1, 2, 3, 4]);
   assert.deepEqual(y(), [10.5, 20.5, 30.5, 40.5]);
   assert.deepEqual(y(), [1.5, 2.5, 3.5, 4.5]);
   blob.reset();

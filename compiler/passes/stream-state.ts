@@ -40,17 +40,19 @@ export function resolveStatePairs(g: Graph, pairs: Record<string, string>): Stat
 export function attachStreamState(g: Graph, pairs: StatePair[]): { value: Value; next: Value; output: Value }[] {
   const states = new Set(pairs.map((p) => p.input));
   g.inputs = g.inputs.filter((v) => !states.has(v));
-  // a next state that shares a state input's bytes (the state passed on through views) must be read before
-  // any copy overwrites them: it goes through an arena copy first
+  // an output that shares a state input's bytes (the state itself, or a view of it) must be read before any
+  // copy overwrites them, by the next copy as by the host: it becomes an arena copy, keeping its name
   const sharesState = (v: Value): boolean => states.has(v) || (v.producer !== null && getOp(v.producer.op).view === true && sharesState(v.producer.inputs[0]));
-  // (addNode appends: these arena copies come before every copy into the state region)
-  const sources = pairs.map(({ input, outputIndex }) => {
-    const output = g.outputs[outputIndex];
-    return sharesState(output) ? g.addNode("copy", [output], {}, `${input.name}/next`).outputs[0] : output;
+  g.outputs = g.outputs.map((output) => {
+    if (!sharesState(output)) return output;
+    const copy = g.addNode("copy", [output], {}, `${output.name}/copy`).outputs[0];
+    copy.name = output.name;
+    return copy;
   });
-  return pairs.map(({ input, outputIndex }, i) => ({
+  // (addNode appends: the arena copies above come before every copy into the state region)
+  return pairs.map(({ input, outputIndex }) => ({
     value: input,
-    next: g.addNode("copy", [sources[i]], {}, `${input.name}/store`).outputs[0],
+    next: g.addNode("copy", [g.outputs[outputIndex]], {}, `${input.name}/store`).outputs[0],
     output: g.outputs[outputIndex],
   }));
 }
