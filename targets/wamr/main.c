@@ -83,15 +83,15 @@ static int reset_state(wasm_module_inst_t instance) {
     return 1;
 }
 
-/* one record of inputs from stdin into linear memory: 1 when read, 0 when stdin ended at a record's start after
-   the first, -1 on a short read */
+/* one record of inputs from stdin into linear memory: 1 when read, 0 when stdin ends at a record's start (after
+   the first record), -1 on a short read */
 static int read_inputs(wasm_module_inst_t instance, int first) {
 #if MODEL_INPUT_COUNT > 0
     for (uint32_t i = 0; i < MODEL_INPUT_COUNT; i++) {
         uint8_t *bytes = tensor_bytes(instance, &model_inputs[i]);
         if (!bytes) return -1;
         size_t got = fread(bytes, 1, model_inputs[i].bytes, stdin);
-        if (i == 0 && got == 0 && !first && feof(stdin)) return 0;
+        if (i == 0 && got == 0 && !first) return 0;
         if (got != model_inputs[i].bytes) {
             report("stdin ended before this input's bytes", model_inputs[i].name);
             return -1;
