@@ -1,11 +1,12 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
-import type { Manifest, TensorSlot } from "./codegen/manifest.js";
+import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
 import { fail } from "./errors.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";
+import { attachStreamState, resolveStatePairs } from "./passes/stream-state.js";
 import type { ArenaPlan, BufferRequest } from "./planner/index.js";
 import { isModule, traceModule, type InputSpec, type Module } from "./tensor/nn.js";
 import { getTarget, WAMR_PAGE_BYTES } from "../targets/index.js";
@@ -29,6 +30,12 @@ export interface CompileOptions {
    * report's `codegen` says so and why. "asc": always compile the entry's AssemblyScript with the kernels.
    */
   codegen?: "kernel-library" | "asc";
+  /**
+   * Streaming state, state input name → the output that becomes its next value (an LSTM's `h_in: "h_out"`):
+   * the blob keeps the state in its own memory between run() calls (zero at first), the host no longer feeds
+   * those inputs, and the manifest's `state` lists them.
+   */
+  streamState?: Record<string, string>;
   /** called as each stage starts ("tracing", "optimizing the graph", …), for a progress display */
   onProgress?: (stage: string) => void;
 }
@@ -38,6 +45,8 @@ export interface CompileReport {
   target: string;
   inputs: TensorSlot[];
   outputs: TensorSlot[];
+  /** the streaming state kept in the blob (empty without streamState) */
+  state: StateSlot[];
   arena: { bytes: number; lowerBound: number; greedyBaseline: number; strategy: string };
   weightsBytes: number;
   codeBytes: number;
@@ -88,12 +97,14 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   if (isModule(model)) progress(`tracing ${name}`);
   const graph = isModule(model) ? traceModule(model, inputs) : model;
   const t1 = performance.now();
+  const statePairs = resolveStatePairs(graph, opts.streamState ?? {});
   progress(`optimizing the graph (${graph.nodes.length} nodes)`);
   const passes = optimize(graph);
+  const state = attachStreamState(graph, statePairs);
   const t2 = performance.now();
   progress("planning memory");
   const inSharedHeap = target.weights === "wamr-shared-heap";
-  const layout = layoutMemory(graph, inSharedHeap ? { weightsRegion: { pageBytes: WAMR_PAGE_BYTES } } : {});
+  const layout = layoutMemory(graph, { ...(inSharedHeap ? { weightsRegion: { pageBytes: WAMR_PAGE_BYTES } } : {}), state });
   // the weights leave the module when shipped apart or read from flash as WAMR's shared heap
   const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
@@ -110,6 +121,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const plan = layout.arena.plan;
   const inputSlots = graph.inputs.map((v) => slot(v));
   const outputSlots = graph.outputs.map((v) => slot(v));
+  const stateSlots = state.map((s): StateSlot => ({ ...slot(s.value), output: s.output.name }));
   if (new Set(outputSlots.map((s) => s.name)).size !== outputSlots.length) fail(`duplicate output names: ${outputSlots.map((s) => s.name).join(", ")}`);
 
   const built = await buildModule(entry, {
@@ -136,6 +148,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       },
       inputs: inputSlots,
       outputs: outputSlots,
+      ...(stateSlots.length ? { state: stateSlots } : {}),
     }),
   });
   const t4 = performance.now();
@@ -154,6 +167,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       target: target.name,
       inputs: inputSlots,
       outputs: outputSlots,
+      state: stateSlots,
       arena: { bytes: plan.arenaBytes, lowerBound: plan.lowerBound, greedyBaseline: plan.greedyBaseline, strategy: plan.strategy },
       weightsBytes: layout.weights.bytes,
       codeBytes: built.info.codeBytes,

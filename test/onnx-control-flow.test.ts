@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { main } from "../compiler/cli/main.js";
-import { loadBlob, parseNpy } from "../compiler/index.js";
+import { compile, importOnnx, loadBlob, parseNpy } from "../compiler/index.js";
 import { relError, SEED } from "./helpers/compiled.js";
 import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
 
@@ -65,6 +65,20 @@ test("an If on data computes both branches and selects at run time", { skip, tim
   for (const c of ["low", "high"]) {
     const got = blob.run({ x: npy(`data_if.${c}.x.npy`).data }).y as Float32Array;
     assert.ok(relError(got, npy(`data_if.${c}.y.npy`).data as Float32Array) < 1e-5, `${c}, seed ${SEED}`);
+  }
+});
+
+test("an If on data with a costly branch is real control flow: run() skips the branch not taken", { skip, timeout: 300_000 }, async () => {
+  // the second stage gathers its bias row out of range unless it is taken: run on an idle frame, it would fault
+  for (const codegen of ["kernel-library", "asc"] as const) {
+    const { wasm, source, report } = await compile(importOnnx(readFileSync(join(dir, "wake_word.onnx"))).graph, {}, { codegen, optimizeLevel: 1 });
+    assert.equal(report.codegen.path, codegen);
+    assert.match(source, /if \(load<u8>\(\d+\) != 0\) \{\n(.*\n)*?.*gatherRows\((.*\n)*?.*gemm\(/, "the second stage sits in the guarded block");
+    const blob = await loadBlob(wasm);
+    for (const c of ["fire", "idle"]) {
+      const out = blob.run({ x: npy(`wake_word.${c}.x.npy`).data });
+      for (const name of ["score", "y"]) assert.ok(relError(out[name] as Float32Array, npy(`wake_word.${c}.${name}.npy`).data as Float32Array) < 1e-5, `${codegen}: ${c} ${name}, seed ${SEED}`);
+    }
   }
 });
 

@@ -90,6 +90,7 @@ export function formatReport(r: CompileReport): string {
   const rows = [
     ...r.inputs.map((s) => `  input   ${s.name.padEnd(16)} ${s.dtype} ${shapeStr(s.shape)}  @${s.offset}`),
     ...r.outputs.map((s) => `  output  ${s.name.padEnd(16)} ${s.dtype} ${shapeStr(s.shape)}  @${s.offset}`),
+    ...r.state.map((s) => `  state   ${s.name.padEnd(16)} ${s.dtype} ${shapeStr(s.shape)}  @${s.offset}, kept between runs, the next value from output ${s.output}`),
     "",
     `  arena          ${kb(r.arena.bytes).padStart(10)}   lower bound ${kb(r.arena.lowerBound)} (+${pct(r.arena.bytes, r.arena.lowerBound)}), greedy-by-size baseline ${kb(r.arena.greedyBaseline)}`,
     `  weights        ${kb(r.weightsBytes).padStart(10)}`,
@@ -136,6 +137,7 @@ export function formatInspect(info: WasmInfo, source: string): string {
       `  manifest: target ${m.target}, flavour ${m.flavour}, arena ${m.arena.bytes} B @${m.arena.offset} (lower bound ${m.arena.lowerBound}, greedy ${m.arena.greedyBaseline}), weights ${m.weights.bytes} B @${m.weights.offset}${m.weights.sharedHeap ? " (WAMR shared heap, read in place from flash)" : m.weights.embedded ? "" : " (separate file)"}`,
       ...m.inputs.map(slot("input")),
       ...m.outputs.map(slot("output")),
+      ...(m.state ?? []).map(slot("state")),
       ...m.weights.tensors.map(slot("weight")),
     );
   } else lines.push("  manifest: none (not a teenygrad blob)");
@@ -164,6 +166,7 @@ export function buildProgram(): Command {
     .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
     .option("-c, --const <name=value>", "pin an input to a value at compile time: a .npy file or numbers, e.g. sr=16000 or axes=0,2 (repeatable; for inputs that decide shapes or If branches)", collect, [])
     .option("--state <file>", "load weights from a .safetensors state dict before compiling")
+    .option("--stream-state <input=output>", "keep a streaming model's state in the blob: the input takes the output's value from the previous run, e.g. h_in=h_out (repeatable; zero at first)", collect, [])
     .option("--wasi", "emit a WASI command: inputs' raw bytes on stdin, outputs' raw bytes on stdout")
     .option("--weights-file", "write the weights to OUT.weights.bin instead of embedding them (always for wamr-flash)")
     .option("--report <file>", "write the compile report as JSON")
@@ -184,15 +187,24 @@ export function buildProgram(): Command {
       const progress = compileProgress();
       progress(`loading ${modelPath}`);
       const [{ loadModelFile }, { compile }, { isModule, loadSafetensors }] = await Promise.all([import("../load-model.js"), import("../compile.js"), import("../tensor/nn.js")]);
+      const streamState = Object.fromEntries((o.streamState as string[]).map((a) => splitAssignment(a, "OUTPUT", "--stream-state")));
       const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes, constants);
       for (const note of notes ?? []) console.log(`note: ${note}`);
-      if (o.train) return compileForTraining(model, name, inputs, o, progress);
+      if (!(o.streamState as string[]).length && !isModule(model)) {
+        const { suggestStatePairs } = await import("../passes/stream-state.js");
+        const pairs = Object.entries(suggestStatePairs(model));
+        if (pairs.length) console.log(`note: ${pairs.map(([i, out]) => `input '${i}' looks like state carried from output '${out}'`).join("; ")}: to keep the state in the blob between runs, compile with ${pairs.map(([i, out]) => `--stream-state ${i}=${out}`).join(" ")}`);
+      }
+      if (o.train) {
+        if (Object.keys(streamState).length) fail("--stream-state applies to inference blobs; a --train blob's run() keeps no state");
+        return compileForTraining(model, name, inputs, o, progress);
+      }
       if (o.state) {
         if (!isModule(model)) fail(`--state: ${modelPath} carries its own weights; --state applies to model modules`);
         model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       }
       const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
-      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, optimizeLevel: o.optimize, onProgress: progress });
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, optimizeLevel: o.optimize, streamState, onProgress: progress });
       writeFileSync(o.output, result.wasm);
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");

@@ -1,6 +1,6 @@
 import { fail } from "../errors.js";
 import type { DType } from "../ir/dtype.js";
-import type { Graph, Node, Value } from "../ir/graph.js";
+import { Graph, type Node, type Value } from "../ir/graph.js";
 import type { FusedStep } from "../ops/fused.js";
 import { shapeStr } from "../ir/shape.js";
 import { getOp, type LowerContext } from "../ops/index.js";
@@ -23,10 +23,14 @@ export interface EntryModule {
   program: EntryProgram | { unsupported: string };
 }
 
-/** One statement of run(): a kernel call with constant arguments, or a generated element-wise loop. */
+/**
+ * One statement of run(): a kernel call with constant arguments, a generated element-wise loop, or statements
+ * that run only when every condition's bool byte at `ptr` is `when` (a data-dependent If's branch).
+ */
 export type EntryStatement =
   | { kind: "call"; fn: string; args: number[]; status?: number }
-  | { kind: "loop"; inputs: { ptr: number; dtype: DType; shape: number[] }[]; steps: FusedStep[]; out: { ptr: number; dtype: DType; shape: number[] } };
+  | { kind: "loop"; inputs: { ptr: number; dtype: DType; shape: number[] }[]; steps: FusedStep[]; out: { ptr: number; dtype: DType; shape: number[] } }
+  | { kind: "guarded"; conditions: { ptr: number; when: boolean }[]; body: EntryStatement[] };
 
 export interface EntryProgram {
   run: EntryStatement[];
@@ -78,7 +82,9 @@ export function lowerGraph(
 ): { body: string[]; kernelCalls: number; program: { run: EntryStatement[] } | { unsupported: string } } {
   const body: string[] = [];
   let kernelCalls = 0;
-  const run: EntryStatement[] = [];
+  const top: EntryStatement[] = [];
+  // statements go to run(), or to the guarded block a run of guarded nodes opened
+  let run = top;
   let unsupported: string | null = null;
   let current: Node | null = null;
   const needsAsc = (why: string) => (unsupported ??= `node ${current?.name} (${current?.op}) ${why}`);
@@ -120,11 +126,28 @@ export function lowerGraph(
     },
   };
 
+  let guarded: Node | null = null;
+  const closeGuard = () => {
+    if (guarded) body.push("}");
+    guarded = null;
+    run = top;
+  };
   for (const node of g.nodes) {
     current = node;
     const def = getOp(node.op, node.name);
     checkCompiledDTypes(node);
     if (def.view) continue;
+    if (!(guarded ? Graph.sameGuard(guarded, node) : node.guard.length === 0)) {
+      closeGuard();
+      if (node.guard.length) {
+        const conditions = node.guard.map((c) => ({ ptr: ptrOf(c.cond), when: c.when }));
+        body.push(`if (${conditions.map((c) => `load<u8>(${c.ptr}) ${c.when ? "!=" : "=="} 0`).join(" && ")}) {`);
+        const block: EntryStatement = { kind: "guarded", conditions, body: [] };
+        top.push(block);
+        run = block.body;
+        guarded = node;
+      }
+    }
     body.push(`// ${node.name}: ${node.op} -> ${node.outputs.map((v) => shapeStr(v.shape)).join(", ")}`);
     if (def.lower) def.lower(ctx, node);
     else if (def.elementwise) {
@@ -137,7 +160,8 @@ export function lowerGraph(
       if (extra.length) needsAsc("is followed by inline code");
     }
   }
-  return { body, kernelCalls, program: unsupported ? { unsupported } : { run } };
+  closeGuard();
+  return { body, kernelCalls, program: unsupported ? { unsupported } : { run: top } };
 }
 
 /** The value of a constant argument as the lowerings write it (`3`, `-1.5`, `<f32>1e-5`, `<f32>NaN`, `true`), else null. */

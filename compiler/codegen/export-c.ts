@@ -2,7 +2,7 @@
  * `teenygrad export-c`: a blob as a C header for firmware that embeds a WebAssembly runtime (see
  * targets/wamr/main.c): the blob's bytes as a const array (flash), for a wamr-flash blob its weights as a second
  * const array that WAMR reads in place, and from its manifest where every input and output lives in linear
- * memory, their sizes, dtypes and shapes, the memory and the device RAM the compiler budgets, as #defines and
+ * memory (a streaming model's state too), their sizes, dtypes and shapes, the memory and the device RAM the compiler budgets, as #defines and
  * static const tables.
  */
 import { footprint } from "../budget.js";
@@ -84,9 +84,13 @@ export function exportC(wasm: Uint8Array, opts: ExportCOptions = {}): string {
     `#define ${upper}_ARENA_BYTES ${manifest.arena.bytes}u`,
     `#define ${upper}_INPUT_COUNT ${manifest.inputs.length}u`,
     `#define ${upper}_OUTPUT_COUNT ${manifest.outputs.length}u`,
+    `/* a streaming model's state (compile --stream-state): kept in linear memory between runs, fed by no host;`,
+    ` * zero it to start the stream again */`,
+    `#define ${upper}_STATE_COUNT ${manifest.state?.length ?? 0}u`,
     "",
     ...tensorTable("input", manifest.inputs, lower, upper, source),
     ...tensorTable("output", manifest.outputs, lower, upper, source),
+    ...tensorTable("state", manifest.state ?? [], lower, upper, source),
     "#if defined(__GNUC__)",
     "#define TEENYGRAD_ALIGNED __attribute__((aligned(16)))",
     "#else",
@@ -104,7 +108,7 @@ export function exportC(wasm: Uint8Array, opts: ExportCOptions = {}): string {
 }
 
 /** per-tensor #defines and shape arrays, then the table of all of them */
-function tensorTable(kind: "input" | "output", slots: TensorSlot[], lower: string, upper: string, source: string): string[] {
+function tensorTable(kind: "input" | "output" | "state", slots: TensorSlot[], lower: string, upper: string, source: string): string[] {
   const KIND = kind.toUpperCase();
   const seen = new Map<string, string>();
   const lines: string[] = [];
@@ -118,7 +122,7 @@ function tensorTable(kind: "input" | "output", slots: TensorSlot[], lower: strin
     const name = `${upper}_${KIND}_${id.toUpperCase()}`;
     const shape = `${lower}_${kind}_${id.toLowerCase()}_shape`;
     lines.push(
-      `/* ${kind} "${commentText(slot.name)}": ${slot.dtype} [${slot.shape.join(", ")}] */`,
+      `/* ${kind} "${commentText(slot.name)}": ${slot.dtype} [${slot.shape.join(", ")}]${"output" in slot ? `, the next value from output "${commentText(String(slot.output))}"` : ""} */`,
       `#define ${name}_OFFSET ${slot.offset}u`,
       `#define ${name}_BYTES ${slot.bytes}u`,
       `#define ${name}_ELEMENTS ${slot.bytes / DTYPES[slot.dtype].bytes}u`,
@@ -130,7 +134,7 @@ function tensorTable(kind: "input" | "output", slots: TensorSlot[], lower: strin
     entries.push(`    {${cString(slot.name)}, "${slot.dtype}", ${name}_OFFSET, ${name}_BYTES, ${name}_NDIM, ${slot.shape.length > 0 ? shape : "0"}},`);
   }
   // an empty initializer list is not C99 either; a model always has outputs, but may have no inputs
-  if (entries.length > 0) lines.push(`static const teenygrad_tensor ${lower}_${kind}s[${upper}_${KIND}_COUNT] = {`, ...entries, "};", "");
+  if (entries.length > 0) lines.push(`static const teenygrad_tensor ${lower}_${kind === "state" ? kind : `${kind}s`}[${upper}_${KIND}_COUNT] = {`, ...entries, "};", "");
   return lines;
 }
 

@@ -50,6 +50,13 @@ export async function linkEntry(library: Uint8Array, program: EntryProgram, opts
         buildLoop(binaryen, m, name, s, { simd: opts.simd, helper: (n) => fnOf(loopHelper(n)), kernel: fnOf });
         return m.call(name, [], binaryen.none);
       }
+      if (s.kind === "guarded") {
+        const holds = s.conditions.map((c) => {
+          const flag = m.i32.load8_u(0, 1, m.i32.const(c.ptr));
+          return c.when ? m.i32.ne(flag, m.i32.const(0)) : m.i32.eqz(flag);
+        });
+        return m.if(holds.reduce((a, b) => m.i32.and(a, b)), m.block(null, s.body.map(statement)));
+      }
       const c = call(s.fn, s.args);
       if (s.status !== undefined) return m.if(m.i32.ne(c.ref, m.i32.const(0)), m.return(m.i32.const(s.status)));
       return c.results === binaryen.none ? c.ref : m.drop(c.ref);

@@ -14,6 +14,11 @@ export interface TensorSlot {
   quantization?: Quantization;
 }
 
+/** A streaming model's state input, kept in the blob's memory, and the output that becomes its next value. */
+export interface StateSlot extends TensorSlot {
+  output: string;
+}
+
 export interface Quantization {
   scale: number;
   zeroPoint: number;
@@ -49,6 +54,13 @@ export interface Manifest {
   };
   inputs: TensorSlot[];
   outputs: TensorSlot[];
+  /**
+   * present for a streaming model (compile's `streamState`): its state inputs, which are not among `inputs`: each
+   * buffer keeps its value between run() calls, and the last statements of run() copy the output named `output`
+   * over it, which the next call reads. Zero at instantiation; a host resets the stream by zeroing them (or
+   * writes a starting state there).
+   */
+  state?: StateSlot[];
   /** present in blobs from compileTraining, which also export train_step() -> i32 */
   training?: TrainingManifest;
 }

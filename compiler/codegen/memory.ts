@@ -13,15 +13,17 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
  * Where every value lives in linear memory:
- *   [0, 16) reserved · weights (read-only, a data segment) · activation arena (inputs, outputs,
- *   intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
+ *   [0, 16) reserved · weights (read-only, a data segment) · streaming state · activation arena (inputs,
+ *   outputs, intermediates and scratch, planned by compiler/planner) · AssemblyScript's own static data.
  * With `weightsRegion`, the weights leave linear memory for a region at the top of the 32-bit address
- * space (WAMR's shared heap) and the arena follows the reserved bytes.
+ * space (WAMR's shared heap) and the state and the arena follow the reserved bytes.
  */
 export interface MemoryLayout {
   address: Map<Value, number>;
   scratch: Map<Node, number>;
   weights: { offset: number; bytes: number; values: Value[]; region?: { offset: number; bytes: number } };
+  /** the streaming state's region (LayoutOptions.state): zero bytes when there is none */
+  state: { offset: number; bytes: number };
   /** `names`: what each buffer holds (the node that writes it first, an input, a scratch), for the plan's pictures */
   arena: { offset: number; plan: ArenaPlan; buffers: BufferRequest[]; names: Map<number, string> };
   /** first byte after the arena */
@@ -45,12 +47,21 @@ export interface LayoutOptions {
    * running one element past its tensor wraps to 0.
    */
   weightsRegion?: { pageBytes: number };
+  /**
+   * A streaming model's state: each `value` (read by run(), fed by no host) keeps its bytes between calls in a
+   * region between the weights and the arena, which no other buffer uses; `next` (written by the last nodes
+   * of run()) lands on the same bytes, so the next call reads it.
+   */
+  state?: { value: Value; next: Value }[];
 }
 
 
 export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   checkAddressable(g);
-  const fixed = opts.fixed ?? new Map<Value, number>();
+  const fixed = new Map(opts.fixed ?? []);
+  const state = opts.state ?? [];
+  // known now so that no view or in-place write treats the state as arena bytes; placed after the weights
+  for (const s of state) fixed.set(s.value, 0).set(s.next, 0);
   const root = aliasRoots(g, fixed);
   const rootOf = (v: Value) => root.get(v) ?? v;
 
@@ -67,6 +78,14 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
     at = alignUp(at + c.bytes);
   }
   const weights = { offset: weightsAt, bytes: at - weightsAt, values: constants, region: region && { offset: weightsAt, bytes: region.bytes } };
+  const stateAt = alignUp(opts.arenaAt ?? (opts.weightsRegion ? RESERVED_BYTES : at));
+  at = stateAt;
+  for (const s of state) {
+    fixed.set(s.value, at).set(s.next, at);
+    address.set(s.value, at).set(s.next, at);
+    at = alignUp(at + s.value.bytes);
+  }
+  const stateRegion = { offset: stateAt, bytes: at - stateAt };
 
   // schedule: one step per node that runs code; buffer ids are alias-root value ids
   const inArena = (v: Value) => !rootOf(v).isConstant && !fixed.has(rootOf(v));
@@ -83,7 +102,8 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   for (const v of g.inputs) if (inArena(v)) names.set(rootOf(v).id, `input ${v.name}`);
   for (const n of g.nodes) {
     if (getOp(n.op).view) continue;
-    const step: ScheduleStep = { reads: unique(n.inputs.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
+    const reads = [...n.inputs, ...n.guard.map((c) => c.cond)];
+    const step: ScheduleStep = { reads: unique(reads.filter(inArena).map(track)), writes: unique(n.outputs.filter(inArena).map(track)) };
     for (const id of step.writes) if (!names.has(id)) names.set(id, `${n.name} (${n.op})`);
     const scratch = getOp(n.op).scratchBytes?.(n) ?? 0;
     if (scratch > 0) {
@@ -102,7 +122,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const plan = planArena(buffers, { alignment: ALIGN });
   checkNoOverlap(buffers, plan.offsets, ALIGN);
 
-  const arenaOffset = alignUp(opts.arenaAt ?? (opts.weightsRegion ? RESERVED_BYTES : at));
+  const arenaOffset = at;
   const placed = (id: number) => {
     const off = plan.offsets.get(id);
     if (off === undefined) fail(`internal: buffer ${id} was not planned`);
@@ -114,7 +134,7 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
   const scratch = new Map([...scratchIds].map(([n, id]) => [n, placed(id)]));
   const end = alignUp(arenaOffset + plan.arenaBytes);
   if (end > ADDRESS_SPACE) fail(`the model needs ${end} bytes of memory (weights ${weights.bytes}, arena ${plan.arenaBytes}), more than the 4 GiB a wasm32 blob can address`);
-  return { address, scratch, weights, arena: { offset: arenaOffset, plan, buffers, names }, end };
+  return { address, scratch, weights, state: stateRegion, arena: { offset: arenaOffset, plan, buffers, names }, end };
 }
 
 /**
@@ -124,11 +144,19 @@ export function layoutMemory(g: Graph, opts: LayoutOptions = {}): MemoryLayout {
 function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
   const root = new Map<Value, Value>();
   const rootOf = (v: Value) => root.get(v) ?? v;
-  for (const n of g.nodes) if (getOp(n.op).view) root.set(n.outputs[0], rootOf(n.inputs[0]));
+  // root → the values that share its bytes, so moving a group is linear in its size
+  const members = new Map<Value, Value[]>();
+  const join = (v: Value, r: Value) => {
+    root.set(v, r);
+    const group = members.get(r);
+    if (group) group.push(v);
+    else members.set(r, [v]);
+  };
+  for (const n of g.nodes) if (getOp(n.op).view) join(n.outputs[0], rootOf(n.inputs[0]));
 
   // last step reading any member of each view group
   const lastRead = new Map<Value, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastRead.set(rootOf(v), i)));
+  g.nodes.forEach((n, i) => [...n.inputs, ...n.guard.map((c) => c.cond)].forEach((v) => lastRead.set(rootOf(v), i)));
   const outputs = new Set(g.outputs.map(rootOf));
 
   g.nodes.forEach((n, i) => {
@@ -145,8 +173,9 @@ function aliasRoots(g: Graph, fixed: Map<Value, number>): Map<Value, Value> {
     if (!victim) return;
     const r = rootOf(victim);
     // the output's own view group now lives in the victim's bytes
-    for (const [v, rv] of root) if (rv === out) root.set(v, r);
-    root.set(out, r);
+    for (const v of members.get(out) ?? []) join(v, r);
+    members.delete(out);
+    join(out, r);
     lastRead.set(r, Math.max(i, lastRead.get(out) ?? i));
     if (outputs.has(out)) outputs.add(r);
   });

@@ -31,6 +31,13 @@ export interface LoadedModel {
   inputs: Record<string, TypedArray>;
   outputs: Record<string, TypedArray>;
   /**
+   * A streaming model's state (manifest `state`), views of the buffers the blob keeps between runs: each run
+   * reads them and leaves the next state there. The host never feeds them; writing one sets a starting state.
+   */
+  state: Record<string, TypedArray>;
+  /** starts the stream again: zeroes the state, as it was when the blob was loaded */
+  reset(): void;
+  /**
    * Writes the given inputs (all of them, each with the right element count), calls run() and returns the
    * output views (zero-copy: the next run overwrites them). Without an argument it runs on whatever the
    * caller already wrote into `inputs`.
@@ -114,6 +121,7 @@ export async function loadBlob(
   const buffer = memory.buffer;
   const inputs = slotViews(buffer, manifest.inputs, "input", source);
   const outputs = slotViews(buffer, manifest.outputs, "output", source);
+  const state = slotViews(buffer, manifest.state ?? [], "state", source);
 
   const { weights } = manifest;
   if (weights.sharedHeap) fail(`${source}: a wamr-flash blob reads its weights from WAMR's shared heap at ${weights.offset}, outside linear memory: it runs only in a WAMR embedding that attaches them (targets/wamr/main.c); compile for wasm-scalar to run it here`);
@@ -133,6 +141,10 @@ export async function loadBlob(
     memory,
     inputs,
     outputs,
+    state,
+    reset() {
+      for (const view of Object.values(state)) new Uint8Array(view.buffer, view.byteOffset, view.byteLength).fill(0);
+    },
     runReal(values: InputValues) {
       const quantized = Object.fromEntries(Object.entries(values).map(([name, value]) => {
         const slot = manifest.inputs.find((s) => s.name === name);

@@ -801,8 +801,18 @@ export function parseManifest(json: string | Uint8Array, source = "<manifest>"):
   if (memory.bytes !== (memory.pages as number) * 65536) fail(`${where}: memory.bytes ${memory.bytes} is not memory.pages ${memory.pages} × 65536`);
   checkSlots(value.inputs, "inputs", where);
   checkSlots(value.outputs, "outputs", where);
+  if (value.state !== undefined) checkState(value.state, value.outputs, where);
   if (value.training !== undefined) checkTraining(value.training, where);
   return value as unknown as Manifest;
+}
+
+/** a streaming model's state: slots, each naming the output that feeds it */
+function checkState(state: unknown, outputs: TensorSlot[], where: string): void {
+  checkSlots(state, "state", where);
+  (state as (TensorSlot & { output?: unknown })[]).forEach((s, i) => {
+    const output = outputs.find((o) => o.name === s.output);
+    if (!output || output.shape.join() !== s.shape.join() || output.dtype !== s.dtype) fail(`${where}: state[${i}] "${s.name}": output ${JSON.stringify(s.output)} is not an output of its shape and dtype`);
+  });
 }
 
 /** the training section of a blob from compileTraining: what loadTrainingBlob reads */

@@ -47,7 +47,15 @@ export class Value {
   }
 }
 
+/** A condition a node runs under: the bool scalar `cond` is `when` (a data-dependent If's branch). */
+export interface Guard {
+  cond: Value;
+  when: boolean;
+}
+
 export class Node {
+  /** the node runs only when every guard holds; otherwise run() skips it and its outputs keep stale bytes */
+  guard: Guard[] = [];
   constructor(
     readonly id: number,
     public op: string,
@@ -108,9 +116,15 @@ export class Graph {
     return node;
   }
 
-  /** Every use of `from` (node inputs and graph outputs) now reads `to`. */
-  replaceAllUses(from: Value, to: Value): void {
-    for (const n of this.nodes) n.inputs = n.inputs.map((v) => (v === from ? to : v));
+  /**
+   * Every use of `from` (node inputs and graph outputs) now reads `to`. A pass that knows `from`'s readers
+   * (consumers()) passes them, so replacing values one by one stays linear in the graph's size.
+   */
+  replaceAllUses(from: Value, to: Value, readers: Node[] = this.nodes): void {
+    for (const n of readers) {
+      if (n.inputs.includes(from)) n.inputs = n.inputs.map((v) => (v === from ? to : v));
+      if (n.guard.some((g) => g.cond === from)) n.guard = n.guard.map((g) => (g.cond === from ? { ...g, cond: to } : g));
+    }
     // a rewritten graph output keeps the name the host knows it by
     if (to.kind === "node" && this.outputs.includes(from)) to.name = from.name;
     this.outputs = this.outputs.map((v) => (v === from ? to : v));
@@ -120,10 +134,15 @@ export class Graph {
     this.nodes.splice(this.nodes.indexOf(node), 1);
   }
 
-  /** Map from value to the nodes that read it, in execution order. */
+  /** Removes many nodes in one pass (removeNode one by one costs a search of the node list each). */
+  removeNodes(nodes: Set<Node>): void {
+    if (nodes.size) this.nodes = this.nodes.filter((n) => !nodes.has(n));
+  }
+
+  /** Map from value to the nodes that read it (as an input or a guard's condition), in execution order. */
   consumers(): Map<Value, Node[]> {
     const uses = new Map<Value, Node[]>();
-    for (const n of this.nodes) for (const v of n.inputs) {
+    for (const n of this.nodes) for (const v of [...n.inputs, ...n.guard.map((g) => g.cond)]) {
       const list = uses.get(v);
       if (list) {
         if (list[list.length - 1] !== n) list.push(n);
@@ -138,6 +157,11 @@ export class Graph {
     for (const n of this.nodes) for (const v of n.inputs) if (v.isConstant) seen.add(v);
     for (const v of this.outputs) if (v.isConstant) seen.add(v);
     return [...seen];
+  }
+
+  /** Whether two nodes run under the same conditions (passes only merge such nodes). */
+  static sameGuard(a: Node, b: Node): boolean {
+    return a.guard.length === b.guard.length && a.guard.every((g, i) => g.cond === b.guard[i].cond && g.when === b.guard[i].when);
   }
 
   /** One line per node, for debugging and error messages. */

@@ -106,7 +106,7 @@ export const allOps = (): OpDef[] => [...OPS.values()];
  * The ops that take or give float16: those that only move elements (right on its bit patterns) and the two
  * conversions; ops compute on float16 values as float32 (the ONNX importer widens them and rounds each result).
  */
-const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast", "floatToHalf", "halfToFloat"]);
+const FLOAT16_OPS = new Set(["reshape", "permute", "slice", "concat", "expand", "gather", "bitcast", "copy", "floatToHalf", "halfToFloat"]);
 
 export function inferTypes(op: string, inputs: TensorType[], attrs: Attrs, nodeName: string): TensorType[] {
   const def = getOp(op, nodeName);

@@ -100,6 +100,20 @@ defineOp({
   grad: ({ inputs: [x], grad }) => [grad.reshape(x.shape)],
 });
 
+// --- copy: a tensor into a buffer of its own ------------------------------------------------------------
+// A streaming model's next state, copied over its state input's bytes at the end of run() (compile's streamState).
+defineOp({
+  name: "copy",
+  infer: ([x]) => [{ shape: [...x.shape], dtype: x.dtype }],
+  reference: ([x]) => [{ shape: [...x.shape], dtype: x.dtype, data: x.data.slice() }],
+  lower(ctx, node) {
+    const x = node.inputs[0], strides = stridesOf(x.shape);
+    emitStridedCopy(ctx, ctx.ptr(x), ctx.ptr(node.outputs[0]), elemBytes(x), x.shape, strides, strides);
+  },
+  compiledDTypes: anyDType,
+  grad: ({ grad }) => [grad],
+});
+
 // --- permute -------------------------------------------------------------------------------------------
 function checkPerm(perm: number[], rank: number): void {
   if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) fail(`permutation [${perm}] does not fit a tensor of rank ${rank}`);

@@ -1,7 +1,7 @@
 import { describeNode } from "../codegen/limits.js";
 import { fail, TeenygradError } from "../errors.js";
 import { numel } from "../ir/dtype.js";
-import type { Graph } from "../ir/graph.js";
+import type { Graph, Node } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 
 /** A folded tensor may grow at most this much over its inputs (an expand of a scalar should stay a scalar). */
@@ -14,6 +14,9 @@ const MAX_GROWTH = 4;
  */
 export function foldConstants(g: Graph): number {
   let folded = 0;
+  // folding creates no nodes, so the readers of every value are known from the start
+  const uses = g.consumers();
+  const removed = new Set<Node>();
   for (const node of [...g.nodes]) {
     if (!node.inputs.length || !node.inputs.every((v) => v.isConstant)) continue;
     const inBytes = node.inputs.reduce((a, v) => a + v.bytes, 0);
@@ -30,10 +33,11 @@ export function foldConstants(g: Graph): number {
     node.outputs.forEach((out, i) => {
       const name = weights.length === 1 ? `${weights[0].name}:${node.op}` : out.name;
       const c = g.addConstant(results[i], name, weights.length === 1 ? "weight" : "const");
-      g.replaceAllUses(out, c);
+      g.replaceAllUses(out, c, uses.get(out) ?? []);
     });
-    g.removeNode(node);
+    removed.add(node);
     folded++;
   }
+  g.removeNodes(removed);
   return folded;
 }

@@ -9,6 +9,7 @@ export function eliminateDeadNodes(g: Graph): number {
     if (n.outputs.some((v) => live.has(v))) {
       kept.push(n);
       for (const v of n.inputs) live.add(v);
+      for (const g of n.guard) live.add(g.cond);
     }
   }
   const removed = g.nodes.length - kept.length;

@@ -1,4 +1,4 @@
-import type { Graph, Node, Value } from "../ir/graph.js";
+import { Graph, type Node, type Value } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import type { FusedStep } from "../ops/fused.js";
 
@@ -16,7 +16,8 @@ export function fuseElementwise(g: Graph): number {
     const members: Node[] = [];
     for (const v of n.inputs) {
       const p = v.producer;
-      if (!p || !groups.has(p) || uses.get(v)!.length !== 1 || g.outputs.includes(v)) continue;
+      // a guarded node joins only a group that runs under the same conditions: skipped code stays skipped
+      if (!p || !groups.has(p) || uses.get(v)!.length !== 1 || g.outputs.includes(v) || !Graph.sameGuard(p, n)) continue;
       members.push(...groups.get(p)!);
       groups.delete(p);
     }
@@ -24,6 +25,7 @@ export function fuseElementwise(g: Graph): number {
   }
   let fused = 0;
   const order = new Map(g.nodes.map((n, i) => [n, i]));
+  const merged = new Set<Node>();
   for (const [head, group] of groups) {
     if (group.length === 1) continue;
     group.sort((a, b) => order.get(a)! - order.get(b)!);
@@ -37,9 +39,12 @@ export function fuseElementwise(g: Graph): number {
       dtype: m.outputs[0].dtype,
     }));
     const node = g.insertBefore(head, "fused", external, { steps, out: head.outputs[0].type }, head.name);
-    g.replaceAllUses(head.outputs[0], node.outputs[0]);
-    for (const m of group) g.removeNode(m);
+    node.guard = head.guard;
+    // groups come in their heads' order, so a head's readers are still the nodes consumers() found
+    g.replaceAllUses(head.outputs[0], node.outputs[0], uses.get(head.outputs[0]) ?? []);
+    for (const m of group) merged.add(m);
     fused += group.length;
   }
+  g.removeNodes(merged);
   return fused;
 }

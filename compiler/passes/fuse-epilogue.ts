@@ -1,5 +1,5 @@
 import { numel } from "../ir/dtype.js";
-import type { Graph, Node, Value } from "../ir/graph.js";
+import { Graph, type Node, type Value } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import { epilogueOf } from "../ops/linalg.js";
 
@@ -9,20 +9,26 @@ import { epilogueOf } from "../ops/linalg.js";
  */
 export function fuseEpilogues(g: Graph): number {
   let fused = 0;
+  const uses = g.consumers();
+  const absorbed = new Set<Node>();
   for (const node of [...g.nodes]) {
     if (node.op !== "matmul" && node.op !== "conv2d") continue;
     for (;;) {
       const out = node.outputs[0];
-      const users = g.consumers().get(out) ?? [];
+      const users = uses.get(out) ?? [];
       if (users.length !== 1 || g.outputs.includes(out)) break;
       const next = users[0];
-      if (next.outputs[0].shape.join() !== out.shape.join()) break;
+      if (next.outputs[0].shape.join() !== out.shape.join() || !Graph.sameGuard(node, next)) break;
       if (!absorbBias(g, node, next) && !absorbActivation(node, next)) break;
-      g.replaceAllUses(next.outputs[0], out);
-      g.removeNode(next);
+      // the node's output now has the absorbed node's readers
+      const readers = uses.get(next.outputs[0]) ?? [];
+      g.replaceAllUses(next.outputs[0], out, readers);
+      uses.set(out, readers);
+      absorbed.add(next);
       fused++;
     }
   }
+  g.removeNodes(absorbed);
   return fused;
 }
 

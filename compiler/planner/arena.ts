@@ -418,7 +418,8 @@ function priorities(problem: Problem, steps: number[], load: Float64Array): Reco
     }
   }
   // For integer keys, a fraction below 1/2 breaks ties towards larger buffers without outweighing the key.
-  const sizeFraction = (bytes: number) => bytes / (2 * maxOf(size));
+  const largest = maxOf(size);
+  const sizeFraction = (bytes: number) => bytes / (2 * largest);
   return {
     size,
     area: Float64Array.from(size, (bytes, i) => bytes * lifetime(i)),

@@ -12,6 +12,7 @@ export class Trace {
   readonly graph: Graph;
   private captured: Map<Tensor, Value>;
   private usedNames = new Set<string>();
+  private nextSuffix = new Map<string, number>();
 
   /**
    * `opts.graph`: record into this graph (a training step traces forward, backward and update into one);
@@ -56,7 +57,10 @@ export class Trace {
     const weight = inputs.find((v) => v.kind === "weight");
     const base = weight ? `${weight.name.replace(/\.[^.]*$/, "")}/${op}` : op;
     let name = base;
-    for (let k = 1; this.usedNames.has(name); k++) name = `${base}_${k}`;
+    // names are never freed: the search for a free suffix resumes where the last one for this base ended
+    let k = this.nextSuffix.get(base) ?? 1;
+    for (; this.usedNames.has(name); k++) name = `${base}_${k}`;
+    this.nextSuffix.set(base, k);
     this.usedNames.add(name);
     return name;
   }

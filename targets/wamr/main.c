@@ -11,9 +11,11 @@
  *   cc -O2 -I. -I$WAMR/core/iwasm/include main.c build/libiwasm.a -lm -ldl -lpthread -o run-model
  *   ./run-model < inputs.bin > outputs.bin
  *
- * stdin: every input's raw bytes (little-endian, row-major) in the header's input order; stdout: every output's
- * raw bytes likewise. Exit status 0 on success, else 1 with the reason on stderr. run() may overwrite its inputs:
- * they are read again before every run.
+ * stdin: one record per run(), each every input's raw bytes (little-endian, row-major) in the header's input
+ * order, until it ends; stdout: every output's raw bytes likewise, one record per run. Exit status 0 on success,
+ * else 1 with the reason on stderr. run() may overwrite its inputs: they are read again before every run. A
+ * streaming model's state (MODEL_STATE_COUNT > 0, compiled with --stream-state) stays in linear memory from one
+ * run to the next; reset_state() zeroes it, starting the stream again.
  *
  * Read-only: the blob and the weights are const arrays (flash on a microcontroller, .rodata here). The blob is
  * loaded with wasm_binary_freeable, so WAMR copies the little it keeps (names, the data segments) instead of
@@ -67,45 +69,76 @@ static uint8_t *tensor_bytes(wasm_module_inst_t instance, const teenygrad_tensor
     return wasm_runtime_addr_app_to_native(instance, tensor->offset);
 }
 
-/* inputs from stdin into linear memory, run(), outputs from linear memory to stdout */
+/* zeroes a streaming model's state, as at instantiation: the next run() starts the stream again */
+static int reset_state(wasm_module_inst_t instance) {
+#if MODEL_STATE_COUNT > 0
+    for (uint32_t i = 0; i < MODEL_STATE_COUNT; i++) {
+        uint8_t *bytes = tensor_bytes(instance, &model_state[i]);
+        if (!bytes) return 0;
+        memset(bytes, 0, model_state[i].bytes);
+    }
+#else
+    (void)instance;
+#endif
+    return 1;
+}
+
+/* one record of inputs from stdin into linear memory: 1 when read, 0 when stdin ends at a record's start (after
+   the first record), -1 on a short read */
+static int read_inputs(wasm_module_inst_t instance, int first) {
+#if MODEL_INPUT_COUNT > 0
+    for (uint32_t i = 0; i < MODEL_INPUT_COUNT; i++) {
+        uint8_t *bytes = tensor_bytes(instance, &model_inputs[i]);
+        if (!bytes) return -1;
+        size_t got = fread(bytes, 1, model_inputs[i].bytes, stdin);
+        if (i == 0 && got == 0 && !first) return 0;
+        if (got != model_inputs[i].bytes) {
+            report("stdin ended before this input's bytes", model_inputs[i].name);
+            return -1;
+        }
+    }
+#else
+    (void)instance;
+    (void)first;
+#endif
+    return 1;
+}
+
+/* records of inputs from stdin into linear memory, run() on each, its outputs from linear memory to stdout */
 static int run_model(wasm_module_inst_t instance, wasm_exec_env_t exec_env) {
     wasm_function_inst_t run = wasm_runtime_lookup_function(instance, "run");
     if (!run) {
         report("the blob exports no run()", NULL);
         return 1;
     }
-#if MODEL_INPUT_COUNT > 0
-    for (uint32_t i = 0; i < MODEL_INPUT_COUNT; i++) {
-        uint8_t *bytes = tensor_bytes(instance, &model_inputs[i]);
-        if (!bytes) return 1;
-        if (fread(bytes, 1, model_inputs[i].bytes, stdin) != model_inputs[i].bytes) {
-            report("stdin ended before this input's bytes", model_inputs[i].name);
+    if (!reset_state(instance)) return 1;
+    for (uint32_t runs = 0;; runs++) {
+        int read = read_inputs(instance, runs == 0);
+        if (read <= 0) return read < 0;
+        wasm_val_t status = {.kind = WASM_I32};
+        if (!wasm_runtime_call_wasm_a(exec_env, run, 1, &status, 0, NULL)) {
+            report("run() trapped", wasm_runtime_get_exception(instance));
             return 1;
         }
-    }
-#endif
-    wasm_val_t status = {.kind = WASM_I32};
-    if (!wasm_runtime_call_wasm_a(exec_env, run, 1, &status, 0, NULL)) {
-        report("run() trapped", wasm_runtime_get_exception(instance));
-        return 1;
-    }
-    if (status.of.i32 != 0) {
-        fprintf(stderr, "run-model: run() returned status %d\n", (int)status.of.i32);
-        return 1;
-    }
-    for (uint32_t i = 0; i < MODEL_OUTPUT_COUNT; i++) {
-        const uint8_t *bytes = tensor_bytes(instance, &model_outputs[i]);
-        if (!bytes) return 1;
-        if (fwrite(bytes, 1, model_outputs[i].bytes, stdout) != model_outputs[i].bytes) {
+        if (status.of.i32 != 0) {
+            fprintf(stderr, "run-model: run() returned status %d\n", (int)status.of.i32);
+            return 1;
+        }
+        for (uint32_t i = 0; i < MODEL_OUTPUT_COUNT; i++) {
+            const uint8_t *bytes = tensor_bytes(instance, &model_outputs[i]);
+            if (!bytes) return 1;
+            if (fwrite(bytes, 1, model_outputs[i].bytes, stdout) != model_outputs[i].bytes) {
+                report("cannot write stdout", NULL);
+                return 1;
+            }
+        }
+        if (fflush(stdout) != 0) {
             report("cannot write stdout", NULL);
             return 1;
         }
+        /* without inputs there are no records to read: one run */
+        if (MODEL_INPUT_COUNT == 0) return 0;
     }
-    if (fflush(stdout) != 0) {
-        report("cannot write stdout", NULL);
-        return 1;
-    }
-    return 0;
 }
 
 #ifdef RUN_MODEL_REPORT_RAM

@@ -106,3 +106,30 @@ graph = h.make_graph([
 ], "loops", [h.make_tensor_value_info("x", F, [3]), h.make_tensor_value_info("rows", F, [5, 3])],
     [h.make_tensor_value_info("final", F, [3]), h.make_tensor_value_info("steps", F, [4, 3]), h.make_tensor_value_info("total", F, [3]), h.make_tensor_value_info("cumsum", F, [5, 3])])
 save("loops", graph, {"a": {"x": rng.uniform(0.5, 1.0, 3).astype(np.float32), "rows": rng.standard_normal((5, 3)).astype(np.float32)}})
+
+# 5. The wake-word pattern with a costly second stage that run() must skip: its bias row is gathered at index
+#    1,000,000 × (not fire), out of range unless the branch is taken, so running it on a low score would fault.
+I32 = TensorProto.INT32
+w_score = rng.standard_normal((8, 1)).astype(np.float32)
+w_hidden = rng.standard_normal((8, 16)).astype(np.float32)
+w_out = rng.standard_normal((16, 4)).astype(np.float32)
+bias_rows = rng.standard_normal((3, 4)).astype(np.float32)
+stage2 = h.make_graph([
+    h.make_node("Not", ["fire"], ["idle"]), h.make_node("Cast", ["idle"], ["idle_i"], to=I32),
+    const("far", np.array([1000000], np.int32)), h.make_node("Mul", ["idle_i", "far"], ["row_2d"]),
+    const("flat", np.array([1], np.int64)), h.make_node("Reshape", ["row_2d", "flat"], ["row"]),
+    h.make_node("Gather", ["bias_rows", "row"], ["bias"], axis=0),
+    h.make_node("MatMul", ["x", "w_hidden"], ["hid"]), h.make_node("Relu", ["hid"], ["act"]),
+    h.make_node("MatMul", ["act", "w_out"], ["logits"]), h.make_node("Add", ["logits", "bias"], ["keywords"]),
+], "stage2", [], [h.make_tensor_value_info("keywords", F, [1, 4])])
+idle = h.make_graph([const("silence", np.zeros((1, 4), np.float32))], "idle", [], [h.make_tensor_value_info("silence", F, [1, 4])])
+graph = h.make_graph([
+    h.make_node("MatMul", ["x", "w_score"], ["logit"]), h.make_node("Sigmoid", ["logit"], ["score"]),
+    const("half", np.array(0.5, np.float32)), h.make_node("GreaterOrEqual", ["score", "half"], ["fire"]),
+    h.make_node("If", ["fire"], ["y"], then_branch=stage2, else_branch=idle),
+], "wake_word", [h.make_tensor_value_info("x", F, [1, 8])],
+    [h.make_tensor_value_info("score", F, [1, 1]), h.make_tensor_value_info("y", F, [1, 4])],
+    [numpy_helper.from_array(v, k) for k, v in {"w_score": w_score, "w_hidden": w_hidden, "w_out": w_out, "bias_rows": bias_rows}.items()])
+xw = rng.standard_normal((1, 8)).astype(np.float32)
+fires = xw if (xw @ w_score).item() >= 0 else -xw
+save("wake_word", graph, {"fire": {"x": fires}, "idle": {"x": -fires}})

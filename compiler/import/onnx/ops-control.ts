@@ -1,13 +1,17 @@
 import { fail } from "../../errors.js";
 import { shapeStr } from "../../ir/shape.js";
+import { getOp } from "../../ops/index.js";
 import { Tensor } from "../../tensor/tensor.js";
+import { activeTrace } from "../../tensor/trace.js";
 import { modelInputsBehind, need, registerHandlers, type OpContext } from "./ops.js";
 
 /**
  * Control flow for a static-shape compiler. `If` on a compile-time condition imports only the taken
  * branch (the condition folds once the inputs it depends on are pinned with --const); on a run-time
- * condition both branches are computed and selected element-wise, which needs equal output shapes.
- * `Loop` and `Scan` are unrolled over a trip count known at compile time.
+ * condition both branches are planned and their outputs selected element-wise, which needs equal output
+ * shapes: when a branch does more than element-wise work, its nodes are guarded by the condition and
+ * run() skips the branch not taken; cheap branches are both computed. `Loop` and `Scan` are unrolled
+ * over a trip count known at compile time.
  */
 
 /** Unrolling beyond this many iterations would make a graph no device wants; such loops are refused. */
@@ -28,7 +32,17 @@ function truth(t: Tensor, what: string, ctx: OpContext): boolean | Tensor {
 function ifOp(x: Input[], ctx: OpContext): Tensor[] {
   const cond = truth(need(x, 0, ctx), "the condition", ctx);
   if (typeof cond === "boolean") return ctx.subgraph(cond ? "then_branch" : "else_branch", []);
-  const yes = ctx.subgraph("then_branch", []), no = ctx.subgraph("else_branch", []);
+  // the nodes each branch records: the graph grows by appending
+  const nodes = activeTrace()?.graph.nodes ?? fail(`internal: ${ctx.label} imports outside a trace`);
+  const start = nodes.length;
+  const yes = ctx.subgraph("then_branch", []);
+  const middle = nodes.length;
+  const no = ctx.subgraph("else_branch", []);
+  const branches = [nodes.slice(start, middle), nodes.slice(middle)];
+  if (branches.some((b) => b.some((n) => !getOp(n.op).elementwise && !getOp(n.op).view))) {
+    // real control flow: the outer condition first, so nested Ifs nest their conditions
+    branches.forEach((b, i) => b.forEach((n) => (n.guard = [{ cond: cond.value!, when: i === 0 }, ...n.guard])));
+  }
   if (yes.length !== no.length) fail(`${ctx.label}: the branches have ${yes.length} and ${no.length} outputs`);
   return yes.map((a, i) => {
     const b = no[i];
