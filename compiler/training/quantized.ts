@@ -139,7 +139,7 @@ export function int8FineTuning(bytes: Uint8Array, opts: { floatLayers: number; s
       const OC = w.shape[0], per = w.data!.length / OC;
       const scaleOf = (o: number) => wq.scale.length === 1 ? wq.scale[0] : wq.scale[o];
       const zpOf = (o: number) => wq.zeroPoint.length === 1 ? wq.zeroPoint[0] : wq.zeroPoint[o] ?? 0;
-      const weight = new Parameter(new Tensor([...w.shape], "float32", Float32Array.from(w.data!, (q, i) => (Number(q) - zpOf(Math.floor(i / per))) * scaleOf(Math.floor(i / per)))));
+      const weight = new Parameter(new Tensor([...w.shape], "float32", Float32Array.from({ length: w.data!.length }, (_, i) => (Number(w.data![i]) - zpOf(Math.floor(i / per))) * scaleOf(Math.floor(i / per)))));
       const bias = new Parameter(new Tensor([OC], "float32", Float32Array.from({ length: OC }, (_, o) => Number(b.data![o]) * sIn * scaleOf(o))));
       const clamp = activationRange(n.attrs, out);
       if (n.op === "qconv2d") {
