@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { Generator, losses, optim, Tensor, TeenygradError } from "../compiler/index.js";
 import { importTfliteModel } from "../compiler/import/tflite/index.js";
 import { readTflite } from "../compiler/import/tflite/reader.js";
-import { compileTraining, FrozenInt8Graph, int8FineTuning, loadTrainingBlob } from "../compiler/training/index.js";
+import { compileTraining, DequantizedConv2d, FrozenInt8Graph, int8FineTuning, loadTrainingBlob } from "../compiler/training/index.js";
 import { relError, SEED } from "./helpers/compiled.js";
 
 /**
@@ -46,8 +46,10 @@ describe("int8 backbone, float32 head (KWS DS-CNN int8)", { skip }, () => {
     test(`${floatLayers} float layer(s): two Adam steps give eager's loss and parameters (≤1e-5 relative)`, async () => {
       const eager = int8FineTuning(bytes, { floatLayers });
       const compiled = int8FineTuning(bytes, { floatLayers });
-      const { wasm, report } = await compileTraining(compiled.model, { inputs: compiled.inputs, loss: "crossEntropy", optimizer: { type: "adam", lr: 0.01 }, optimizeLevel: 1 });
+      const { wasm, report, graphs } = await compileTraining(compiled.model, { inputs: compiled.inputs, loss: "crossEntropy", optimizer: { type: "adam", lr: 0.01 }, optimizeLevel: 1 });
       assert.deepEqual(report.trainable, compiled.layers.flatMap((l) => [`${l}.weight`, `${l}.bias`]));
+      // batch 1: the linear layer's matmuls became element-wise code, and the weights below still equal eager's
+      assert.ok(!graphs.trainStep.nodes.some((n) => n.op === "matmul"), "a batch-1 linear layer's matmul is left in train_step");
       const blob = await loadTrainingBlob(wasm);
       const opt = new optim.Adam(eager.model.parameters(), { lr: 0.01 });
       for (let step = 1; step <= 2; step++) {
@@ -66,6 +68,27 @@ describe("int8 backbone, float32 head (KWS DS-CNN int8)", { skip }, () => {
       }
     });
   }
+
+  test("trainChannels: the chosen channels move as in full training, the others stay (one SGD step, compiled)", async () => {
+    const full = int8FineTuning(bytes, { floatLayers: 2 }), sparse = int8FineTuning(bytes, { floatLayers: 2 });
+    const conv = sparse.model.head.layers[0] as DequantizedConv2d;
+    const before = (full.model.head.layers[0] as DequantizedConv2d).weight.data.slice();
+    conv.trainChannels(16);
+    const spec = { type: "sgd", lr: 0.05 } as const;
+    const { wasm, report } = await compileTraining(sparse.model, { inputs: sparse.inputs, loss: "crossEntropy", optimizer: spec, optimizeLevel: 1 });
+    assert.deepEqual(report.trainable, ["head.0.weight", "head.0.bias", "head.4.weight", "head.4.bias"]);
+    const blob = await loadTrainingBlob(wasm);
+    const x = int8Input(490), y = Tensor.from(Int32Array.of(3));
+    blob.trainStep({ input_1: x.data, target: y.data });
+    const opt = new optim.SGD(full.model.parameters(), spec);
+    losses.crossEntropy(full.model.forward(x), y).backward();
+    opt.step();
+    const got = blob.stateDict(), want = full.model.stateDict();
+    const per = 64;
+    assert.ok(relError(got["head.0.weight"].data as Float32Array, (want["head.0.weight"].data as Float32Array).slice(0, 16 * per)) <= 1e-5, "the trained channels differ from full training");
+    assert.deepEqual(Array.from(got["head.0.frozenWeight"].data as Float32Array), Array.from((before as Float32Array).slice(16 * per)), "the frozen channels moved");
+    for (const name of ["head.0.bias", "head.4.weight", "head.4.bias"]) assert.ok(relError(got[name].data as Float32Array, want[name].data as Float32Array) <= 1e-5, `${name} differs from full training`);
+  });
 
   test("bad choices are clear errors", () => {
     assert.throws(() => int8FineTuning(bytes, { floatLayers: 0 }), (e: unknown) => e instanceof TeenygradError && /floatLayers must be an integer from 1 to 9/.test(e.message));

@@ -39,11 +39,28 @@ export class FrozenInt8Graph extends Module {
 
 /** A dequantized int8 convolution: float32 weight and bias, the int8 op's geometry and its fused activation's clamp. */
 export class DequantizedConv2d extends Module {
+  /** with trainChannels: the output channels whose weights stay frozen (a buffer, so in flash on wamr-flash) */
+  frozenWeight: Tensor | null = null;
   constructor(public weight: Parameter, public bias: Parameter, private readonly geometry: Attrs, private readonly clamp: [number, number]) {
     super();
   }
+  /**
+   * Sparse update as the Tiny Training Engine does it: only the first `channels` output channels' weights train
+   * (the bias trains whole). The two parts are two convolutions whose outputs are joined, so no full-size weight or
+   * weight gradient ever exists.
+   */
+  trainChannels(channels: number): this {
+    const OC = this.weight.shape[0], per = this.weight.size / OC;
+    if (!Number.isInteger(channels) || channels < 1 || channels >= OC) fail(`trainChannels: ${channels} must be an integer from 1 to ${OC - 1} (the layer has ${OC} output channels)`);
+    const all = this.weight.data as Float32Array;
+    this.frozenWeight = this.registerBuffer("frozenWeight", new Tensor([OC - channels, ...this.weight.shape.slice(1)], "float32", all.slice(channels * per)));
+    this.weight = new Parameter(new Tensor([channels, ...this.weight.shape.slice(1)], "float32", all.slice(0, channels * per)));
+    return this;
+  }
   forward(x: Tensor): Tensor {
-    return activate(apply("conv2d", [x, this.weight, this.bias], this.geometry), this.clamp);
+    if (!this.frozenWeight) return activate(apply("conv2d", [x, this.weight, this.bias], this.geometry), this.clamp);
+    const y = Tensor.cat([apply("conv2d", [x, this.weight], this.geometry), apply("conv2d", [x, this.frozenWeight], this.geometry)], 1);
+    return activate(y.add(this.bias.reshape(1, -1, 1, 1)), this.clamp);
   }
 }
 
