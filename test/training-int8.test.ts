@@ -94,5 +94,8 @@ describe("int8 backbone, float32 head (KWS DS-CNN int8)", { skip }, () => {
     assert.throws(() => int8FineTuning(bytes, { floatLayers: 0 }), (e: unknown) => e instanceof TeenygradError && /floatLayers must be an integer from 1 to 9/.test(e.message));
     const float = readFileSync(new URL("kws_ref_model_float32.tflite", MLPERF));
     assert.throws(() => int8FineTuning(new Uint8Array(float), { floatLayers: 1 }), (e: unknown) => e instanceof TeenygradError && /takes a quantized \(int8\) model/.test(e.message));
+    // ResNet-8: its last convolution reads a residual sum, not the layer before it
+    const resnet = new Uint8Array(readFileSync(new URL("pretrainedResnet_quant.tflite", MLPERF)));
+    assert.throws(() => int8FineTuning(resnet, { floatLayers: 3 }), (e: unknown) => e instanceof TeenygradError && /the float head must be a chain of layers; choose fewer floatLayers/.test(e.message));
   });
 });

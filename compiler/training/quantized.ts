@@ -145,8 +145,13 @@ export function int8FineTuning(bytes: Uint8Array, opts: { floatLayers: number; s
   const backbone = new FrozenInt8Graph(g.inputs, prefix, cut, gridOf(cut));
 
   const layers: Module[] = [];
+  let previous = cut;
   for (const n of tail) {
     const what = `${src}: ${n.op} '${n.name}'`;
+    // the head is a chain: a layer reading anything but the one before it (a skip connection) cannot be one
+    const activations = n.inputs.filter((v) => !v.isConstant);
+    if (activations.length !== 1 || activations[0] !== previous) fail(`${what} reads ${activations.map((v) => `'${v.name}'`).join(", ")}, not only the layer before it: the float head must be a chain of layers; choose fewer floatLayers`);
+    previous = n.outputs[0];
     if (n.op === "reshape") layers.push(new FloatGlue("reshape", { shape: n.attrs.shape }));
     else if (n.op === "qavgpool2d") layers.push(new FloatGlue("avgpool2d", { kernel: n.attrs.kernel, stride: n.attrs.stride, pads: n.attrs.pads, dilation: [1, 1], ceilMode: false, countIncludePad: n.attrs.countIncludePad }));
     else if (n.op === "qconv2d" || n.op === "qfullyConnected") {
