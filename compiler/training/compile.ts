@@ -403,7 +403,9 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   // constants' sizes do not depend on where the fixed values are: size them with placeholder addresses
   const placeholders = (vs: Value[]) => new Map(vs.map((v) => [v, 0]));
   const runConstBytes = layoutMemory(rg, { fixed: placeholders([...runParamOf.values()]) }).weights.bytes;
-  const trainConstBytes = layoutMemory(g, { fixed: placeholders([...paramValues.values(), stepValue, lrValue, ...stateValues, ...pinnedNow]) }).weights.bytes;
+  // a constant train_step shares with run() (an int8 backbone's weights) is stored once: train_step reads run()'s copy
+  const sharedConstants = shareConstants(g, rg);
+  const trainConstBytes = layoutMemory(g, { fixed: placeholders([...paramValues.values(), stepValue, lrValue, ...stateValues, ...pinnedNow, ...sharedConstants.keys()]) }).weights.bytes;
 
   const address = new Map<Value, number>();
   let at = RESERVED_BYTES;
@@ -446,6 +448,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   pinnedNow.forEach((v, i) => trainFixed.set(v, trainFixed.get(pins[i][1])!));
   const arenaOffset = alignUp(at);
   const runLayout = layoutMemory(rg, { fixed: runFixed, weightsAt: runConstAt, arenaAt: arenaOffset });
+  for (const [shared, constant] of sharedConstants) trainFixed.set(shared, runLayout.address.get(constant)!);
   const trainLayout = layoutMemory(g, { fixed: trainFixed, weightsAt: trainConstAt, arenaAt: arenaOffset });
   const end = Math.max(runLayout.end, trainLayout.end);
 
@@ -505,6 +508,28 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     slot,
     warnings,
   };
+}
+
+/**
+ * Replaces each train_step constant whose dtype, shape and bytes equal a run() constant by a fixed value (to be
+ * placed at the run() constant's address); returns them with the constant they read. Code generation reads
+ * constants through their addresses only, so the passes that need constant data have run by now.
+ */
+function shareConstants(g: Graph, rg: Graph): Map<Value, Value> {
+  const key = (v: Value) => `${v.dtype}:${v.shape.join("x")}`;
+  const bytes = (v: Value) => new Uint8Array(v.data!.buffer, v.data!.byteOffset, v.data!.byteLength);
+  const runConstants = new Map<string, Value[]>();
+  for (const c of rg.constants()) runConstants.set(key(c), [...(runConstants.get(key(c)) ?? []), c]);
+  const shared = new Map<Value, Value>();
+  for (const c of g.constants()) {
+    const b = bytes(c);
+    const same = runConstants.get(key(c))?.find((r) => Buffer.compare(bytes(r), b) === 0);
+    if (!same) continue;
+    const v = fixedValue(g, `${c.name}/shared`, [...c.shape], c.dtype);
+    g.replaceAllUses(c, v);
+    shared.set(v, same);
+  }
+  return shared;
 }
 
 /**
