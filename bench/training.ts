@@ -4,11 +4,14 @@
  * MobileNetV1-0.25 at 96x96 (the classifier, the last two blocks, every layer), Adam, beside the goals of
  * issue 12. Table 2: train_step() against PyTorch on one CPU thread (the same models, loss and optimizer;
  * scripts/bench-training-torch.py), median of timed steps after a warm-up, when /usr/bin/python3 has torch.
- * Table 3: fine-tuning memory beside what MIT's Tiny Training Engine reports (256 KB SRAM).
+ * Table 3: fine-tuning memory beside what MIT's Tiny Training Engine reports (256 KB SRAM). Table 4: the device RAM
+ * of the wamr-flash rows as the compile report models WAMR. The int8 rows fine-tune the MLPerf Tiny int8 models
+ * (../shared/data/mlperf-tiny/) with int8FineTuning: the frozen prefix on the integer kernels, a float32 head.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { compileTraining, loadTrainingBlob, type TrainingOptions, type TrainingReport } from "../compiler/training/index.js";
+import { compileTraining, int8FineTuning, loadTrainingBlob, type DequantizedConv2d, type OptimizerSpec, type TrainingOptions, type TrainingReport } from "../compiler/training/index.js";
 import { Generator, manualSeed, nn, Tensor } from "../compiler/index.js";
 import SmallCNN from "../examples/cnn.js";
 import KwsDsCnn from "../examples/kws-dscnn.js";
@@ -23,8 +26,10 @@ interface Config {
   name: string;
   model: () => nn.Module;
   opts: Omit<TrainingOptions, "optimizer" | "loss">;
+  optimizer?: OptimizerSpec;
   goal?: string;
 }
+const sgd = { type: "sgd", lr: 1e-3 } as const;
 
 /** everything before MobileNet's last two blocks */
 const mobilenetFrozenHead = ["stem", ...Array.from({ length: 11 }, (_, i) => `blocks.${i}`)];
@@ -36,17 +41,55 @@ const configs: Config[] = [
   { name: "MobileNetV1-0.25 96x96, classifier", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] }, trainLastN: 1 } },
   { name: "MobileNetV1-0.25 96x96, last 2 blocks", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] }, freeze: mobilenetFrozenHead }, goal: "≤ 256 KB (int8 flash backbone: not yet)" },
   { name: "MobileNetV1-0.25 96x96, all layers", model: () => new MobileNetV1(), opts: { inputs: { image: [1, 3, 96, 96] } } },
+  ...int8Configs(),
 ];
+
+/**
+ * The MLPerf Tiny int8 models, fine-tuned on wamr-flash with plain SGD (as TTE does): KWS's classifier, and
+ * MobileNetV1-0.25 (VWW)'s last two blocks and classifier as a float32 head, with TTE's sparse-update choices.
+ */
+function int8Configs(): Config[] {
+  const dir = new URL("../../shared/data/mlperf-tiny/", import.meta.url);
+  const file = (name: string) => new URL(name, dir);
+  if (!existsSync(file("kws_ref_model.tflite")) || !existsSync(file("vww_96_int8.tflite"))) {
+    console.log(`(int8 rows skipped: no MLPerf Tiny models in ${dir.pathname})`);
+    return [];
+  }
+  const kws = new Uint8Array(readFileSync(file("kws_ref_model.tflite"))), vww = new Uint8Array(readFileSync(file("vww_96_int8.tflite")));
+  const kwsHead = () => int8FineTuning(kws, { floatLayers: 1 });
+  // VWW's head: dw, pw (block 12), dw, pw (block 13), pool, reshapes, the classifier: head.0 … head.7
+  const vwwHead = () => int8FineTuning(vww, { floatLayers: 5 });
+  const vwwInputs = vwwHead().inputs;
+  const flash = { target: "wamr-flash" } as const;
+  const weights = ["head.0.weight", "head.1.weight", "head.2.weight", "head.3.weight", "head.7.weight"];
+  return [
+    { name: "KWS int8 backbone, classifier, SGD, wamr-flash", model: () => kwsHead().model, opts: { inputs: kwsHead().inputs, ...flash }, optimizer: sgd, goal: "≤ 64 KB device RAM" },
+    { name: "KWS int8 backbone, classifier, Adam, wamr-flash", model: () => kwsHead().model, opts: { inputs: kwsHead().inputs, ...flash } },
+    { name: "MobileNetV1-0.25 int8 backbone, last 2 blocks, SGD, wamr-flash", model: () => vwwHead().model, opts: { inputs: vwwInputs, ...flash }, optimizer: sgd, goal: "≤ 256 KB" },
+    { name: "  last block + classifier", model: () => vwwHead().model, opts: { inputs: vwwInputs, ...flash, freeze: ["head.0", "head.1"] }, optimizer: sgd },
+    { name: "  last 2 blocks, biases only", model: () => vwwHead().model, opts: { inputs: vwwInputs, ...flash, freeze: weights }, optimizer: sgd },
+    {
+      name: "  last 2 blocks, TTE-style: biases, depthwise, 32 of 256 pointwise channels, classifier",
+      model: () => {
+        const { model } = vwwHead();
+        for (const i of [1, 3]) (model.head.layers[i] as DequantizedConv2d).trainChannels(32);
+        return model;
+      },
+      opts: { inputs: vwwInputs, ...flash }, optimizer: sgd, goal: "≤ 256 KB",
+    },
+  ];
+}
 
 const region = (r: TrainingReport, name: string) => r.memory.regions.filter((g) => g.name === name).reduce((a, g) => a + g.bytes, 0);
 
 manualSeed(1);
 const reports: TrainingReport[] = [];
 for (const c of configs) {
-  const { report } = await compileTraining(c.model(), { ...c.opts, loss: "crossEntropy", optimizer: adam, name: c.name, optimizeLevel: 1 });
+  // -O3 as compileTraining's default: on a device the code's size is RAM (WAMR holds it)
+  const { report } = await compileTraining(c.model(), { ...c.opts, loss: "crossEntropy", optimizer: c.optimizer ?? adam, name: c.name, optimizeLevel: c.opts.target === "wamr-flash" ? 3 : 1 });
   reports.push(report);
 }
-console.log("Training memory (Adam, float32; KiB; arena peak = saved activations + gradients + scratch + inputs/outputs at the fullest step)\n");
+console.log("Training memory (Adam unless named, float32 unless int8; KiB; arena peak = saved activations + gradients + scratch + inputs/outputs at the fullest step)\n");
 console.log("| configuration | trained params | frozen params | optimizer state | constants | arena | saved act. | gradients | scratch | total | goal |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
 configs.forEach((c, i) => {
@@ -112,3 +155,13 @@ for (const c of fineTuning) {
   const withoutFrozen = r.memory.totalBytes - frozen;
   console.log(`| ${c.name} | ${kib(r.memory.arena.bytes)} | ${kib(r.memory.totalBytes)} | ${kib(frozen)} | ${kib(withoutFrozen)} | ${(withoutFrozen / TTE_SRAM).toFixed(2)}× |`);
 }
+
+// --- device RAM of the wamr-flash rows ---------------------------------------------------------------------
+console.log("\nDevice RAM on wamr-flash (the compile report's model of WAMR: linear memory + module and instance + stack; KiB)\n");
+console.log("| configuration | blob's memory | device RAM | of which linear memory | module and instance | flash | goal |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+configs.forEach((c, i) => {
+  const r = reports[i], f = r.footprint;
+  if (r.target !== "wamr-flash") return;
+  console.log(`| ${c.name.trim()} | ${kib(r.memory.totalBytes)} | ${kib(f.ram.bytes)} | ${kib(f.ram.linearMemory)} | ${kib(f.ram.engine)} | ${kib(f.flash.bytes)} | ${c.goal ?? ""} |`);
+});

@@ -18,4 +18,4 @@ export { interpret } from "./ops/interpret.js";
 export { TeenygradError } from "./errors.js";
 export type { DType } from "./ir/dtype.js";
 export { TARGETS, getTarget, type Target } from "../targets/index.js";
-export { compileTraining, loadTrainingBlob, trainLoop, evaluate, loadMnist, lossCurveSvg, formatTrainingReport, TrainStepError, type TrainingOptions, type TrainingReport, type TrainingBlob, type OptimizerSpec, type Dataset } from "./training/index.js";
+export { compileTraining, loadTrainingBlob, trainLoop, evaluate, loadMnist, lossCurveSvg, formatTrainingReport, int8FineTuning, TrainStepError, type TrainingOptions, type TrainingReport, type TrainingBlob, type OptimizerSpec, type Dataset } from "./training/index.js";

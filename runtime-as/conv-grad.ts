@@ -18,8 +18,10 @@ export function conv2dInputGrad(
 ): void {
   memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
   const ocPerGroup = OC / G, CG = C / G;
+  // SIMD, stride 1: four output channels of one group at a time, so each input-gradient vector is loaded and stored once for four
+  const block = ASC_FEATURE_SIMD && SW == 1 && ocPerGroup % 4 == 0 ? 4 : 1;
   for (let n = 0; n < N; n++) {
-    for (let oc = 0; oc < OC; oc++) {
+    for (let oc = 0; oc < OC; oc += block) {
       const gyPlane = gy + (<usize>((n * OC + oc) * OH * OW) << 2);
       const c0 = (oc / ocPerGroup) * CG;
       for (let cg = 0; cg < CG; cg++) {
@@ -31,6 +33,13 @@ export function conv2dInputGrad(
             const range = columnRange(OW, W, kw, SW, PW, DW, 0);
             const owLo = <i32>(range >> 32), owHi = <i32>range;
             const shift = kw * DW - PW;
+            if (ASC_FEATURE_SIMD) {
+              if (block == 4) {
+                fourChannelScatter(gxPlane, gyPlane, <usize>(OH * OW) << 2, wTaps + (<usize>(kh * KW + kw) << 2), <usize>(CG * KH * KW) << 2,
+                  OH, OW, H, W, SH, PH, kh, DH, owLo, owHi, shift);
+                continue;
+              }
+            }
             for (let oh = 0; oh < OH; oh++) {
               const ih = oh * SH - PH + kh * DH;
               if (ih < 0 || ih >= H) continue;
@@ -65,8 +74,10 @@ export function conv2dWeightGrad(
   const ocPerGroup = OC / G, CG = C / G;
   memory.fill(gw, 0, <usize>(OC * CG * KH * KW) << 2);
   const overRead = SW == 2 ? 1 : 0; // see loadStrided
+  // SIMD: four output channels of one group at a time, so each input vector loaded serves four products
+  const block = ASC_FEATURE_SIMD && ocPerGroup % 4 == 0 ? 4 : 1;
   for (let n = 0; n < N; n++) {
-    for (let oc = 0; oc < OC; oc++) {
+    for (let oc = 0; oc < OC; oc += block) {
       const gyPlane = gy + (<usize>((n * OC + oc) * OH * OW) << 2);
       const c0 = (oc / ocPerGroup) * CG;
       for (let cg = 0; cg < CG; cg++) {
@@ -78,6 +89,13 @@ export function conv2dWeightGrad(
             const owLo = <i32>(range >> 32), owHi = <i32>range;
             const vecHi = <i32>columnRange(OW, W, kw, SW, PW, DW, overRead);
             const shift = kw * DW - PW;
+            if (ASC_FEATURE_SIMD) {
+              if (block == 4) {
+                fourChannelTap(xPlane, gyPlane, <usize>(OH * OW) << 2, gwTaps + (<usize>(kh * KW + kw) << 2), <usize>(CG * KH * KW) << 2,
+                  OH, OW, H, W, SH, PH, kh, DH, owLo, vecHi, owHi, SW, shift);
+                continue;
+              }
+            }
             let sum: f32 = 0;
             for (let oh = 0; oh < OH; oh++) {
               const ih = oh * SH - PH + kh * DH;
@@ -106,4 +124,67 @@ export function conv2dWeightGrad(
   }
   for (; ow <= owHi; ow++) sum += load<f32>(xRow + (<usize>(ow * SW + shift) << 2)) * load<f32>(gyRow + (<usize>ow << 2));
   return sum;
+}
+
+/** One tap's weight gradient for four consecutive output channels (planes `plane` bytes apart in gy, taps `tapStride` apart in gw). */
+@inline function fourChannelTap(
+  xPlane: usize, gyPlane: usize, plane: usize, gwTap: usize, tapStride: usize,
+  OH: i32, OW: i32, H: i32, W: i32, SH: i32, PH: i32, kh: i32, DH: i32, owLo: i32, vecHi: i32, owHi: i32, SW: i32, shift: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+  for (let oh = 0; oh < OH; oh++) {
+    const ih = oh * SH - PH + kh * DH;
+    if (ih < 0 || ih >= H) continue;
+    const xRow = xPlane + (<usize>(ih * W) << 2), g0 = gyPlane + (<usize>(oh * OW) << 2);
+    let ow = owLo;
+    for (; ow + 4 <= vecHi + 1; ow += 4) {
+      const xv = loadStrided(xRow + (<usize>(ow * SW + shift) << 2), SW), g = g0 + (<usize>ow << 2);
+      a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(g)));
+      a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(g + plane)));
+      a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(g + 2 * plane)));
+      a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(g + 3 * plane)));
+    }
+    for (; ow <= owHi; ow++) {
+      const xv = load<f32>(xRow + (<usize>(ow * SW + shift) << 2)), g = g0 + (<usize>ow << 2);
+      s0 += xv * load<f32>(g);
+      s1 += xv * load<f32>(g + plane);
+      s2 += xv * load<f32>(g + 2 * plane);
+      s3 += xv * load<f32>(g + 3 * plane);
+    }
+  }
+  addLanes(gwTap, a0, s0);
+  addLanes(gwTap + tapStride, a1, s1);
+  addLanes(gwTap + 2 * tapStride, a2, s2);
+  addLanes(gwTap + 3 * tapStride, a3, s3);
+}
+
+@inline function addLanes(q: usize, acc: v128, tail: f32): void {
+  store<f32>(q, load<f32>(q) + tail + (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3)));
+}
+
+/** One tap's input gradient from four consecutive output channels, stride 1 (gy planes `plane` bytes apart, weights `tapStride` apart). */
+@inline function fourChannelScatter(
+  gxPlane: usize, gyPlane: usize, plane: usize, wTap: usize, tapStride: usize,
+  OH: i32, OW: i32, H: i32, W: i32, SH: i32, PH: i32, kh: i32, DH: i32, owLo: i32, owHi: i32, shift: i32,
+): void {
+  const w0 = load<f32>(wTap), w1 = load<f32>(wTap + tapStride), w2 = load<f32>(wTap + 2 * tapStride), w3 = load<f32>(wTap + 3 * tapStride);
+  const v0 = f32x4.splat(w0), v1 = f32x4.splat(w1), v2 = f32x4.splat(w2), v3 = f32x4.splat(w3);
+  for (let oh = 0; oh < OH; oh++) {
+    const ih = oh * SH - PH + kh * DH;
+    if (ih < 0 || ih >= H) continue;
+    const gxRow = gxPlane + (<usize>(ih * W) << 2), g0 = gyPlane + (<usize>(oh * OW) << 2);
+    let ow = owLo;
+    for (; ow + 4 <= owHi + 1; ow += 4) {
+      const q = gxRow + (<usize>(ow + shift) << 2), g = g0 + (<usize>ow << 2);
+      let v = f32x4.add(v128.load(q), f32x4.mul(v0, v128.load(g)));
+      v = f32x4.add(v, f32x4.mul(v1, v128.load(g + plane)));
+      v = f32x4.add(v, f32x4.mul(v2, v128.load(g + 2 * plane)));
+      v128.store(q, f32x4.add(v, f32x4.mul(v3, v128.load(g + 3 * plane))));
+    }
+    for (; ow <= owHi; ow++) {
+      const q = gxRow + (<usize>(ow + shift) << 2), g = g0 + (<usize>ow << 2);
+      store<f32>(q, load<f32>(q) + w0 * load<f32>(g) + w1 * load<f32>(g + plane) + w2 * load<f32>(g + 2 * plane) + w3 * load<f32>(g + 3 * plane));
+    }
+  }
 }

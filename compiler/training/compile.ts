@@ -364,6 +364,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   decompose(g);
   transposeMatmuls(g);
   composePermutes(g);
+  smallMatmulsElementwise(g);
   foldConstants(g);
   eliminateDeadNodes(g);
   scheduleUpdates(g, updateNodes, new Map(pins.map(([t, cur]) => [t.value!, cur])));
@@ -387,6 +388,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     rg.outputs = [out.value!];
     out.value!.name = "output";
   }));
+  smallMatmulsElementwise(rg);
   optimize(rg);
 
   // --- memory: parameters, control, constants (the data segment), optimizer state, arena ---------------
@@ -401,7 +403,9 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   // constants' sizes do not depend on where the fixed values are: size them with placeholder addresses
   const placeholders = (vs: Value[]) => new Map(vs.map((v) => [v, 0]));
   const runConstBytes = layoutMemory(rg, { fixed: placeholders([...runParamOf.values()]) }).weights.bytes;
-  const trainConstBytes = layoutMemory(g, { fixed: placeholders([...paramValues.values(), stepValue, lrValue, ...stateValues, ...pinnedNow]) }).weights.bytes;
+  // a constant train_step shares with run() (an int8 backbone's weights) is stored once: train_step reads run()'s copy
+  const sharedConstants = shareConstants(g, rg);
+  const trainConstBytes = layoutMemory(g, { fixed: placeholders([...paramValues.values(), stepValue, lrValue, ...stateValues, ...pinnedNow, ...sharedConstants.keys()]) }).weights.bytes;
 
   const address = new Map<Value, number>();
   let at = RESERVED_BYTES;
@@ -444,6 +448,7 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
   pinnedNow.forEach((v, i) => trainFixed.set(v, trainFixed.get(pins[i][1])!));
   const arenaOffset = alignUp(at);
   const runLayout = layoutMemory(rg, { fixed: runFixed, weightsAt: runConstAt, arenaAt: arenaOffset });
+  for (const [shared, constant] of sharedConstants) trainFixed.set(shared, runLayout.address.get(constant)!);
   const trainLayout = layoutMemory(g, { fixed: trainFixed, weightsAt: trainConstAt, arenaAt: arenaOffset });
   const end = Math.max(runLayout.end, trainLayout.end);
 
@@ -503,6 +508,28 @@ export function planTraining(model: Module, opts: TrainingOptions & { allTrainab
     slot,
     warnings,
   };
+}
+
+/**
+ * Replaces each train_step constant whose dtype, shape and bytes equal a run() constant by a fixed value (to be
+ * placed at the run() constant's address); returns them with the constant they read. Code generation reads
+ * constants through their addresses only, so the passes that need constant data have run by now.
+ */
+function shareConstants(g: Graph, rg: Graph): Map<Value, Value> {
+  const key = (v: Value) => `${v.dtype}:${v.shape.join("x")}`;
+  const bytes = (v: Value) => new Uint8Array(v.data!.buffer, v.data!.byteOffset, v.data!.byteLength);
+  const runConstants = new Map<string, Value[]>();
+  for (const c of rg.constants()) runConstants.set(key(c), [...(runConstants.get(key(c)) ?? []), c]);
+  const shared = new Map<Value, Value>();
+  for (const c of g.constants()) {
+    const b = bytes(c);
+    const same = runConstants.get(key(c))?.find((r) => Buffer.compare(bytes(r), b) === 0);
+    if (!same) continue;
+    const v = fixedValue(g, `${c.name}/shared`, [...c.shape], c.dtype);
+    g.replaceAllUses(c, v);
+    shared.set(v, same);
+  }
+  return shared;
 }
 
 /**
@@ -569,6 +596,47 @@ function composePermutes(g: Graph): void {
       n.inputs = [inner.inputs[0]];
       n.attrs = { ...n.attrs, perm };
     }
+  }
+}
+
+/** matmuls this small become element-wise products and a sum (a product this size stays well inside any arena) */
+const ELEMENTWISE_MATMUL_ELEMENTS = 4096;
+
+/**
+ * A batch-1 linear layer's matmuls as element-wise code: the forward [1, K]·wᵀ is a row times w [N, K] summed
+ * over K, its weight gradient [N, 1]·[1, K] an outer product; a permute that only moves unit dims, and a sum
+ * over unit dims (the gradient's sum back to a broadcast operand's shape), are reshapes.
+ * Their arithmetic is the same; the blob then needs neither the gemm kernel nor a transposed copy of w, which
+ * on a device is code the engine holds in RAM (WAMR: about 7 bytes per instruction).
+ */
+function smallMatmulsElementwise(g: Graph): void {
+  const reshape = (anchor: Node, v: Value, shape: number[]) => g.insertBefore(anchor, "reshape", [v], { shape }, `${anchor.name}/reshape`).outputs[0];
+  for (const n of [...g.nodes]) {
+    if (n.op === "permute") {
+      const x = n.inputs[0], perm = n.attrs.perm as number[];
+      const moved = perm.filter((d) => x.shape[d] !== 1);
+      if (moved.every((d, i) => i === 0 || moved[i - 1] < d)) {
+        g.replaceAllUses(n.outputs[0], reshape(n, x, n.outputs[0].shape));
+        g.removeNode(n);
+      }
+      continue;
+    }
+    if (n.op === "reduce" && n.attrs.kind === "sum" && n.inputs[0].shape.length && n.outputs[0].shape.reduce((a, d) => a * d, 1) === n.inputs[0].shape.reduce((a, d) => a * d, 1)) {
+      g.replaceAllUses(n.outputs[0], reshape(n, n.inputs[0], n.outputs[0].shape));
+      g.removeNode(n);
+      continue;
+    }
+    if (n.op !== "matmul" || n.inputs.length !== 2 || n.inputs.some((v) => v.shape.length !== 2)) continue;
+    const [a, b] = n.inputs, [M, K] = a.shape, N = b.shape[1];
+    if (M * N * K > ELEMENTWISE_MATMUL_ELEMENTS) continue;
+    let product: Value;
+    if (K === 1) product = g.insertBefore(n, "mul", [a, b], {}, `${n.name}/outer`).outputs[0];
+    else if (M === 1 && b.producer?.op === "permute" && (b.producer.attrs.perm as number[]).join() === "1,0") {
+      const rows = g.insertBefore(n, "mul", [a, b.producer.inputs[0]], {}, `${n.name}/rows`).outputs[0];
+      product = reshape(n, g.insertBefore(n, "reduce", [rows], { kind: "sum", axes: [1], keepdim: false }, `${n.name}/sum`).outputs[0], [1, N]);
+    } else continue;
+    g.replaceAllUses(n.outputs[0], product);
+    g.removeNode(n);
   }
 }
 

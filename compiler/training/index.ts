@@ -6,3 +6,4 @@ export { trainLoop, evaluate, type Dataset, type EpochStats, type TrainLoopOptio
 export { loadMnist, type MnistOptions } from "./mnist.js";
 export { lossCurveSvg } from "./plot.js";
 export { formatTrainingReport } from "./report.js";
+export { int8FineTuning, FrozenInt8Graph, DequantizedConv2d, DequantizedLinear, Int8FineTuning, type Int8FineTuningModel } from "./quantized.js";
