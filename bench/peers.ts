@@ -5,46 +5,19 @@
 // ~/.cache/teenygrad. Rounds are interleaved across engines; each cell is the median over rounds of the mean
 // latency of one batch. Ratios below 1 mean Teenygrad is faster.
 // Run: npm run bench:peers [-- --rounds 7 --models kws_dscnn,ic_resnet8]
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as ortCurrent from "onnxruntime-web";
 import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { compile, Generator, importOnnx, loadBlob } from "../compiler/index.js";
 import type { Graph, Node, Value } from "../compiler/ir/graph.js";
+import { exportModels, median, MODELS, option } from "./peers-common.js";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const MODELS = ["mlp", "lenet", "kws_dscnn", "ic_resnet8", "vww_mobilenet", "ad_autoencoder"];
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const ROUNDS = Number(option("rounds", "5"));
 const BATCH_MILLIS = Number(option("batch-ms", "150"));
 const models = option("models", MODELS.join(",")).split(",");
-
-/** The ONNX files, exported once per version of the exporter script. */
-function exportModels(): string {
-  const script = join(HERE, "peers-models.py");
-  const key = createHash("sha256").update(readFileSync(script)).digest("hex").slice(0, 12);
-  const root = join(process.env.TEENYGRAD_CACHE ?? join(homedir(), ".cache", "teenygrad"), "peers-models");
-  const dir = join(root, key);
-  if (!existsSync(join(dir, `${MODELS[MODELS.length - 1]}.onnx`))) {
-    const python = process.env.TEENYGRAD_TORCH_PYTHON ?? "/usr/bin/python3";
-    const tmp = `${dir}.tmp-${process.pid}`;
-    mkdirSync(root, { recursive: true });
-    console.error(`exporting the benchmark models with PyTorch (${python}) into ${dir}`);
-    execFileSync(python, [script, tmp], { stdio: ["ignore", "ignore", "inherit"] });
-    renameSync(tmp, dir);
-  }
-  return dir;
-}
 
 interface Engine {
   name: string;
@@ -182,11 +155,6 @@ async function timeBatch(engine: Engine, perRun: number): Promise<number> {
   for (let i = 0; i < reps; i++) await engine.run();
   return (performance.now() - start) / reps;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((p, q) => p - q);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
   let scale = 0, diff = 0;
