@@ -1,6 +1,7 @@
 // 2-D convolution, NCHW, w = [OC, C/groups, KH, KW], bias = [OC] or 0. PH/PW are the top/left pads;
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
-// No im2col scratch: a 1x1 conv is a GEMM on the image as it lies, everything else is a direct conv.
+// A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
+// conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
 import { actInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
@@ -90,6 +91,103 @@ export function conv2d(
       }
     }
   }
+}
+
+/**
+ * conv2d through im2col + GEMM, for layers whose planes are too narrow (or strides too wide) for the direct
+ * kernel's unmasked tiles: blocks of up to `tile` output pixels (flat over OH·OW) get their patches copied into
+ * `scratch` as a [Cg·KH·KW, tile] matrix (zeros where a tap lands in the padding), and the GEMM's 4x8 register
+ * tile multiplies the group's weights [OCg, Cg·KH·KW] by it, bias and activation in its epilogue.
+ * `scratch` holds Cg·KH·KW·tile floats.
+ */
+export function conv2dIm2col(
+  x: usize, w: usize, bias: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32,
+): void {
+  if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
+  const Cg = C / groups;
+  const OCg = OC / groups;
+  const K = Cg * KH * KW;
+  const P = OH * OW;
+  const planeX = <usize>(H * W) << 2;
+  const imageX = <usize>C * planeX;
+  const imageY = <usize>OC * (<usize>P << 2);
+  chanPerGroup = Cg;
+  inH = H;
+  inW = W;
+  outW = OW;
+  kernelH = KH;
+  kernelW = KW;
+  strideH = SH;
+  strideW = SW;
+  padTop = PH;
+  padLeft = PW;
+  dilationH = DH;
+  dilationW = DW;
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < groups; g++) {
+      const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
+      const yg = y + <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const wg = w + (<usize>(g * OCg * K) << 2);
+      const bg = bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2);
+      for (let first = 0; first < P; first += tile) {
+        const T = min(tile, P - first);
+        im2colBlock(xg, scratch, first, T);
+        gemm(wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1);
+      }
+    }
+  }
+}
+
+/** Patch matrix of output pixels first..first+T-1 (flat): row (c, kh, kw), column t, T floats a row. */
+function im2colBlock(xg: usize, dst: usize, first: i32, T: i32): void {
+  const H = inH, W = inW, OW = outW, KH = kernelH, KW = kernelW, Cg = chanPerGroup;
+  const SW = strideW, DW = dilationW;
+  const planeX = <usize>(H * W) << 2;
+  const rowBytes = <usize>T << 2;
+  for (let t = 0, q = first; t < T; ) {
+    const oh = q / OW;
+    const ow0 = q - oh * OW;
+    const len = min(OW - ow0, T - t);
+    const segment = dst + (<usize>t << 2);
+    for (let c = 0; c < Cg; c++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * strideH - padTop + kh * dilationH;
+        let out = segment + <usize>((c * KH + kh) * KW) * rowBytes;
+        if (ih < 0 || ih >= H) {
+          for (let kw = 0; kw < KW; kw++, out += rowBytes) memory.fill(out, 0, <usize>len << 2);
+          continue;
+        }
+        const src = xg + <usize>c * planeX + (<usize>(ih * W) << 2);
+        for (let kw = 0; kw < KW; kw++, out += rowBytes) {
+          const offset = kw * DW - padLeft; // input column of output column ow: ow·SW + offset
+          const lo = min(len, max(0, ceilDiv(-offset, SW) - ow0));
+          const hi = max(lo, min(len, floorDiv(W - 1 - offset, SW) - ow0 + 1));
+          if (lo > 0) memory.fill(out, 0, <usize>lo << 2);
+          copyStrided(out + (<usize>lo << 2), src + (<usize>((ow0 + lo) * SW + offset) << 2), hi - lo, SW);
+          if (hi < len) memory.fill(out + (<usize>hi << 2), 0, <usize>(len - hi) << 2);
+        }
+      }
+    }
+    t += len;
+    q += len;
+  }
+}
+
+/** n floats from every `stride`-th element of src to consecutive dst. */
+@inline function copyStrided(dst: usize, src: usize, n: i32, stride: i32): void {
+  let i = 0;
+  if (stride == 1) {
+    if (ASC_FEATURE_SIMD) {
+      for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+    }
+    for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+    return;
+  }
+  const step = <usize>stride << 2;
+  for (let p = src; i < n; i++, p += step) store<f32>(dst + (<usize>i << 2), load<f32>(p));
 }
 
 /** `rows` (1 or 4) output planes of one group, bias added, activation not yet applied. */
