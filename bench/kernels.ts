@@ -1,7 +1,7 @@
 // GEMM and conv2d throughput of the AssemblyScript kernels, SIMD vs scalar build, best of several
 // timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels
 import { compileAssemblyScript } from "../compiler/codegen/asc.js";
-import { im2colTile } from "../compiler/ops/linalg.js";
+import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
 
 const PAGES = 256; // 16 MiB: three 512x512 matrices plus the conv tensors
 const ENTRY = `export * from "./runtime-as/index";`;
@@ -48,6 +48,19 @@ const bothPaths = (
   name: string, C: number, OC: number, H: number, W: number, K: number | [number, number], stride: number, pad: number | [number, number],
 ): Case[] => [convCase(name, C, OC, H, W, K, stride, pad, 1), convCase(name, C, OC, H, W, K, stride, pad, 1, true)];
 
+/** Depthwise 3x3 (stride 1 or 2, pad 1) through conv2d and through depthwise3x3's padded plane. */
+function depthwiseCases(C: number, H: number, W: number, stride: number): Case[] {
+  const OH = Math.floor((H - 1) / stride) + 1, OW = Math.floor((W - 1) / stride) + 1;
+  const name = `depthwise 3x3${stride > 1 ? ` s${stride}` : ""} ${C}ch @${H}x${W}`;
+  const padded = depthwisePaddedFloats(OH, OW, stride, stride);
+  return [convCase(name, C, C, H, W, 3, stride, 1, C), {
+    name: `${name} padded`,
+    flops: 2 * C * OH * OW * 9,
+    buffers: [C * H * W, C * 9, C, C * OH * OW, padded],
+    run: (k, [x, w, b, y, scratch]) => k.depthwise3x3(x, w, b, y, 1, C, H, W, OH, OW, stride, stride, 1, 1, 1, 0, 0, scratch),
+  }];
+}
+
 const cases: Case[] = [
   gemmCase(64),
   gemmCase(256),
@@ -60,8 +73,13 @@ const cases: Case[] = [
   ...bothPaths("conv 3x3 64->64 @56x56", 64, 64, 56, 56, 3, 1, 1),
   ...bothPaths("stem 10x4 s2 1->64 @49x10", 1, 64, 49, 10, [10, 4], 2, [5, 1]),
   ...bothPaths("stem 3x3 s2 3->8 @96x96", 3, 8, 96, 96, 3, 2, 1),
-  convCase("depthwise 3x3 64ch @25x5", 64, 64, 25, 5, 3, 1, 1, 64),
-  convCase("depthwise 3x3 64ch @56x56", 64, 64, 56, 56, 3, 1, 1, 64),
+  ...depthwiseCases(64, 25, 5, 1),
+  ...depthwiseCases(64, 56, 56, 1),
+  ...depthwiseCases(8, 48, 48, 1),
+  ...depthwiseCases(16, 48, 48, 2),
+  ...depthwiseCases(32, 24, 24, 1),
+  ...depthwiseCases(128, 6, 6, 1),
+  ...depthwiseCases(256, 3, 3, 1),
   convCase("pointwise 1x1 64->64 @25x5", 64, 64, 25, 5, 1, 1, 0, 1),
 ];
 

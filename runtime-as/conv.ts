@@ -2,7 +2,7 @@
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
 // A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
 // conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
-import { actInPlace } from "./act";
+import { actInPlace, actScalar, actVec } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -697,4 +697,133 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
 /** All-ones lanes where 0 <= iw < W (signed compares: SSE has no unsigned one). */
 @inline function insideRow(iw: v128, W: i32): v128 {
   return v128.and(i32x4.gt_s(iw, i32x4.splat(-1)), i32x4.lt_s(iw, i32x4.splat(W)));
+}
+
+// ---- depthwise 3x3 through a zero-padded plane ------------------------------------------------------
+
+/**
+ * Depthwise 3x3 convolution (groups == C == OC, dilation 1, stride 1 or 2), for the small planes of KWS and
+ * VWW where conv2d's row tiles are mostly masked: each channel's plane is first copied into `scratch` with its
+ * zero padding made real, so every output row runs in unmasked vectors of 8 and 4 (a ragged end overlaps
+ * the previous vector), the nine weights held in registers and the activation applied before the store.
+ * Planes under 4 columns wide go through the same padded plane one output at a time. `scratch` holds
+ * ((OH - 1)·SH + 3) · ((OW - 1)·SW + 3 + (SW == 2 ? 1 : 0)) floats: one padded plane.
+ */
+export function depthwise3x3(
+  x: usize, w: usize, bias: usize, y: usize, N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
+  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize,
+): void {
+  if (N <= 0 || C <= 0 || OH <= 0 || OW <= 0) return;
+  const rows = (OH - 1) * SH + 3;
+  const pitch = paddedPitch(OW, SW);
+  const planeX = <usize>(H * W) << 2;
+  const planeY = <usize>(OH * OW) << 2;
+  for (let plane = 0; plane < N * C; plane++) {
+    const c = plane % C;
+    padPlane(x + <usize>plane * planeX, scratch, H, W, rows, pitch, PH, PW);
+    const wc = w + (<usize>(c * 9) << 2);
+    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>c << 2));
+    const yc = y + <usize>plane * planeY;
+    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, act, p0, p1);
+    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
+    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
+  }
+}
+
+/** Padded row length: every tap of the last output column, plus the element a stride-2 vector over-reads. */
+@inline function paddedPitch(OW: i32, SW: i32): i32 {
+  return (OW - 1) * SW + 3 + (SW == 2 ? 1 : 0);
+}
+
+/** rows x pitch floats: the plane at (PH, PW), zeros around it (and whatever of it lies beyond the last tap, dropped). */
+function padPlane(src: usize, dst: usize, H: i32, W: i32, rows: i32, pitch: i32, PH: i32, PW: i32): void {
+  const rowBytes = <usize>pitch << 2;
+  const left = min(pitch, PW);
+  const count = max(0, min(W, pitch - PW));
+  for (let r = 0; r < rows; r++) {
+    const out = dst + <usize>r * rowBytes;
+    const ih = r - PH;
+    if (ih < 0 || ih >= H) {
+      memory.fill(out, 0, rowBytes);
+      continue;
+    }
+    if (left > 0) memory.fill(out, 0, <usize>left << 2);
+    copyStrided(out + (<usize>left << 2), src + (<usize>(ih * W) << 2), count, 1);
+    if (left + count < pitch) memory.fill(out + (<usize>(left + count) << 2), 0, <usize>(pitch - left - count) << 2);
+  }
+}
+
+function depthwisePoints(
+  xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, SW: i32, pitch: i32, act: i32, p0: f32, p1: f32,
+): void {
+  const row = <usize>pitch << 2;
+  for (let oh = 0; oh < OH; oh++) {
+    for (let ow = 0; ow < OW; ow++) {
+      let acc = b;
+      let px = xp + <usize>(oh * SH) * row + (<usize>(ow * SW) << 2);
+      for (let kh = 0; kh < 3; kh++) {
+        const wr = wc + <usize>(kh * 12);
+        acc += load<f32>(wr) * load<f32>(px) + load<f32>(wr, 4) * load<f32>(px, 4) + load<f32>(wr, 8) * load<f32>(px, 8);
+        px += row;
+      }
+      store<f32>(yc + (<usize>(oh * OW + ow) << 2), actScalar(acc, act, p0, p1));
+    }
+  }
+}
+
+function depthwiseRowsStride1(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, pitch: i32, act: i32, p0: f32, p1: f32): void {
+  if (!ASC_FEATURE_SIMD) return; // keeps the v128 code out of the scalar build
+  depthwiseRows(xp, wc, b, yc, OH, OW, SH, 1, pitch, act, p0, p1);
+}
+
+function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, pitch: i32, act: i32, p0: f32, p1: f32): void {
+  if (!ASC_FEATURE_SIMD) return;
+  depthwiseRows(xp, wc, b, yc, OH, OW, SH, 2, pitch, act, p0, p1);
+}
+
+/** OW >= 4: each output row in vectors of 8, then of 4, the last one ending at the row's end. */
+@inline function depthwiseRows(
+  xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, sw: i32, pitch: i32, act: i32, p0: f32, p1: f32,
+): void {
+  const w0 = v128.load32_splat(wc), w1 = v128.load32_splat(wc + 4), w2 = v128.load32_splat(wc + 8);
+  const w3 = v128.load32_splat(wc + 12), w4 = v128.load32_splat(wc + 16), w5 = v128.load32_splat(wc + 20);
+  const w6 = v128.load32_splat(wc + 24), w7 = v128.load32_splat(wc + 28), w8 = v128.load32_splat(wc + 32);
+  const bv = f32x4.splat(b);
+  const row = <usize>pitch << 2;
+  const half = <usize>sw << 4; // input bytes under 4 output columns
+  for (let oh = 0; oh < OH; oh++) {
+    const r0 = xp + <usize>(oh * SH) * row, r1 = r0 + row, r2 = r1 + row;
+    const yr = yc + (<usize>(oh * OW) << 2);
+    let ow = 0;
+    for (; ow + 8 <= OW; ow += 8) {
+      const off = <usize>(ow * sw) << 2;
+      let a = bv, c = bv;
+      a = madd(w0, loadStrided(r0 + off, sw), a); c = madd(w0, loadStrided(r0 + off + half, sw), c);
+      a = madd(w1, loadStrided(r0 + off + 4, sw), a); c = madd(w1, loadStrided(r0 + off + half + 4, sw), c);
+      a = madd(w2, loadStrided(r0 + off + 8, sw), a); c = madd(w2, loadStrided(r0 + off + half + 8, sw), c);
+      a = madd(w3, loadStrided(r1 + off, sw), a); c = madd(w3, loadStrided(r1 + off + half, sw), c);
+      a = madd(w4, loadStrided(r1 + off + 4, sw), a); c = madd(w4, loadStrided(r1 + off + half + 4, sw), c);
+      a = madd(w5, loadStrided(r1 + off + 8, sw), a); c = madd(w5, loadStrided(r1 + off + half + 8, sw), c);
+      a = madd(w6, loadStrided(r2 + off, sw), a); c = madd(w6, loadStrided(r2 + off + half, sw), c);
+      a = madd(w7, loadStrided(r2 + off + 4, sw), a); c = madd(w7, loadStrided(r2 + off + half + 4, sw), c);
+      a = madd(w8, loadStrided(r2 + off + 8, sw), a); c = madd(w8, loadStrided(r2 + off + half + 8, sw), c);
+      v128.store(yr + (<usize>ow << 2), actVec(a, act, p0, p1));
+      v128.store(yr + (<usize>ow << 2), actVec(c, act, p0, p1), 16);
+    }
+    for (; ow < OW; ow += 4) {
+      if (ow + 4 > OW) ow = OW - 4; // overlaps outputs already stored, with the same values
+      const off = <usize>(ow * sw) << 2;
+      let a = bv;
+      a = madd(w0, loadStrided(r0 + off, sw), a);
+      a = madd(w1, loadStrided(r0 + off + 4, sw), a);
+      a = madd(w2, loadStrided(r0 + off + 8, sw), a);
+      a = madd(w3, loadStrided(r1 + off, sw), a);
+      a = madd(w4, loadStrided(r1 + off + 4, sw), a);
+      a = madd(w5, loadStrided(r1 + off + 8, sw), a);
+      a = madd(w6, loadStrided(r2 + off, sw), a);
+      a = madd(w7, loadStrided(r2 + off + 4, sw), a);
+      a = madd(w8, loadStrided(r2 + off + 8, sw), a);
+      v128.store(yr + (<usize>ow << 2), actVec(a, act, p0, p1));
+    }
+  }
 }

@@ -2,7 +2,7 @@
 // against float64 references on seeded random shapes and data. KERNELS_SEED=<n> replays a run.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { im2colTile } from "../compiler/ops/linalg.js";
+import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
 import { Arena, assertClose, compileKernels, Rng, seedFor, type KernelModule } from "./helpers/kernels-wasm.js";
 
 const SEED = Number(process.env.KERNELS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -376,6 +376,37 @@ for (const build of builds) {
         const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
         assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2dIm2col", { ...s, tile, act: act.name, bias: !!bias }));
         arena.assertGuardsIntact(context(build, "conv2dIm2col", { ...s, tile }));
+      }
+    });
+
+    test("depthwise3x3: strides 1 and 2, every pad, planes 1 to 37 wide (vector tails, the narrow-plane path)", () => {
+      const { rng, arena } = setup("depthwise3x3");
+      const shapes: ConvShape[] = [
+        { N: 1, C: 64, H: 25, W: 5, OC: 64, OH: 25, OW: 5, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 64 },
+        { N: 1, C: 5, H: 3, W: 3, OC: 5, OH: 3, OW: 3, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 5 },
+        { N: 1, C: 3, H: 12, W: 12, OC: 3, OH: 6, OW: 6, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
+      ];
+      while (shapes.length < 60) {
+        const C = rng.int(1, 6), H = rng.int(1, 20), W = rng.int(1, 37);
+        const SH = rng.int(1, 2), SW = rng.int(1, 2), PH = rng.int(0, 2), PW = rng.int(0, 2);
+        const OH = outSize(H, PH, rng.int(0, 2), 3, SH, 1), OW = outSize(W, PW, rng.int(0, 2), 3, SW, 1);
+        if (OH > 0 && OW > 0) shapes.push({ N: rng.int(1, 2), C, H, W, OC: C, OH, OW, KH: 3, KW: 3, SH, SW, PH, PW, DH: 1, DW: 1, groups: C });
+      }
+      for (const [i, s] of shapes.entries()) {
+        const act = ACTIVATIONS[i % ACTIVATIONS.length];
+        const x = rng.floats(s.N * s.C * s.H * s.W);
+        const w = rng.floats(s.C * 9);
+        const bias = i % 2 ? rng.floats(s.C) : null;
+        const xAt = arena.f32(x);
+        const wAt = arena.f32(w);
+        const biasAt = bias ? arena.f32(bias) : 0;
+        const scratchAt = arena.out(4 * depthwisePaddedFloats(s.OH, s.OW, s.SH, s.SW));
+        const n = s.N * s.C * s.OH * s.OW;
+        const yAt = arena.out(n * 4);
+        k.depthwise3x3(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OH, s.OW, s.SH, s.SW, s.PH, s.PW, act.code, act.p0, act.p1, scratchAt);
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "depthwise3x3", { ...s, act: act.name, bias: !!bias }));
+        arena.assertGuardsIntact(context(build, "depthwise3x3", s));
       }
     });
 

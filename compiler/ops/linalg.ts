@@ -169,6 +169,18 @@ export function convKernelTile(node: Node): number {
   return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW);
 }
 
+/** Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's over-read. */
+export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
+  return ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+}
+
+/** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
+export function isPaddedDepthwise(node: Node): boolean {
+  const g = convGeometry(node.inputs[0].shape, node.inputs[1].shape, node.attrs);
+  return g.groups === g.C && g.OC === g.C && g.CG === 1 && g.KH === 3 && g.KW === 3 &&
+    g.dilation.every((d) => d === 1) && g.stride.every((s) => s === 1 || s === 2);
+}
+
 defineOp({
   name: "conv2d",
   infer(inputs, attrs) {
@@ -204,6 +216,11 @@ defineOp({
     return [out];
   },
   scratchBytes(node) {
+    if (isPaddedDepthwise(node)) {
+      const [, , OH, OW] = node.outputs[0].shape;
+      const stride = node.attrs.stride as number[];
+      return 4 * depthwisePaddedFloats(OH, OW, stride[0], stride[1]);
+    }
     const tile = convKernelTile(node);
     const [, CG, KH, KW] = node.inputs[1].shape;
     return 4 * tile * CG * KH * KW;
@@ -211,6 +228,13 @@ defineOp({
   lower(ctx, node) {
     const [x, w, bias] = node.inputs;
     const g = convGeometry(x.shape, w.shape, node.attrs);
+    if (isPaddedDepthwise(node)) {
+      ctx.call("conv", "depthwise3x3", [
+        ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]), g.N, g.C, g.H, g.W, g.OH, g.OW,
+        g.stride[0], g.stride[1], g.pads[0], g.pads[1], ...epilogueArgs(node.attrs), ctx.scratch(node),
+      ]);
+      return;
+    }
     const tile = convKernelTile(node);
     const args = [
       ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]),
