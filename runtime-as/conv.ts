@@ -157,7 +157,7 @@ function im2colBlock(xg: usize, dst: usize, first: i32, T: i32): void {
         const ih = oh * strideH - padTop + kh * dilationH;
         let out = segment + <usize>((c * KH + kh) * KW) * rowBytes;
         if (ih < 0 || ih >= H) {
-          for (let kw = 0; kw < KW; kw++, out += rowBytes) memory.fill(out, 0, <usize>len << 2);
+          for (let kw = 0; kw < KW; kw++, out += rowBytes) zeroFloats(out, len);
           continue;
         }
         const src = xg + <usize>c * planeX + (<usize>(ih * W) << 2);
@@ -165,15 +165,24 @@ function im2colBlock(xg: usize, dst: usize, first: i32, T: i32): void {
           const offset = kw * DW - padLeft; // input column of output column ow: ow·SW + offset
           const lo = min(len, max(0, ceilDiv(-offset, SW) - ow0));
           const hi = max(lo, min(len, floorDiv(W - 1 - offset, SW) - ow0 + 1));
-          if (lo > 0) memory.fill(out, 0, <usize>lo << 2);
+          zeroFloats(out, lo);
           copyStrided(out + (<usize>lo << 2), src + (<usize>((ow0 + lo) * SW + offset) << 2), hi - lo, SW);
-          if (hi < len) memory.fill(out + (<usize>hi << 2), 0, <usize>(len - hi) << 2);
+          zeroFloats(out + (<usize>hi << 2), len - hi);
         }
       }
     }
     t += len;
     q += len;
   }
+}
+
+/** n zero floats at dst: the segments are short, where memory.fill's call costs more than the stores. */
+@inline function zeroFloats(dst: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.splat(0));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), 0);
 }
 
 /** n floats from every `stride`-th element of src to consecutive dst. */
@@ -718,6 +727,7 @@ export function depthwise3x3(
   const pitch = paddedPitch(OW, SW);
   const planeX = <usize>(H * W) << 2;
   const planeY = <usize>(OH * OW) << 2;
+  memory.fill(scratch, 0, <usize>(rows * pitch) << 2);
   for (let plane = 0; plane < N * C; plane++) {
     const c = plane % C;
     padPlane(x + <usize>plane * planeX, scratch, H, W, rows, pitch, PH, PW);
@@ -735,21 +745,15 @@ export function depthwise3x3(
   return (OW - 1) * SW + 3 + (SW == 2 ? 1 : 0);
 }
 
-/** rows x pitch floats: the plane at (PH, PW), zeros around it (and whatever of it lies beyond the last tap, dropped). */
+/**
+ * The plane's rows into a rows x pitch padded plane at (PH, PW), dropping whatever lies beyond the last tap.
+ * The padding is zeroed once per call: every channel writes the same interior positions.
+ */
 function padPlane(src: usize, dst: usize, H: i32, W: i32, rows: i32, pitch: i32, PH: i32, PW: i32): void {
-  const rowBytes = <usize>pitch << 2;
-  const left = min(pitch, PW);
   const count = max(0, min(W, pitch - PW));
-  for (let r = 0; r < rows; r++) {
-    const out = dst + <usize>r * rowBytes;
-    const ih = r - PH;
-    if (ih < 0 || ih >= H) {
-      memory.fill(out, 0, rowBytes);
-      continue;
-    }
-    if (left > 0) memory.fill(out, 0, <usize>left << 2);
-    copyStrided(out + (<usize>left << 2), src + (<usize>(ih * W) << 2), count, 1);
-    if (left + count < pitch) memory.fill(out + (<usize>(left + count) << 2), 0, <usize>(pitch - left - count) << 2);
+  const rowBytes = <usize>pitch << 2;
+  for (let ih = 0, last = min(H, rows - PH); ih < last; ih++) {
+    copyStrided(dst + <usize>(ih + PH) * rowBytes + (<usize>PW << 2), src + (<usize>(ih * W) << 2), count, 1);
   }
 }
 
