@@ -2,7 +2,7 @@
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
 // A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
 // conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
-import { actInPlace, actScalar, actVec } from "./act";
+import { ACT_CLAMP, ACT_RELU, actInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -714,7 +714,7 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
  * Depthwise 3x3 convolution (groups == C == OC, dilation 1, stride 1 or 2), for the small planes of KWS and
  * VWW where conv2d's row tiles are mostly masked: each channel's plane is first copied into `scratch` with its
  * zero padding made real, so every output row runs in unmasked vectors of 8 and 4 (a ragged end overlaps
- * the previous vector), the nine weights held in registers and the activation applied before the store.
+ * the previous vector), the nine weights held in registers and ReLU / ReLU6 applied before the store.
  * Planes under 4 columns wide go through the same padded plane one output at a time. `scratch` holds
  * ((OH - 1)·SH + 3) · ((OW - 1)·SW + 3 + (SW == 2 ? 1 : 0)) floats: one padded plane.
  */
@@ -737,7 +737,22 @@ export function depthwise3x3(
     if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, act, p0, p1);
     else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
     else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
+    if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
   }
+}
+
+// ReLU and clamp (ReLU6) are applied as the vectors are stored; the rest run over the finished plane, which
+// keeps their vector math out of the unrolled row code (one copy instead of six).
+@inline function clampVec(v: v128, act: i32, p0: f32, p1: f32): v128 {
+  if (act == ACT_RELU) return f32x4.max(v, f32x4.splat(0));
+  if (act == ACT_CLAMP) return f32x4.min(f32x4.max(v, f32x4.splat(p0)), f32x4.splat(p1));
+  return v;
+}
+
+@inline function clampScalar(v: f32, act: i32, p0: f32, p1: f32): f32 {
+  if (act == ACT_RELU) return max<f32>(v, 0);
+  if (act == ACT_CLAMP) return min<f32>(max<f32>(v, p0), p1);
+  return v;
 }
 
 /** Padded row length: every tap of the last output column, plus the element a stride-2 vector over-reads. */
@@ -770,7 +785,7 @@ function depthwisePoints(
         acc += load<f32>(wr) * load<f32>(px) + load<f32>(wr, 4) * load<f32>(px, 4) + load<f32>(wr, 8) * load<f32>(px, 8);
         px += row;
       }
-      store<f32>(yc + (<usize>(oh * OW + ow) << 2), actScalar(acc, act, p0, p1));
+      store<f32>(yc + (<usize>(oh * OW + ow) << 2), clampScalar(acc, act, p0, p1));
     }
   }
 }
@@ -811,8 +826,8 @@ function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, 
       a = madd(w6, loadStrided(r2 + off, sw), a); c = madd(w6, loadStrided(r2 + off + half, sw), c);
       a = madd(w7, loadStrided(r2 + off + 4, sw), a); c = madd(w7, loadStrided(r2 + off + half + 4, sw), c);
       a = madd(w8, loadStrided(r2 + off + 8, sw), a); c = madd(w8, loadStrided(r2 + off + half + 8, sw), c);
-      v128.store(yr + (<usize>ow << 2), actVec(a, act, p0, p1));
-      v128.store(yr + (<usize>ow << 2), actVec(c, act, p0, p1), 16);
+      v128.store(yr + (<usize>ow << 2), clampVec(a, act, p0, p1));
+      v128.store(yr + (<usize>ow << 2), clampVec(c, act, p0, p1), 16);
     }
     for (; ow < OW; ow += 4) {
       if (ow + 4 > OW) ow = OW - 4; // overlaps outputs already stored, with the same values
@@ -827,7 +842,7 @@ function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, 
       a = madd(w6, loadStrided(r2 + off, sw), a);
       a = madd(w7, loadStrided(r2 + off + 4, sw), a);
       a = madd(w8, loadStrided(r2 + off + 8, sw), a);
-      v128.store(yr + (<usize>ow << 2), actVec(a, act, p0, p1));
+      v128.store(yr + (<usize>ow << 2), clampVec(a, act, p0, p1));
     }
   }
 }

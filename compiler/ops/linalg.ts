@@ -145,12 +145,15 @@ export function convGeometry(x: number[], w: number[], attrs: Attrs) {
   return { N, C, H, W, OC, CG, KH, KW, OH, OW, stride, pads, dilation, groups };
 }
 
-/** Scratch budget of a float im2col block: 32 KiB keeps the patch matrix in L1 while the GEMM sweeps it. */
+/**
+ * Scratch budget of a float im2col block: 32 KiB keeps the patch matrix in L1 while the GEMM sweeps it; a layer
+ * gets no more than its output's bytes, so the scratch hardly ever raises a small model's peak arena.
+ */
 export const FLOAT_IM2COL_BYTES = 32 * 1024;
 
 /** Output pixels per float im2col block: a multiple of 8 (the GEMM tile's width) within the budget, or the whole plane. */
-export function im2colTile(taps: number, pixels: number): number {
-  return Math.max(8, Math.min(pixels, 8 * Math.floor(FLOAT_IM2COL_BYTES / (32 * taps))));
+export function im2colTile(taps: number, pixels: number, budget = FLOAT_IM2COL_BYTES): number {
+  return Math.max(8, Math.min(pixels, 8 * Math.floor(budget / (32 * taps))));
 }
 
 /**
@@ -166,7 +169,7 @@ export function convKernelTile(node: Node): number {
   const OCg = g.OC / g.groups;
   const pointwise = g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0);
   if ((pointwise && g.CG > 1) || OCg < 4 || (OCg < 16 && g.OW >= 16)) return 0;
-  return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW);
+  return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.outputs[0].bytes));
 }
 
 /** Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's over-read. */
