@@ -1,6 +1,7 @@
 // GEMM and conv2d throughput of the AssemblyScript kernels, SIMD vs scalar build, best of several
 // timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels
 import { compileAssemblyScript } from "../compiler/codegen/asc.js";
+import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
 
 const PAGES = 256; // 16 MiB: three 512x512 matrices plus the conv tensors
 const ENTRY = `export * from "./runtime-as/index";`;
@@ -22,25 +23,63 @@ function gemmCase(n: number): Case {
   };
 }
 
-function convCase(name: string, C: number, OC: number, H: number, W: number, K: number, stride: number, pad: number, groups: number): Case {
-  const OH = Math.floor((H + 2 * pad - K) / stride) + 1;
-  const OW = Math.floor((W + 2 * pad - K) / stride) + 1;
+/** `im2col`: through conv2dIm2col with the compiler's tile for the layer, else the direct conv2d. */
+function convCase(
+  name: string, C: number, OC: number, H: number, W: number, K: number | [number, number], stride: number, pad: number | [number, number], groups: number, im2col = false,
+): Case {
+  const [KH, KW] = typeof K === "number" ? [K, K] : K;
+  const [PH, PW] = typeof pad === "number" ? [pad, pad] : pad;
+  const OH = Math.floor((H + 2 * PH - KH) / stride) + 1;
+  const OW = Math.floor((W + 2 * PW - KW) / stride) + 1;
+  const taps = (C / groups) * KH * KW;
+  const tile = im2colTile(taps, OH * OW);
   return {
-    name,
-    flops: 2 * OC * OH * OW * (C / groups) * K * K,
-    buffers: [C * H * W, OC * (C / groups) * K * K, OC, OC * OH * OW],
-    run: (k, [x, w, b, y]) => k.conv2d(x, w, b, y, 1, C, H, W, OC, OH, OW, K, K, stride, stride, pad, pad, 1, 1, groups, 1, 0, 0),
+    name: `${name}${im2col ? " im2col" : ""}`,
+    flops: 2 * OC * OH * OW * taps,
+    buffers: [C * H * W, OC * taps, OC, OC * OH * OW, im2col ? taps * tile : 0],
+    run: im2col
+      ? (k, [x, w, b, y, scratch]) => k.conv2dIm2col(x, w, b, y, 1, C, H, W, OC, OH, OW, KH, KW, stride, stride, PH, PW, 1, 1, groups, 1, 0, 0, scratch, tile)
+      : (k, [x, w, b, y]) => k.conv2d(x, w, b, y, 1, C, H, W, OC, OH, OW, KH, KW, stride, stride, PH, PW, 1, 1, groups, 1, 0, 0),
   };
+}
+
+/** A dense conv both ways: the compiler picks one per layer from these numbers. */
+const bothPaths = (
+  name: string, C: number, OC: number, H: number, W: number, K: number | [number, number], stride: number, pad: number | [number, number],
+): Case[] => [convCase(name, C, OC, H, W, K, stride, pad, 1), convCase(name, C, OC, H, W, K, stride, pad, 1, true)];
+
+/** Depthwise 3x3 (stride 1 or 2, pad 1) through conv2d and through depthwise3x3's padded plane. */
+function depthwiseCases(C: number, H: number, W: number, stride: number): Case[] {
+  const OH = Math.floor((H - 1) / stride) + 1, OW = Math.floor((W - 1) / stride) + 1;
+  const name = `depthwise 3x3${stride > 1 ? ` s${stride}` : ""} ${C}ch @${H}x${W}`;
+  const padded = depthwisePaddedFloats(OH, OW, stride, stride);
+  return [convCase(name, C, C, H, W, 3, stride, 1, C), {
+    name: `${name} padded`,
+    flops: 2 * C * OH * OW * 9,
+    buffers: [C * H * W, C * 9, C, C * OH * OW, padded],
+    run: (k, [x, w, b, y, scratch]) => k.depthwise3x3(x, w, b, y, 1, C, H, W, OH, OW, stride, stride, 1, 1, 1, 0, 0, scratch),
+  }];
 }
 
 const cases: Case[] = [
   gemmCase(64),
   gemmCase(256),
   gemmCase(512),
-  convCase("conv 3x3 32->32 @32x32", 32, 32, 32, 32, 3, 1, 1, 1),
-  convCase("conv 3x3 s2 32->64 @32x32", 32, 64, 32, 32, 3, 2, 1, 1),
-  convCase("depthwise 3x3 64ch @25x5", 64, 64, 25, 5, 3, 1, 1, 64),
-  convCase("depthwise 3x3 64ch @56x56", 64, 64, 56, 56, 3, 1, 1, 64),
+  ...bothPaths("conv 3x3 32->32 @32x32", 32, 32, 32, 32, 3, 1, 1),
+  ...bothPaths("conv 3x3 16->16 @32x32", 16, 16, 32, 32, 3, 1, 1),
+  ...bothPaths("conv 3x3 64->64 @8x8", 64, 64, 8, 8, 3, 1, 1),
+  ...bothPaths("conv 3x3 s2 32->64 @32x32", 32, 64, 32, 32, 3, 2, 1),
+  ...bothPaths("conv 3x3 s2 32->64 @16x16", 32, 64, 16, 16, 3, 2, 1),
+  ...bothPaths("conv 3x3 64->64 @56x56", 64, 64, 56, 56, 3, 1, 1),
+  ...bothPaths("stem 10x4 s2 1->64 @49x10", 1, 64, 49, 10, [10, 4], 2, [5, 1]),
+  ...bothPaths("stem 3x3 s2 3->8 @96x96", 3, 8, 96, 96, 3, 2, 1),
+  ...depthwiseCases(64, 25, 5, 1),
+  ...depthwiseCases(64, 56, 56, 1),
+  ...depthwiseCases(8, 48, 48, 1),
+  ...depthwiseCases(16, 48, 48, 2),
+  ...depthwiseCases(32, 24, 24, 1),
+  ...depthwiseCases(128, 6, 6, 1),
+  ...depthwiseCases(256, 3, 3, 1),
   convCase("pointwise 1x1 64->64 @25x5", 64, 64, 25, 5, 1, 1, 0, 1),
 ];
 
@@ -56,6 +95,7 @@ async function measure(simd: boolean): Promise<{ compileMillis: number; gflops: 
   for (const c of cases) {
     let next = 1024;
     const at = c.buffers.map((floats) => {
+      if (floats === 0) return 0;
       const offset = next;
       const view = new Float32Array(memory.buffer, offset, floats);
       for (let i = 0; i < floats; i++) view[i] = Math.random() - 0.5;

@@ -1,7 +1,8 @@
 // 2-D convolution, NCHW, w = [OC, C/groups, KH, KW], bias = [OC] or 0. PH/PW are the top/left pads;
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
-// No im2col scratch: a 1x1 conv is a GEMM on the image as it lies, everything else is a direct conv.
-import { actInPlace } from "./act";
+// A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
+// conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
+import { ACT_CLAMP, ACT_RELU, actInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -90,6 +91,112 @@ export function conv2d(
       }
     }
   }
+}
+
+/**
+ * conv2d through im2col + GEMM, for layers whose planes are too narrow (or strides too wide) for the direct
+ * kernel's unmasked tiles: blocks of up to `tile` output pixels (flat over OH·OW) get their patches copied into
+ * `scratch` as a [Cg·KH·KW, tile] matrix (zeros where a tap lands in the padding), and the GEMM's 4x8 register
+ * tile multiplies the group's weights [OCg, Cg·KH·KW] by it, bias and activation in its epilogue.
+ * `scratch` holds Cg·KH·KW·tile floats.
+ */
+export function conv2dIm2col(
+  x: usize, w: usize, bias: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32,
+): void {
+  if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
+  const Cg = C / groups;
+  const OCg = OC / groups;
+  const K = Cg * KH * KW;
+  const P = OH * OW;
+  const planeX = <usize>(H * W) << 2;
+  const imageX = <usize>C * planeX;
+  const imageY = <usize>OC * (<usize>P << 2);
+  chanPerGroup = Cg;
+  inH = H;
+  inW = W;
+  outW = OW;
+  kernelH = KH;
+  kernelW = KW;
+  strideH = SH;
+  strideW = SW;
+  padTop = PH;
+  padLeft = PW;
+  dilationH = DH;
+  dilationW = DW;
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < groups; g++) {
+      const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
+      const yg = y + <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const wg = w + (<usize>(g * OCg * K) << 2);
+      const bg = bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2);
+      for (let first = 0; first < P; first += tile) {
+        const T = min(tile, P - first);
+        im2colBlock(xg, scratch, first, T);
+        gemm(wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1);
+      }
+    }
+  }
+}
+
+/** Patch matrix of output pixels first..first+T-1 (flat): row (c, kh, kw), column t, T floats a row. */
+function im2colBlock(xg: usize, dst: usize, first: i32, T: i32): void {
+  const H = inH, W = inW, OW = outW, KH = kernelH, KW = kernelW, Cg = chanPerGroup;
+  const SW = strideW, DW = dilationW;
+  const planeX = <usize>(H * W) << 2;
+  const rowBytes = <usize>T << 2;
+  for (let t = 0, q = first; t < T; ) {
+    const oh = q / OW;
+    const ow0 = q - oh * OW;
+    const len = min(OW - ow0, T - t);
+    const segment = dst + (<usize>t << 2);
+    for (let c = 0; c < Cg; c++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * strideH - padTop + kh * dilationH;
+        let out = segment + <usize>((c * KH + kh) * KW) * rowBytes;
+        if (ih < 0 || ih >= H) {
+          for (let kw = 0; kw < KW; kw++, out += rowBytes) zeroFloats(out, len);
+          continue;
+        }
+        const src = xg + <usize>c * planeX + (<usize>(ih * W) << 2);
+        for (let kw = 0; kw < KW; kw++, out += rowBytes) {
+          const offset = kw * DW - padLeft; // input column of output column ow: ow·SW + offset
+          const lo = min(len, max(0, ceilDiv(-offset, SW) - ow0));
+          const hi = max(lo, min(len, floorDiv(W - 1 - offset, SW) - ow0 + 1));
+          zeroFloats(out, lo);
+          copyStrided(out + (<usize>lo << 2), src + (<usize>((ow0 + lo) * SW + offset) << 2), hi - lo, SW);
+          zeroFloats(out + (<usize>hi << 2), len - hi);
+        }
+      }
+    }
+    t += len;
+    q += len;
+  }
+}
+
+/** n zero floats at dst: the segments are short, where memory.fill's call costs more than the stores. */
+@inline function zeroFloats(dst: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.splat(0));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), 0);
+}
+
+/** n floats from every `stride`-th element of src to consecutive dst. */
+@inline function copyStrided(dst: usize, src: usize, n: i32, stride: i32): void {
+  let i = 0;
+  if (stride == 1) {
+    if (ASC_FEATURE_SIMD) {
+      for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+    }
+    for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+    return;
+  }
+  const step = <usize>stride << 2;
+  for (let p = src; i < n; i++, p += step) store<f32>(dst + (<usize>i << 2), load<f32>(p));
 }
 
 /** `rows` (1 or 4) output planes of one group, bias added, activation not yet applied. */
@@ -599,4 +706,143 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
 /** All-ones lanes where 0 <= iw < W (signed compares: SSE has no unsigned one). */
 @inline function insideRow(iw: v128, W: i32): v128 {
   return v128.and(i32x4.gt_s(iw, i32x4.splat(-1)), i32x4.lt_s(iw, i32x4.splat(W)));
+}
+
+// ---- depthwise 3x3 through a zero-padded plane ------------------------------------------------------
+
+/**
+ * Depthwise 3x3 convolution (groups == C == OC, dilation 1, stride 1 or 2), for the small planes of KWS and
+ * VWW where conv2d's row tiles are mostly masked: each channel's plane is first copied into `scratch` with its
+ * zero padding made real, so every output row runs in unmasked vectors of 8 and 4 (a ragged end overlaps
+ * the previous vector), the nine weights held in registers and ReLU / ReLU6 applied before the store.
+ * Planes under 4 columns wide go through the same padded plane one output at a time. `scratch` holds
+ * ((OH - 1)·SH + 3) · ((OW - 1)·SW + 3 + (SW == 2 ? 1 : 0)) floats: one padded plane.
+ */
+export function depthwise3x3(
+  x: usize, w: usize, bias: usize, y: usize, N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
+  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize,
+): void {
+  if (N <= 0 || C <= 0 || OH <= 0 || OW <= 0) return;
+  const rows = (OH - 1) * SH + 3;
+  const pitch = paddedPitch(OW, SW);
+  const planeX = <usize>(H * W) << 2;
+  const planeY = <usize>(OH * OW) << 2;
+  memory.fill(scratch, 0, <usize>(rows * pitch) << 2);
+  for (let plane = 0; plane < N * C; plane++) {
+    const c = plane % C;
+    padPlane(x + <usize>plane * planeX, scratch, H, W, rows, pitch, PH, PW);
+    const wc = w + (<usize>(c * 9) << 2);
+    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>c << 2));
+    const yc = y + <usize>plane * planeY;
+    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, act, p0, p1);
+    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
+    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
+    if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
+  }
+}
+
+// ReLU and clamp (ReLU6) are applied as the vectors are stored; the rest run over the finished plane, which
+// keeps their vector math out of the unrolled row code (one copy instead of six).
+@inline function clampVec(v: v128, act: i32, p0: f32, p1: f32): v128 {
+  if (act == ACT_RELU) return f32x4.max(v, f32x4.splat(0));
+  if (act == ACT_CLAMP) return f32x4.min(f32x4.max(v, f32x4.splat(p0)), f32x4.splat(p1));
+  return v;
+}
+
+@inline function clampScalar(v: f32, act: i32, p0: f32, p1: f32): f32 {
+  if (act == ACT_RELU) return max<f32>(v, 0);
+  if (act == ACT_CLAMP) return min<f32>(max<f32>(v, p0), p1);
+  return v;
+}
+
+/** Padded row length: every tap of the last output column, plus the element a stride-2 vector over-reads. */
+@inline function paddedPitch(OW: i32, SW: i32): i32 {
+  return (OW - 1) * SW + 3 + (SW == 2 ? 1 : 0);
+}
+
+/**
+ * The plane's rows into a rows x pitch padded plane at (PH, PW), dropping whatever lies beyond the last tap.
+ * The padding is zeroed once per call: every channel writes the same interior positions.
+ */
+function padPlane(src: usize, dst: usize, H: i32, W: i32, rows: i32, pitch: i32, PH: i32, PW: i32): void {
+  const count = max(0, min(W, pitch - PW));
+  const rowBytes = <usize>pitch << 2;
+  for (let ih = 0, last = min(H, rows - PH); ih < last; ih++) {
+    copyStrided(dst + <usize>(ih + PH) * rowBytes + (<usize>PW << 2), src + (<usize>(ih * W) << 2), count, 1);
+  }
+}
+
+function depthwisePoints(
+  xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, SW: i32, pitch: i32, act: i32, p0: f32, p1: f32,
+): void {
+  const row = <usize>pitch << 2;
+  for (let oh = 0; oh < OH; oh++) {
+    for (let ow = 0; ow < OW; ow++) {
+      let acc = b;
+      let px = xp + <usize>(oh * SH) * row + (<usize>(ow * SW) << 2);
+      for (let kh = 0; kh < 3; kh++) {
+        const wr = wc + <usize>(kh * 12);
+        acc += load<f32>(wr) * load<f32>(px) + load<f32>(wr, 4) * load<f32>(px, 4) + load<f32>(wr, 8) * load<f32>(px, 8);
+        px += row;
+      }
+      store<f32>(yc + (<usize>(oh * OW + ow) << 2), clampScalar(acc, act, p0, p1));
+    }
+  }
+}
+
+function depthwiseRowsStride1(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, pitch: i32, act: i32, p0: f32, p1: f32): void {
+  if (!ASC_FEATURE_SIMD) return; // keeps the v128 code out of the scalar build
+  depthwiseRows(xp, wc, b, yc, OH, OW, SH, 1, pitch, act, p0, p1);
+}
+
+function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, pitch: i32, act: i32, p0: f32, p1: f32): void {
+  if (!ASC_FEATURE_SIMD) return;
+  depthwiseRows(xp, wc, b, yc, OH, OW, SH, 2, pitch, act, p0, p1);
+}
+
+/** OW >= 4: each output row in vectors of 8, then of 4, the last one ending at the row's end. */
+@inline function depthwiseRows(
+  xp: usize, wc: usize, b: f32, yc: usize, OH: i32, OW: i32, SH: i32, sw: i32, pitch: i32, act: i32, p0: f32, p1: f32,
+): void {
+  const w0 = v128.load32_splat(wc), w1 = v128.load32_splat(wc + 4), w2 = v128.load32_splat(wc + 8);
+  const w3 = v128.load32_splat(wc + 12), w4 = v128.load32_splat(wc + 16), w5 = v128.load32_splat(wc + 20);
+  const w6 = v128.load32_splat(wc + 24), w7 = v128.load32_splat(wc + 28), w8 = v128.load32_splat(wc + 32);
+  const bv = f32x4.splat(b);
+  const row = <usize>pitch << 2;
+  const half = <usize>sw << 4; // input bytes under 4 output columns
+  for (let oh = 0; oh < OH; oh++) {
+    const r0 = xp + <usize>(oh * SH) * row, r1 = r0 + row, r2 = r1 + row;
+    const yr = yc + (<usize>(oh * OW) << 2);
+    let ow = 0;
+    for (; ow + 8 <= OW; ow += 8) {
+      const off = <usize>(ow * sw) << 2;
+      let a = bv, c = bv;
+      a = madd(w0, loadStrided(r0 + off, sw), a); c = madd(w0, loadStrided(r0 + off + half, sw), c);
+      a = madd(w1, loadStrided(r0 + off + 4, sw), a); c = madd(w1, loadStrided(r0 + off + half + 4, sw), c);
+      a = madd(w2, loadStrided(r0 + off + 8, sw), a); c = madd(w2, loadStrided(r0 + off + half + 8, sw), c);
+      a = madd(w3, loadStrided(r1 + off, sw), a); c = madd(w3, loadStrided(r1 + off + half, sw), c);
+      a = madd(w4, loadStrided(r1 + off + 4, sw), a); c = madd(w4, loadStrided(r1 + off + half + 4, sw), c);
+      a = madd(w5, loadStrided(r1 + off + 8, sw), a); c = madd(w5, loadStrided(r1 + off + half + 8, sw), c);
+      a = madd(w6, loadStrided(r2 + off, sw), a); c = madd(w6, loadStrided(r2 + off + half, sw), c);
+      a = madd(w7, loadStrided(r2 + off + 4, sw), a); c = madd(w7, loadStrided(r2 + off + half + 4, sw), c);
+      a = madd(w8, loadStrided(r2 + off + 8, sw), a); c = madd(w8, loadStrided(r2 + off + half + 8, sw), c);
+      v128.store(yr + (<usize>ow << 2), clampVec(a, act, p0, p1));
+      v128.store(yr + (<usize>ow << 2), clampVec(c, act, p0, p1), 16);
+    }
+    for (; ow < OW; ow += 4) {
+      if (ow + 4 > OW) ow = OW - 4; // overlaps outputs already stored, with the same values
+      const off = <usize>(ow * sw) << 2;
+      let a = bv;
+      a = madd(w0, loadStrided(r0 + off, sw), a);
+      a = madd(w1, loadStrided(r0 + off + 4, sw), a);
+      a = madd(w2, loadStrided(r0 + off + 8, sw), a);
+      a = madd(w3, loadStrided(r1 + off, sw), a);
+      a = madd(w4, loadStrided(r1 + off + 4, sw), a);
+      a = madd(w5, loadStrided(r1 + off + 8, sw), a);
+      a = madd(w6, loadStrided(r2 + off, sw), a);
+      a = madd(w7, loadStrided(r2 + off + 4, sw), a);
+      a = madd(w8, loadStrided(r2 + off + 8, sw), a);
+      v128.store(yr + (<usize>ow << 2), clampVec(a, act, p0, p1));
+    }
+  }
 }

@@ -6,7 +6,7 @@ export {
   ACT_HARDSIGMOID, ACT_ELU, actInPlace,
 } from "./act";
 export { BIAS_NONE, BIAS_COL, BIAS_ROW, gemm } from "./gemm";
-export { conv2d } from "./conv";
+export { conv2d, conv2dIm2col, depthwise3x3 } from "./conv";
 export { maxpool2d, avgpool2d } from "./pool";
 export {
   REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD, REDUCE_SUM_SQUARE, REDUCE_L1,

@@ -2,6 +2,7 @@
 // against float64 references on seeded random shapes and data. KERNELS_SEED=<n> replays a run.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
 import { Arena, assertClose, compileKernels, Rng, seedFor, type KernelModule } from "./helpers/kernels-wasm.js";
 
 const SEED = Number(process.env.KERNELS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -117,6 +118,41 @@ function conv2dRef(x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<n
 
 function outSize(size: number, padBefore: number, padAfter: number, kernel: number, stride: number, dilation: number): number {
   return Math.floor((size + padBefore + padAfter - (kernel - 1) * dilation - 1) / stride) + 1;
+}
+
+/** Fixed corner cases (narrow planes, wide depthwise rows, strides, dilation, groups) and seeded random geometry. */
+function randomConvShapes(rng: Rng): ConvShape[] {
+  const fixed: Partial<ConvShape>[] = [
+    { N: 1, C: 32, H: 9, W: 9, OC: 8, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 1 },
+    { N: 2, C: 6, H: 25, W: 5, OC: 6, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 6 },
+    { N: 1, C: 8, H: 5, W: 7, OC: 12, KH: 1, KW: 1, SH: 1, SW: 1, PH: 0, PW: 0, DH: 1, DW: 1, groups: 1 },
+    { N: 2, C: 8, H: 3, W: 5, OC: 4, KH: 1, KW: 1, SH: 1, SW: 1, PH: 0, PW: 0, DH: 1, DW: 1, groups: 2 },
+    { N: 1, C: 4, H: 1, W: 37, OC: 5, KH: 1, KW: 5, SH: 1, SW: 2, PH: 0, PW: 2, DH: 1, DW: 2, groups: 1 },
+    { N: 1, C: 3, H: 16, W: 19, OC: 8, KH: 3, KW: 3, SH: 2, SW: 2, PH: 0, PW: 1, DH: 1, DW: 1, groups: 1 },
+    { N: 1, C: 4, H: 11, W: 23, OC: 8, KH: 5, KW: 3, SH: 1, SW: 3, PH: 2, PW: 1, DH: 2, DW: 1, groups: 4 },
+    // wide depthwise rows reach the 16-output tiles at strides 1, 2 and 3
+    { N: 1, C: 3, H: 4, W: 45, OC: 3, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
+    { N: 1, C: 2, H: 5, W: 50, OC: 4, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 2 },
+    { N: 1, C: 2, H: 3, W: 80, OC: 2, KH: 2, KW: 3, SH: 1, SW: 3, PH: 0, PW: 1, DH: 1, DW: 2, groups: 2 },
+  ];
+  const shapes: ConvShape[] = [];
+  for (const f of fixed) {
+    shapes.push({ ...(f as ConvShape), OH: outSize(f.H!, f.PH!, f.PH!, f.KH!, f.SH!, f.DH!), OW: outSize(f.W!, f.PW!, f.PW!, f.KW!, f.SW!, f.DW!) });
+  }
+  while (shapes.length < 90) {
+    const depthwise = rng.next() < 0.3;
+    const groups = depthwise ? rng.int(1, 6) : rng.pick([1, 1, 2, 3]);
+    const Cg = depthwise ? 1 : rng.int(1, 5);
+    const s = {
+      N: rng.int(1, 2), C: Cg * groups, H: rng.int(1, 19), W: rng.int(1, 27), OC: groups * rng.int(1, 9),
+      KH: rng.int(1, 4), KW: rng.int(1, 5), SH: rng.int(1, 3), SW: rng.int(1, 3), PH: rng.int(0, 2), PW: rng.int(0, 2),
+      DH: rng.int(1, 2), DW: rng.int(1, 2), groups,
+    };
+    const OH = outSize(s.H, s.PH, rng.int(0, 2), s.KH, s.SH, s.DH); // bottom / right pads differ
+    const OW = outSize(s.W, s.PW, rng.int(0, 2), s.KW, s.SW, s.DW);
+    if (OH > 0 && OW > 0) shapes.push({ ...s, OH, OW });
+  }
+  return shapes;
 }
 
 // ---- tests ----------------------------------------------------------------------------------------
@@ -290,36 +326,7 @@ for (const build of builds) {
 
     test("conv2d: random geometry (groups, depthwise, dilation, strides, asymmetric pads, 1x1, conv1d)", () => {
       const { rng, arena } = setup("conv");
-      const fixed: Partial<ConvShape>[] = [
-        { N: 1, C: 32, H: 9, W: 9, OC: 8, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 1 },
-        { N: 2, C: 6, H: 25, W: 5, OC: 6, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 6 },
-        { N: 1, C: 8, H: 5, W: 7, OC: 12, KH: 1, KW: 1, SH: 1, SW: 1, PH: 0, PW: 0, DH: 1, DW: 1, groups: 1 },
-        { N: 2, C: 8, H: 3, W: 5, OC: 4, KH: 1, KW: 1, SH: 1, SW: 1, PH: 0, PW: 0, DH: 1, DW: 1, groups: 2 },
-        { N: 1, C: 4, H: 1, W: 37, OC: 5, KH: 1, KW: 5, SH: 1, SW: 2, PH: 0, PW: 2, DH: 1, DW: 2, groups: 1 },
-        { N: 1, C: 3, H: 16, W: 19, OC: 8, KH: 3, KW: 3, SH: 2, SW: 2, PH: 0, PW: 1, DH: 1, DW: 1, groups: 1 },
-        { N: 1, C: 4, H: 11, W: 23, OC: 8, KH: 5, KW: 3, SH: 1, SW: 3, PH: 2, PW: 1, DH: 2, DW: 1, groups: 4 },
-        // wide depthwise rows reach the 16-output tiles at strides 1, 2 and 3
-        { N: 1, C: 3, H: 4, W: 45, OC: 3, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
-        { N: 1, C: 2, H: 5, W: 50, OC: 4, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 2 },
-        { N: 1, C: 2, H: 3, W: 80, OC: 2, KH: 2, KW: 3, SH: 1, SW: 3, PH: 0, PW: 1, DH: 1, DW: 2, groups: 2 },
-      ];
-      const shapes: ConvShape[] = [];
-      for (const f of fixed) {
-        shapes.push({ ...(f as ConvShape), OH: outSize(f.H!, f.PH!, f.PH!, f.KH!, f.SH!, f.DH!), OW: outSize(f.W!, f.PW!, f.PW!, f.KW!, f.SW!, f.DW!) });
-      }
-      while (shapes.length < 90) {
-        const depthwise = rng.next() < 0.3;
-        const groups = depthwise ? rng.int(1, 6) : rng.pick([1, 1, 2, 3]);
-        const Cg = depthwise ? 1 : rng.int(1, 5);
-        const s = {
-          N: rng.int(1, 2), C: Cg * groups, H: rng.int(1, 19), W: rng.int(1, 27), OC: groups * rng.int(1, 9),
-          KH: rng.int(1, 4), KW: rng.int(1, 5), SH: rng.int(1, 3), SW: rng.int(1, 3), PH: rng.int(0, 2), PW: rng.int(0, 2),
-          DH: rng.int(1, 2), DW: rng.int(1, 2), groups,
-        };
-        const OH = outSize(s.H, s.PH, rng.int(0, 2), s.KH, s.SH, s.DH); // bottom / right pads differ
-        const OW = outSize(s.W, s.PW, rng.int(0, 2), s.KW, s.SW, s.DW);
-        if (OH > 0 && OW > 0) shapes.push({ ...s, OH, OW });
-      }
+      const shapes = randomConvShapes(rng);
       for (const [i, s] of shapes.entries()) {
         const act = ACTIVATIONS[i % ACTIVATIONS.length];
         const x = rng.floats(s.N * s.C * s.H * s.W);
@@ -334,6 +341,72 @@ for (const build of builds) {
         const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
         assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2d", { ...s, act: act.name, bias: !!bias }));
         arena.assertGuardsIntact(context(build, "conv2d", s));
+      }
+    });
+
+    test("conv2dIm2col: random geometry and block sizes (tails, strides, padding, groups) match conv2d's reference", () => {
+      const { rng, arena } = setup("conv-im2col");
+      const shapes = [
+        ...randomConvShapes(rng),
+        // the models' layers: KWS's stem, ResNet-8's 8x8 and stride-2 convs, a strided 1x1 shortcut
+        { N: 1, C: 1, H: 49, W: 10, OC: 64, OH: 25, OW: 5, KH: 10, KW: 4, SH: 2, SW: 2, PH: 5, PW: 1, DH: 1, DW: 1, groups: 1 },
+        { N: 1, C: 16, H: 8, W: 8, OC: 12, OH: 8, OW: 8, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 1 },
+        { N: 1, C: 8, H: 16, W: 16, OC: 16, OH: 8, OW: 8, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 1 },
+        { N: 2, C: 6, H: 9, W: 9, OC: 8, OH: 5, OW: 5, KH: 1, KW: 1, SH: 2, SW: 2, PH: 0, PW: 0, DH: 1, DW: 1, groups: 1 },
+      ];
+      for (const [i, s] of shapes.entries()) {
+        const act = ACTIVATIONS[i % ACTIVATIONS.length];
+        const taps = (s.C / s.groups) * s.KH * s.KW;
+        const pixels = s.OH * s.OW;
+        // the compiler's blocks (multiples of 8, or the whole plane) and arbitrary ones with ragged last blocks
+        const tile = i % 3 === 0 ? im2colTile(taps, pixels) : rng.int(1, pixels + 3);
+        const x = rng.floats(s.N * s.C * s.H * s.W);
+        const w = rng.floats(s.OC * taps);
+        const bias = i % 2 ? rng.floats(s.OC) : null;
+        const xAt = arena.f32(x);
+        const wAt = arena.f32(w);
+        const biasAt = bias ? arena.f32(bias) : 0;
+        const scratchAt = arena.out(taps * tile * 4);
+        const n = s.N * s.OC * pixels;
+        const yAt = arena.out(n * 4);
+        k.conv2dIm2col(
+          xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OC, s.OH, s.OW, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.groups,
+          act.code, act.p0, act.p1, scratchAt, tile,
+        );
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2dIm2col", { ...s, tile, act: act.name, bias: !!bias }));
+        arena.assertGuardsIntact(context(build, "conv2dIm2col", { ...s, tile }));
+      }
+    });
+
+    test("depthwise3x3: strides 1 and 2, every pad, planes 1 to 37 wide (vector tails, the narrow-plane path)", () => {
+      const { rng, arena } = setup("depthwise3x3");
+      const shapes: ConvShape[] = [
+        { N: 1, C: 64, H: 25, W: 5, OC: 64, OH: 25, OW: 5, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 64 },
+        { N: 1, C: 5, H: 3, W: 3, OC: 5, OH: 3, OW: 3, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, groups: 5 },
+        { N: 1, C: 3, H: 12, W: 12, OC: 3, OH: 6, OW: 6, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
+      ];
+      while (shapes.length < 60) {
+        const C = rng.int(1, 6), H = rng.int(1, 20), W = rng.int(1, 37);
+        const SH = rng.int(1, 2), SW = rng.int(1, 2), PH = rng.int(0, 2), PW = rng.int(0, 2);
+        const OH = outSize(H, PH, rng.int(0, 2), 3, SH, 1), OW = outSize(W, PW, rng.int(0, 2), 3, SW, 1);
+        if (OH > 0 && OW > 0) shapes.push({ N: rng.int(1, 2), C, H, W, OC: C, OH, OW, KH: 3, KW: 3, SH, SW, PH, PW, DH: 1, DW: 1, groups: C });
+      }
+      for (const [i, s] of shapes.entries()) {
+        const act = ACTIVATIONS[i % ACTIVATIONS.length];
+        const x = rng.floats(s.N * s.C * s.H * s.W);
+        const w = rng.floats(s.C * 9);
+        const bias = i % 2 ? rng.floats(s.C) : null;
+        const xAt = arena.f32(x);
+        const wAt = arena.f32(w);
+        const biasAt = bias ? arena.f32(bias) : 0;
+        const scratchAt = arena.out(4 * depthwisePaddedFloats(s.OH, s.OW, s.SH, s.SW));
+        const n = s.N * s.C * s.OH * s.OW;
+        const yAt = arena.out(n * 4);
+        k.depthwise3x3(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OH, s.OW, s.SH, s.SW, s.PH, s.PW, act.code, act.p0, act.p1, scratchAt);
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "depthwise3x3", { ...s, act: act.name, bias: !!bias }));
+        arena.assertGuardsIntact(context(build, "depthwise3x3", s));
       }
     });
 

@@ -1,6 +1,6 @@
 import { fail } from "../errors.js";
 import { numel } from "../ir/dtype.js";
-import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
+import type { Attrs, HostTensor, Node, TensorType } from "../ir/graph.js";
 import { broadcastShapes, newHost, shapeStr, stridesOf } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
 import { ACT, applyEpilogue, floatLiteral } from "./elementwise.js";
@@ -145,6 +145,45 @@ export function convGeometry(x: number[], w: number[], attrs: Attrs) {
   return { N, C, H, W, OC, CG, KH, KW, OH, OW, stride, pads, dilation, groups };
 }
 
+/**
+ * Scratch budget of a float im2col block: 32 KiB keeps the patch matrix in L1 while the GEMM sweeps it; a layer
+ * gets no more than its output's bytes, so the scratch hardly ever raises a small model's peak arena.
+ */
+export const FLOAT_IM2COL_BYTES = 32 * 1024;
+
+/** Output pixels per float im2col block: a multiple of 8 (the GEMM tile's width) within the budget, or the whole plane. */
+export function im2colTile(taps: number, pixels: number, budget = FLOAT_IM2COL_BYTES): number {
+  return Math.max(8, Math.min(pixels, 8 * Math.floor(budget / (32 * taps))));
+}
+
+/**
+ * The float conv2d kernel per layer: im2col + GEMM (its block's pixel count) or the direct kernel (0).
+ * Measured (npm run bench:kernels), im2col + GEMM runs 3x3 layers at 28-33 GFLOP/s against the direct kernel's
+ * 14-23 (whose unmasked 4x8 tiles need 8 interior columns of a row) and KWS's 10x4 stride-2 stem at 22 against
+ * 9; the direct kernel stays ahead only on wide planes with few output channels (VWW's 3->8 stem: 19 vs 16),
+ * where the patch copy weighs more against an 8-row GEMM. Pointwise stride-1 layers are a GEMM already, and
+ * with fewer than 4 output channels per group (depthwise) a patch matrix has nothing to be shared by.
+ */
+export function convKernelTile(node: Node): number {
+  const g = convGeometry(node.inputs[0].shape, node.inputs[1].shape, node.attrs);
+  const OCg = g.OC / g.groups;
+  const pointwise = g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0);
+  if ((pointwise && g.CG > 1) || OCg < 4 || (OCg < 16 && g.OW >= 16)) return 0;
+  return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.outputs[0].bytes));
+}
+
+/** Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's over-read. */
+export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
+  return ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+}
+
+/** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
+export function isPaddedDepthwise(node: Node): boolean {
+  const g = convGeometry(node.inputs[0].shape, node.inputs[1].shape, node.attrs);
+  return g.groups === g.C && g.OC === g.C && g.CG === 1 && g.KH === 3 && g.KW === 3 &&
+    g.dilation.every((d) => d === 1) && g.stride.every((s) => s === 1 || s === 2);
+}
+
 defineOp({
   name: "conv2d",
   infer(inputs, attrs) {
@@ -179,14 +218,34 @@ defineOp({
     }
     return [out];
   },
+  scratchBytes(node) {
+    if (isPaddedDepthwise(node)) {
+      const [, , OH, OW] = node.outputs[0].shape;
+      const stride = node.attrs.stride as number[];
+      return 4 * depthwisePaddedFloats(OH, OW, stride[0], stride[1]);
+    }
+    const tile = convKernelTile(node);
+    const [, CG, KH, KW] = node.inputs[1].shape;
+    return 4 * tile * CG * KH * KW;
+  },
   lower(ctx, node) {
     const [x, w, bias] = node.inputs;
     const g = convGeometry(x.shape, w.shape, node.attrs);
-    ctx.call("conv", "conv2d", [
+    if (isPaddedDepthwise(node)) {
+      ctx.call("conv", "depthwise3x3", [
+        ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]), g.N, g.C, g.H, g.W, g.OH, g.OW,
+        g.stride[0], g.stride[1], g.pads[0], g.pads[1], ...epilogueArgs(node.attrs), ctx.scratch(node),
+      ]);
+      return;
+    }
+    const tile = convKernelTile(node);
+    const args = [
       ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]),
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
       g.dilation[0], g.dilation[1], g.groups, ...epilogueArgs(node.attrs),
-    ]);
+    ];
+    if (tile) ctx.call("conv", "conv2dIm2col", [...args, ctx.scratch(node), tile]);
+    else ctx.call("conv", "conv2d", args);
   },
   grad({ inputs: [x, w, bias], attrs, grad, needs }) {
     requireNoEpilogue("conv2d", attrs);
