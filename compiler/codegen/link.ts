@@ -1,8 +1,7 @@
 import { fail } from "../errors.js";
 import { DTYPES, type DType } from "../ir/dtype.js";
-import type { Attrs } from "../ir/graph.js";
 import { broadcastStrides } from "../ir/shape.js";
-import { arg, f32, helper, wasmOp, type LoopExpr } from "../ops/loop-ir.js";
+import { arg, isLoopType, LOOP_TYPES, type LoopExpr, type LoopType } from "../ops/loop-ir.js";
 import { getOp } from "../ops/registry.js";
 import { collapse } from "./elementwise.js";
 import type { EntryProgram, EntryStatement } from "./emit.js";
@@ -32,12 +31,18 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   // the entry's own functions follow the kept library functions: loop0..loopN-1, run, _start
   const own = { loop: (k: number) => k, run: loops, start: loops + 1 };
 
-  const loopBodies: Body[] = [];
+  const loopBodies: { body: Body; status: boolean }[] = [];
   const run = new Body();
+  let loopStatus: number | undefined;
   for (const s of program.run) {
     if (s.kind === "loop") {
+      const encoded = encodeLoop(s, { simd: opts.simd, helper: (n) => kernel(loopHelper(n)) });
       run.callOwn(own.loop(loopBodies.length));
-      loopBodies.push(encodeLoop(s, { simd: opts.simd, helper: (n) => kernel(loopHelper(n)) }));
+      if (encoded.status) {
+        loopStatus ??= run.local("i32");
+        run.localTee(loopStatus).bytes(0x04, 0x40).localGet(loopStatus).bytes(0x0f, 0x0b); // if (status) return status
+      }
+      loopBodies.push(encoded);
       continue;
     }
     const fn = kernel(s.fn);
@@ -72,7 +77,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
     reached.add(fn);
     if (fn >= lib.imports.length) for (const r of lib.functions[fn - lib.imports.length].refs) if (r.space === "function") visit(r.index);
   };
-  for (const body of [run, ...loopBodies, ...(start ? [start] : [])]) body.libraryCalls.forEach(visit);
+  for (const body of [run, ...loopBodies.map((l) => l.body), ...(start ? [start] : [])]) body.libraryCalls.forEach(visit);
   const keptFns = [...reached].sort((a, b) => a - b);
   const keptImports = keptFns.filter((f) => f < lib.imports.length);
   const keptBodies = keptFns.filter((f) => f >= lib.imports.length);
@@ -106,7 +111,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   const globalIndex = new Map(keptGlobals.map((g, i) => [g, i]));
 
   const ownFns: { type: number; body: Body }[] = [
-    ...loopBodies.map((body) => ({ type: typeFor([], []), body })),
+    ...loopBodies.map((l) => ({ type: l.status ? typeFor([], ["i32"]) : typeFor([], []), body: l.body })),
     { type: typeFor([], ["i32"]), body: run },
     ...(start ? [{ type: typeFor([], []), body: start }] : []),
   ];
@@ -158,6 +163,10 @@ class Body {
   }
   localGet(l: number): this {
     this.parts.push(0x20, { local: l });
+    return this;
+  }
+  localTee(l: number): this {
+    this.parts.push(0x22, { local: l });
     return this;
   }
   localSet(l: number): this {
@@ -226,105 +235,39 @@ function instruction(name: string): number[] {
   return fail(`internal: loop lowering uses instruction ${name}, which the encoder does not know`);
 }
 
-/** An element-wise op's scalar and (optional) f32x4 forms, matching its AssemblyScript templates. */
-interface LoopOp {
-  scalar(args: LoopExpr[], attrs: Attrs): LoopExpr;
-  vector?(args: LoopExpr[], attrs: Attrs): LoopExpr;
-}
-
-function loopOps(): Record<string, LoopOp> {
-  const binary = (name: string): LoopOp => ({ scalar: (a) => wasmOp(`f32.${name}`, ...a), vector: (a) => wasmOp(`f32x4.${name}`, ...a) });
-  const unary = binary;
-  const viaHelper = (name: string): LoopOp => ({ scalar: (a) => helper(`${name}Scalar`, ...a), vector: (a) => helper(`${name}Vec`, ...a) });
-  const ops: Record<string, LoopOp> = {
-    add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), maximum: binary("max"), minimum: binary("min"),
-    neg: unary("neg"), abs: unary("abs"), sqrt: unary("sqrt"), floor: unary("floor"), ceil: unary("ceil"), round: unary("nearest"),
-    reciprocal: { scalar: ([a]) => wasmOp("f32.div", f32(1), a), vector: ([a]) => wasmOp("f32x4.div", wasmOp("f32x4.splat", f32(1)), a) },
-    exp: viaHelper("exp"), log: viaHelper("log"), erf: viaHelper("erf"),
-  };
-  for (const name of ["relu", "clamp", "leakyRelu", "sigmoid", "tanh", "silu", "hardswish", "gelu", "hardsigmoid", "elu"]) {
-    const epilogue = (attrs: Attrs) => getOp(name).epilogue?.(attrs) ?? fail(`internal: activation ${name} has no epilogue`);
-    const call = (form: string) => ([a]: LoopExpr[], attrs: Attrs) => {
-      const e = epilogue(attrs);
-      return helper(`act${e.act}${form}`, a, f32(e.p0), f32(e.p1));
-    };
-    ops[name] = { scalar: call("Scalar"), vector: call("Vec") };
-  }
-  return ops;
-}
-const LOOP_OPS = loopOps();
-
-/** the types a directly built loop holds: f32, and integers up to 32 bits (and bool, as u8) in i32 locals */
-const LOOP_TYPES: Record<string, { bytes: number; signed?: boolean }> = {
-  f32: { bytes: 4 }, i8: { bytes: 1, signed: true }, u8: { bytes: 1 }, i16: { bytes: 2, signed: true }, u16: { bytes: 2 }, i32: { bytes: 4, signed: true }, u32: { bytes: 4 },
-};
-const COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge"];
-
-/**
- * An integer, comparison, selection or cast step as AssemblyScript computes it: in i32, then wrapped to the
- * step's type (the asc path declares every temporary with its type); undefined where asc is still needed.
- */
-function integerStep(op: string, args: LoopExpr[], attrs: Attrs, t: string, out: string): LoopExpr | undefined {
-  const wrap = (x: LoopExpr) => {
-    const bits = 32 - 8 * LOOP_TYPES[out].bytes;
-    if (!bits) return x;
-    return LOOP_TYPES[out].signed ? wasmOp("i32.shr_s", wasmOp("i32.shl", x, { i32: bits }), { i32: bits }) : wasmOp("i32.and", x, { i32: 2 ** (32 - bits) - 1 });
-  };
-  const signed = LOOP_TYPES[t].signed;
-  const [a, b] = args;
-  if (COMPARISONS.includes(op)) {
-    if (t === "f32") return wasmOp(`f32.${op}`, a, b);
-    return wasmOp(op === "eq" || op === "ne" ? `i32.${op}` : `i32.${op}_${signed ? "s" : "u"}`, a, b);
-  }
-  if (op === "where") return wasmOp("select", args[1], args[2], args[0]);
-  if (op === "cast") {
-    if (out === "u8" && attrs.to === "bool") return t === "f32" ? wasmOp("f32.ne", a, f32(0)) : wasmOp("i32.ne", a, { i32: 0 });
-    if (t === "f32") return out === "f32" ? a : undefined; // float to integer saturates in asc's code: not built directly yet
-    return out === "f32" ? wasmOp(signed ? "f32.convert_i32_s" : "f32.convert_i32_u", a) : wrap(a);
-  }
-  if (t === "f32" || out === "f32") return undefined;
-  const s = signed ? "s" : "u";
-  switch (op) {
-    case "add": return wrap(wasmOp("i32.add", a, b));
-    case "sub": return wrap(wasmOp("i32.sub", a, b));
-    case "mul": return wrap(wasmOp("i32.mul", a, b));
-    case "neg": return wrap(wasmOp("i32.sub", { i32: 0 }, a));
-    case "maximum": return wasmOp("select", a, b, wasmOp(`i32.gt_${s}`, a, b));
-    case "minimum": return wasmOp("select", a, b, wasmOp(`i32.lt_${s}`, a, b));
-    default: return undefined;
-  }
-}
-
 /**
  * One element-wise loop nest as a function body, the same nest emitElementwise writes in AssemblyScript:
  * collapsed dims, each operand's row pointer per outer iteration, the innermost dim in f32x4 lanes (SIMD
  * builds, float32 throughout, every op with a vector form, at least 4 wide) and then a scalar tail.
- * Operands and steps of other types than f32 and integers up to 32 bits need asc.
+ * Operands and steps of other types than f32 and integers up to 32 bits need asc. A loop with a fault
+ * (integer division by zero) returns run()'s status, 0 when it finished.
  */
-function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) => number }): Body {
+function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) => number }): { body: Body; status: boolean } {
   const operands = [...loop.inputs, loop.out];
   const asOf = (dtype: DType) => DTYPES[dtype].as;
-  const other = operands.find((v) => !LOOP_TYPES[asOf(v.dtype)]) ?? loop.steps.find((s) => !LOOP_TYPES[asOf(s.dtype)]);
+  const other = operands.find((v) => !isLoopType(asOf(v.dtype))) ?? loop.steps.find((s) => !isLoopType(asOf(s.dtype)));
   if (other) throw new NeedsAsc(`an element-wise loop over ${other.dtype}`);
-  const types = operands.map((v) => asOf(v.dtype));
+  const types = operands.map((v) => asOf(v.dtype) as LoopType);
   const bytes = types.map((t) => LOOP_TYPES[t].bytes);
   const float = types.every((t) => t === "f32") && loop.steps.every((s) => s.dtype === "float32");
 
   const shape = loop.out.shape;
   const { dims, strides } = collapse(shape, operands.map((v) => broadcastStrides(v.shape, shape)));
   const rank = dims.length, inner = dims[rank - 1], outK = loop.inputs.length;
-  const vectorizable = float && opts.simd && inner >= 4 && loop.steps.every((s) => getOp(s.op).elementwise?.vector && LOOP_OPS[s.op]?.vector);
+  const lowering = (op: string) => getOp(op).elementwise?.loop;
+  const vectorizable = float && opts.simd && inner >= 4 && loop.steps.every((s) => lowering(s.op)?.vector);
 
   // the scalar steps first: a step asc must compile stops here, before anything is written
   const valueTypes = types.slice(0, outK);
   const scalarSteps = loop.steps.map((s) => {
-    const t = valueTypes[s.args[s.args.length - 1]], out = asOf(s.dtype);
+    const t = valueTypes[s.args[s.args.length - 1]], out = asOf(s.dtype) as LoopType;
     const args = s.args.map((_, i) => arg(i));
-    const expr = t === "f32" && out === "f32" && LOOP_OPS[s.op] ? LOOP_OPS[s.op].scalar(args, s.attrs) : integerStep(s.op, args, s.attrs, t, out);
+    const expr = lowering(s.op)?.scalar(args, s.attrs, t, out);
     if (!expr) throw new NeedsAsc(`element-wise ${s.op} over ${t} is not built directly yet`);
     valueTypes.push(out);
-    return { expr, out };
+    return { expr, out, fault: lowering(s.op)?.fault?.(args, t) ?? null };
   });
+  const faults = scalarSteps.some((s) => s.fault);
 
   const b = new Body();
   const counters = dims.slice(0, -1).map(() => b.local("i32"));
@@ -367,7 +310,14 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
     else if ("i32" in e) b.constant("i32", e.i32);
     else if ("helper" in e) {
       e.args.forEach((x) => emit(x, args));
-      b.callLibrary(opts.helper(e.helper));
+      b.callLibrary(opts.helper(`${e.helper}${e.act ?? ""}${e.form}`));
+    } else if ("cond" in e) {
+      emit(e.cond, args);
+      b.bytes(0x04, VALTYPE[e.type]);
+      emit(e.then, args);
+      b.bytes(0x05);
+      emit(e.otherwise, args);
+      b.bytes(0x0b);
     } else {
       e.args.forEach((x) => emit(x, args));
       b.bytes(...instruction(e.op));
@@ -379,13 +329,14 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
    * is computed where it is used (everything here is pure); a value used more often lives in a local.
    */
   const body = (vector: boolean) => () => {
-    const exprs = loop.steps.map((s, i) => (vector ? LOOP_OPS[s.op].vector!(s.args.map((_, n) => arg(n)), s.attrs) : scalarSteps[i].expr));
+    const exprs = loop.steps.map((s, i) => (vector ? lowering(s.op)!.vector!(s.args.map((_, n) => arg(n)), s.attrs) : scalarSteps[i].expr));
     const uses = new Array<number>(outK + loop.steps.length).fill(0);
     const count = (e: LoopExpr, args: number[]): void => {
       if ("arg" in e) uses[args[e.arg]]++;
       else if ("args" in e) e.args.forEach((x) => count(x, args));
     };
     exprs.forEach((e, i) => count(e, loop.steps[i].args));
+    if (!vector) scalarSteps.forEach((s, i) => s.fault && count(s.fault.when, loop.steps[i].args));
     uses[uses.length - 1]++;
     const locals = new Map<number, number>();
     const valueType = (v: number): ValType => (vector ? "v128" : (v < outK ? types[v] : scalarSteps[v - outK].out) === "f32" ? "f32" : "i32");
@@ -407,6 +358,11 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
     };
     emitValue = value;
     for (let v = 0; v < uses.length; v++) {
+      const fault = !vector && v >= outK ? scalarSteps[v - outK].fault : null;
+      if (fault) {
+        emit(fault.when, loop.steps[v - outK].args);
+        b.bytes(0x04, 0x40).constant("i32", fault.status).bytes(0x0f, 0x0b); // if (when) return status
+      }
       if (uses[v] < 2) continue;
       define(v);
       const l = b.local(valueType(v));
@@ -437,5 +393,6 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
     whileLoop(() => b.localGet(j).constant("i32", inner).bytes(0x49), body(false), () => increment(j, 1));
   };
   nest(0);
-  return b;
+  if (faults) b.constant("i32", 0);
+  return { body: b, status: faults };
 }
