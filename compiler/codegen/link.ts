@@ -27,22 +27,13 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
     return e.index;
   };
   const typeOf = (fn: number) => lib.types[fn < lib.imports.length ? lib.imports[fn].type : lib.functions[fn - lib.imports.length].type];
-  const loops = program.run.filter((s) => s.kind === "loop").length;
-  // the entry's own functions follow the kept library functions: loop0..loopN-1, run, _start
-  const own = { loop: (k: number) => k, run: loops, start: loops + 1 };
+  // the entry's own functions follow the kept library functions
+  const own = { run: 0, start: 1 };
 
-  const loopBodies: { body: Body; status: boolean }[] = [];
   const run = new Body();
-  let loopStatus: number | undefined;
   for (const s of program.run) {
     if (s.kind === "loop") {
-      const encoded = encodeLoop(s, { simd: opts.simd, helper: (n) => kernel(loopHelper(n)) });
-      run.callOwn(own.loop(loopBodies.length));
-      if (encoded.status) {
-        loopStatus ??= run.local("i32");
-        run.localTee(loopStatus).bytes(0x04, 0x40).localGet(loopStatus).bytes(0x0f, 0x0b); // if (status) return status
-      }
-      loopBodies.push(encoded);
+      encodeLoop(s, run, { simd: opts.simd, helper: (n) => kernel(loopHelper(n)) });
       continue;
     }
     const fn = kernel(s.fn);
@@ -77,7 +68,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
     reached.add(fn);
     if (fn >= lib.imports.length) for (const r of lib.functions[fn - lib.imports.length].refs) if (r.space === "function") visit(r.index);
   };
-  for (const body of [run, ...loopBodies.map((l) => l.body), ...(start ? [start] : [])]) body.libraryCalls.forEach(visit);
+  for (const body of [run, ...(start ? [start] : [])]) body.libraryCalls.forEach(visit);
   const keptFns = [...reached].sort((a, b) => a - b);
   const keptImports = keptFns.filter((f) => f < lib.imports.length);
   const keptBodies = keptFns.filter((f) => f >= lib.imports.length);
@@ -111,7 +102,6 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   const globalIndex = new Map(keptGlobals.map((g, i) => [g, i]));
 
   const ownFns: { type: number; body: Body }[] = [
-    ...loopBodies.map((l) => ({ type: l.status ? typeFor([], ["i32"]) : typeFor([], []), body: l.body })),
     { type: typeFor([], ["i32"]), body: run },
     ...(start ? [{ type: typeFor([], []), body: start }] : []),
   ];
@@ -163,10 +153,6 @@ class Body {
   }
   localGet(l: number): this {
     this.parts.push(0x20, { local: l });
-    return this;
-  }
-  localTee(l: number): this {
-    this.parts.push(0x22, { local: l });
     return this;
   }
   localSet(l: number): this {
@@ -236,13 +222,14 @@ function instruction(name: string): number[] {
 }
 
 /**
- * One element-wise loop nest as a function body, the same nest emitElementwise writes in AssemblyScript:
+ * One element-wise loop nest, the same nest emitElementwise writes in AssemblyScript:
  * collapsed dims, each operand's row pointer per outer iteration, the innermost dim in f32x4 lanes (SIMD
- * builds, float32 throughout, every op with a vector form, at least 4 wide) and then a scalar tail.
- * Operands and steps of other types than f32 and integers up to 32 bits need asc. A loop with a fault
- * (integer division by zero) returns run()'s status, 0 when it finished.
+ * builds, float32 throughout, every op with a vector form, at least 4 wide) and then a scalar tail (left out
+ * when the lanes cover the row).
+ * Written into run() (`b`), whose status a fault (integer division by zero) returns. Operands and steps of
+ * other types than f32 and integers up to 32 bits need asc.
  */
-function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) => number }): { body: Body; status: boolean } {
+function encodeLoop(loop: Loop, b: Body, opts: { simd: boolean; helper: (name: string) => number }): void {
   const operands = [...loop.inputs, loop.out];
   const asOf = (dtype: DType) => DTYPES[dtype].as;
   const other = operands.find((v) => !isLoopType(asOf(v.dtype))) ?? loop.steps.find((s) => !isLoopType(asOf(s.dtype)));
@@ -267,40 +254,46 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
     valueTypes.push(out);
     return { expr, out, fault: lowering(s.op)?.fault?.(args, t) ?? null };
   });
-  const faults = scalarSteps.some((s) => s.fault);
 
-  const b = new Body();
   const counters = dims.slice(0, -1).map(() => b.local("i32"));
   const j = b.local("i32");
-  const rows = operands.map(() => b.local("i32"));
   const innerStride = strides.map((st) => st[rank - 1]);
-  /** while (cond) { body; advance }: block loop (br_if 1 !cond) body advance br 0 end end */
-  const whileLoop = (cond: () => void, body: () => void, advance: () => void) => {
-    b.bytes(0x02, 0x40, 0x03, 0x40);
-    cond();
-    b.bytes(0x45, 0x0d, 1);
+  // each operand's constant address is the memory offset of its loads and stores; a row local holds the
+  // outer dims' part of the address, for operands that move along them
+  const rows = operands.map((_, k) => (counters.some((_, d) => strides[k][d]) ? b.local("i32") : null));
+  /** do { body; advance } while (cond): every loop here runs at least once (trip counts are constants) */
+  const doWhile = (body: () => void, advance: () => void, cond: () => void) => {
+    b.bytes(0x03, 0x40);
     body();
     advance();
-    b.bytes(0x0c, 0, 0x0b, 0x0b);
+    cond();
+    b.bytes(0x0d, 0, 0x0b);
   };
   const increment = (l: number, by: number) => b.localGet(l).constant("i32", by).bytes(0x6a).localSet(l);
+  /** the variable part of operand k's address at element j */
   const address = (k: number) => {
-    b.localGet(rows[k]);
-    if (innerStride[k]) b.localGet(j).constant("i32", Math.log2(bytes[k])).bytes(0x74, 0x6a);
+    const row = rows[k];
+    if (row !== null) b.localGet(row);
+    if (innerStride[k]) {
+      b.localGet(j);
+      if (bytes[k] > 1) b.constant("i32", Math.log2(bytes[k])).bytes(0x74);
+      if (row !== null) b.bytes(0x6a);
+    } else if (row === null) b.constant("i32", 0);
   };
-  const memarg = (log2: number) => [log2, 0];
+  /** alignment (log2) and operand k's constant address as the offset */
+  const memarg = (k: number, log2: number) => [log2, ...uleb(operands[k].ptr)];
   const scalarLoad = (k: number) => {
     address(k);
     const signed = LOOP_TYPES[types[k]].signed;
-    if (types[k] === "f32") b.bytes(0x2a, ...memarg(2));
-    else if (bytes[k] === 4) b.bytes(0x28, ...memarg(2));
-    else if (bytes[k] === 2) b.bytes(signed ? 0x2e : 0x2f, ...memarg(1));
-    else b.bytes(signed ? 0x2c : 0x2d, ...memarg(0));
+    if (types[k] === "f32") b.bytes(0x2a, ...memarg(k, 2));
+    else if (bytes[k] === 4) b.bytes(0x28, ...memarg(k, 2));
+    else if (bytes[k] === 2) b.bytes(signed ? 0x2e : 0x2f, ...memarg(k, 1));
+    else b.bytes(signed ? 0x2c : 0x2d, ...memarg(k, 0));
   };
   /** stores the value on the stack at the output's address, pushed before it */
   const scalarStore = () => {
     const t = types[outK];
-    b.bytes(...(t === "f32" ? [0x38, ...memarg(2)] : bytes[outK] === 4 ? [0x36, ...memarg(2)] : bytes[outK] === 2 ? [0x3b, ...memarg(1)] : [0x3a, ...memarg(0)]));
+    b.bytes(...(t === "f32" ? [0x38, ...memarg(outK, 2)] : bytes[outK] === 4 ? [0x36, ...memarg(outK, 2)] : bytes[outK] === 2 ? [0x3b, ...memarg(outK, 1)] : [0x3a, ...memarg(outK, 0)]));
   };
   let emitValue = (_v: number): void => {};
   /** a step's lowering, its arguments being the loop's values `args` */
@@ -345,8 +338,11 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
         if (!vector) scalarLoad(v);
         else if (innerStride[v]) {
           address(v);
-          b.bytes(0xfd, 0x00, ...memarg(4));
-        } else b.localGet(rows[v]).bytes(0x2a, ...memarg(2), 0xfd, SIMD_OPS["f32x4.splat"]);
+          b.bytes(0xfd, 0x00, ...memarg(v, 4));
+        } else {
+          address(v);
+          b.bytes(0x2a, ...memarg(v, 2), 0xfd, SIMD_OPS["f32x4.splat"]);
+        }
         return;
       }
       emit(exprs[v - outK], loop.steps[v - outK].args);
@@ -371,28 +367,33 @@ function encodeLoop(loop: Loop, opts: { simd: boolean; helper: (name: string) =>
     }
     address(outK);
     value(uses.length - 1);
-    if (vector) b.bytes(0xfd, 0x0b, ...memarg(4));
+    if (vector) b.bytes(0xfd, 0x0b, ...memarg(outK, 4));
     else scalarStore();
   };
 
   const nest = (d: number) => {
     if (d < counters.length) {
       b.constant("i32", 0).localSet(counters[d]);
-      whileLoop(() => b.localGet(counters[d]).constant("i32", dims[d]).bytes(0x49), () => nest(d + 1), () => increment(counters[d], 1));
+      doWhile(() => nest(d + 1), () => increment(counters[d], 1), () => b.localGet(counters[d]).constant("i32", dims[d]).bytes(0x49));
       return;
     }
     operands.forEach((_, k) => {
-      b.constant("i32", operands[k].ptr);
+      const row = rows[k];
+      if (row === null) return;
+      let terms = 0;
       counters.forEach((c, cd) => {
-        if (strides[k][cd]) b.localGet(c).constant("i32", strides[k][cd] * bytes[k]).bytes(0x6c, 0x6a);
+        if (!strides[k][cd]) return;
+        b.localGet(c).constant("i32", strides[k][cd] * bytes[k]).bytes(0x6c);
+        if (terms++) b.bytes(0x6a);
       });
-      b.localSet(rows[k]);
+      b.localSet(row);
     });
     b.constant("i32", 0).localSet(j);
-    if (vectorizable) whileLoop(() => b.localGet(j).constant("i32", 4).bytes(0x6a).constant("i32", inner).bytes(0x4d), body(true), () => increment(j, 4));
-    whileLoop(() => b.localGet(j).constant("i32", inner).bytes(0x49), body(false), () => increment(j, 1));
+    // j + 4 <= inner, then j < inner: the lanes run inner / 4 times, the scalar tail what is left (maybe nothing)
+    const lanes = vectorizable ? Math.floor(inner / 4) * 4 : 0;
+    if (lanes) doWhile(body(true), () => increment(j, 4), () => b.localGet(j).constant("i32", inner - 4).bytes(0x4d));
+    if (lanes < inner) doWhile(body(false), () => increment(j, 1), () => b.localGet(j).constant("i32", inner).bytes(0x49));
   };
   nest(0);
-  if (faults) b.constant("i32", 0);
-  return { body: b, status: faults };
+
 }
