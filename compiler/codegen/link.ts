@@ -81,7 +81,10 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   for (const f of keptBodies) {
     const fn = lib.functions[f - lib.imports.length];
     typesUsed.add(fn.type);
-    for (const r of fn.refs) (r.space === "global" ? globalsUsed : r.space === "type" ? typesUsed : new Set()).add(r.index);
+    for (const r of fn.refs) {
+      if (r.space === "global") globalsUsed.add(r.index);
+      else if (r.space === "type") typesUsed.add(r.index);
+    }
   }
   const exports = [...lib.exports].filter(([, e]) => e.kind !== EXTERNAL.function);
   for (const [name, e] of exports) {
