@@ -147,9 +147,6 @@ class Body {
   local(type: ValType): number {
     return this.localTypes.push(type) - 1;
   }
-  localType(local: number): ValType {
-    return this.localTypes[local];
-  }
   bytes(...b: number[]): this {
     this.parts.push(...b);
     return this;
