@@ -159,7 +159,9 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     wasm: built.wasm,
     weights: separateWeights ? weightBytes : null,
     manifest,
-    source: entry.source,
+    get source() {
+      return entry.source; // written on first read (asc and --emit-source)
+    },
     graph,
     plan: { buffers: layout.arena.buffers, arena: plan, names: layout.arena.names },
     report: {

@@ -6,9 +6,11 @@ import type { EntryProgram } from "./emit.js";
 import { kernelLibrary } from "./library.js";
 import { linkEntry, NeedsAsc } from "./link.js";
 import { MANIFEST_SECTION, type Manifest } from "./manifest.js";
+import { concat, readSleb, readUleb as leb, section, SECTION, sleb, splitSections, uleb, type RawSection } from "./wasm.js";
+
+export { SECTION, splitSections };
 
 const PAGE = 65536;
-export const SECTION = { custom: 0, import: 2, memory: 5, global: 6, export: 7, data: 11, dataCount: 12 };
 /** memory addresses are 16-byte aligned; WAMR also rounds __data_end up to 16 */
 const HEAP_BASE_ALIGN = 16;
 
@@ -58,7 +60,7 @@ export async function buildModule(entry: { source: string; program: EntryProgram
     progress(`linking the entry with the kernel library for ${opts.target.name}`);
     const library = await kernelLibrary(opts.target, opts.optimizeLevel);
     try {
-      const binary = await linkEntry(library.binary, entry.program, { simd: opts.target.simd });
+      const binary = linkEntry(library.index, entry.program, { simd: opts.target.simd });
       return { ...patchModule(binary, opts), ascMillis: library.ascMillis, codegen: { path: "kernel-library", millis: performance.now() - start } };
     } catch (e) {
       if (!(e instanceof NeedsAsc)) throw e;
@@ -131,22 +133,6 @@ function patchModule(binary: Uint8Array, opts: BuildOptions): Omit<BuiltModule, 
   return { wasm, info: inspectWasm(wasm, "compiled module"), pages, heapBase };
 }
 
-// --- minimal binary plumbing ------------------------------------------------------------------------
-interface RawSection { id: number; payload: Uint8Array; raw: Uint8Array }
-
-export function splitSections(bin: Uint8Array): RawSection[] {
-  const out: RawSection[] = [];
-  let at = 8;
-  while (at < bin.length) {
-    const id = bin[at];
-    const size = leb(bin, at + 1);
-    const end = size.next + size.value;
-    out.push({ id, payload: bin.subarray(size.next, end), raw: bin.subarray(at, end) });
-    at = end;
-  }
-  return out;
-}
-
 /** How many globals the import section declares (they come before the module's own in the index space). */
 function importedGlobalCount(imports: RawSection | undefined): number {
   if (!imports) return 0;
@@ -186,7 +172,7 @@ function dataSegmentsOf(payload: Uint8Array): { count: number; end: number } {
     let offset = 0;
     if (flags.value !== 1) {
       if (payload[at] !== 0x41) fail("internal: AssemblyScript emitted a data segment with a non-constant offset");
-      const off = sleb(payload, at + 1);
+      const off = readSleb(payload, at + 1);
       offset = off.value;
       at = off.next + 1; // skip `end`
     }
@@ -197,59 +183,3 @@ function dataSegmentsOf(payload: Uint8Array): { count: number; end: number } {
   return { count: count.value, end };
 }
 
-function leb(b: Uint8Array, at: number): { value: number; next: number } {
-  let value = 0, shift = 0, byte: number;
-  do {
-    byte = b[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return { value, next: at };
-}
-
-function sleb(v: number): number[];
-function sleb(b: Uint8Array, at: number): { value: number; next: number };
-function sleb(a: number | Uint8Array, at = 0): number[] | { value: number; next: number } {
-  if (typeof a === "number") {
-    const out: number[] = [];
-    let v = a;
-    for (;;) {
-      const byte = v & 0x7f;
-      v >>= 7;
-      const done = (v === 0 && !(byte & 0x40)) || (v === -1 && byte & 0x40);
-      out.push(done ? byte : byte | 0x80);
-      if (done) return out;
-    }
-  }
-  let value = 0, shift = 0, byte: number;
-  do {
-    byte = a[at++];
-    value |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while (byte & 0x80);
-  if (shift < 32 && byte & 0x40) value |= -1 << shift;
-  return { value, next: at };
-}
-
-function uleb(v: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = v % 128;
-    v = Math.floor(v / 128);
-    if (v) byte |= 0x80;
-    out.push(byte);
-  } while (v);
-  return out;
-}
-
-const section = (id: number, payload: Uint8Array | number[]): Uint8Array => concat([[id], uleb(payload.length), payload]);
-
-function concat(parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -5,9 +5,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Target } from "../../targets/index.js";
 import { fail } from "../errors.js";
-import { SECTION, splitSections } from "./build.js";
 import { ascFlags, compileAssemblyScript, runtimeAsDir, type AscOptions } from "./asc.js";
 import { WASI_IMPORTS, WASI_TRANSFER } from "./emit.js";
+import { indexLibrary, SECTION, splitSections, type LibraryIndex } from "./wasm.js";
 
 /**
  * The kernel library: every kernel of runtime-as/ compiled once per target with asc (all exported), cached
@@ -100,6 +100,8 @@ const inProcess = new Map<string, Promise<KernelLibrary>>();
 export interface KernelLibrary {
   binary: Uint8Array;
   key: string;
+  /** its functions, types, imports, globals and exports with every index immediate located, for linking */
+  index: LibraryIndex;
   /** asc time spent building it now: 0 when it came from the cache */
   ascMillis: number;
 }
@@ -119,12 +121,15 @@ export function kernelLibrary(target: Target, optimizeLevel?: 0 | 1 | 2 | 3): Pr
 
 async function loadOrBuild(key: string, opts: AscOptions): Promise<KernelLibrary> {
   const file = join(libraryCacheDir(), `${key}.wasm`);
-  if (existsSync(file)) return { binary: new Uint8Array(readFileSync(file)), key, ascMillis: 0 };
+  if (existsSync(file)) {
+    const binary = new Uint8Array(readFileSync(file));
+    return { binary, key, index: indexLibrary(binary), ascMillis: 0 };
+  }
   const { binary, millis } = await compileAssemblyScript(librarySource(opts.simd), opts);
   if (splitSections(binary).some((s) => s.id === SECTION.data)) fail("internal: the kernel library has static data, which would overlap a model's memory layout");
   mkdirSync(libraryCacheDir(), { recursive: true });
   const partial = `${file}.${process.pid}.tmp`; // written whole, then renamed: concurrent compiles never read half a file
   writeFileSync(partial, binary);
   renameSync(partial, file);
-  return { binary, key, ascMillis: millis };
+  return { binary, key, index: indexLibrary(binary), ascMillis: millis };
 }

@@ -3,11 +3,13 @@ import { DTYPES, floatToHalf, halfToFloat, isDType, roundToE8m0, roundToFloatFor
 import type { Attrs, HostTensor, TensorType } from "../ir/graph.js";
 import { broadcastMap, broadcastShapes, newHost } from "../ir/shape.js";
 import { apply, Tensor } from "../tensor/tensor.js";
+import { f32, i32, kernelCall, LOOP_TYPES, wasmOp as w, wrapTo, type LoopExpr, type LoopLowering, type LoopType } from "./loop-ir.js";
 import { defineOp, sumToShape, type ElementwiseCode, type Epilogue, type GradRule } from "./registry.js";
 
 /**
- * Element-wise ops. Each is one line of math on the host and one scalar (and, where SIMD has it, one
- * vector) expression template; the code generator fuses chains of them into a single generated loop.
+ * Element-wise ops. Each is one line of math on the host and one loop lowering in wasm-level primitives
+ * (float32 and integers up to 32 bits, with an f32x4 form where SIMD has one), plus an AssemblyScript
+ * template for the types beyond those; the code generator fuses chains of them into a single generated loop.
  */
 
 /** An AssemblyScript literal of type `t` (f32 by default: kernel parameters are f32). */
@@ -30,9 +32,9 @@ interface Spec {
   arity: number;
   /** `t`: the dtype of the (last) input */
   fn(xs: number[], attrs: Attrs, t: DType): number;
-  /** `t`: the AssemblyScript type of the (last) input; `out`: of the result */
-  scalar(a: string[], attrs: Attrs, t: string, out: string): string;
-  vector?(a: string[], attrs: Attrs): string;
+  loop?: LoopLowering;
+  /** AssemblyScript template for what `loop` leaves out. `t`: the AS type of the (last) input; `out`: of the result */
+  scalar?(a: string[], attrs: Attrs, t: string, out: string): string;
   fault?: ElementwiseCode["fault"];
   /** replaces the broadcast map of `fn` where a JS number cannot hold the result */
   reference?(inputs: HostTensor[], attrs: Attrs): HostTensor | undefined;
@@ -66,7 +68,7 @@ const PIECEWISE_CONSTANT = { notDifferentiable: "it is piecewise constant (its g
 const COMPARISON = { notDifferentiable: "it is a comparison: its bool result carries no gradient" };
 
 function elementwise(name: string, spec: Spec, derivative: Derivative): void {
-  const code: ElementwiseCode = { scalar: spec.scalar, vector: spec.vector, fault: spec.fault };
+  const code: ElementwiseCode = { loop: spec.loop, scalar: spec.scalar, fault: spec.fault };
   const outOf = (inputs: TensorType[], attrs: Attrs): DType =>
     typeof spec.out === "function" ? spec.out(attrs) : spec.out ?? inputs[inputs.length - 1].dtype;
   const compiled = spec.compiled ?? ["float32"];
@@ -103,47 +105,68 @@ export function erf(x: number): number {
   return x >= 0 ? 1 - r : r - 1;
 }
 
-const unary = (fn: (x: number, attrs: Attrs) => number, scalar: (a: string, attrs: Attrs, t: string) => string, vector?: (a: string, attrs: Attrs) => string, compiled?: DType[], epilogue?: Spec["epilogue"]): Spec => ({
+const unary = (fn: (x: number, attrs: Attrs) => number, loop: LoopLowering | undefined, scalar: ((a: string, attrs: Attrs, t: string) => string) | undefined, compiled?: DType[], epilogue?: Spec["epilogue"]): Spec => ({
   arity: 1,
   fn: (xs, attrs) => fn(xs[0], attrs),
-  scalar: (a, attrs, t) => scalar(a[0], attrs, t),
-  vector: vector && ((a, attrs) => vector(a[0], attrs)),
+  loop,
+  scalar: scalar && ((a, attrs, t) => scalar(a[0], attrs, t)),
   compiled,
   epilogue,
 });
 
-const binary = (fn: (x: number, y: number) => number, scalar: (a: string, b: string, t: string) => string, vector?: (a: string, b: string) => string, compiled: DType[] = NUMERIC): Spec => ({
+const binary = (fn: (x: number, y: number) => number, loop: LoopLowering | undefined, scalar: (a: string, b: string, t: string) => string, compiled: DType[] = NUMERIC): Spec => ({
   arity: 2,
   fn: (xs) => fn(xs[0], xs[1]),
+  loop,
   scalar: (a, _attrs, t) => scalar(a[0], a[1], t),
-  vector: vector && ((a) => vector(a[0], a[1])),
   compiled,
 });
+
+// --- loop lowerings ---
+const sign = (t: LoopType) => (LOOP_TYPES[t].signed ? "s" : "u");
+type IntegerForm = (a: LoopExpr[], t: LoopType, out: LoopType) => LoopExpr | undefined;
+/** `f32.<name>` and `f32x4.<name>` on float32; `integer` on the integer types */
+const lanes = (name: string, integer?: IntegerForm): LoopLowering => ({
+  scalar: (a, _attrs, t, out) => (t === "f32" ? (out === "f32" ? w(`f32.${name}`, ...a) : undefined) : out === "f32" ? undefined : integer?.(a, t, out)),
+  vector: (a) => w(`f32x4.${name}`, ...a),
+});
+/** an i32 instruction, its result wrapped to the step's type */
+const wrapped = (op: string): IntegerForm => (a, _t, out) => wrapTo(out, w(op, ...a));
+/** a float32-only step through a vmath helper of the kernel library */
+const vmath = (fn: "exp" | "log" | "erf"): LoopLowering => ({
+  scalar: (a, _attrs, t) => (t === "f32" ? { helper: fn, form: "Scalar", args: a } : undefined),
+  vector: (a) => ({ helper: fn, form: "Vec", args: a }),
+});
+/** integer-only steps (bits, shifts) */
+const integers = (form: IntegerForm): LoopLowering => ({ scalar: (a, _attrs, t, out) => (t === "f32" || out === "f32" ? undefined : form(a, t, out)) });
 /** a float function of AssemblyScript's Math/Mathf */
 const mathFn = (name: string) => (a: string, _attrs: Attrs, t: string) => `${math(t)}.${name}(${a})`;
 
 // --- arithmetic ---------------------------------------------------------------------------------
-elementwise("add", binary((x, y) => x + y, (a, b) => `(${a} + ${b})`, (a, b) => `f32x4.add(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g));
-elementwise("sub", binary((x, y) => x - y, (a, b) => `(${a} - ${b})`, (a, b) => `f32x4.sub(${a}, ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g.neg()));
-elementwise("mul", binary((x, y) => x * y, (a, b) => `(${a} * ${b})`, (a, b) => `f32x4.mul(${a}, ${b})`), d2((_a, b, _y, g) => g.mul(b), (a, _b, _y, g) => g.mul(a)));
+elementwise("add", binary((x, y) => x + y, lanes("add", wrapped("i32.add")), (a, b) => `(${a} + ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g));
+elementwise("sub", binary((x, y) => x - y, lanes("sub", wrapped("i32.sub")), (a, b) => `(${a} - ${b})`), d2((_a, _b, _y, g) => g, (_a, _b, _y, g) => g.neg()));
+elementwise("mul", binary((x, y) => x * y, lanes("mul", wrapped("i32.mul")), (a, b) => `(${a} * ${b})`), d2((_a, b, _y, g) => g.mul(b), (a, _b, _y, g) => g.mul(a)));
 /** run()'s status when an integer division or remainder meets a zero divisor (a wasm trap otherwise) */
 export const DIVISION_BY_ZERO_STATUS = 5;
-const INTEGER_AS = ["i8", "u8", "i16", "i32", "i64"];
+const INTEGER_AS = ["i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64"];
 /** integer x / 0 and x % 0 have no value: the host reference refuses them and compiled code returns a status */
 const zeroDivisor = {
   fault: (a: string[], t: string) => (INTEGER_AS.includes(t) ? { when: `${a[1]} == 0`, status: DIVISION_BY_ZERO_STATUS } : null),
+  loopFault: (a: LoopExpr[], t: LoopType) => (t === "f32" ? null : { when: w("i32.eqz", a[1]), status: DIVISION_BY_ZERO_STATUS }),
   check(op: string, divisor: number, t: DType): void {
     if (divisor === 0 && INTEGERS.includes(t)) fail(`${op}: ${t} division by zero (compiled, run() returns status ${DIVISION_BY_ZERO_STATUS})`);
   },
 };
 // integer division truncates toward zero (C, ONNX); MIN / -1 wraps to MIN, as the host's typed arrays do (wasm's div_s would trap)
+const integerDivide: IntegerForm = ([a, b], t, out) =>
+  !LOOP_TYPES[t].signed ? w("i32.div_u", a, b) : t === "i32" ? { cond: w("i32.eq", b, i32(-1)), then: w("i32.sub", i32(0), a), otherwise: w("i32.div_s", a, b), type: "i32" } : wrapTo(out, w("i32.div_s", a, b));
 elementwise("div", {
-  ...binary((x, y) => x / y, (a, b, t) => (t === "i32" || t === "i64" ? `(${b} == -1 ? -${a} : ${a} / ${b})` : `(${a} / ${b})`), (a, b) => `f32x4.div(${a}, ${b})`),
+  ...binary((x, y) => x / y, { ...lanes("div", integerDivide), fault: zeroDivisor.loopFault }, (a, b, t) => (t === "i32" || t === "i64" ? `(${b} == -1 ? -${a} : ${a} / ${b})` : `(${a} / ${b})`)),
   fn: ([x, y], _attrs, t) => (zeroDivisor.check("div", y, t), x / y),
   fault: zeroDivisor.fault,
 }, d2((_a, b, _y, g) => g.div(b), (_a, b, y, g) => g.mul(y).div(b).neg()));
 // PyTorch's masks: no gradient to the base where the exponent is 0, none to the exponent at 0 ** (b >= 0)
-elementwise("pow", binary((x, y) => x ** y, (a, b, t) => (t === "f32" || t === "f64" ? `${math(t)}.pow(${a}, ${b})` : `<${t}>Math.pow(<f64>${a}, <f64>${b})`)), d2(
+elementwise("pow", binary((x, y) => x ** y, undefined, (a, b, t) => (t === "f32" || t === "f64" ? `${math(t)}.pow(${a}, ${b})` : `<${t}>Math.pow(<f64>${a}, <f64>${b})`)), d2(
   (a, b, _y, g) => Tensor.where(b.eq(0), 0, g.mul(b).mul(a.pow(b.sub(1)))),
   (a, b, y, g) => {
     const viaLog = g.mul(y).mul(a.log());
@@ -152,37 +175,48 @@ elementwise("pow", binary((x, y) => x ** y, (a, b, t) => (t === "f32" || t === "
 ));
 // ties split the gradient evenly between both inputs, as in PyTorch
 const tieGrad = (wins: Tensor, tie: Tensor, g: Tensor): Tensor => Tensor.where(wins, g, Tensor.where(tie, g.mul(0.5), 0));
-elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), (a, b, t) => `max<${t}>(${a}, ${b})`, (a, b) => `f32x4.max(${a}, ${b})`),
+elementwise("maximum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y)), lanes("max", ([a, b], t) => w("select", a, b, w(`i32.gt_${sign(t)}`, a, b))), (a, b, t) => `max<${t}>(${a}, ${b})`),
   d2((a, b, _y, g) => tieGrad(a.gt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.gt(a), a.eq(b), g)));
-elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), (a, b, t) => `min<${t}>(${a}, ${b})`, (a, b) => `f32x4.min(${a}, ${b})`),
+elementwise("minimum", binary((x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y)), lanes("min", ([a, b], t) => w("select", a, b, w(`i32.lt_${sign(t)}`, a, b))), (a, b, t) => `min<${t}>(${a}, ${b})`),
   d2((a, b, _y, g) => tieGrad(a.lt(b), a.eq(b), g), (a, b, _y, g) => tieGrad(b.lt(a), a.eq(b), g)));
 
-elementwise("neg", unary((x) => -x, (a) => `(-${a})`, (a) => `f32x4.neg(${a})`, NUMERIC), d1((_x, _y, g) => g.neg()));
-elementwise("abs", unary(Math.abs, (a, _, t) => `abs<${t}>(${a})`, (a) => `f32x4.abs(${a})`, NUMERIC), d1((x, _y, g) => g.mul(x.sign())));
-elementwise("sqrt", unary(Math.sqrt, (a, _, t) => `sqrt<${t}>(${a})`, (a) => `f32x4.sqrt(${a})`, FLOATS), d1((_x, y, g) => g.div(y.mul(2))));
-elementwise("reciprocal", unary((x) => 1 / x, (a, _, t) => `(${num(1, t)} / ${a})`, (a) => `f32x4.div(f32x4.splat(1.0), ${a})`, FLOATS), d1((_x, y, g) => g.mul(y.mul(y)).neg()));
-elementwise("exp", unary(Math.exp, (a, _, t) => (t === "f64" ? `Math.exp(${a})` : `expScalar(${a})`), (a) => `expVec(${a})`, FLOATS), d1((_x, y, g) => g.mul(y)));
-elementwise("log", unary(Math.log, (a, _, t) => (t === "f64" ? `Math.log(${a})` : `logScalar(${a})`), (a) => `logVec(${a})`, FLOATS), d1((x, _y, g) => g.div(x)));
-elementwise("erf", unary(erf, (a) => `erfScalar(${a})`, (a) => `erfVec(${a})`), d1((x, _y, g) => g.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI)))));
-elementwise("sin", unary(Math.sin, mathFn("sin"), undefined, FLOATS), d1((x, _y, g) => g.mul(x.cos())));
-elementwise("cos", unary(Math.cos, mathFn("cos"), undefined, FLOATS), d1((x, _y, g) => g.mul(x.sin()).neg()));
-elementwise("tan", unary(Math.tan, mathFn("tan"), undefined, FLOATS), d1((_x, y, g) => g.mul(y.mul(y).add(1))));
-elementwise("asin", unary(Math.asin, mathFn("asin"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt())));
-elementwise("acos", unary(Math.acos, mathFn("acos"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt()).neg()));
-elementwise("atan", unary(Math.atan, mathFn("atan"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1))));
-elementwise("sinh", unary(Math.sinh, mathFn("sinh"), undefined, FLOATS), d1((x, _y, g) => g.mul(apply("cosh", [x], {}))));
-elementwise("cosh", unary(Math.cosh, mathFn("cosh"), undefined, FLOATS), d1((x, _y, g) => g.mul(apply("sinh", [x], {}))));
-elementwise("asinh", unary(Math.asinh, mathFn("asinh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1).sqrt())));
-elementwise("acosh", unary(Math.acosh, mathFn("acosh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).sub(1).sqrt())));
-elementwise("atanh", unary(Math.atanh, mathFn("atanh"), undefined, FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1))));
+elementwise("neg", unary((x) => -x, lanes("neg", ([a], _t, out) => wrapTo(out, w("i32.sub", i32(0), a))), (a) => `(-${a})`, NUMERIC), d1((_x, _y, g) => g.neg()));
+elementwise("abs", unary(Math.abs, lanes("abs", ([a], t, out) => (LOOP_TYPES[t].signed ? wrapTo(out, w("select", w("i32.sub", i32(0), a), a, w("i32.lt_s", a, i32(0)))) : a)), (a, _, t) => `abs<${t}>(${a})`, NUMERIC), d1((x, _y, g) => g.mul(x.sign())));
+elementwise("sqrt", unary(Math.sqrt, lanes("sqrt"), (a, _, t) => `sqrt<${t}>(${a})`, FLOATS), d1((_x, y, g) => g.div(y.mul(2))));
+elementwise("reciprocal", unary((x) => 1 / x, {
+  scalar: ([a], _attrs, t) => (t === "f32" ? w("f32.div", f32(1), a) : undefined),
+  vector: ([a]) => w("f32x4.div", w("f32x4.splat", f32(1)), a),
+}, (a, _, t) => `(${num(1, t)} / ${a})`, FLOATS), d1((_x, y, g) => g.mul(y.mul(y)).neg()));
+elementwise("exp", unary(Math.exp, vmath("exp"), (a) => `Math.exp(${a})`, FLOATS), d1((_x, y, g) => g.mul(y)));
+elementwise("log", unary(Math.log, vmath("log"), (a) => `Math.log(${a})`, FLOATS), d1((x, _y, g) => g.div(x)));
+elementwise("erf", unary(erf, vmath("erf"), undefined), d1((x, _y, g) => g.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI)))));
+elementwise("sin", unary(Math.sin, undefined, mathFn("sin"), FLOATS), d1((x, _y, g) => g.mul(x.cos())));
+elementwise("cos", unary(Math.cos, undefined, mathFn("cos"), FLOATS), d1((x, _y, g) => g.mul(x.sin()).neg()));
+elementwise("tan", unary(Math.tan, undefined, mathFn("tan"), FLOATS), d1((_x, y, g) => g.mul(y.mul(y).add(1))));
+elementwise("asin", unary(Math.asin, undefined, mathFn("asin"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt())));
+elementwise("acos", unary(Math.acos, undefined, mathFn("acos"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1).sqrt()).neg()));
+elementwise("atan", unary(Math.atan, undefined, mathFn("atan"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1))));
+elementwise("sinh", unary(Math.sinh, undefined, mathFn("sinh"), FLOATS), d1((x, _y, g) => g.mul(apply("cosh", [x], {}))));
+elementwise("cosh", unary(Math.cosh, undefined, mathFn("cosh"), FLOATS), d1((x, _y, g) => g.mul(apply("sinh", [x], {}))));
+elementwise("asinh", unary(Math.asinh, undefined, mathFn("asinh"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).add(1).sqrt())));
+elementwise("acosh", unary(Math.acosh, undefined, mathFn("acosh"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).sub(1).sqrt())));
+elementwise("atanh", unary(Math.atanh, undefined, mathFn("atanh"), FLOATS), d1((x, _y, g) => g.div(x.mul(x).neg().add(1))));
 /** remainder: with `fmod` the sign of the dividend (C fmod), else of the divisor (Python %) */
 const remainder = (x: number, y: number, fmod: boolean): number => {
   const r = x % y;
   return !fmod && r !== 0 && r < 0 !== y < 0 ? r + y : r;
 };
+/** floorMod (runtime-as/common.ts) on integers: r = a % b, plus b where r is non-zero and its sign differs from b's */
+const integerRemainder = ([a, b]: LoopExpr[], t: LoopType, fmod: boolean): LoopExpr => {
+  if (!LOOP_TYPES[t].signed) return w("i32.rem_u", a, b);
+  const r = w("i32.rem_s", a, b);
+  return fmod ? r : w("select", w("i32.add", r, b), r, w("i32.and", w("i32.ne", r, i32(0)), w("i32.lt_s", w("i32.xor", r, b), i32(0))));
+};
 elementwise("mod", {
   arity: 2,
   fn: ([x, y], attrs, t) => (zeroDivisor.check("mod", y, t), remainder(x, y, Boolean(attrs.fmod))),
+  // a float remainder is a library call in AssemblyScript (fmod), not an instruction: asc compiles it
+  loop: { scalar: (a, attrs, t, out) => (t === "f32" || out === "f32" ? undefined : integerRemainder(a, t, Boolean(attrs.fmod))), fault: zeroDivisor.loopFault },
   scalar: (a, attrs, t) => (attrs.fmod ? `(${a[0]} % ${a[1]})` : `floorMod<${t}>(${a[0]}, ${a[1]})`),
   fault: zeroDivisor.fault,
   compiled: NUMERIC,
@@ -212,6 +246,20 @@ elementwise("cast", {
     const range = INTEGER_RANGE[attrs.to as DType];
     return range && FLOATS.includes(t) ? (Number.isNaN(x) ? 0 : Math.min(Math.max(Math.trunc(x), range[0]), range[1])) : x;
   },
+  loop: {
+    scalar: ([a], attrs, t, out) => {
+      if (attrs.to === "bool") return t === "f32" ? w("f32.ne", a, f32(0)) : w("i32.ne", a, i32(0));
+      if (t !== "f32") return out === "f32" ? w(LOOP_TYPES[t].signed ? "f32.convert_i32_s" : "f32.convert_i32_u", a) : wrapTo(out, a);
+      if (out === "f32") return a;
+      // saturating truncation (AssemblyScript's conversion with nontrapping-f2i), clamped to the narrow types' range
+      const truncated = w("i32.trunc_sat_f32_s", a);
+      if (out === "i32") return truncated;
+      const narrow = NARROW_RANGE[out];
+      if (!narrow) return undefined; // u16, u32: asc's own conversions
+      const atLeast = w("select", truncated, i32(narrow[0]), w("i32.gt_s", truncated, i32(narrow[0])));
+      return w("select", atLeast, i32(narrow[1]), w("i32.lt_s", atLeast, i32(narrow[1])));
+    },
+  },
   scalar: (a, attrs, t, out) => {
     if (attrs.to === "bool") return `<u8>(${a[0]} != ${num(0, t)})`;
     const narrow = NARROW_RANGE[out];
@@ -225,7 +273,7 @@ elementwise("floatToHalf", {
   arity: 1,
   out: "float16",
   fn: ([x]) => floatToHalf(x),
-  scalar: ([a]) => `floatToHalf(${a})`,
+  loop: { scalar: ([a]) => kernelCall("floatToHalf", "i32", a) },
   inputs: ([x]) => { if (x.dtype !== "float32") fail(`floatToHalf takes float32, got ${x.dtype}`); },
 }, { grad: ({ grad }) => [apply("halfToFloat", [grad], {})] });
 /** float16 bit patterns → their float32 values (exact). */
@@ -233,7 +281,7 @@ elementwise("halfToFloat", {
   arity: 1,
   out: "float32",
   fn: ([x]) => halfToFloat(x),
-  scalar: ([a]) => `halfToFloat(<u32>${a})`,
+  loop: { scalar: ([a]) => kernelCall("halfToFloat", "f32", a) },
   inputs: ([x]) => { if (x.dtype !== "float16") fail(`halfToFloat takes float16, got ${x.dtype}`); },
   compiled: ["float16"],
 }, { grad: ({ grad }) => [apply("floatToHalf", [grad], {})] });
@@ -241,13 +289,13 @@ elementwise("halfToFloat", {
 elementwise("roundToFloat", {
   arity: 1,
   fn: ([x], attrs) => roundToFloatFormat(x, attrs as unknown as FloatFormatParams),
-  scalar: ([a], attrs) => `roundToFloatFormat(${a}, ${attr(attrs, "mantissa")}, ${attr(attrs, "minExponent")}, ${num(attr(attrs, "max"))}, ${attr(attrs, "overflow")}, ${attr(attrs, "flags")})`,
+  loop: { scalar: ([a], attrs) => kernelCall("roundToFloatFormat", "f32", a, ...["mantissa", "minExponent"].map((k) => i32(attr(attrs, k))), f32(attr(attrs, "max")), ...["overflow", "flags"].map((k) => i32(attr(attrs, k)))) },
 }, { grad: ({ grad }) => [grad] });
 /** float32 rounded to float8e8m0's powers of two (attrs mode: 0 up, 1 down, 2 nearest; saturate 0/1), which compute as float32. */
 elementwise("roundToE8m0", {
   arity: 1,
   fn: ([x], attrs) => roundToE8m0(x, attr(attrs, "mode"), attr(attrs, "saturate") !== 0),
-  scalar: ([a], attrs) => `roundToE8m0(${a}, ${attr(attrs, "mode")}, ${attr(attrs, "saturate")})`,
+  loop: { scalar: ([a], attrs) => kernelCall("roundToE8m0", "f32", a, i32(attr(attrs, "mode")), i32(attr(attrs, "saturate"))) },
 }, { grad: ({ grad }) => [grad] });
 /** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
 defineOp({
@@ -266,16 +314,26 @@ defineOp({
     return [{ shape: x.shape, dtype: to, data: new DTYPES[to].array(bytes.buffer, 0, x.data.length) }];
   },
   // between a float and an integer type AssemblyScript's reinterpret; between integers of one width a wrapping cast keeps the bits
-  elementwise: { scalar: ([a], _attrs, t, out) => (t.startsWith("f") !== out.startsWith("f") ? `reinterpret<${out}>(${a})` : `<${out}>(${a})`) },
+  elementwise: {
+    loop: { scalar: ([a], _attrs, t, out) => (t === out ? a : t === "f32" ? w("i32.reinterpret_f32", a) : out === "f32" ? w("f32.reinterpret_i32", a) : wrapTo(out, a)) },
+    scalar: ([a], _attrs, t, out) => (t.startsWith("f") !== out.startsWith("f") ? `reinterpret<${out}>(${a})` : `<${out}>(${a})`),
+  },
   compiledDTypes: () => true,
 });
-elementwise("floor", unary(Math.floor, (a, _, t) => `floor<${t}>(${a})`, (a) => `f32x4.floor(${a})`, FLOATS), PIECEWISE_CONSTANT);
-elementwise("ceil", unary(Math.ceil, (a, _, t) => `ceil<${t}>(${a})`, (a) => `f32x4.ceil(${a})`, FLOATS), PIECEWISE_CONSTANT);
+elementwise("floor", unary(Math.floor, lanes("floor"), (a, _, t) => `floor<${t}>(${a})`, FLOATS), PIECEWISE_CONSTANT);
+elementwise("ceil", unary(Math.ceil, lanes("ceil"), (a, _, t) => `ceil<${t}>(${a})`, FLOATS), PIECEWISE_CONSTANT);
 /** round half to even, like numpy, PyTorch and ONNX */
-elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, (a, _, t) => `nearest<${t}>(${a})`, (a) => `f32x4.nearest(${a})`, FLOATS), PIECEWISE_CONSTANT);
-elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), (a, _, t) => `(${a} > 0 ? ${num(1, t)} : ${a} < 0 ? ${num(-1, t)} : ${a})`, undefined, NUMERIC), PIECEWISE_CONSTANT);
+elementwise("round", unary((x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; }, lanes("nearest"), (a, _, t) => `nearest<${t}>(${a})`, FLOATS), PIECEWISE_CONSTANT);
+const signOf = ([a]: LoopExpr[], _attrs: Attrs, t: LoopType): LoopExpr => {
+  if (t === "f32") return w("select", f32(1), w("select", f32(-1), a, w("f32.lt", a, f32(0))), w("f32.gt", a, f32(0)));
+  const positive = w(`i32.gt_${sign(t)}`, a, i32(0));
+  return LOOP_TYPES[t].signed ? w("select", i32(1), w("select", i32(-1), a, w("i32.lt_s", a, i32(0))), positive) : w("select", i32(1), a, positive);
+};
+elementwise("sign", unary((x) => (x > 0 ? 1 : x < 0 ? -1 : x), { scalar: signOf }, (a, _, t) => `(${a} > 0 ? ${num(1, t)} : ${a} < 0 ? ${num(-1, t)} : ${a})`, NUMERIC), PIECEWISE_CONSTANT);
 // above the threshold the value is x itself, so the gradient is exactly g there (as in PyTorch)
-elementwise("softplus", unary((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), (a) => `(${a} > <f32>20.0 ? ${a} : logScalar(<f32>1.0 + expScalar(${a})))`),
+elementwise("softplus", unary((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), {
+  scalar: ([a]) => w("select", a, { helper: "log", form: "Scalar", args: [w("f32.add", f32(1), { helper: "exp", form: "Scalar", args: [a] })] }, w("f32.gt", a, f32(20))),
+}, undefined),
   d1((x, _y, g) => Tensor.where(x.gt(20), g, g.mul(x.sigmoid()))));
 
 // --- activations: also fusable as the store-time epilogue of gemm/conv (codes of runtime-as/act.ts) --
@@ -306,17 +364,11 @@ function activation(name: keyof typeof ACT, derivative: Derivative, params: (att
     const [p0, p1] = params(attrs);
     return { act: ACT[name], p0, p1 };
   };
-  const args = (a: string, attrs: Attrs) => {
+  const call = (form: "Scalar" | "Vec") => ([a]: LoopExpr[], attrs: Attrs): LoopExpr => {
     const e = epilogue(attrs);
-    return `${a}, ${e.act}, ${num(e.p0)}, ${num(e.p1)}`;
+    return { helper: "act", form, act: e.act, args: [a, f32(e.p0), f32(e.p1)] };
   };
-  elementwise(name, unary(
-    (x, attrs) => applyEpilogue(x, epilogue(attrs)),
-    (a, attrs) => `actScalar(${args(a, attrs)})`,
-    (a, attrs) => `actVec(${args(a, attrs)})`,
-    undefined,
-    epilogue,
-  ), derivative);
+  elementwise(name, unary((x, attrs) => applyEpilogue(x, epilogue(attrs)), { scalar: call("Scalar"), vector: call("Vec") }, undefined, undefined, epilogue), derivative);
 }
 const clampMin = (a: Attrs) => attr(a, "min") ?? -Infinity, clampMax = (a: Attrs) => attr(a, "max") ?? Infinity;
 const leakyAlpha = (a: Attrs) => attr(a, "alpha") ?? 0.01;
@@ -356,22 +408,25 @@ activation("hardsigmoid", d1((x, _y, g, a) => {
 activation("elu", d1((x, y, g, a) => Tensor.where(x.gt(0), g, g.mul(y.add(eluAlpha(a))))), (a) => [eluAlpha(a), 0]);
 
 // --- comparisons and selection (bool results stored as one byte) --------------------------------
-const compare = (fn: (x: number, y: number) => boolean, op: string): Spec => ({
+/** `name`: the instruction's (eq, lt, ...), signed or not by type on integers */
+const compare = (fn: (x: number, y: number) => boolean, op: string, name: string): Spec => ({
   arity: 2,
   out: "bool",
   fn: (xs) => (fn(xs[0], xs[1]) ? 1 : 0),
+  loop: { scalar: ([a, b], _attrs, t) => w(t === "f32" ? `f32.${name}` : name === "eq" || name === "ne" ? `i32.${name}` : `i32.${name}_${sign(t)}`, a, b) },
   scalar: (a) => `<u8>(${a[0]} ${op} ${a[1]})`,
   compiled: ANY,
 });
-elementwise("eq", compare((x, y) => x === y, "=="), COMPARISON);
-elementwise("ne", compare((x, y) => x !== y, "!="), COMPARISON);
-elementwise("lt", compare((x, y) => x < y, "<"), COMPARISON);
-elementwise("le", compare((x, y) => x <= y, "<="), COMPARISON);
-elementwise("gt", compare((x, y) => x > y, ">"), COMPARISON);
-elementwise("ge", compare((x, y) => x >= y, ">="), COMPARISON);
+elementwise("eq", compare((x, y) => x === y, "==", "eq"), COMPARISON);
+elementwise("ne", compare((x, y) => x !== y, "!=", "ne"), COMPARISON);
+elementwise("lt", compare((x, y) => x < y, "<", "lt"), COMPARISON);
+elementwise("le", compare((x, y) => x <= y, "<=", "le"), COMPARISON);
+elementwise("gt", compare((x, y) => x > y, ">", "gt"), COMPARISON);
+elementwise("ge", compare((x, y) => x >= y, ">=", "ge"), COMPARISON);
 elementwise("where", {
   arity: 3,
   fn: (xs) => (xs[0] ? xs[1] : xs[2]),
+  loop: { scalar: ([c, a, b]) => w("select", a, b, c) },
   scalar: (a) => `(${a[0]} ? ${a[1]} : ${a[2]})`,
   compiled: ANY,
   inputs(types) {
@@ -390,11 +445,12 @@ elementwise("where", {
 //     are 32-bit signed), exact as far as the element values are (64-bit ones pass through Number) ---
 const BITWISE = { notDifferentiable: "it acts on the bits of integers" };
 const big = (x: number): bigint => BigInt(Math.trunc(x));
-const bitwise = (fn: (x: bigint, y: bigint) => bigint, op: string): Spec => binary((x, y) => Number(fn(big(x), big(y))), (a, b) => `(${a} ${op} ${b})`, undefined, INTEGERS);
-elementwise("bitwiseAnd", bitwise((x, y) => x & y, "&"), BITWISE);
-elementwise("bitwiseOr", bitwise((x, y) => x | y, "|"), BITWISE);
-elementwise("bitwiseXor", bitwise((x, y) => x ^ y, "^"), BITWISE);
-elementwise("bitwiseNot", unary((x) => Number(~big(x)), (a) => `(~${a})`, undefined, INTEGERS), BITWISE);
+// and, or, xor of two values of one integer type stay within it: no wrapping
+const bitwise = (fn: (x: bigint, y: bigint) => bigint, op: string, instruction: string): Spec => binary((x, y) => Number(fn(big(x), big(y))), integers((a) => w(instruction, ...a)), (a, b) => `(${a} ${op} ${b})`, INTEGERS);
+elementwise("bitwiseAnd", bitwise((x, y) => x & y, "&", "i32.and"), BITWISE);
+elementwise("bitwiseOr", bitwise((x, y) => x | y, "|", "i32.or"), BITWISE);
+elementwise("bitwiseXor", bitwise((x, y) => x ^ y, "^", "i32.xor"), BITWISE);
+elementwise("bitwiseNot", unary((x) => Number(~big(x)), integers(([a], _t, out) => wrapTo(out, w("i32.xor", a, i32(-1)))), (a) => `(~${a})`, INTEGERS), BITWISE);
 const UNSIGNED: DType[] = ["uint8", "uint16", "uint32", "uint64"];
 /** Shifts of unsigned integers; an amount of the width or more leaves 0 (WebAssembly would take it modulo the width). */
 const shift = (left: boolean): Spec => ({
@@ -403,6 +459,7 @@ const shift = (left: boolean): Spec => ({
     const bits = DTYPES[dtype].bytes * 8;
     return y >= bits ? 0 : Number(BigInt.asUintN(bits, left ? big(x) << big(y) : big(x) >> big(y)));
   },
+  loop: integers(([a, b], t, out) => w("select", i32(0), left ? wrapTo(out, w("i32.shl", a, b)) : w("i32.shr_u", a, b), w("i32.ge_u", b, i32(8 * LOOP_TYPES[t].bytes)))),
   scalar: ([a, b], _attrs, t) => `(${b} >= <${t}>${Number(t.slice(1))} ? <${t}>0 : ${a} ${left ? "<<" : ">>"} ${b})`,
   compiled: UNSIGNED,
 });

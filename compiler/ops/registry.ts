@@ -2,6 +2,7 @@ import { fail } from "../errors.js";
 import type { Attrs, Graph, HostTensor, Node, TensorType, Value } from "../ir/graph.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { FusedStep } from "./fused.js";
+import type { LoopLowering } from "./loop-ir.js";
 
 /** Where the code generator lets an op's lowering emit kernel calls. */
 export interface LowerContext {
@@ -26,13 +27,16 @@ export interface Epilogue {
   p1: number;
 }
 
-/** Scalar and SIMD expression templates for element-wise ops: args are AS expressions. */
+/**
+ * How an element-wise op runs inside a generated loop: `loop` in wasm-level primitives (./loop-ir.ts) for
+ * float32 and integers up to 32 bits, both code generation paths read it; `scalar` an AssemblyScript
+ * template for the other types (float64, 64-bit integers) and the ops `loop` leaves out (asc compiles them).
+ */
 export interface ElementwiseCode {
-  /** `t`: AssemblyScript type of the (last) input; `out`: of the result */
-  scalar(args: string[], attrs: Attrs, t: string, out: string): string;
-  /** absent: a fused group containing this op runs the scalar loop only */
-  vector?(args: string[], attrs: Attrs): string;
-  /** a condition on the scalar args under which run() stops with `status` before computing (integer division by zero) */
+  loop?: LoopLowering;
+  /** `t`: AssemblyScript type of the (last) input; `out`: of the result; args are AS expressions */
+  scalar?(args: string[], attrs: Attrs, t: string, out: string): string;
+  /** with `scalar`: a condition on the args under which run() stops with `status` before computing (integer division by zero) */
   fault?(args: string[], t: string): { when: string; status: number } | null;
 }
 
