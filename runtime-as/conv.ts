@@ -727,7 +727,8 @@ export function depthwise3x3(
   const pitch = paddedPitch(OW, SW);
   const planeX = <usize>(H * W) << 2;
   const planeY = <usize>(OH * OW) << 2;
-  memory.fill(scratch, 0, <usize>(rows * pitch) << 2);
+  // a loop, not memory.fill: bulk memory would keep the scalar build out of wasm3
+  zeroFloats(scratch, rows * pitch);
   for (let plane = 0; plane < N * C; plane++) {
     const c = plane % C;
     padPlane(x + <usize>plane * planeX, scratch, H, W, rows, pitch, PH, PW);
