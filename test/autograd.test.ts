@@ -84,6 +84,7 @@ describe(`gradients against finite differences in float64 (seed ${SEED})`, () =>
     gradcheck("mod and fmod", (a, b) => Tensor.cat([apply("mod", [a, b], { fmod: false }), apply("mod", [a.neg(), b], { fmod: true }), apply("mod", [a.neg(), b], { fmod: false })]),
       [uniform([6], 2.2, 2.8), uniform([6], 0.95, 1.05)]);
     gradcheck("cast", (x) => apply("cast", [x.mul(3)], { to: "float64" }), [randn(2, 3)]);
+    gradcheck("copy", (x) => apply("copy", [x.mul(3)], {}), [randn(2, 3)]);
     // the reference erf is a 1.2e-7 approximation whose slope strays from the exact one by up to 3.3e-6
     gradcheck("erf", (x) => x.erf(), [randn(3, 5)], 1e-5);
   });

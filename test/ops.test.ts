@@ -49,6 +49,18 @@ describe(`element-wise ops (seed ${SEED})`, () => {
       toInt: op("cast", x.mul(10), { to: "int32" }), toUint8: op("cast", x.abs().mul(10), { to: "uint8" }), toBool: op("cast", x.round(), { to: "bool" }),
     }), { x: randn(5, 9), y: randn(9).abs().add(0.5) });
   });
+  // values inside every format's range (relError cannot compare infinities); the overflow rules are checked against onnx.reference in onnx-ops
+  test("float16 and narrow float roundings (float8 grids, subnormals, e8m0), copy", async () => {
+    const round = (x: Tensor, attrs: Record<string, number>) => apply("roundToFloat", [x], attrs);
+    await checkCompiled((x) => ({
+      half: apply("floatToHalf", [x], {}), halfBack: apply("halfToFloat", [apply("floatToHalf", [x], {})], {}),
+      e4m3fn: round(x, { mantissa: 3, minExponent: -6, max: 448, overflow: 0, flags: 0 }),
+      e4m3fnuz: round(x, { mantissa: 3, minExponent: -7, max: 240, overflow: 0, flags: 1 }),
+      e5m2: round(x, { mantissa: 2, minExponent: -14, max: 57344, overflow: 1, flags: 0 }),
+      e8m0Nearest: apply("roundToE8m0", [x], { mode: 2, saturate: 1 }), e8m0Up: apply("roundToE8m0", [x], { mode: 0, saturate: 0 }),
+      copied: apply("copy", [x], {}),
+    }), { x: Tensor.cat([randn(40).mul(300), randn(40).mul(1e-3), randn(40).mul(1e4)]) }, { tol: 0 });
+  });
   for (const dtype of ["int8", "uint8", "int16", "int32", "int64", "float64"] as const) {
     test(`${dtype}: arithmetic, comparisons, where, reductions, pad and casts compile as generated loops`, async () => {
       const ints = (shape: number[], lo: number, hi: number) => apply("cast", [rand(shape, lo, hi).floor()], { to: dtype });

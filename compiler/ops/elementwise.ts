@@ -65,6 +65,7 @@ const d2 = (da: BinaryRule, db: BinaryRule): Derivative => ({
 /** g where the mask holds, else 0 */
 const maskGrad = (mask: Tensor, g: Tensor): Tensor => Tensor.where(mask, g, 0);
 const PIECEWISE_CONSTANT = { notDifferentiable: "it is piecewise constant (its gradient is zero almost everywhere and undefined at the steps)" };
+const FLOAT16_BITS = { notDifferentiable: "it converts between float32 values and float16 bit patterns, a storage format: train in float32" };
 const COMPARISON = { notDifferentiable: "it is a comparison: its bool result carries no gradient" };
 
 function elementwise(name: string, spec: Spec, derivative: Derivative): void {
@@ -275,7 +276,7 @@ elementwise("floatToHalf", {
   fn: ([x]) => floatToHalf(x),
   loop: { scalar: ([a]) => kernelCall("floatToHalf", "i32", a) },
   inputs: ([x]) => { if (x.dtype !== "float32") fail(`floatToHalf takes float32, got ${x.dtype}`); },
-}, { grad: ({ grad }) => [apply("halfToFloat", [grad], {})] });
+}, FLOAT16_BITS);
 /** float16 bit patterns → their float32 values (exact). */
 elementwise("halfToFloat", {
   arity: 1,
@@ -284,19 +285,19 @@ elementwise("halfToFloat", {
   loop: { scalar: ([a]) => kernelCall("halfToFloat", "f32", a) },
   inputs: ([x]) => { if (x.dtype !== "float16") fail(`halfToFloat takes float16, got ${x.dtype}`); },
   compiled: ["float16"],
-}, { grad: ({ grad }) => [apply("floatToHalf", [grad], {})] });
+}, FLOAT16_BITS);
 /** float32 rounded to a narrower float format's values (float8, float4e2m1, bfloat16: attrs as roundToFloatFormat's), which compute as float32. */
 elementwise("roundToFloat", {
   arity: 1,
   fn: ([x], attrs) => roundToFloatFormat(x, attrs as unknown as FloatFormatParams),
   loop: { scalar: ([a], attrs) => kernelCall("roundToFloatFormat", "f32", a, ...["mantissa", "minExponent"].map((k) => i32(attr(attrs, k))), f32(attr(attrs, "max")), ...["overflow", "flags"].map((k) => i32(attr(attrs, k)))) },
-}, { grad: ({ grad }) => [grad] });
+}, PIECEWISE_CONSTANT);
 /** float32 rounded to float8e8m0's powers of two (attrs mode: 0 up, 1 down, 2 nearest; saturate 0/1), which compute as float32. */
 elementwise("roundToE8m0", {
   arity: 1,
   fn: ([x], attrs) => roundToE8m0(x, attr(attrs, "mode"), attr(attrs, "saturate") !== 0),
   loop: { scalar: ([a], attrs) => kernelCall("roundToE8m0", "f32", a, i32(attr(attrs, "mode")), i32(attr(attrs, "saturate"))) },
-}, { grad: ({ grad }) => [grad] });
+}, PIECEWISE_CONSTANT);
 /** The same bytes read as another dtype of the same width (ONNX BitCast); the reference copies the bytes, so 64-bit patterns stay exact. */
 defineOp({
   name: "bitcast",
