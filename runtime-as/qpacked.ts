@@ -1,0 +1,246 @@
+// int8 2-D convolution (groups 1, NCHW) on weights packed at compile time in the order the kernel reads them
+// (compiler/ops/quant.ts, packConvWeights): for each tile of 4 output channels, for each tap (kh, kw), for each
+// pair of input channels (c, c+1): the 4 channels' (w[c], w[c+1]) as 8 bytes. Channel counts are padded with
+// zero weights (output channels to 4, input channels to 2). The bias has the input zero point folded in
+// (bias − inZp·Σw), so taps outside the input read the zero point and input values go in as stored.
+// SIMD: tiles of 4 output channels x 8 output pixels along a row (stride 1 or 2): two channels' 8 taps
+// interleaved into (x[c], x[c+1]) lanes meet each channel's splat weight pair in i32x4.dot_i16x8_s, and
+// each channel's 8 accumulators are requantized at once. Scalar: tiles of 4 channels x 4 pixels.
+import { ceilDiv, floorDiv } from "./common";
+import { storeRequantized, storeRequantized8 } from "./qcommon";
+
+export function qconv2dPacked(
+  x: usize, wp: usize, bias: usize, rq: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const pairs = (C + 1) >> 1;
+  const tileBytes = KH * KW * pairs * 8;
+  const plane = H * W;
+  for (let n = 0; n < N; n++) {
+    const xn = x + <usize>(n * C * plane);
+    for (let ot = 0; ot < OC; ot += 4) {
+      const wt = wp + <usize>((ot >> 2) * tileBytes);
+      const yt = y + <usize>((n * OC + ot) * OH * OW);
+      if (ASC_FEATURE_SIMD) {
+        for (let oh = 0; oh < OH; oh++) {
+          for (let start = 0; start < OW; start += 8) {
+            const ow = min(start, OW - 8);
+            vectorTile(xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp);
+          }
+        }
+      } else {
+        for (let oh = 0; oh < OH; oh++) {
+          for (let start = 0; start < OW; start += 4) {
+            const ow = OW < 4 ? start : min(start, OW - 4);
+            scalarTile(xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Rows kh whose input row ihTop + kh·DH lies inside [0, H): [khLo, khHi]. */
+@inline function firstRow(ihTop: i32, DH: i32): i32 {
+  return max(0, ceilDiv(-ihTop, DH));
+}
+@inline function lastRow(ihTop: i32, H: i32, KH: i32, DH: i32): i32 {
+  return min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+}
+
+/**
+ * Output pixels (oh, ow .. ow + 7) of channels ot .. ot + 3. A tile whose loads could leave the input buffer
+ * (its first row's left edge, its last row's right edge) loads through `clampedTaps`; the others directly.
+ */
+function vectorTile(
+  xn: usize, wt: usize, bias: usize, rq: usize, yt: usize, ot: i32, oh: i32, ow: i32,
+  C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const plane = H * W;
+  const ihTop = oh * SH - PH, iwLeft = ow * SW - PW;
+  const khLo = firstRow(ihTop, DH), khHi = lastRow(ihTop, H, KH, DH);
+  // the bytes the tile's loads touch, relative to the buffer: 8 (stride 1) or 16 (stride 2) per tap row
+  const first = (ihTop + khLo * DH) * W + iwLeft;
+  const end = (C - 1) * plane + (ihTop + khHi * DH) * W + iwLeft + (KW - 1) * DW + (SW == 1 ? 8 : 16);
+  const inside = khLo > khHi || (first >= 0 && end <= C * plane);
+  // lanes' columns, and whether every tap column is inside the row (no masks needed)
+  const columns = i16x8.add(i16x8.splat(<i16>iwLeft), i16x8.mul(i16x8(0, 1, 2, 3, 4, 5, 6, 7), i16x8.splat(<i16>SW)));
+  const interior = iwLeft >= 0 && iwLeft + 7 * SW + (KW - 1) * DW < W;
+  const b0 = bias32(bias, ot, OC), b1 = bias32(bias, ot + 1, OC), b2 = bias32(bias, ot + 2, OC), b3 = bias32(bias, ot + 3, OC);
+  let a0 = i32x4.splat(b0), a1 = i32x4.splat(b1), a2 = i32x4.splat(b2), a3 = i32x4.splat(b3);
+  let e0 = a0, e1 = a1, e2 = a2, e3 = a3;
+  const zp = i16x8.splat(<i16>inZp);
+  const pairs = (C + 1) >> 1, oddPair = C & 1 ? pairs - 1 : -1;
+  let wr = wt;
+  for (let kh = 0; kh < KH; kh++) {
+    const ih = ihTop + kh * DH;
+    if (kh < khLo || kh > khHi) {
+      // a row outside the input: every tap reads the zero point
+      for (let t = 0; t < KW * pairs; t++, wr += 8) {
+        const wv = v128.load8x8_s(wr);
+        let d = i32x4.dot_i16x8_s(zp, i32x4.shuffle(wv, wv, 0, 0, 0, 0));
+        a0 = i32x4.add(a0, d);
+        e0 = i32x4.add(e0, d);
+        d = i32x4.dot_i16x8_s(zp, i32x4.shuffle(wv, wv, 1, 1, 1, 1));
+        a1 = i32x4.add(a1, d);
+        e1 = i32x4.add(e1, d);
+        d = i32x4.dot_i16x8_s(zp, i32x4.shuffle(wv, wv, 2, 2, 2, 2));
+        a2 = i32x4.add(a2, d);
+        e2 = i32x4.add(e2, d);
+        d = i32x4.dot_i16x8_s(zp, i32x4.shuffle(wv, wv, 3, 3, 3, 3));
+        a3 = i32x4.add(a3, d);
+        e3 = i32x4.add(e3, d);
+      }
+      continue;
+    }
+    for (let kw = 0; kw < KW; kw++) {
+      const column = i16x8.add(columns, i16x8.splat(<i16>(kw * DW)));
+      const valid = v128.and(i16x8.ge_s(column, i16x8.splat(0)), i16x8.lt_s(column, i16x8.splat(<i16>W)));
+      let xa = xn + <usize>(ih * W + iwLeft + kw * DW);
+      for (let cp = 0; cp < pairs; cp++, wr += 8, xa += <usize>(2 * plane)) {
+        const xb = xa + <usize>(cp == oddPair ? 0 : plane);
+        let va: v128, vb: v128;
+        if (inside) {
+          va = SW == 1 ? v128.load8x8_s(xa) : evenBytes(v128.load(xa));
+          vb = SW == 1 ? v128.load8x8_s(xb) : evenBytes(v128.load(xb));
+        } else {
+          va = clampedTaps(xa, xn, xn + <usize>(C * plane), SW);
+          vb = clampedTaps(xb, xn, xn + <usize>(C * plane), SW);
+        }
+        if (!interior) {
+          va = v128.bitselect(va, zp, valid);
+          vb = v128.bitselect(vb, zp, valid);
+        }
+        const lo4 = i16x8.shuffle(va, vb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(va, vb, 4, 12, 5, 13, 6, 14, 7, 15);
+        const wv = v128.load8x8_s(wr);
+        let s = i32x4.shuffle(wv, wv, 0, 0, 0, 0);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, s));
+        e0 = i32x4.add(e0, i32x4.dot_i16x8_s(hi4, s));
+        s = i32x4.shuffle(wv, wv, 1, 1, 1, 1);
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo4, s));
+        e1 = i32x4.add(e1, i32x4.dot_i16x8_s(hi4, s));
+        s = i32x4.shuffle(wv, wv, 2, 2, 2, 2);
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo4, s));
+        e2 = i32x4.add(e2, i32x4.dot_i16x8_s(hi4, s));
+        s = i32x4.shuffle(wv, wv, 3, 3, 3, 3);
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo4, s));
+        e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, s));
+      }
+    }
+  }
+  const yr = yt + <usize>(oh * OW + ow), step = <usize>(OH * OW);
+  const rqt = rq + (<usize>ot << 3);
+  storeRequantized8(yr, a0, e0, rqt, outZp, lo, hi, roundUp);
+  if (ot + 1 < OC) storeRequantized8(yr + step, a1, e1, rqt + 8, outZp, lo, hi, roundUp);
+  if (ot + 2 < OC) storeRequantized8(yr + 2 * step, a2, e2, rqt + 16, outZp, lo, hi, roundUp);
+  if (ot + 3 < OC) storeRequantized8(yr + 3 * step, a3, e3, rqt + 24, outZp, lo, hi, roundUp);
+}
+
+/** Lanes 0, 2, … 14 of 16 bytes, as i16: a stride-2 row's 8 taps. */
+@inline function evenBytes(v: v128): v128 {
+  return i16x8.extend_low_i8x16_s(i8x16.shuffle(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14));
+}
+
+/**
+ * The 8 taps at p, p + SW, … as i16, loading only inside [start, end): the load is moved inside and its bytes
+ * shifted back by swizzle; taps outside the buffer come out 0 (their lanes are masked: they lie outside the row).
+ */
+@inline function clampedTaps(p: usize, start: usize, end: usize, SW: i32): v128 {
+  const span = SW == 1 ? 8 : 16;
+  const at = min(max(p, start), end - <usize>span);
+  const shift = i8x16.splat(<i8>(<isize>p - <isize>at));
+  if (SW == 1) {
+    const lanes = i8x16.add(i8x16(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0), shift);
+    return i16x8.extend_low_i8x16_s(i8x16.swizzle(v128.load64_zero(at), lanes));
+  }
+  const lanes = i8x16.add(i8x16(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), shift);
+  return i16x8.extend_low_i8x16_s(i8x16.swizzle(v128.load(at), lanes));
+}
+
+@inline function bias32(bias: usize, oc: i32, OC: i32): i32 {
+  return oc < OC ? load<i32>(bias + (<usize>oc << 2)) : 0;
+}
+
+/**
+ * Scalar: output pixels (oh, ow .. ow + 3) of channels ot .. ot + 3 in 16 accumulators, each loaded input and
+ * weight used 4 times, when every tap of the 4 pixels lies inside the input; pixel by pixel otherwise.
+ */
+function scalarTile(
+  xn: usize, wt: usize, bias: usize, rq: usize, yt: usize, ot: i32, oh: i32, ow: i32,
+  C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const plane = H * W, step = <usize>(OH * OW);
+  const ihTop = oh * SH - PH, iwLeft = ow * SW - PW;
+  const yr = yt + <usize>(oh * OW + ow), rqt = rq + (<usize>ot << 3);
+  const pairs = (C + 1) >> 1;
+  if (OW < 4 || firstRow(ihTop, DH) > 0 || lastRow(ihTop, H, KH, DH) < KH - 1 || iwLeft < 0 || iwLeft + 3 * SW + (KW - 1) * DW >= W) {
+    for (let k = 0; k < 4 && ot + k < OC; k++) {
+      for (let j = 0; j < 4 && ow + j < OW; j++) {
+        const acc = pixelSum(xn, wt + <usize>(2 * k), bias32(bias, ot + k, OC), C, H, W, KH, KW, ihTop, iwLeft + j * SW, DH, DW, inZp);
+        storeRequantized(yr + <usize>k * step + <usize>j, acc, rqt + (<usize>k << 3), outZp, lo, hi, roundUp);
+      }
+    }
+    return;
+  }
+  const b0 = bias32(bias, ot, OC), b1 = bias32(bias, ot + 1, OC), b2 = bias32(bias, ot + 2, OC), b3 = bias32(bias, ot + 3, OC);
+  let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+  let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+  const s1 = <usize>SW, s2 = <usize>(2 * SW), s3 = <usize>(3 * SW);
+  let wr = wt;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      let xr = xn + <usize>((ihTop + kh * DH) * W + iwLeft + kw * DW);
+      for (let c = 0; c < C; c++, xr += <usize>plane) {
+        const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr + s1), x2 = <i32>load<i8>(xr + s2), x3 = <i32>load<i8>(xr + s3);
+        // weights (ot + k, c) sit at 2k + (c & 1) in the pair's 8 bytes
+        const wc = wr + <usize>(c & 1);
+        let w = <i32>load<i8>(wc);
+        a00 += x0 * w; a01 += x1 * w; a02 += x2 * w; a03 += x3 * w;
+        w = <i32>load<i8>(wc, 2);
+        a10 += x0 * w; a11 += x1 * w; a12 += x2 * w; a13 += x3 * w;
+        w = <i32>load<i8>(wc, 4);
+        a20 += x0 * w; a21 += x1 * w; a22 += x2 * w; a23 += x3 * w;
+        w = <i32>load<i8>(wc, 6);
+        a30 += x0 * w; a31 += x1 * w; a32 += x2 * w; a33 += x3 * w;
+        if (c & 1) wr += 8;
+      }
+      if (C & 1) wr += 8;
+    }
+  }
+  storeRequantized4(yr, a00, a01, a02, a03, rqt, outZp, lo, hi, roundUp);
+  if (ot + 1 < OC) storeRequantized4(yr + step, a10, a11, a12, a13, rqt + 8, outZp, lo, hi, roundUp);
+  if (ot + 2 < OC) storeRequantized4(yr + 2 * step, a20, a21, a22, a23, rqt + 16, outZp, lo, hi, roundUp);
+  if (ot + 3 < OC) storeRequantized4(yr + 3 * step, a30, a31, a32, a33, rqt + 24, outZp, lo, hi, roundUp);
+}
+
+/** Four consecutive outputs of one channel. */
+@inline function storeRequantized4(y: usize, a0: i32, a1: i32, a2: i32, a3: i32, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  storeRequantized(y, a0, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 1, a1, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 2, a2, rq, outZp, lo, hi, roundUp);
+  storeRequantized(y + 3, a3, rq, outZp, lo, hi, roundUp);
+}
+
+/** One output pixel of one channel (packed weights from wk, stride 8 per channel pair): taps outside read inZp. */
+function pixelSum(
+  xn: usize, wk: usize, acc: i32, C: i32, H: i32, W: i32, KH: i32, KW: i32, ihTop: i32, iwLeft: i32, DH: i32, DW: i32, inZp: i32,
+): i32 {
+  const pairs = (C + 1) >> 1;
+  for (let kh = 0; kh < KH; kh++) {
+    const ih = ihTop + kh * DH;
+    for (let kw = 0; kw < KW; kw++) {
+      const iw = iwLeft + kw * DW;
+      const inside = <u32>ih < <u32>H && <u32>iw < <u32>W;
+      const wr = wk + <usize>((kh * KW + kw) * pairs * 8);
+      for (let c = 0; c < C; c++) {
+        const v = inside ? <i32>load<i8>(xn + <usize>((c * H + ih) * W + iw)) : inZp;
+        acc += v * <i32>load<i8>(wr + <usize>((c >> 1) * 8 + (c & 1)));
+      }
+    }
+  }
+  return acc;
+}
