@@ -40,16 +40,20 @@
  * channel's (multiplier, shift) at `rq`, as storeRequantized does each, on 64-bit lanes.
  */
 @inline export function storeRequantized8(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
-  const shift = load<i32>(rq, 4);
-  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-  const multiplier = i32x4.splat(load<i32>(rq));
-  const nudge = i64x2.splat(shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
-  const a = requantizeLanes(i32x4.shl(lo4, left), multiplier, nudge, negative, 31 + right);
-  const b = requantizeLanes(i32x4.shl(hi4, left), multiplier, nudge, negative, 31 + right);
+  const multiplier = load<i32>(rq), shift = load<i32>(rq, 4);
   const zp = i32x4.splat(outZp);
+  const a = i32x4.add(multiplyByQuantizedMultiplier4(lo4, multiplier, shift, roundUp), zp);
+  const b = i32x4.add(multiplyByQuantizedMultiplier4(hi4, multiplier, shift, roundUp), zp);
   // the narrowings saturate, and [lo, hi] lies inside the int8 range: the same as clamping the i32 values
-  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i32x4.add(a, zp), i32x4.add(b, zp)), i16x8.splat(0));
+  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.splat(0));
   v128.store64_lane(y, i8x16.min_s(i8x16.splat(<i8>hi), i8x16.max_s(i8x16.splat(<i8>lo), bytes)), 0);
+}
+
+/** multiplyByQuantizedMultiplier on four i32 lanes, on 64-bit lanes. */
+@inline export function multiplyByQuantizedMultiplier4(x: v128, multiplier: i32, shift: i32, roundUp: bool): v128 {
+  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  const nudge = i64x2.splat(shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
+  return requantizeLanes(i32x4.shl(x, left), i32x4.splat(multiplier), nudge, negative, 31 + right);
 }
 
 /**

@@ -50,9 +50,13 @@ export function qconv2dPacked(
   return min(KH - 1, floorDiv(H - 1 - ihTop, DH));
 }
 
+/** vectorTile's load modes: direct 8-byte rows, no masks (stride 1, every tap inside); masked; masked and clamped. */
+const DIRECT = 0, MASKED = 1, CLAMPED = 2;
+
 /**
  * Output pixels (oh, ow .. ow + 7) of channels ot .. ot + 3. A tile whose loads could leave the input buffer
- * (its first row's left edge, its last row's right edge) loads through `clampedTaps`; the others directly.
+ * (its first row's left edge, its last row's right edge) loads through `clampedTaps`; a tile with taps outside
+ * its rows masks them to the zero point; the others (most of a wide plane, all of a 1x1 convolution) load directly.
  */
 function vectorTile(
   xn: usize, wt: usize, bias: usize, rq: usize, yt: usize, ot: i32, oh: i32, ow: i32,
@@ -66,14 +70,30 @@ function vectorTile(
   const first = (ihTop + khLo * DH) * W + iwLeft;
   const end = (C - 1) * plane + (ihTop + khHi * DH) * W + iwLeft + (KW - 1) * DW + (SW == 1 ? 8 : 16);
   const inside = khLo > khHi || (first >= 0 && end <= C * plane);
-  // lanes' columns, and whether every tap column is inside the row (no masks needed)
-  const columns = i16x8.add(i16x8.splat(<i16>iwLeft), i16x8.mul(i16x8(0, 1, 2, 3, 4, 5, 6, 7), i16x8.splat(<i16>SW)));
   const interior = iwLeft >= 0 && iwLeft + 7 * SW + (KW - 1) * DW < W;
-  const b0 = bias32(bias, ot, OC), b1 = bias32(bias, ot + 1, OC), b2 = bias32(bias, ot + 2, OC), b3 = bias32(bias, ot + 3, OC);
-  let a0 = i32x4.splat(b0), a1 = i32x4.splat(b1), a2 = i32x4.splat(b2), a3 = i32x4.splat(b3);
+  if (inside && interior && SW == 1) {
+    tileBody(DIRECT, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
+  } else if (inside) {
+    tileBody(MASKED, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
+  } else {
+    tileBody(CLAMPED, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
+  }
+}
+
+/** One tile in one load mode (a constant, so each call site keeps only its own loads). */
+@inline function tileBody(
+  mode: i32, xn: usize, wt: usize, bias: usize, rq: usize, yt: usize, ot: i32, oh: i32, ow: i32,
+  C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32, KH: i32, KW: i32, SW: i32, DW: i32,
+  ihTop: i32, iwLeft: i32, khLo: i32, khHi: i32, DH: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const plane = H * W, pairs = (C + 1) >> 1, full = C >> 1;
+  const xEnd = xn + <usize>(C * plane);
+  // lanes' columns
+  const columns = i16x8.add(i16x8.splat(<i16>iwLeft), i16x8.mul(i16x8(0, 1, 2, 3, 4, 5, 6, 7), i16x8.splat(<i16>SW)));
+  let a0 = i32x4.splat(bias32(bias, ot, OC)), a1 = i32x4.splat(bias32(bias, ot + 1, OC));
+  let a2 = i32x4.splat(bias32(bias, ot + 2, OC)), a3 = i32x4.splat(bias32(bias, ot + 3, OC));
   let e0 = a0, e1 = a1, e2 = a2, e3 = a3;
   const zp = i16x8.splat(<i16>inZp);
-  const pairs = (C + 1) >> 1, oddPair = C & 1 ? pairs - 1 : -1;
   let wr = wt;
   for (let kh = 0; kh < KH; kh++) {
     const ih = ihTop + kh * DH;
@@ -99,35 +119,45 @@ function vectorTile(
     for (let kw = 0; kw < KW; kw++) {
       const column = i16x8.add(columns, i16x8.splat(<i16>(kw * DW)));
       const valid = v128.and(i16x8.ge_s(column, i16x8.splat(0)), i16x8.lt_s(column, i16x8.splat(<i16>W)));
-      let xa = xn + <usize>(ih * W + iwLeft + kw * DW);
-      for (let cp = 0; cp < pairs; cp++, wr += 8, xa += <usize>(2 * plane)) {
-        const xb = xa + <usize>(cp == oddPair ? 0 : plane);
-        let va: v128, vb: v128;
-        if (inside) {
-          va = SW == 1 ? v128.load8x8_s(xa) : evenBytes(v128.load(xa));
-          vb = SW == 1 ? v128.load8x8_s(xb) : evenBytes(v128.load(xb));
-        } else {
-          va = clampedTaps(xa, xn, xn + <usize>(C * plane), SW);
-          vb = clampedTaps(xb, xn, xn + <usize>(C * plane), SW);
+      const xa = xn + <usize>(ih * W + iwLeft + kw * DW);
+      // channel pairs (c, c + 1), then the last channel of an odd count paired with itself (its partner's weights are 0)
+      let xc = xa, partner = <usize>plane, stop = wr + <usize>(full << 3);
+      while (true) {
+        for (; wr < stop; xc += <usize>(2 * plane), wr += 8) {
+          const xd = xc + partner;
+          let va: v128, vb: v128;
+          if (mode == DIRECT) {
+            va = v128.load8x8_s(xc);
+            vb = v128.load8x8_s(xd);
+          } else {
+            if (mode == MASKED) {
+              va = SW == 1 ? v128.load8x8_s(xc) : evenBytes(v128.load(xc));
+              vb = SW == 1 ? v128.load8x8_s(xd) : evenBytes(v128.load(xd));
+            } else {
+              va = clampedTaps(xc, xn, xEnd, SW);
+              vb = clampedTaps(xd, xn, xEnd, SW);
+            }
+            va = v128.bitselect(va, zp, valid);
+            vb = v128.bitselect(vb, zp, valid);
+          }
+          const lo4 = i16x8.shuffle(va, vb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(va, vb, 4, 12, 5, 13, 6, 14, 7, 15);
+          const wv = v128.load8x8_s(wr);
+          let s = i32x4.shuffle(wv, wv, 0, 0, 0, 0);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, s));
+          e0 = i32x4.add(e0, i32x4.dot_i16x8_s(hi4, s));
+          s = i32x4.shuffle(wv, wv, 1, 1, 1, 1);
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo4, s));
+          e1 = i32x4.add(e1, i32x4.dot_i16x8_s(hi4, s));
+          s = i32x4.shuffle(wv, wv, 2, 2, 2, 2);
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo4, s));
+          e2 = i32x4.add(e2, i32x4.dot_i16x8_s(hi4, s));
+          s = i32x4.shuffle(wv, wv, 3, 3, 3, 3);
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo4, s));
+          e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, s));
         }
-        if (!interior) {
-          va = v128.bitselect(va, zp, valid);
-          vb = v128.bitselect(vb, zp, valid);
-        }
-        const lo4 = i16x8.shuffle(va, vb, 0, 8, 1, 9, 2, 10, 3, 11), hi4 = i16x8.shuffle(va, vb, 4, 12, 5, 13, 6, 14, 7, 15);
-        const wv = v128.load8x8_s(wr);
-        let s = i32x4.shuffle(wv, wv, 0, 0, 0, 0);
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo4, s));
-        e0 = i32x4.add(e0, i32x4.dot_i16x8_s(hi4, s));
-        s = i32x4.shuffle(wv, wv, 1, 1, 1, 1);
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo4, s));
-        e1 = i32x4.add(e1, i32x4.dot_i16x8_s(hi4, s));
-        s = i32x4.shuffle(wv, wv, 2, 2, 2, 2);
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo4, s));
-        e2 = i32x4.add(e2, i32x4.dot_i16x8_s(hi4, s));
-        s = i32x4.shuffle(wv, wv, 3, 3, 3, 3);
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo4, s));
-        e3 = i32x4.add(e3, i32x4.dot_i16x8_s(hi4, s));
+        if (!(C & 1) || partner == 0) break;
+        partner = 0;
+        stop = wr + 8;
       }
     }
   }
