@@ -143,6 +143,13 @@ function depthwisePlane(
     storeRequantized8(yc + <usize>p, acc0, acc1, rqo, outZp, lo, hi, roundUp);
     columns = wrapColumns(i16x8.add(columns, i16x8.splat(8)), width, W);
   }
+  // the outputs near the plane's two ends: 8-output tiles whose loads are clamped to the plane and whose lanes
+  // outside the input are masked (the last tile overlapping the one before), where lane positions fit i16
+  if (P >= 8 && H * W >= 8 && P + (KH * DH + 1) * W + KW * DW < 32000) {
+    for (let q = 0; q < tileStart; q += 8) depthwiseEdgeTile(xc, wo, b, rqo, yc, q, H, W, KH, KW, PH, PW, DH, DW, zp, outZp, lo, hi, roundUp);
+    for (let q = p; q < P; q += 8) depthwiseEdgeTile(xc, wo, b, rqo, yc, min(q, P - 8), H, W, KH, KW, PH, PW, DH, DW, zp, outZp, lo, hi, roundUp);
+    return;
+  }
   for (let o = 0; o < P; o++) {
     if (o == tileStart) o = p;
     if (o >= P) break;
@@ -151,6 +158,39 @@ function depthwisePlane(
     const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
     storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
   }
+}
+
+/**
+ * depthwisePlane's outputs q .. q + 7 anywhere in the plane: each tap's 8 inputs loaded inside the plane (moved in
+ * and shifted back by swizzle where they would start before it or end after it), lanes whose input column or row
+ * falls outside masked to zero.
+ */
+function depthwiseEdgeTile(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, q: i32, H: i32, W: i32, KH: i32, KW: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, zp: v128, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const width = i16x8.splat(<i16>W), size = i16x8.splat(<i16>(H * W)), zero = i16x8.splat(0);
+  const lanes = i16x8.add(i16x8.splat(<i16>q), i16x8(0, 1, 2, 3, 4, 5, 6, 7));
+  const columns = wrapColumns(i16x8.add(i16x8.splat(<i16>(q % W)), i16x8(0, 1, 2, 3, 4, 5, 6, 7)), width, W);
+  const xEnd = xc + <usize>(H * W);
+  let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+  for (let kh = 0; kh < KH; kh++) {
+    // rows: the lanes' positions moved by whole rows stay inside the plane
+    const rowStart = i16x8.add(lanes, i16x8.splat(<i16>((kh * DH - PH) * W)));
+    const rowInside = v128.and(i16x8.ge_s(rowStart, zero), i16x8.lt_s(rowStart, size));
+    for (let kw = 0; kw < KW; kw++) {
+      const inside = v128.and(rowInside, insideColumns(columns, kw * DW - PW, width));
+      const at = xc + <usize>(q + (kh * DH - PH) * W + kw * DW - PW);
+      const start = min(max(at, xc), xEnd - 8);
+      const shift = i8x16.splat(<i8>(<isize>at - <isize>start));
+      const bytes = i8x16.swizzle(v128.load64_zero(start), i8x16.add(i8x16(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0), shift));
+      const xv = v128.and(i16x8.sub(i16x8.extend_low_i8x16_s(bytes), zp), inside);
+      const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+      acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+      acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+    }
+  }
+  storeRequantized8(yc + <usize>q, acc0, acc1, rqo, outZp, lo, hi, roundUp);
 }
 
 /**

@@ -224,10 +224,15 @@ function scalarTile(
   for (let kh = 0; kh < KH; kh++) {
     for (let kw = 0; kw < KW; kw++) {
       let xr = xn + <usize>((ihTop + kh * DH) * W + iwLeft + kw * DW);
-      for (let c = 0; c < C; c++, xr += <usize>plane) {
-        const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr + s1), x2 = <i32>load<i8>(xr + s2), x3 = <i32>load<i8>(xr + s3);
-        // weights (ot + k, c) sit at 2k + (c & 1) in the pair's 8 bytes
-        const wc = wr + <usize>(c & 1);
+      // channel c's weights for the 4 output channels sit at 2k + (c & 1) of its pair's 8 bytes
+      let wc = wr;
+      for (let c = 0; c < C; c++, wc += <usize>(c & 1 ? 1 : 7), xr += <usize>plane) {
+        let x0: i32, x1: i32, x2: i32, x3: i32;
+        if (SW == 1) {
+          x0 = <i32>load<i8>(xr); x1 = <i32>load<i8>(xr, 1); x2 = <i32>load<i8>(xr, 2); x3 = <i32>load<i8>(xr, 3);
+        } else {
+          x0 = <i32>load<i8>(xr); x1 = <i32>load<i8>(xr + s1); x2 = <i32>load<i8>(xr + s2); x3 = <i32>load<i8>(xr + s3);
+        }
         let w = <i32>load<i8>(wc);
         a00 += x0 * w; a01 += x1 * w; a02 += x2 * w; a03 += x3 * w;
         w = <i32>load<i8>(wc, 2);
@@ -236,9 +241,8 @@ function scalarTile(
         a20 += x0 * w; a21 += x1 * w; a22 += x2 * w; a23 += x3 * w;
         w = <i32>load<i8>(wc, 6);
         a30 += x0 * w; a31 += x1 * w; a32 += x2 * w; a33 += x3 * w;
-        if (c & 1) wr += 8;
       }
-      if (C & 1) wr += 8;
+      wr += <usize>(pairs << 3);
     }
   }
   storeRequantized4(yr, a00, a01, a02, a03, rqt, outZp, lo, hi, roundUp);
