@@ -5,7 +5,7 @@ import { multiplyByQuantizedMultiplier, multiplyByQuantizedMultiplier4 } from ".
 /**
  * TFLite's integer ADD on n elements: each input, minus its zero point and shifted left by `leftShift`
  * bits, is rescaled to a common scale by its (multiplier, shift); the sum is requantized to the output.
- * SIMD: 8 elements at a time, each rescaling on four 64-bit lanes pairs.
+ * SIMD: 8 elements at a time (multiplyByQuantizedMultiplier4).
  */
 export function qadd(
   a: usize, b: usize, y: usize, n: i32,
