@@ -259,7 +259,7 @@ function depthwiseTiles3x3(
  * The im2col tile for output pixels [p, p + tile): row t = (c·KH + kh)·KW + kw holds tap t of each pixel, the
  * stored input value, or the input zero point (worth 0) where the tap falls outside the input.
  */
-function gatherColumns(
+export function gatherColumns(
   xc: usize, columns: usize, p: i32, tile: i32, Cg: i32, H: i32, W: i32, OW: i32, KH: i32, KW: i32,
   SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32,
 ): void {

@@ -7,6 +7,7 @@
 // interleaved into (x[c], x[c+1]) lanes meet each channel's splat weight pair in i32x4.dot_i16x8_s, and
 // each channel's 8 accumulators are requantized at once. Scalar: tiles of 4 channels x 4 pixels.
 import { ceilDiv, floorDiv } from "./common";
+import { gatherColumns } from "./qconv";
 import { storeRequantized, storeRequantized8 } from "./qcommon";
 
 export function qconv2dPacked(
@@ -36,6 +37,38 @@ export function qconv2dPacked(
             const ow = OW < 4 ? start : min(start, OW - 4);
             scalarTile(xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp);
           }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A convolution through im2col tiles: `tile` output pixels at a time (the last tile overlapping the one before)
+ * gathered into `columns` as [taps][tile] (gatherColumns), then multiplied by the weights packed as a 1x1
+ * convolution over the taps, C·KH·KW input channels: for rows too narrow or strides too large for the row tiles.
+ */
+export function qconv2dPackedColumns(
+  x: usize, wp: usize, bias: usize, rq: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool, columns: usize, tile: i32,
+): void {
+  const taps = C * KH * KW, P = OH * OW;
+  const tileBytes = ((taps + 1) >> 1) * 8;
+  for (let n = 0; n < N; n++) {
+    const xn = x + <usize>(n * C * H * W);
+    for (let start = 0; start < P; start += tile) {
+      const p = min(start, P - tile);
+      gatherColumns(xn, columns, p, tile, C, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, inZp);
+      for (let ot = 0; ot < OC; ot += 4) {
+        const wt = wp + <usize>((ot >> 2) * tileBytes);
+        // the tile's outputs as one row of the P-pixel plane, its columns as a 1-row input of `tile` pixels
+        const yt = y + <usize>((n * OC + ot) * P + p);
+        if (ASC_FEATURE_SIMD) {
+          for (let j = 0; j < tile; j += 8) vectorTile(columns, wt, bias, rq, yt, ot, 0, j, taps, 1, tile, OC, 1, P, 1, 1, 1, 1, 0, 0, 1, 1, inZp, outZp, lo, hi, roundUp);
+        } else {
+          for (let j = 0; j < tile; j += 4) scalarTile(columns, wt, bias, rq, yt, ot, 0, j, taps, 1, tile, OC, 1, P, 1, 1, 1, 1, 0, 0, 1, 1, inZp, outZp, lo, hi, roundUp);
         }
       }
     }

@@ -72,7 +72,7 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
   });
 
-  test("qconv2d on packed weights (groups 1): odd and tail channel counts, row tails, stride 2, dilation, padding, batches", async () => {
+  test("qconv2d on packed weights (groups 1): odd and tail channel counts, row tails, stride 2, dilation, padding, batches, im2col", async () => {
     // every case runs on qconv2dPacked (asserted below): tiles of 4 output channels (OC 5, 7, 9: tails), input
     // channel pairs (C 3, 5, 7, 1: odd), 8-pixel rows (OW 9, 11, 13: overlapping tails; 1x1 stride 1: the plane
     // as one row), stride 2 (16-byte loads), padding on every side (clamped loads at the buffer's two ends)
@@ -84,6 +84,9 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
       { N: 1, C: 4, OC: 8, H: 9, W: 27, K: [1, 1], stride: [2, 2], pads: [0, 0, 0, 0], dilation: [1, 1] },
       { N: 1, C: 1, OC: 6, H: 6, W: 16, K: [2, 5], stride: [1, 2], pads: [1, 2, 0, 2], dilation: [1, 1] },
       { N: 1, C: 2, OC: 3, H: 3, W: 8, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1] },
+      // rows under 8 outputs or stride 3: im2col tiles on the weights packed over the taps (KWS's first layer)
+      { N: 1, C: 1, OC: 6, H: 21, W: 10, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 1], dilation: [1, 1] },
+      { N: 2, C: 3, OC: 5, H: 11, W: 12, K: [3, 3], stride: [3, 3], pads: [1, 1, 1, 1], dilation: [1, 1] },
     ];
     const inputs: Record<string, Tensor> = {};
     const convs: ((x: Tensor) => Tensor)[] = [];

@@ -168,11 +168,16 @@ const qconv2d = defineOp({
   },
   decompose(g, node) {
     // the decompose pass replaces the node: one the packed kernel does not take is put back as it was
-    if (!packable(node)) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
+    const rows = packable(node), columns = !rows && packableColumns(node);
+    if (!rows && !columns) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
     const [x, w, bias, rq] = node.inputs;
     const inZp = node.attrs.inZp as number;
-    const packed = packConvWeights(w.host(), bias.host(), inZp);
-    return g.insertBefore(node, "qconv2dPacked", [x, g.addConstant(packed.w, `${node.name}/packed`), g.addConstant(packed.bias, `${node.name}/bias`), rq], node.attrs, node.name).outputs;
+    // through im2col tiles the taps are the input channels of a 1x1 convolution (OIHW flattens them in tap order)
+    const [OC, C, KH, KW] = w.shape;
+    const filter = columns ? { ...w.host(), shape: [OC, C * KH * KW, 1, 1] } : w.host();
+    const packed = packConvWeights(filter, bias.host(), inZp);
+    const attrs = columns ? { ...node.attrs, kernel: [KH, KW] } : node.attrs;
+    return g.insertBefore(node, "qconv2dPacked", [x, g.addConstant(packed.w, `${node.name}/packed`), g.addConstant(packed.bias, `${node.name}/bias`), rq], attrs, node.name).outputs;
   },
   compiledDTypes: () => true,
   notDifferentiable,
@@ -189,6 +194,11 @@ function packable(node: Node): boolean {
   const g = convGeometry(x.shape, w.shape, node.attrs);
   const outputsPerRow = isPointwise(g) ? g.OH * g.OW : g.OW;
   return g.groups === 1 && (g.stride[1] === 1 || g.stride[1] === 2) && outputsPerRow >= 8 && g.C * g.H * g.W >= 16 && w.data !== null && bias.data !== null && w.isConstant && bias.isConstant;
+}
+/** Whether a convolution the row tiles do not take runs through im2col tiles on packed weights instead (im2colTile). */
+function packableColumns(node: Node): boolean {
+  const [x, w, bias] = node.inputs;
+  return convGeometry(x.shape, w.shape, node.attrs).groups === 1 && im2colTile(node) > 0 && w.data !== null && bias.data !== null && w.isConstant && bias.isConstant;
 }
 const isPointwise = (g: ReturnType<typeof convGeometry>): boolean =>
   g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0);
@@ -231,6 +241,26 @@ function unpackConvWeights(wp: HostTensor, folded: HostTensor, C: number, inZp: 
   return { w, bias };
 }
 
+/**
+ * The [OC, C, KH, KW] filter shape behind packed weights: KH, KW from the packed shape, or from `kernel` when the
+ * weights were packed as a 1x1 convolution over the taps (im2col).
+ */
+function packedFilterShape(x: number[], wp: number[], OC: number, attrs: Attrs): number[] {
+  const kernel = attrs.kernel as number[] | undefined;
+  return kernel ? [OC, x[1], kernel[0], kernel[1]] : [OC, x[1], wp[1], wp[2]];
+}
+/** The input channels the weights were packed for: the input's, or every tap of the window (im2col). */
+function packedInputChannels(x: number[], attrs: Attrs): number {
+  const kernel = attrs.kernel as number[] | undefined;
+  return kernel ? x[1] * kernel[0] * kernel[1] : x[1];
+}
+/** A stand-in qconv2d node with the unpacked filter's shape, for im2colTile and convTaps. */
+function unpackedNode(node: Node): Node {
+  const [x, wp, bias] = node.inputs;
+  const filter = { shape: packedFilterShape(x.shape, wp.shape, bias.shape[0], node.attrs), dtype: "int8" };
+  return { ...node, inputs: [x, filter, ...node.inputs.slice(2)] } as unknown as Node;
+}
+
 // --- qconv2dPacked: qconv2d (groups 1) on packConvWeights' weights and folded bias -----------------------------
 defineOp({
   name: "qconv2dPacked",
@@ -239,19 +269,32 @@ defineOp({
     requireDType("qconv2dPacked", x, "int8", "the input");
     requireDType("qconv2dPacked", wp, "int8", "the packed filter");
     const OC = bias.shape[0];
-    if (wp.shape.length !== 6 || wp.shape[0] !== Math.ceil(OC / 4) || wp.shape[3] !== Math.ceil(x.shape[1] / 2) || wp.shape[4] !== 4 || wp.shape[5] !== 2) {
+    if (wp.shape.length !== 6 || wp.shape[0] !== Math.ceil(OC / 4) || wp.shape[3] !== Math.ceil(packedInputChannels(x.shape, attrs) / 2) || wp.shape[4] !== 4 || wp.shape[5] !== 2) {
       fail(`qconv2dPacked: packed filter ${shapeStr(wp.shape)} does not fit input ${shapeStr(x.shape)} and ${OC} output channels`);
     }
     if (attrs.groups !== 1) fail(`qconv2dPacked: groups must be 1, got ${String(attrs.groups)}`);
-    return qconv2d.infer([x, { shape: [OC, x.shape[1], wp.shape[1], wp.shape[2]], dtype: "int8" }, bias, rq], attrs);
+    return qconv2d.infer([x, { shape: packedFilterShape(x.shape, wp.shape, OC, attrs), dtype: "int8" }, bias, rq], attrs);
   },
   reference([x, wp, bias, rq], attrs) {
-    const { w, bias: b } = unpackConvWeights(wp, bias, x.shape[1], attrs.inZp as number);
-    return qconv2d.reference([x, w, b, rq], attrs);
+    const filter = packedFilterShape(x.shape, wp.shape, bias.shape[0], attrs);
+    const { w, bias: b } = unpackConvWeights(wp, bias, packedInputChannels(x.shape, attrs), attrs.inZp as number);
+    return qconv2d.reference([x, { ...w, shape: filter }, b, rq], attrs);
+  },
+  scratchBytes(node) {
+    return node.attrs.kernel ? im2colTile(unpackedNode(node)) * convTaps(unpackedNode(node)) : 0;
   },
   lower(ctx, node) {
     const [x, wp, bias, rq] = node.inputs;
-    const g = convGeometry(x.shape, [bias.shape[0], x.shape[1], wp.shape[1], wp.shape[2]], node.attrs);
+    const g = convGeometry(x.shape, packedFilterShape(x.shape, wp.shape, bias.shape[0], node.attrs), node.attrs);
+    if (node.attrs.kernel) {
+      const tile = im2colTile(unpackedNode(node));
+      ctx.call("qpacked", "qconv2dPackedColumns", [
+        ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
+        g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+        g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs), ctx.scratch(node), tile,
+      ]);
+      return;
+    }
     // a 1x1 stride-1 convolution is one row of H·W pixels: 8-pixel tiles however narrow its rows
     const [H, W, OH, OW] = isPointwise(g) ? [1, g.H * g.W, 1, g.OH * g.OW] : [g.H, g.W, g.OH, g.OW];
     ctx.call("qpacked", "qconv2dPacked", [
