@@ -33,6 +33,18 @@ export function qconv2d(
     }
     return;
   }
+  if (ASC_FEATURE_SIMD && groups == C && OC == C && SW == 2 && OW >= 8 && H * W >= 16 && W < 16384) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const plane = <usize>((n * C + c) * H * W);
+        depthwiseRows2(
+          x + plane, w + <usize>(c * KH * KW), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, OW, KH, KW, SH, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp,
+        );
+      }
+    }
+    return;
+  }
   const OCg = OC / groups;
   const taps = Cg * KH * KW;
   if (tile > 0) {
@@ -157,6 +169,44 @@ function depthwisePlane(
     const ihTop = oh - PH;
     const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
     storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+  }
+}
+
+/**
+ * One depthwise channel at stride 2 across (MobileNet's downsampling layers): 8 outputs of a row at a time, each
+ * tap's 8 inputs the even bytes of a 16-byte load (moved inside the plane and shifted back by swizzle near its two
+ * ends), lanes whose column falls outside the row masked to zero; rows outside the input are skipped.
+ */
+function depthwiseRows2(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, OW: i32, KH: i32, KW: i32, SH: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const zp = i16x8.splat(<i16>inZp), width = i16x8.splat(<i16>W);
+  const xEnd = xc + <usize>(H * W);
+  const evens = i8x16(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (let oh = 0; oh < OH; oh++) {
+    const ihTop = oh * SH - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+    for (let start = 0; start < OW; start += 8) {
+      const ow = min(start, OW - 8);
+      const iwLeft = ow * 2 - PW;
+      const columns = i16x8.add(i16x8.splat(<i16>iwLeft), i16x8(0, 2, 4, 6, 8, 10, 12, 14));
+      let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+      for (let kh = khLo; kh <= khHi; kh++) {
+        const row = xc + <usize>((ihTop + kh * DH) * W);
+        for (let kw = 0; kw < KW; kw++) {
+          const at = row + <usize>(iwLeft + kw * DW);
+          const start16 = min(max(at, xc), xEnd - 16);
+          const lanes = i8x16.add(evens, i8x16.splat(<i8>(<isize>at - <isize>start16)));
+          const taps = i16x8.extend_low_i8x16_s(i8x16.swizzle(v128.load(start16), lanes));
+          const xv = v128.and(i16x8.sub(taps, zp), insideColumns(columns, kw * DW, width));
+          const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+          acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+          acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+      }
+      storeRequantized8(yc + <usize>(oh * OW + ow), acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    }
   }
 }
 

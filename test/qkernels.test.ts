@@ -101,6 +101,23 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     for (const r of results) assert.equal(r.graph.nodes.filter((n) => n.op === "qconv2dPacked").length, cases.length, r.report.target);
   });
 
+  test("qconv2d depthwise at stride 2 across: row tiles (MobileNet's downsampling), row tails, padding, dilation, batches", async () => {
+    const cases = [
+      { N: 1, C: 3, H: 17, W: 20, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1] },
+      { N: 2, C: 2, H: 9, W: 16, K: [3, 2], stride: [1, 2], pads: [1, 1, 1, 0], dilation: [2, 1] },
+      { N: 1, C: 4, H: 8, W: 17, K: [5, 5], stride: [2, 2], pads: [2, 2, 2, 2], dilation: [1, 1] },
+    ];
+    const inputs: Record<string, Tensor> = {};
+    const convs: ((x: Tensor) => Tensor)[] = [];
+    cases.forEach((c, k) => {
+      inputs[`x${k}`] = int8s([c.N, c.C, c.H, c.W]);
+      const w = int8s([c.C, 1, ...c.K], -127, 127), bias = int32s(c.C, -5000, 5000), rq = requant(c.C);
+      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: c.C, inZp: int(-128, 127), rounding: k % 2 ? "up" : "away", ...activation() };
+      convs.push((x) => apply("qconv2d", [x, w, bias, rq], attrs));
+    });
+    await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
+  });
+
   test("qconv2d's vector requantization rounds a product just below zero as a negative one (hand-computed)", async () => {
     // four channels (the pointwise kernel's vector tile), accumulators 5·x against M = 2035274920·2^(−8−31): 5·(−27) = −135 gives the high multiply −128 = −0.5·2^8,
     // a tie, so −1 away from zero (the shift's nudge must not flip the sign first) and 0 up; 5·27 = 135 gives +1
