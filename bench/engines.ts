@@ -213,6 +213,17 @@ const dir = mkdtempSync(join(tmpdir(), "teenygrad-bench-engines-"));
 const timer = join(dir, "timer.wasm");
 writeFileSync(timer, assembleTimer());
 
+/** The median of an engine's timings, or NaN (printed as "failed", the reason listed below the table) when the engine cannot run the blob. */
+const failures: string[] = [];
+async function timed(column: string, model: string, run: () => Promise<number[]>): Promise<number> {
+  try {
+    return median(await run());
+  } catch (e) {
+    failures.push(`- ${model}, ${column}: ${(e as Error).message.split("\n")[0]}`);
+    return NaN;
+  }
+}
+
 const rows: string[][] = [];
 const times = new Map<string, Record<string, number | null>>();
 try {
@@ -227,15 +238,15 @@ try {
       const blob = join(dir, `${name.replace(/ /g, "-")}-${build}.wasm`);
       writeFileSync(blob, wasm);
       cells[`node ${build}`] = median(await nodeNanos(wasm, inputs));
-      cells[`wasmtime ${build}`] = wasmtime ? median(await wasmtimeNanos(wasmtime, timer, blob, manifest, inputs)) : null;
+      cells[`wasmtime ${build}`] = wasmtime ? await timed(`wasmtime ${build}`, name, () => wasmtimeNanos(wasmtime, timer, blob, manifest, inputs)) : null;
       if (build === "scalar") {
         for (const engine of ["wamr", "wasm3"] as const) {
-          cells[`${engine} scalar`] = runner ? median(await nativeNanos(engine, blob, manifest, inputs, example.interpreterRuns)) : null;
+          cells[`${engine} scalar`] = runner ? await timed(`${engine} scalar`, name, () => nativeNanos(engine, blob, manifest, inputs, example.interpreterRuns)) : null;
         }
       }
     }
     times.set(name, cells);
-    rows.push([name, ...columns.map((c) => (cells[c] === null ? "-" : (cells[c]! / 1e6).toFixed(3)))]);
+    rows.push([name, ...columns.map((c) => (cells[c] === null ? "-" : Number.isNaN(cells[c]) ? "failed" : (cells[c]! / 1e6).toFixed(3)))]);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -252,6 +263,7 @@ printTable(["model (ms per run)", ...columns], rows);
 
 // how much faster the int8 kernels are than float32 and than int8 emulated in float32, engine by engine
 const ratio = (slow: number | null | undefined, fast: number | null | undefined): string => (slow && fast ? `${(slow / fast).toFixed(2)}x` : "-");
+for (const f of failures) console.log(f);
 const ratios = chosen.filter(() => mlperf).flatMap((m) => {
   const [f32, int8, emulated] = ["float32", "int8", "int8 emulated"].map((kind) => times.get(`mlperf ${m.name} ${kind}`));
   return [
