@@ -33,6 +33,17 @@ export function qconv2d(
     }
     return;
   }
+  if (!ASC_FEATURE_SIMD && groups == C && OC == C && KH == 3 && KW == 3 && DW == 1) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        depthwise3x3Scalar(
+          x + <usize>((n * C + c) * H * W), w + <usize>(c * 9), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, OW, SH, SW, PH, PW, DH, inZp, outZp, lo, hi, roundUp,
+        );
+      }
+    }
+    return;
+  }
   if (ASC_FEATURE_SIMD && groups == C && OC == C && SW == 2 && OW >= 8 && H * W >= 16 && W < 16384) {
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
@@ -206,6 +217,44 @@ function depthwiseRows2(
         }
       }
       storeRequantized8(yc + <usize>(oh * OW + ow), acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    }
+  }
+}
+
+/**
+ * One 3x3 depthwise channel in the scalar build (what microcontroller interpreters run): inside the input, the nine
+ * weights in locals, the zero point folded into the bias and each output nine loads at fixed offsets; the border
+ * outputs through windowSum.
+ */
+function depthwise3x3Scalar(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, OW: i32, SH: i32, SW: i32,
+  PH: i32, PW: i32, DH: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const w0 = <i32>load<i8>(wo), w1 = <i32>load<i8>(wo, 1), w2 = <i32>load<i8>(wo, 2);
+  const w3 = <i32>load<i8>(wo, 3), w4 = <i32>load<i8>(wo, 4), w5 = <i32>load<i8>(wo, 5);
+  const w6 = <i32>load<i8>(wo, 6), w7 = <i32>load<i8>(wo, 7), w8 = <i32>load<i8>(wo, 8);
+  const folded = b - inZp * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
+  // output columns whose three taps lie inside the row
+  const owLo = min(OW, max(0, ceilDiv(PW, SW))), owHi = min(OW - 1, floorDiv(W - 3 + PW, SW));
+  const rowStep = <usize>(DH * W);
+  for (let oh = 0; oh < OH; oh++) {
+    const ihTop = oh * SH - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(2, floorDiv(H - 1 - ihTop, DH));
+    const yr = yc + <usize>(oh * OW);
+    const rowsInside = khLo == 0 && khHi == 2;
+    for (let ow = 0; ow < OW; ow++) {
+      if (rowsInside && ow == owLo) {
+        let r0 = xc + <usize>(ihTop * W + owLo * SW - PW);
+        for (; ow <= owHi; ow++, r0 += <usize>SW) {
+          const r1 = r0 + rowStep, r2 = r1 + rowStep;
+          let acc = folded + <i32>load<i8>(r0) * w0 + <i32>load<i8>(r0, 1) * w1 + <i32>load<i8>(r0, 2) * w2;
+          acc += <i32>load<i8>(r1) * w3 + <i32>load<i8>(r1, 1) * w4 + <i32>load<i8>(r1, 2) * w5;
+          acc += <i32>load<i8>(r2) * w6 + <i32>load<i8>(r2, 1) * w7 + <i32>load<i8>(r2, 2) * w8;
+          storeRequantized(yr + <usize>ow, acc, rqo, outZp, lo, hi, roundUp);
+        }
+        if (ow >= OW) break;
+      }
+      storeRequantized(yr + <usize>ow, windowSum(xc, wo, b, 1, H, W, 3, 3, ihTop, khLo, khHi, ow * SW - PW, DH, 1, inZp), rqo, outZp, lo, hi, roundUp);
     }
   }
 }
