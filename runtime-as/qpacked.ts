@@ -249,9 +249,10 @@ function scalarTile(
     }
     return;
   }
-  const b0 = bias32(bias, ot, OC), b1 = bias32(bias, ot + 1, OC), b2 = bias32(bias, ot + 2, OC), b3 = bias32(bias, ot + 3, OC);
-  let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-  let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+  // two output channels' accumulators per i64 (k in the low half, k + 1 in the high): one multiply serves both, as
+  // x·(w[k] + w[k+1]·2^32) = x·w[k] + x·w[k+1]·2^32, and each half's sum fits i32, so the halves separate exactly
+  const b01 = pairOf(bias32(bias, ot, OC), bias32(bias, ot + 1, OC)), b23 = pairOf(bias32(bias, ot + 2, OC), bias32(bias, ot + 3, OC));
+  let p01 = b01, q01 = b01, r01 = b01, t01 = b01, p23 = b23, q23 = b23, r23 = b23, t23 = b23;
   const s1 = <usize>SW, s2 = <usize>(2 * SW), s3 = <usize>(3 * SW);
   let wr = wt;
   for (let kh = 0; kh < KH; kh++) {
@@ -260,28 +261,34 @@ function scalarTile(
       // channel c's weights for the 4 output channels sit at 2k + (c & 1) of its pair's 8 bytes
       let wc = wr;
       for (let c = 0; c < C; c++, wc += <usize>(c & 1 ? 1 : 7), xr += <usize>plane) {
-        let x0: i32, x1: i32, x2: i32, x3: i32;
+        let x0: i64, x1: i64, x2: i64, x3: i64;
         if (SW == 1) {
-          x0 = <i32>load<i8>(xr); x1 = <i32>load<i8>(xr, 1); x2 = <i32>load<i8>(xr, 2); x3 = <i32>load<i8>(xr, 3);
+          x0 = <i64>load<i8>(xr); x1 = <i64>load<i8>(xr, 1); x2 = <i64>load<i8>(xr, 2); x3 = <i64>load<i8>(xr, 3);
         } else {
-          x0 = <i32>load<i8>(xr); x1 = <i32>load<i8>(xr + s1); x2 = <i32>load<i8>(xr + s2); x3 = <i32>load<i8>(xr + s3);
+          x0 = <i64>load<i8>(xr); x1 = <i64>load<i8>(xr + s1); x2 = <i64>load<i8>(xr + s2); x3 = <i64>load<i8>(xr + s3);
         }
-        let w = <i32>load<i8>(wc);
-        a00 += x0 * w; a01 += x1 * w; a02 += x2 * w; a03 += x3 * w;
-        w = <i32>load<i8>(wc, 2);
-        a10 += x0 * w; a11 += x1 * w; a12 += x2 * w; a13 += x3 * w;
-        w = <i32>load<i8>(wc, 4);
-        a20 += x0 * w; a21 += x1 * w; a22 += x2 * w; a23 += x3 * w;
-        w = <i32>load<i8>(wc, 6);
-        a30 += x0 * w; a31 += x1 * w; a32 += x2 * w; a33 += x3 * w;
+        const w01 = <i64>load<i8>(wc) + (<i64>load<i8>(wc, 2) << 32), w23 = <i64>load<i8>(wc, 4) + (<i64>load<i8>(wc, 6) << 32);
+        p01 += x0 * w01; q01 += x1 * w01; r01 += x2 * w01; t01 += x3 * w01;
+        p23 += x0 * w23; q23 += x1 * w23; r23 += x2 * w23; t23 += x3 * w23;
       }
       wr += <usize>(pairs << 3);
     }
   }
-  storeRequantized4(yr, a00, a01, a02, a03, rqt, outZp, lo, hi, roundUp);
-  if (ot + 1 < OC) storeRequantized4(yr + step, a10, a11, a12, a13, rqt + 8, outZp, lo, hi, roundUp);
-  if (ot + 2 < OC) storeRequantized4(yr + 2 * step, a20, a21, a22, a23, rqt + 16, outZp, lo, hi, roundUp);
-  if (ot + 3 < OC) storeRequantized4(yr + 3 * step, a30, a31, a32, a33, rqt + 24, outZp, lo, hi, roundUp);
+  storeRequantized4(yr, low(p01), low(q01), low(r01), low(t01), rqt, outZp, lo, hi, roundUp);
+  if (ot + 1 < OC) storeRequantized4(yr + step, high(p01), high(q01), high(r01), high(t01), rqt + 8, outZp, lo, hi, roundUp);
+  if (ot + 2 < OC) storeRequantized4(yr + 2 * step, low(p23), low(q23), low(r23), low(t23), rqt + 16, outZp, lo, hi, roundUp);
+  if (ot + 3 < OC) storeRequantized4(yr + 3 * step, high(p23), high(q23), high(r23), high(t23), rqt + 24, outZp, lo, hi, roundUp);
+}
+
+/** a + b·2^32: two i32 accumulators in one i64. */
+@inline function pairOf(a: i32, b: i32): i64 {
+  return <i64>a + (<i64>b << 32);
+}
+@inline function low(v: i64): i32 {
+  return <i32>v;
+}
+@inline function high(v: i64): i32 {
+  return <i32>((v - <i64><i32>v) >> 32);
 }
 
 /** Four consecutive outputs of one channel. */
