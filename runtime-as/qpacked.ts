@@ -83,8 +83,8 @@ export function qconv2dPackedColumns(
   return min(KH - 1, floorDiv(H - 1 - ihTop, DH));
 }
 
-/** vectorTile's load modes: direct 8-byte rows, no masks (stride 1, every tap inside); masked; masked and clamped. */
-const DIRECT = 0, MASKED = 1, CLAMPED = 2;
+/** vectorTile's load modes, every tap inside: direct 8-byte rows (stride 1), the even bytes of 16 (stride 2); else masked; masked and clamped. */
+const DIRECT = 0, DIRECT2 = 3, MASKED = 1, CLAMPED = 2;
 
 /**
  * Output pixels (oh, ow .. ow + 7) of channels ot .. ot + 3. A tile whose loads could leave the input buffer
@@ -106,6 +106,8 @@ function vectorTile(
   const interior = iwLeft >= 0 && iwLeft + 7 * SW + (KW - 1) * DW < W;
   if (inside && interior && SW == 1) {
     tileBody(DIRECT, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
+  } else if (inside && interior) {
+    tileBody(DIRECT2, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
   } else if (inside) {
     tileBody(MASKED, xn, wt, bias, rq, yt, ot, oh, ow, C, H, W, OC, OH, OW, KH, KW, SW, DW, ihTop, iwLeft, khLo, khHi, DH, inZp, outZp, lo, hi, roundUp);
   } else {
@@ -162,6 +164,9 @@ function vectorTile(
           if (mode == DIRECT) {
             va = v128.load8x8_s(xc);
             vb = v128.load8x8_s(xd);
+          } else if (mode == DIRECT2) {
+            va = evenBytes(v128.load(xc));
+            vb = evenBytes(v128.load(xd));
           } else {
             if (mode == MASKED) {
               va = SW == 1 ? v128.load8x8_s(xc) : evenBytes(v128.load(xc));
