@@ -245,7 +245,7 @@ function scalarTile(
   const ihTop = oh * SH - PH, iwLeft = ow * SW - PW;
   const yr = yt + <usize>(oh * OW + ow), rqt = rq + (<usize>ot << 3);
   const pairs = (C + 1) >> 1;
-  if (OW < 4 || firstRow(ihTop, DH) > 0 || lastRow(ihTop, H, KH, DH) < KH - 1 || iwLeft < 0 || iwLeft + 3 * SW + (KW - 1) * DW >= W) {
+  if (OW < 4) {
     for (let k = 0; k < 4 && ot + k < OC; k++) {
       for (let j = 0; j < 4 && ow + j < OW; j++) {
         const acc = pixelSum(xn, wt + <usize>(2 * k), bias32(bias, ot + k, OC), C, H, W, KH, KW, ihTop, iwLeft + j * SW, DH, DW, inZp);
@@ -259,12 +259,30 @@ function scalarTile(
   const b01 = pairOf(bias32(bias, ot, OC), bias32(bias, ot + 1, OC)), b23 = pairOf(bias32(bias, ot + 2, OC), bias32(bias, ot + 3, OC));
   let p01 = b01, q01 = b01, r01 = b01, t01 = b01, p23 = b23, q23 = b23, r23 = b23, t23 = b23;
   const s1 = <usize>SW, s2 = <usize>(2 * SW), s3 = <usize>(3 * SW);
+  const interior = firstRow(ihTop, DH) == 0 && lastRow(ihTop, H, KH, DH) == KH - 1 && iwLeft >= 0 && iwLeft + 3 * SW + (KW - 1) * DW < W;
+  const zp = <i64>inZp;
   let wr = wt;
   for (let kh = 0; kh < KH; kh++) {
+    const ih = ihTop + kh * DH;
     for (let kw = 0; kw < KW; kw++) {
-      let xr = xn + <usize>((ihTop + kh * DH) * W + iwLeft + kw * DW);
+      let xr = xn + <usize>(ih * W + iwLeft + kw * DW);
       // channel c's weights for the 4 output channels sit at 2k + (c & 1) of its pair's 8 bytes
       let wc = wr;
+      if (!interior) {
+        // a border tile: each pixel's tap inside the input or not; outside ones read the zero point
+        const row = <u32>ih < <u32>H, iw = iwLeft + kw * DW;
+        const in0 = row && <u32>iw < <u32>W, in1 = row && <u32>(iw + SW) < <u32>W;
+        const in2 = row && <u32>(iw + 2 * SW) < <u32>W, in3 = row && <u32>(iw + 3 * SW) < <u32>W;
+        for (let c = 0; c < C; c++, wc += <usize>(c & 1 ? 1 : 7), xr += <usize>plane) {
+          const x0 = in0 ? <i64>load<i8>(xr) : zp, x1 = in1 ? <i64>load<i8>(xr + s1) : zp;
+          const x2 = in2 ? <i64>load<i8>(xr + s2) : zp, x3 = in3 ? <i64>load<i8>(xr + s3) : zp;
+          const w01 = <i64>load<i8>(wc) + (<i64>load<i8>(wc, 2) << 32), w23 = <i64>load<i8>(wc, 4) + (<i64>load<i8>(wc, 6) << 32);
+          p01 += x0 * w01; q01 += x1 * w01; r01 += x2 * w01; t01 += x3 * w01;
+          p23 += x0 * w23; q23 += x1 * w23; r23 += x2 * w23; t23 += x3 * w23;
+        }
+        wr += <usize>(pairs << 3);
+        continue;
+      }
       for (let c = 0; c < C; c++, wc += <usize>(c & 1 ? 1 : 7), xr += <usize>plane) {
         let x0: i64, x1: i64, x2: i64, x3: i64;
         if (SW == 1) {
