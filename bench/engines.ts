@@ -1,8 +1,11 @@
 // Latency of one run() of each example in every engine: Node (V8) and wasmtime with the SIMD and the scalar
 // build, WAMR and wasm3 (teenygrad-native-run) with the scalar build. With the MLPerf Tiny models present, the
-// KWS DS-CNN too: float32, int8 on the integer kernels, and int8 emulated in float32 (the pre-integer import). Each engine times run() alone, inside its
-// own process (no process start-up, module compilation or input copying counted): the median of RUNS runs after
-// WARMUP untimed ones, with the inputs written again before every run. Run: npm run bench:engines
+// KWS DS-CNN, anomaly detection, ResNet-8 and VWW too: float32, int8 on the integer kernels, and int8 emulated in
+// float32 (`quantized: "dequantize"`, the pre-integer import), then the ratios the int8 kernels are judged by. Each
+// engine times run() alone, inside its own process (no process start-up, module compilation or input copying
+// counted): the median of RUNS runs after WARMUP untimed ones (fewer for the large models in the interpreters, where
+// one run takes seconds), with the inputs written again before every run.
+// Run: npm run bench:engines [-- --models kws,ad,ic,vww] (MLPerf models by short name; `none` for the examples only)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -152,8 +155,9 @@ async function wasmtimeNanos(wasmtime: string, timer: string, blob: string, mani
   return Array.from({ length: RUNS }, (_, i) => Number(result.stdout.readBigUInt64LE(4 + 8 * (WARMUP + i))));
 }
 
-async function nativeNanos(engine: NativeEngine, blob: string, manifest: Manifest, inputs: Inputs): Promise<number[]> {
-  return (await runInNativeRunner(engine, blob, manifest, inputs, { repeat: WARMUP + RUNS })).runNanos.slice(WARMUP);
+async function nativeNanos(engine: NativeEngine, blob: string, manifest: Manifest, inputs: Inputs, runs: number): Promise<number[]> {
+  const warmup = Math.min(WARMUP, runs);
+  return (await runInNativeRunner(engine, blob, manifest, inputs, { repeat: warmup + runs })).runNanos.slice(warmup);
 }
 
 interface Example {
@@ -161,6 +165,8 @@ interface Example {
   /** the model and its input shapes, as compile() takes them */
   model(): [nn.Module | Graph, Record<string, number[]>];
   inputs(): Inputs;
+  /** runs per timing in the interpreters (WAMR, wasm3), where the large models take seconds each */
+  interpreterRuns: number;
 }
 const moduleExample = (name: string, make: () => nn.Module, shapes: Record<string, number[]>): Example => ({
   name,
@@ -169,22 +175,34 @@ const moduleExample = (name: string, make: () => nn.Module, shapes: Record<strin
     return [make(), shapes];
   },
   inputs: () => Object.fromEntries(Object.entries(shapes).map(([input, shape]) => [input, Tensor.randn(shape).data as Float32Array])),
+  interpreterRuns: RUNS,
 });
-const tfliteExample = (name: string, file: string, opts: TfliteImportOptions): Example => {
+const tfliteExample = (name: string, file: string, opts: TfliteImportOptions, interpreterRuns: number): Example => {
   const imported = () => importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file, ...opts });
-  return { name, model: () => [imported().graph, {}], inputs: () => randomTfliteInputs(imported(), 1).blob };
+  return { name, model: () => [imported().graph, {}], inputs: () => randomTfliteInputs(imported(), 1).blob, interpreterRuns };
 };
+/** The MLPerf Tiny models: short name, float32 and int8 files, interpreter runs */
+const MLPERF = [
+  { key: "kws", name: "kws", float32: "kws_ref_model_float32.tflite", int8: "kws_ref_model.tflite", interpreterRuns: RUNS },
+  { key: "ad", name: "ad", float32: "ad01_fp32.tflite", int8: "ad01_int8.tflite", interpreterRuns: RUNS },
+  { key: "ic", name: "resnet-8", float32: "pretrainedResnet.tflite", int8: "pretrainedResnet_quant.tflite", interpreterRuns: 3 },
+  { key: "vww", name: "vww", float32: "vww_96_float.tflite", int8: "vww_96_int8.tflite", interpreterRuns: 3 },
+];
+const args = process.argv.slice(2);
+const modelsArg = args.includes("--models") ? args[args.indexOf("--models") + 1] : MLPERF.map((m) => m.key).join(",");
+const chosen = MLPERF.filter((m) => modelsArg.split(",").includes(m.key));
 const mlperf = findMlperfDir();
 const examples: Example[] = [
   moduleExample("mlp", () => new MLP(), mlpInputs),
   moduleExample("cnn", () => new CNN(), cnnInputs),
   moduleExample("kws-dscnn", () => new KWS(), kwsInputs),
   ...(mlperf
-    ? [
-        tfliteExample("mlperf kws float32", "kws_ref_model_float32.tflite", { hybrid: "float" }),
-        tfliteExample("mlperf kws int8", "kws_ref_model.tflite", {}),
-        tfliteExample("mlperf kws int8 emulated", "kws_ref_model.tflite", { quantized: "dequantize" }),
-      ]
+    ? chosen.flatMap((m) => [
+        // float32 convolutions in plain float32, not as TFLite's hybrid int8-weight ops
+        tfliteExample(`mlperf ${m.name} float32`, m.float32, { hybrid: "float" }, m.interpreterRuns),
+        tfliteExample(`mlperf ${m.name} int8`, m.int8, {}, m.interpreterRuns),
+        tfliteExample(`mlperf ${m.name} int8 emulated`, m.int8, { quantized: "dequantize" }, m.interpreterRuns),
+      ])
     : []),
 ];
 const columns = ["node simd", "node scalar", "wasmtime simd", "wasmtime scalar", "wamr scalar", "wasm3 scalar"];
@@ -195,7 +213,19 @@ const dir = mkdtempSync(join(tmpdir(), "teenygrad-bench-engines-"));
 const timer = join(dir, "timer.wasm");
 writeFileSync(timer, assembleTimer());
 
+/** The median of an engine's timings, or NaN (printed as "failed", the reason listed below the table) when the engine cannot run the blob. */
+const failures: string[] = [];
+async function timed(column: string, model: string, run: () => Promise<number[]>): Promise<number> {
+  try {
+    return median(await run());
+  } catch (e) {
+    failures.push(`- ${model}, ${column}: ${(e as Error).message.split("\n")[0]}`);
+    return NaN;
+  }
+}
+
 const rows: string[][] = [];
+const times = new Map<string, Record<string, number | null>>();
 try {
   for (const example of examples) {
     const name = example.name;
@@ -208,25 +238,43 @@ try {
       const blob = join(dir, `${name.replace(/ /g, "-")}-${build}.wasm`);
       writeFileSync(blob, wasm);
       cells[`node ${build}`] = median(await nodeNanos(wasm, inputs));
-      cells[`wasmtime ${build}`] = wasmtime ? median(await wasmtimeNanos(wasmtime, timer, blob, manifest, inputs)) : null;
+      cells[`wasmtime ${build}`] = wasmtime ? await timed(`wasmtime ${build}`, name, () => wasmtimeNanos(wasmtime, timer, blob, manifest, inputs)) : null;
       if (build === "scalar") {
         for (const engine of ["wamr", "wasm3"] as const) {
-          cells[`${engine} scalar`] = runner ? median(await nativeNanos(engine, blob, manifest, inputs)) : null;
+          cells[`${engine} scalar`] = runner ? await timed(`${engine} scalar`, name, () => nativeNanos(engine, blob, manifest, inputs, example.interpreterRuns)) : null;
         }
       }
     }
-    rows.push([name, ...columns.map((c) => (cells[c] === null ? "-" : (cells[c]! / 1e6).toFixed(3)))]);
+    times.set(name, cells);
+    rows.push([name, ...columns.map((c) => (cells[c] === null ? "-" : Number.isNaN(cells[c]) ? "failed" : (cells[c]! / 1e6).toFixed(3)))]);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const header = ["model (ms per run)", ...columns];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-console.log(`median of ${RUNS} runs after ${WARMUP} warm-up runs (Node: at least ${NODE_WARMUP_MS} ms), run() alone, timed inside each engine's process`);
-console.log(line(header));
-for (const row of rows) console.log(line(row));
+function printTable(header: string[], body: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  console.log(line(header));
+  for (const row of body) console.log(line(row));
+}
+console.log(`median of ${RUNS} runs after ${WARMUP} warm-up runs (Node: at least ${NODE_WARMUP_MS} ms; the interpreters: fewer for ResNet-8 and VWW), run() alone, timed inside each engine's process`);
+printTable(["model (ms per run)", ...columns], rows);
+
+// how much faster the int8 kernels are than float32 and than int8 emulated in float32, engine by engine
+const ratio = (slow: number | null | undefined, fast: number | null | undefined): string => (slow && fast ? `${(slow / fast).toFixed(2)}x` : "-");
+for (const f of failures) console.log(f);
+const ratios = chosen.filter(() => mlperf).flatMap((m) => {
+  const [f32, int8, emulated] = ["float32", "int8", "int8 emulated"].map((kind) => times.get(`mlperf ${m.name} ${kind}`));
+  return [
+    [`${m.name}: int8 vs float32`, ...columns.map((c) => ratio(f32?.[c], int8?.[c]))],
+    [`${m.name}: int8 vs int8 emulated`, ...columns.map((c) => ratio(emulated?.[c], int8?.[c]))],
+  ];
+});
+if (ratios.length) {
+  console.log("\nspeed-up of the int8 kernels (time of the other blob / time of the int8 blob)");
+  printTable(["model", ...columns], ratios);
+}
 if (!wasmtime) console.log("- wasmtime not installed (npm run engines)");
 if (!runner) console.log("- teenygrad-native-run not installed (npm run engines)");
 if (!mlperf) console.log("- MLPerf Tiny models not found: no KWS float32 / int8 rows");

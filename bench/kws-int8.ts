@@ -1,7 +1,8 @@
-// KWS DS-CNN in Node: the float32 and the int8 blob of this checkout, and any blobs named on the command line
-// (e.g. an int8 blob saved from an earlier commit with --save), timed alternately in one process so that a
-// loaded machine slows them all alike: per round, the median of RUNS runs of each blob; the table gives each
-// blob's best round. Run: npm run bench:kws-int8 -- [--save FILE] [--target wasm-scalar] [blob.wasm ...]
+// An MLPerf Tiny model in Node (KWS DS-CNN unless --model ad|ic|vww): the float32 and the int8 blob of this
+// checkout, and any blobs named on the command line (e.g. an int8 blob saved from an earlier commit with --save),
+// timed alternately in one process so that a loaded machine slows them all alike: per round, the median of RUNS
+// runs of each blob; the table gives each blob's best round.
+// Run: npm run bench:kws-int8 -- [--model kws|ad|ic|vww] [--save FILE] [--target wasm-scalar] [blob.wasm ...]
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { compile, loadBlob } from "../compiler/index.js";
@@ -21,17 +22,25 @@ const option = (name: string): string | undefined => {
 };
 const save = option("--save");
 const target = option("--target") ?? "wasm-simd";
+const MODELS: Record<string, { about: string; float32: string; int8: string }> = {
+  kws: { about: "KWS DS-CNN", float32: "kws_ref_model_float32.tflite", int8: "kws_ref_model.tflite" },
+  ad: { about: "AD autoencoder", float32: "ad01_fp32.tflite", int8: "ad01_int8.tflite" },
+  ic: { about: "IC ResNet-8", float32: "pretrainedResnet.tflite", int8: "pretrainedResnet_quant.tflite" },
+  vww: { about: "VWW MobileNetV1", float32: "vww_96_float.tflite", int8: "vww_96_int8.tflite" },
+};
+const chosen = MODELS[option("--model") ?? "kws"];
+if (!chosen) throw new Error(`--model must be one of ${Object.keys(MODELS).join(", ")}`);
 const mlperf = findMlperfDir();
 if (!mlperf) throw new Error("the MLPerf Tiny models are not in ../shared/data/mlperf-tiny (or $MLPERF_TINY_DIR)");
 
-async function kwsBlob(file: string, opts: TfliteImportOptions): Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> {
+async function modelBlob(file: string, opts: TfliteImportOptions): Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> {
   const imported = importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file, ...opts });
-  const { wasm } = await compile(imported.graph, {}, { target, name: "kws" });
+  const { wasm } = await compile(imported.graph, {}, { target, name: chosen.int8.replace(/\.tflite$/, "") });
   return { wasm, inputs: randomTfliteInputs(imported, 1).blob };
 }
 
-const float32 = await kwsBlob("kws_ref_model_float32.tflite", { hybrid: "float" });
-const int8 = await kwsBlob("kws_ref_model.tflite", {});
+const float32 = await modelBlob(chosen.float32, { hybrid: "float" });
+const int8 = await modelBlob(chosen.int8, {});
 if (save) writeFileSync(save, int8.wasm);
 const blobs = [
   { name: "float32", ...float32 },
@@ -61,5 +70,5 @@ for (let round = 0; round < ROUNDS; round++) {
     best[i] = Math.min(best[i], nanos[RUNS >> 1]);
   });
 }
-console.log(`KWS DS-CNN, ${target}, ms per run (best median of ${ROUNDS} rounds of ${RUNS} runs, blobs alternated)`);
+console.log(`${chosen.about}, ${target}, ms per run (best median of ${ROUNDS} rounds of ${RUNS} runs, blobs alternated)`);
 blobs.forEach(({ name }, i) => console.log(`${name.padEnd(24)} ${(best[i] / 1e6).toFixed(3)}`));

@@ -37,31 +37,36 @@
 
 /**
  * Stores 8 int8 outputs at y: the accumulators lo4 (outputs 0-3) and hi4 (4-7) requantized with one
- * channel's (multiplier, shift) at `rq`, as storeRequantized does each, on 64-bit lanes.
+ * channel's (multiplier, shift) at `rq`, as storeRequantized does each.
  */
 @inline export function storeRequantized8(y: usize, lo4: v128, hi4: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
-  const shift = load<i32>(rq, 4);
-  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-  const multiplier = i32x4.splat(load<i32>(rq));
-  const nudge = i64x2.splat(shiftNudge(right)), negative = i64x2.splat(negativeAdjust(right, roundUp));
-  const a = requantizeLanes(i32x4.shl(lo4, left), multiplier, nudge, negative, 31 + right);
-  const b = requantizeLanes(i32x4.shl(hi4, left), multiplier, nudge, negative, 31 + right);
+  const multiplier = load<i32>(rq), shift = load<i32>(rq, 4);
   const zp = i32x4.splat(outZp);
+  const a = i32x4.add(multiplyByQuantizedMultiplier4(lo4, multiplier, shift, roundUp), zp);
+  const b = i32x4.add(multiplyByQuantizedMultiplier4(hi4, multiplier, shift, roundUp), zp);
   // the narrowings saturate, and [lo, hi] lies inside the int8 range: the same as clamping the i32 values
-  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i32x4.add(a, zp), i32x4.add(b, zp)), i16x8.splat(0));
+  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.splat(0));
   v128.store64_lane(y, i8x16.min_s(i8x16.splat(<i8>hi), i8x16.max_s(i8x16.splat(<i8>lo), bytes)), 0);
 }
 
 /**
- * Four lanes of multiplyByQuantizedMultiplier on x already shifted left: the 64-bit products t plus the high
- * multiply's nudge, then the shift's nudge (less `negative` where t < 0), shifted. The sign is t's, before the
- * shift's nudge, as in the scalar form: a product just below zero must still round as a negative one.
+ * multiplyByQuantizedMultiplier on four i32 lanes: the high multiply on 64-bit products, doubled so that
+ * floor(t / 2^31) is each product's upper half (no 64-bit shift, which SIMD lacks), then the rounding shift on
+ * i32 lanes: ties up as (h >> e) + bit e−1 of h, away from zero as gemmlowp's RoundingDivideByPOT (remainder
+ * against half the divisor, plus one for negative h). Neither can overflow.
  */
-@inline function requantizeLanes(x: v128, multiplier: v128, shiftNudge: v128, negative: v128, shift: i32): v128 {
-  const half = i64x2.splat(1 << 30);
-  let t0 = i64x2.add(i64x2.extmul_low_i32x4_s(x, multiplier), half);
-  let t1 = i64x2.add(i64x2.extmul_high_i32x4_s(x, multiplier), half);
-  t0 = i64x2.shr_s(i64x2.sub(i64x2.add(t0, shiftNudge), v128.and(i64x2.shr_s(t0, 63), negative)), shift);
-  t1 = i64x2.shr_s(i64x2.sub(i64x2.add(t1, shiftNudge), v128.and(i64x2.shr_s(t1, 63), negative)), shift);
-  return i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+@inline export function multiplyByQuantizedMultiplier4(x: v128, multiplier: i32, shift: i32, roundUp: bool): v128 {
+  const right = shift > 0 ? 0 : -shift;
+  // (a left shift is rare: per-channel multipliers are below 1; V8 spends 3 instructions on a variable shift)
+  const xs = shift > 0 ? i32x4.shl(x, shift) : x, m = i32x4.splat(multiplier), half = i64x2.splat(1 << 30);
+  // |x·m| < 2^62, so the doubled sum stays inside i64
+  const t0 = i64x2.shl(i64x2.add(i64x2.extmul_low_i32x4_s(xs, m), half), 1);
+  const t1 = i64x2.shl(i64x2.add(i64x2.extmul_high_i32x4_s(xs, m), half), 1);
+  const high = i32x4.shuffle(t0, t1, 1, 3, 5, 7);
+  if (right == 0) return high;
+  const quotient = i32x4.shr_s(high, right);
+  if (roundUp) return i32x4.add(quotient, v128.and(i32x4.shr_s(high, right - 1), i32x4.splat(1)));
+  const mask = (1 << right) - 1;
+  const threshold = i32x4.sub(i32x4.splat(mask >> 1), i32x4.shr_s(high, 31));
+  return i32x4.sub(quotient, i32x4.gt_s(v128.and(high, i32x4.splat(mask)), threshold));
 }

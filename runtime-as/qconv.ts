@@ -33,6 +33,29 @@ export function qconv2d(
     }
     return;
   }
+  if (!ASC_FEATURE_SIMD && groups == C && OC == C && KH == 3 && KW == 3 && DW == 1) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        depthwise3x3Scalar(
+          x + <usize>((n * C + c) * H * W), w + <usize>(c * 9), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, OW, SH, SW, PH, PW, DH, inZp, outZp, lo, hi, roundUp,
+        );
+      }
+    }
+    return;
+  }
+  if (ASC_FEATURE_SIMD && groups == C && OC == C && SW == 2 && OW >= 8 && H * W >= 16 && W < 16384) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const plane = <usize>((n * C + c) * H * W);
+        depthwiseRows2(
+          x + plane, w + <usize>(c * KH * KW), bias == 0 ? 0 : load<i32>(bias + (<usize>c << 2)), rq + (<usize>c << 3), y + <usize>((n * C + c) * OH * OW),
+          H, W, OH, OW, KH, KW, SH, PH, PW, DH, DW, inZp, outZp, lo, hi, roundUp,
+        );
+      }
+    }
+    return;
+  }
   const OCg = OC / groups;
   const taps = Cg * KH * KW;
   if (tile > 0) {
@@ -143,6 +166,13 @@ function depthwisePlane(
     storeRequantized8(yc + <usize>p, acc0, acc1, rqo, outZp, lo, hi, roundUp);
     columns = wrapColumns(i16x8.add(columns, i16x8.splat(8)), width, W);
   }
+  // the outputs near the plane's two ends: 8-output tiles whose loads are clamped to the plane and whose lanes
+  // outside the input are masked (the last tile overlapping the one before), where lane positions fit i16
+  if (P >= 8 && H * W >= 8 && P + (KH * DH + 1) * W + KW * DW < 32000) {
+    for (let q = 0; q < tileStart; q += 8) depthwiseEdgeTile(xc, wo, b, rqo, yc, q, H, W, KH, KW, PH, PW, DH, DW, zp, outZp, lo, hi, roundUp);
+    for (let q = p; q < P; q += 8) depthwiseEdgeTile(xc, wo, b, rqo, yc, min(q, P - 8), H, W, KH, KW, PH, PW, DH, DW, zp, outZp, lo, hi, roundUp);
+    return;
+  }
   for (let o = 0; o < P; o++) {
     if (o == tileStart) o = p;
     if (o >= P) break;
@@ -151,6 +181,115 @@ function depthwisePlane(
     const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
     storeRequantized(yc + <usize>o, windowSum(xc, wo, b, 1, H, W, KH, KW, ihTop, khLo, khHi, ow - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
   }
+}
+
+/**
+ * One depthwise channel at stride 2 across (MobileNet's downsampling layers): 8 outputs of a row at a time, each
+ * tap's 8 inputs the even bytes of a 16-byte load (moved inside the plane and shifted back by swizzle near its two
+ * ends), lanes whose column falls outside the row masked to zero; rows outside the input are skipped.
+ */
+function depthwiseRows2(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, OW: i32, KH: i32, KW: i32, SH: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const zp = i16x8.splat(<i16>inZp), width = i16x8.splat(<i16>W);
+  const xEnd = xc + <usize>(H * W);
+  const evens = i8x16(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (let oh = 0; oh < OH; oh++) {
+    const ihTop = oh * SH - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(KH - 1, floorDiv(H - 1 - ihTop, DH));
+    for (let start = 0; start < OW; start += 8) {
+      const ow = min(start, OW - 8);
+      const iwLeft = ow * 2 - PW;
+      const columns = i16x8.add(i16x8.splat(<i16>iwLeft), i16x8(0, 2, 4, 6, 8, 10, 12, 14));
+      let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+      for (let kh = khLo; kh <= khHi; kh++) {
+        const row = xc + <usize>((ihTop + kh * DH) * W);
+        for (let kw = 0; kw < KW; kw++) {
+          const at = row + <usize>(iwLeft + kw * DW);
+          const start16 = min(max(at, xc), xEnd - 16);
+          const lanes = i8x16.add(evens, i8x16.splat(<i8>(<isize>at - <isize>start16)));
+          const taps = i16x8.extend_low_i8x16_s(i8x16.swizzle(v128.load(start16), lanes));
+          const xv = v128.and(i16x8.sub(taps, zp), insideColumns(columns, kw * DW, width));
+          const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+          acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+          acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+      }
+      storeRequantized8(yc + <usize>(oh * OW + ow), acc0, acc1, rqo, outZp, lo, hi, roundUp);
+    }
+  }
+}
+
+/**
+ * One 3x3 depthwise channel in the scalar build (what microcontroller interpreters run): inside the input, the nine
+ * weights in locals, the zero point folded into the bias and each output nine loads at fixed offsets; the border
+ * outputs through windowSum.
+ */
+function depthwise3x3Scalar(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, OW: i32, SH: i32, SW: i32,
+  PH: i32, PW: i32, DH: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const w0 = <i32>load<i8>(wo), w1 = <i32>load<i8>(wo, 1), w2 = <i32>load<i8>(wo, 2);
+  const w3 = <i32>load<i8>(wo, 3), w4 = <i32>load<i8>(wo, 4), w5 = <i32>load<i8>(wo, 5);
+  const w6 = <i32>load<i8>(wo, 6), w7 = <i32>load<i8>(wo, 7), w8 = <i32>load<i8>(wo, 8);
+  const folded = b - inZp * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
+  // output columns whose three taps lie inside the row
+  const owLo = min(OW, max(0, ceilDiv(PW, SW))), owHi = min(OW - 1, floorDiv(W - 3 + PW, SW));
+  const rowStep = <usize>(DH * W);
+  for (let oh = 0; oh < OH; oh++) {
+    const ihTop = oh * SH - PH;
+    const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(2, floorDiv(H - 1 - ihTop, DH));
+    const yr = yc + <usize>(oh * OW);
+    const rowsInside = khLo == 0 && khHi == 2;
+    for (let ow = 0; ow < OW; ow++) {
+      if (rowsInside && ow == owLo) {
+        let r0 = xc + <usize>(ihTop * W + owLo * SW - PW);
+        for (; ow <= owHi; ow++, r0 += <usize>SW) {
+          const r1 = r0 + rowStep, r2 = r1 + rowStep;
+          let acc = folded + <i32>load<i8>(r0) * w0 + <i32>load<i8>(r0, 1) * w1 + <i32>load<i8>(r0, 2) * w2;
+          acc += <i32>load<i8>(r1) * w3 + <i32>load<i8>(r1, 1) * w4 + <i32>load<i8>(r1, 2) * w5;
+          acc += <i32>load<i8>(r2) * w6 + <i32>load<i8>(r2, 1) * w7 + <i32>load<i8>(r2, 2) * w8;
+          storeRequantized(yr + <usize>ow, acc, rqo, outZp, lo, hi, roundUp);
+        }
+        if (ow >= OW) break;
+      }
+      storeRequantized(yr + <usize>ow, windowSum(xc, wo, b, 1, H, W, 3, 3, ihTop, khLo, khHi, ow * SW - PW, DH, 1, inZp), rqo, outZp, lo, hi, roundUp);
+    }
+  }
+}
+
+/**
+ * depthwisePlane's outputs q .. q + 7 anywhere in the plane: each tap's 8 inputs loaded inside the plane (moved in
+ * and shifted back by swizzle where they would start before it or end after it), lanes whose input column or row
+ * falls outside masked to zero.
+ */
+function depthwiseEdgeTile(
+  xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, q: i32, H: i32, W: i32, KH: i32, KW: i32,
+  PH: i32, PW: i32, DH: i32, DW: i32, zp: v128, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+): void {
+  const width = i16x8.splat(<i16>W), size = i16x8.splat(<i16>(H * W)), zero = i16x8.splat(0);
+  const lanes = i16x8.add(i16x8.splat(<i16>q), i16x8(0, 1, 2, 3, 4, 5, 6, 7));
+  const columns = wrapColumns(i16x8.add(i16x8.splat(<i16>(q % W)), i16x8(0, 1, 2, 3, 4, 5, 6, 7)), width, W);
+  const xEnd = xc + <usize>(H * W);
+  let acc0 = i32x4.splat(b), acc1 = i32x4.splat(b);
+  for (let kh = 0; kh < KH; kh++) {
+    // rows: the lanes' positions moved by whole rows stay inside the plane
+    const rowStart = i16x8.add(lanes, i16x8.splat(<i16>((kh * DH - PH) * W)));
+    const rowInside = v128.and(i16x8.ge_s(rowStart, zero), i16x8.lt_s(rowStart, size));
+    for (let kw = 0; kw < KW; kw++) {
+      const inside = v128.and(rowInside, insideColumns(columns, kw * DW - PW, width));
+      const at = xc + <usize>(q + (kh * DH - PH) * W + kw * DW - PW);
+      const start = min(max(at, xc), xEnd - 8);
+      const shift = i8x16.splat(<i8>(<isize>at - <isize>start));
+      const bytes = i8x16.swizzle(v128.load64_zero(start), i8x16.add(i8x16(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0), shift));
+      const xv = v128.and(i16x8.sub(i16x8.extend_low_i8x16_s(bytes), zp), inside);
+      const wv = i16x8.splat(<i16>load<i8>(wo + <usize>(kh * KW + kw)));
+      acc0 = i32x4.add(acc0, i32x4.extmul_low_i16x8_s(xv, wv));
+      acc1 = i32x4.add(acc1, i32x4.extmul_high_i16x8_s(xv, wv));
+    }
+  }
+  storeRequantized8(yc + <usize>q, acc0, acc1, rqo, outZp, lo, hi, roundUp);
 }
 
 /**
@@ -219,7 +358,7 @@ function depthwiseTiles3x3(
  * The im2col tile for output pixels [p, p + tile): row t = (c·KH + kh)·KW + kw holds tap t of each pixel, the
  * stored input value, or the input zero point (worth 0) where the tap falls outside the input.
  */
-function gatherColumns(
+export function gatherColumns(
   xc: usize, columns: usize, p: i32, tile: i32, Cg: i32, H: i32, W: i32, OW: i32, KH: i32, KW: i32,
   SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, inZp: i32,
 ): void {

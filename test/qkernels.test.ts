@@ -72,6 +72,52 @@ describe(`int8 kernels against their references (seed ${SEED})`, () => {
     await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
   });
 
+  test("qconv2d on packed weights (groups 1): odd and tail channel counts, row tails, stride 2, dilation, padding, batches, im2col", async () => {
+    // every case runs on qconv2dPacked (asserted below): tiles of 4 output channels (OC 5, 7, 9: tails), input
+    // channel pairs (C 3, 5, 7, 1: odd), 8-pixel rows (OW 9, 11, 13: overlapping tails; 1x1 stride 1: the plane
+    // as one row), stride 2 (16-byte loads), padding on every side (clamped loads at the buffer's two ends)
+    const cases = [
+      { N: 1, C: 3, OC: 5, H: 12, W: 9, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1] },
+      { N: 2, C: 5, OC: 9, H: 9, W: 20, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1] },
+      { N: 1, C: 7, OC: 4, H: 10, W: 11, K: [3, 2], stride: [1, 1], pads: [2, 1, 2, 2], dilation: [2, 2] },
+      { N: 1, C: 6, OC: 7, H: 5, W: 3, K: [1, 1], stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1] },
+      { N: 1, C: 4, OC: 8, H: 9, W: 27, K: [1, 1], stride: [2, 2], pads: [0, 0, 0, 0], dilation: [1, 1] },
+      { N: 1, C: 1, OC: 6, H: 6, W: 16, K: [2, 5], stride: [1, 2], pads: [1, 2, 0, 2], dilation: [1, 1] },
+      { N: 1, C: 2, OC: 3, H: 3, W: 8, K: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1] },
+      // rows under 8 outputs or stride 3: im2col tiles on the weights packed over the taps (KWS's first layer)
+      { N: 1, C: 1, OC: 6, H: 21, W: 10, K: [10, 4], stride: [2, 2], pads: [4, 1, 5, 1], dilation: [1, 1] },
+      { N: 2, C: 3, OC: 5, H: 11, W: 12, K: [3, 3], stride: [3, 3], pads: [1, 1, 1, 1], dilation: [1, 1] },
+    ];
+    const inputs: Record<string, Tensor> = {};
+    const convs: ((x: Tensor) => Tensor)[] = [];
+    cases.forEach((c, k) => {
+      inputs[`x${k}`] = int8s([c.N, c.C, c.H, c.W]);
+      const w = int8s([c.OC, c.C, ...c.K], -127, 127);
+      const bias = int32s(c.OC, -5000, 5000), rq = requant(c.OC);
+      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: 1, inZp: int(-128, 127), rounding: k % 2 ? "up" : "away", ...activation() };
+      convs.push((x) => apply("qconv2d", [x, w, bias, rq], attrs));
+    });
+    const results = await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
+    for (const r of results) assert.equal(r.graph.nodes.filter((n) => n.op === "qconv2dPacked").length, cases.length, r.report.target);
+  });
+
+  test("qconv2d depthwise at stride 2 across: row tiles (MobileNet's downsampling), row tails, padding, dilation, batches", async () => {
+    const cases = [
+      { N: 1, C: 3, H: 17, W: 20, K: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], dilation: [1, 1] },
+      { N: 2, C: 2, H: 9, W: 16, K: [3, 2], stride: [1, 2], pads: [1, 1, 1, 0], dilation: [2, 1] },
+      { N: 1, C: 4, H: 8, W: 17, K: [5, 5], stride: [2, 2], pads: [2, 2, 2, 2], dilation: [1, 1] },
+    ];
+    const inputs: Record<string, Tensor> = {};
+    const convs: ((x: Tensor) => Tensor)[] = [];
+    cases.forEach((c, k) => {
+      inputs[`x${k}`] = int8s([c.N, c.C, c.H, c.W]);
+      const w = int8s([c.C, 1, ...c.K], -127, 127), bias = int32s(c.C, -5000, 5000), rq = requant(c.C);
+      const attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, groups: c.C, inZp: int(-128, 127), rounding: k % 2 ? "up" : "away", ...activation() };
+      convs.push((x) => apply("qconv2d", [x, w, bias, rq], attrs));
+    });
+    await checkCompiled((...xs) => Object.fromEntries(xs.map((x, k) => [`y${k}`, convs[k](x)])), inputs);
+  });
+
   test("qconv2d's vector requantization rounds a product just below zero as a negative one (hand-computed)", async () => {
     // four channels (the pointwise kernel's vector tile), accumulators 5·x against M = 2035274920·2^(−8−31): 5·(−27) = −135 gives the high multiply −128 = −0.5·2^8,
     // a tie, so −1 away from zero (the shift's nudge must not flip the sign first) and 0 up; 5·27 = 135 gives +1

@@ -126,7 +126,7 @@ function im2colTile(node: Node): number {
 }
 
 // --- qconv2d: int8 NCHW convolution (direct, depthwise, pointwise); w [OC, C/groups, KH, KW] ------------------
-defineOp({
+const qconv2d = defineOp({
   name: "qconv2d",
   infer([x, w, bias, rq], attrs) {
     if (!rq) fail("qconv2d takes (x, w, bias, requantization table)");
@@ -164,6 +164,143 @@ defineOp({
       ctx.ptr(x), ctx.ptr(w), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
       g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs), tile ? ctx.scratch(node) : 0, tile,
+    ]);
+  },
+  decompose(g, node) {
+    // the decompose pass replaces the node: one the packed kernel does not take is put back as it was
+    const rows = packable(node), columns = !rows && packableColumns(node);
+    if (!rows && !columns) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
+    const [x, w, bias, rq] = node.inputs;
+    const inZp = node.attrs.inZp as number;
+    // through im2col tiles the taps are the input channels of a 1x1 convolution (OIHW flattens them in tap order)
+    const [OC, C, KH, KW] = w.shape;
+    const filter = columns ? { ...w.host(), shape: [OC, C * KH * KW, 1, 1] } : w.host();
+    const packed = packConvWeights(filter, bias.host(), inZp);
+    const attrs = columns ? { ...node.attrs, kernel: [KH, KW] } : node.attrs;
+    return g.insertBefore(node, "qconv2dPacked", [x, g.addConstant(packed.w, `${node.name}/packed`), g.addConstant(packed.bias, `${node.name}/bias`), rq], attrs, node.name).outputs;
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+
+/**
+ * Whether a convolution runs on the packed-weight kernel (runtime-as/qpacked.ts): groups 1, stride 1 or 2 across,
+ * rows of at least 8 outputs (its SIMD tile; a 1x1 stride-1 convolution counts its whole plane as one row),
+ * an input of at least 16 bytes (its clamped loads), constant weights and bias.
+ */
+function packable(node: Node): boolean {
+  const [x, w, bias] = node.inputs;
+  const g = convGeometry(x.shape, w.shape, node.attrs);
+  const outputsPerRow = isPointwise(g) ? g.OH * g.OW : g.OW;
+  return g.groups === 1 && (g.stride[1] === 1 || g.stride[1] === 2) && outputsPerRow >= 8 && g.C * g.H * g.W >= 16 && w.data !== null && bias.data !== null && w.isConstant && bias.isConstant;
+}
+/** Whether a convolution the row tiles do not take runs through im2col tiles on packed weights instead (im2colTile). */
+function packableColumns(node: Node): boolean {
+  const [x, w, bias] = node.inputs;
+  return convGeometry(x.shape, w.shape, node.attrs).groups === 1 && im2colTile(node) > 0 && w.data !== null && bias.data !== null && w.isConstant && bias.isConstant;
+}
+const isPointwise = (g: ReturnType<typeof convGeometry>): boolean =>
+  g.KH === 1 && g.KW === 1 && g.stride.every((s) => s === 1) && g.pads.every((p) => p === 0);
+
+/**
+ * Weights [OC, C, KH, KW] in qconv2dPacked's order, [OC/4, KH, KW, C/2, 4, 2] (output channels padded to 4 and
+ * input channels to 2 with zeros), and the bias with the input zero point folded in: bias − inZp·Σw.
+ */
+export function packConvWeights(w: HostTensor, bias: HostTensor, inZp: number): { w: HostTensor; bias: HostTensor } {
+  const [OC, C, KH, KW] = w.shape;
+  const tiles = Math.ceil(OC / 4), pairs = Math.ceil(C / 2);
+  const shape = [tiles, KH, KW, pairs, 4, 2];
+  const packed = new Int8Array(numel(shape));
+  const folded = new Int32Array(OC);
+  for (let oc = 0; oc < OC; oc++) {
+    let sum = 0;
+    for (let c = 0; c < C; c++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const v = Number(w.data[((oc * C + c) * KH + kh) * KW + kw]);
+      sum += v;
+      packed[((((oc >> 2) * KH + kh) * KW + kw) * pairs + (c >> 1)) * 8 + (oc & 3) * 2 + (c & 1)] = v;
+    }
+    folded[oc] = Number(bias.data[oc]) - inZp * sum;
+  }
+  return { w: { shape, dtype: "int8", data: packed }, bias: { shape: [OC], dtype: "int32", data: folded } };
+}
+
+/** packConvWeights undone: the [OC, C, KH, KW] weights and the bias as qconv2d takes them. */
+function unpackConvWeights(wp: HostTensor, folded: HostTensor, C: number, inZp: number): { w: HostTensor; bias: HostTensor } {
+  const [, KH, KW, pairs] = wp.shape, OC = folded.shape[0];
+  const w = newHost([OC, C, KH, KW], "int8"), bias = newHost([OC], "int32");
+  for (let oc = 0; oc < OC; oc++) {
+    let sum = 0;
+    for (let c = 0; c < C; c++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const v = Number(wp.data[((((oc >> 2) * KH + kh) * KW + kw) * pairs + (c >> 1)) * 8 + (oc & 3) * 2 + (c & 1)]);
+      w.data[((oc * C + c) * KH + kh) * KW + kw] = v;
+      sum += v;
+    }
+    bias.data[oc] = Number(folded.data[oc]) + inZp * sum;
+  }
+  return { w, bias };
+}
+
+/**
+ * The [OC, C, KH, KW] filter shape behind packed weights: KH, KW from the packed shape, or from `kernel` when the
+ * weights were packed as a 1x1 convolution over the taps (im2col).
+ */
+function packedFilterShape(x: number[], wp: number[], OC: number, attrs: Attrs): number[] {
+  const kernel = attrs.kernel as number[] | undefined;
+  return kernel ? [OC, x[1], kernel[0], kernel[1]] : [OC, x[1], wp[1], wp[2]];
+}
+/** The input channels the weights were packed for: the input's, or every tap of the window (im2col). */
+function packedInputChannels(x: number[], attrs: Attrs): number {
+  const kernel = attrs.kernel as number[] | undefined;
+  return kernel ? x[1] * kernel[0] * kernel[1] : x[1];
+}
+/** A stand-in qconv2d node with the unpacked filter's shape, for im2colTile and convTaps. */
+function unpackedNode(node: Node): Node {
+  const [x, wp, bias] = node.inputs;
+  const filter = { shape: packedFilterShape(x.shape, wp.shape, bias.shape[0], node.attrs), dtype: "int8" };
+  return { ...node, inputs: [x, filter, ...node.inputs.slice(2)] } as unknown as Node;
+}
+
+// --- qconv2dPacked: qconv2d (groups 1) on packConvWeights' weights and folded bias -----------------------------
+defineOp({
+  name: "qconv2dPacked",
+  infer([x, wp, bias, rq], attrs) {
+    if (!rq) fail("qconv2dPacked takes (x, packed weights, folded bias, requantization table)");
+    requireDType("qconv2dPacked", x, "int8", "the input");
+    requireDType("qconv2dPacked", wp, "int8", "the packed filter");
+    const OC = bias.shape[0];
+    if (wp.shape.length !== 6 || wp.shape[0] !== Math.ceil(OC / 4) || wp.shape[3] !== Math.ceil(packedInputChannels(x.shape, attrs) / 2) || wp.shape[4] !== 4 || wp.shape[5] !== 2) {
+      fail(`qconv2dPacked: packed filter ${shapeStr(wp.shape)} does not fit input ${shapeStr(x.shape)} and ${OC} output channels`);
+    }
+    if (attrs.groups !== 1) fail(`qconv2dPacked: groups must be 1, got ${String(attrs.groups)}`);
+    return qconv2d.infer([x, { shape: packedFilterShape(x.shape, wp.shape, OC, attrs), dtype: "int8" }, bias, rq], attrs);
+  },
+  reference([x, wp, bias, rq], attrs) {
+    const filter = packedFilterShape(x.shape, wp.shape, bias.shape[0], attrs);
+    const { w, bias: b } = unpackConvWeights(wp, bias, packedInputChannels(x.shape, attrs), attrs.inZp as number);
+    return qconv2d.reference([x, { ...w, shape: filter }, b, rq], attrs);
+  },
+  scratchBytes(node) {
+    return node.attrs.kernel ? im2colTile(unpackedNode(node)) * convTaps(unpackedNode(node)) : 0;
+  },
+  lower(ctx, node) {
+    const [x, wp, bias, rq] = node.inputs;
+    const g = convGeometry(x.shape, packedFilterShape(x.shape, wp.shape, bias.shape[0], node.attrs), node.attrs);
+    if (node.attrs.kernel) {
+      const tile = im2colTile(unpackedNode(node));
+      ctx.call("qpacked", "qconv2dPackedColumns", [
+        ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
+        g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+        g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs), ctx.scratch(node), tile,
+      ]);
+      return;
+    }
+    // a 1x1 stride-1 convolution is one row of H·W pixels: 8-pixel tiles however narrow its rows
+    const [H, W, OH, OW] = isPointwise(g) ? [1, g.H * g.W, 1, g.OH * g.OW] : [g.H, g.W, g.OH, g.OW];
+    ctx.call("qpacked", "qconv2dPacked", [
+      ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]),
+      g.N, g.C, H, W, g.OC, OH, OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+      g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs),
     ]);
   },
   compiledDTypes: () => true,
