@@ -25,6 +25,8 @@ export interface Target {
    * the top of the 32-bit address space; on a microcontroller the region is the weights' array in flash.
    */
   weights?: "linear-memory" | "wamr-shared-heap";
+  /** the compact int8 convolution kernels instead of the packed ones (see LoweringOptions in compiler/ops/registry.ts) */
+  compactInt8?: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export const TARGETS: Record<string, Target> = {
     maxPages: 65536,
     defaultEngine: "wamr",
     weights: "wamr-shared-heap",
+    compactInt8: true,
   },
   "wasm-mvp": {
     name: "wasm-mvp",

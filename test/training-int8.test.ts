@@ -34,10 +34,13 @@ describe("int8 backbone, float32 head (KWS DS-CNN int8)", { skip }, () => {
       const x = int8Input(490);
       const want = int8Logits.forward(x).data as Float32Array;
       heads.forEach((head, h) => {
-        // the int8 model saturates at its grid's ends and rounds each layer's output to its grid; a few steps cover that
+        // the int8 model saturates at its grid's ends and rounds each layer's output to its grid: with one float
+        // layer only the logits' own rounding differs (half a step); a deeper float head skips the int8 roundings
+        // between its layers, which add up (over 40 seeds at most 1.9 and 3.8 steps, under 4% of the largest logit; a wrongly dequantized weight is far off)
         const [lo, hi] = [(-128 - q.zeroPoint[0]) * q.scale[0], (127 - q.zeroPoint[0]) * q.scale[0]];
-        const got = Array.from(head.forward(x).data as Float32Array, (v) => Math.min(Math.max(v, lo), hi));
-        for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 4 * q.scale[0], `${h + 1} float layer(s), logit ${i}: ${got[i]} vs int8 ${want[i]} (step ${q.scale[0]})`);
+        const got = Float32Array.from(head.forward(x).data as Float32Array, (v) => Math.min(Math.max(v, lo), hi));
+        if (h === 0) for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= q.scale[0], `1 float layer, logit ${i}: ${got[i]} vs int8 ${want[i]} (step ${q.scale[0]}, seed ${SEED})`);
+        else assert.ok(relError(got, want) <= 0.1, `${h + 1} float layers: relative error ${relError(got, want)} against the int8 logits (seed ${SEED})`);
       });
     }
   });

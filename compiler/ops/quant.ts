@@ -166,9 +166,9 @@ const qconv2d = defineOp({
       g.dilation[0], g.dilation[1], g.groups, node.attrs.inZp as number, ...requantArgs(node.attrs), tile ? ctx.scratch(node) : 0, tile,
     ]);
   },
-  decompose(g, node) {
-    // the decompose pass replaces the node: one the packed kernel does not take is put back as it was
-    const rows = packable(node), columns = !rows && packableColumns(node);
+  decompose(g, node, opts) {
+    // the decompose pass replaces the node: one the packed kernel does not take (or the target does not want) is put back as it was
+    const rows = !opts.compactInt8 && packable(node), columns = !opts.compactInt8 && !rows && packableColumns(node);
     if (!rows && !columns) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
     const [x, w, bias, rq] = node.inputs;
     const inZp = node.attrs.inZp as number;

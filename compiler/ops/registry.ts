@@ -32,6 +32,17 @@ export interface Epilogue {
  * float32 and integers up to 32 bits, both code generation paths read it; `scalar` an AssemblyScript
  * template for the other types (float64, 64-bit integers) and the ops `loop` leaves out (asc compiles them).
  */
+/** Target-level choices between an op's lowerings, made when the graph is optimised. */
+export interface LoweringOptions {
+  /**
+   * int8 convolutions keep the compact qconv2d kernel rather than qconv2dPacked. On a microcontroller the
+   * packed kernels cost more than they save: WAMR's interpreter holds the code in RAM (KWS's image 48 → 68 KiB),
+   * and a 32-bit core pays for the scalar tiles' 64-bit pair accumulators (KWS AOT on a Cortex-M4 41 → 51 M
+   * instructions; npm run bench:mcu).
+   */
+  compactInt8?: boolean;
+}
+
 export interface ElementwiseCode {
   loop?: LoopLowering;
   /** `t`: AssemblyScript type of the (last) input; `out`: of the result; args are AS expressions */
@@ -78,7 +89,7 @@ export interface OpDef {
   /** output aliases input 0's bytes (reshape-like): no code at all */
   view?: boolean;
   /** rewrites the node into other ops before lowering; returns the replacement outputs */
-  decompose?(g: Graph, node: Node): Value[];
+  decompose?(g: Graph, node: Node, opts: LoweringOptions): Value[];
   /** can be applied by a producing gemm/conv kernel at store time */
   epilogue?(attrs: Attrs): Epilogue | null;
   /** compiled dtypes; the default is float32 everywhere */

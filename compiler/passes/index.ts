@@ -6,6 +6,7 @@ import { foldBatchNorm } from "./fold-batchnorm.js";
 import { fuseElementwise } from "./fuse-elementwise.js";
 import { fuseEpilogues } from "./fuse-epilogue.js";
 import { saturateIndexCasts } from "./saturate-indices.js";
+import type { LoweringOptions } from "../ops/registry.js";
 
 export interface PassStats {
   batchNormsFolded: number;
@@ -17,10 +18,10 @@ export interface PassStats {
 }
 
 /** The optimisation pipeline, in order; each pass rewrites the graph in place. */
-export function optimize(g: Graph): PassStats {
+export function optimize(g: Graph, lowering: LoweringOptions = {}): PassStats {
   saturateIndexCasts(g);
   const batchNormsFolded = foldBatchNorm(g);
-  const decomposed = decompose(g);
+  const decomposed = decompose(g, lowering);
   const constantsFolded = foldConstants(g);
   const deadNodesRemoved = eliminateDeadNodes(g);
   const epiloguesFused = fuseEpilogues(g);
