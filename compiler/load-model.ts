@@ -45,7 +45,8 @@ const ESM_TYPESCRIPT_HOOK = `export async function resolve(specifier, context, n
 /**
  * Loads a model: an .onnx or .tflite file, or a model module (a .ts/.js file whose default export is an nn.Module
  * class or instance and which exports `inputs`, input name → shape). `inputShapes` fixes input shapes
- * (an ONNX model's dynamic dims; a module's declared shapes); `constants` pins ONNX inputs to values at compile time.
+ * (an ONNX model's dynamic dims; a module's declared shapes); `constants` pins ONNX inputs to values at compile time;
+ * `elements` gives an ONNX sequence input's element shapes (or "none" for an empty optional input).
  */
 export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}, constants: Record<string, ConstantInput> = {}, elements: Record<string, number[][] | "none"> = {}): Promise<ModelFile> {
   const file = resolve(path);

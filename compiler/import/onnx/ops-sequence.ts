@@ -3,6 +3,7 @@ import type { DType } from "../../ir/dtype.js";
 import { normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { constValues, extendHandler, identityCopy, need, registerHandlers, type OpContext } from "./ops.js";
+import { markNarrow, narrowOf } from "./narrow.js";
 import { onnxDType } from "./proto.js";
 
 /**
@@ -85,7 +86,7 @@ function concatFromSequence(x: Input[], ctx: OpContext): Tensor {
   const rank = s.items[0].ndim + (stack ? 1 : 0);
   const axis = normalizeAxis(ctx.attrs.int("axis"), rank);
   const parts = stack ? s.items.map((t) => t.unsqueeze(axis)) : s.items;
-  return parts.length === 1 ? identityCopy(parts[0]) : Tensor.cat(parts, axis);
+  return markNarrow(parts.length === 1 ? identityCopy(parts[0]) : Tensor.cat(parts, axis), narrowOf(s.items[0]));
 }
 
 /** SequenceMap: the body once per element; the other sequence inputs go element by element, tensors whole. */
@@ -120,7 +121,8 @@ registerHandlers({
   SequenceAt: (x, ctx) => {
     const s = seq(x, 0, ctx);
     if (!s.items.length) fail(`${ctx.label}: the sequence is empty`);
-    return identityCopy(s.items[position(need(x, 1, ctx), s.items.length, false, ctx)!]);
+    // the element itself, keeping its narrow type (a graph output gets its own buffer at the end of the import)
+    return s.items[position(need(x, 1, ctx), s.items.length, false, ctx)!];
   },
   SequenceInsert: (x, ctx) => {
     const s = seq(x, 0, ctx);
