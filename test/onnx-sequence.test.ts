@@ -64,6 +64,8 @@ test("a sequence input and output are flattened into NAME_0, NAME_1, … of the 
   const missing = await teenygrad("compile", join(dir, "seq_io.onnx"), "-o", join(dir, "y.wasm"));
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /input 's' is a sequence.*--input s=\[SHAPE,SHAPE,…\].*inputs s_0, s_1/);
+  const asTensor = await teenygrad("compile", join(dir, "seq_io.onnx"), "-o", join(dir, "y.wasm"), "--input", "s=[2x3]", "--input", "t=[1x3]");
+  assert.match(asTensor.stderr, /input 't' is a tensor, not a sequence or an optional: give its shape as --input t=SHAPE/);
   const blob = await compileBlob("seq_io", "--input", "s=[2x3,4x3]");
   assert.deepEqual(blob.manifest.inputs.map((i) => `${i.name}:${i.shape.join("x")}`), ["s_0:2x3", "s_1:4x3", "t:1x3"]);
   assert.deepEqual(blob.manifest.outputs.map((o) => `${o.name}:${o.shape.join("x")}`), ["y_0:2x3", "y_1:4x3", "y_2:1x3"]);

@@ -100,6 +100,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
         continue;
       }
       const type = info.type.tensor_type;
+      if (opts.inputElements?.[info.name] !== undefined) fail(`${source}: input '${info.name}' is a tensor, not a sequence or an optional: give its shape as --input ${info.name}=SHAPE`);
       // float16 inputs arrive as bit patterns and compute as float32; the other narrow types arrive in their carrier
       const dtype = storageDType(type.elem_type, `${source}: input '${info.name}'`);
       const narrow = narrowOfCode(type.elem_type);
