@@ -45,17 +45,19 @@ const ESM_TYPESCRIPT_HOOK = `export async function resolve(specifier, context, n
 /**
  * Loads a model: an .onnx or .tflite file, or a model module (a .ts/.js file whose default export is an nn.Module
  * class or instance and which exports `inputs`, input name → shape). `inputShapes` fixes input shapes
- * (an ONNX model's dynamic dims; a module's declared shapes); `constants` pins ONNX inputs to values at compile time.
+ * (an ONNX model's dynamic dims; a module's declared shapes); `constants` pins ONNX inputs to values at compile time;
+ * `elements` gives an ONNX sequence input's element shapes (or "none" for an empty optional input).
  */
-export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}, constants: Record<string, ConstantInput> = {}): Promise<ModelFile> {
+export async function loadModelFile(path: string, inputShapes: Record<string, number[]> = {}, constants: Record<string, ConstantInput> = {}, elements: Record<string, number[][] | "none"> = {}): Promise<ModelFile> {
   const file = resolve(path);
   if (!existsSync(file)) fail(`model file not found: ${path}`);
   const ext = extname(file).toLowerCase();
   const name = basename(file, extname(file));
   if (ext === ".onnx") {
-    const imported = importOnnx(readFileSync(file), { inputShapes, constantInputs: constants, baseDir: dirname(file), source: basename(file) });
+    const imported = importOnnx(readFileSync(file), { inputShapes, constantInputs: constants, inputElements: elements, baseDir: dirname(file), source: basename(file) });
     return { model: imported.graph, inputs: imported.inputs, name, notes: imported.notes };
   }
+  if (Object.keys(elements).length) fail(`--input ${Object.keys(elements).join(", ")}: sequence and optional inputs apply to .onnx models`);
   if (Object.keys(constants).length && ext !== ".onnx") fail(`--const ${Object.keys(constants).join(", ")}: pinning inputs applies to .onnx models`);
   if (ext === ".tflite") {
     const imported = importTfliteModel(readFileSync(file), { source: basename(file) });

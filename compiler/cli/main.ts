@@ -67,6 +67,13 @@ function parseShape(text: string): number[] {
   return dims;
 }
 
+/** "[2x3,4x3]": a sequence's element shapes ("scalar" for a rank-0 one); "[]" is an empty sequence. */
+function parseShapeList(text: string): number[][] {
+  if (!text.endsWith("]")) throw new InvalidArgumentError(`bad sequence '${text}': use e.g. [2x3,2x3] ([scalar,scalar] for rank-0 elements), or [] for an empty sequence`);
+  const inner = text.slice(1, -1);
+  return inner ? inner.split(",").map((e) => (e === "scalar" ? [] : parseShape(e))) : [];
+}
+
 function splitAssignment(text: string, what: string, flag = "--input"): [string, string] {
   const eq = text.indexOf("=");
   if (eq <= 0) fail(`${flag} expects NAME=${what}, got '${text}'`);
@@ -163,7 +170,7 @@ export function buildProgram(): Command {
     .argument("<model>", "model: .onnx, .tflite, or a .ts/.js module")
     .requiredOption("-o, --output <file>", "output .wasm file")
     .option("-t, --target <target>", `target: ${Object.keys(TARGETS).join(", ")}`, "wasm-simd")
-    .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims)", collect, [])
+    .option("-i, --input <name=shape>", "fix an input's shape, e.g. x=1x3x32x32 (repeatable; needed for dynamic ONNX dims); a sequence input's element shapes, e.g. s=[2x3,4x3] or s=[scalar] (its elements become inputs s_0, s_1, …); opt=none for an empty optional input", collect, [])
     .option("-c, --const <name=value>", "pin an input to a value at compile time: a .npy file or numbers, e.g. sr=16000 or axes=0,2 (repeatable; for inputs that decide shapes or If branches)", collect, [])
     .option("--state <file>", "load weights from a .safetensors state dict before compiling")
     .option("--stream-state <input=output>", "keep a streaming model's state in the blob: the input takes the output's value from the previous run, e.g. h_in=h_out (repeatable; zero at first)", collect, [])
@@ -176,10 +183,11 @@ export function buildProgram(): Command {
     .option("--flash <size>", "fail unless the module (plus weights kept apart) fits, e.g. 1M")
     .option("-O, --optimize <level>", "binaryen optimisation level 0-3 (lower compiles faster)", (v) => parseOptimizeLevel(v))
     .action(async (modelPath: string, o) => {
-      const shapes = Object.fromEntries((o.input as string[]).map((a) => {
-        const [k, v] = splitAssignment(a, "SHAPE");
-        return [k, parseShape(v)];
-      }));
+      const assigned = (o.input as string[]).map((a) => splitAssignment(a, "SHAPE"));
+      // a sequence input's element shapes are listed in brackets; "none" leaves an optional input empty
+      const isElements = (v: string) => v === "none" || v.startsWith("[");
+      const shapes = Object.fromEntries(assigned.filter(([, v]) => !isElements(v)).map(([k, v]) => [k, parseShape(v)]));
+      const elements = Object.fromEntries(assigned.filter(([, v]) => isElements(v)).map(([k, v]) => [k, v === "none" ? "none" as const : parseShapeList(v)]));
       const constants = Object.fromEntries((o.const as string[]).map((a) => {
         const [k, v] = splitAssignment(a, "FILE.npy|VALUE", "--const");
         return [k, parseConstant(v)];
@@ -188,7 +196,7 @@ export function buildProgram(): Command {
       progress(`loading ${modelPath}`);
       const [{ loadModelFile }, { compile }, { isModule, loadSafetensors }] = await Promise.all([import("../load-model.js"), import("../compile.js"), import("../tensor/nn.js")]);
       const streamState = Object.fromEntries((o.streamState as string[]).map((a) => splitAssignment(a, "OUTPUT", "--stream-state")));
-      const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes, constants);
+      const { model, inputs, name, notes } = await loadModelFile(modelPath, shapes, constants, elements);
       for (const note of notes ?? []) console.log(`note: ${note}`);
       if (!(o.streamState as string[]).length && !isModule(model)) {
         const { suggestStatePairs } = await import("../passes/stream-state.js");

@@ -9,8 +9,7 @@ import { inspectWasm } from "../../host/wasm-info.js";
 import { halfToFloat, type TypedArray } from "../../ir/dtype.js";
 import type { HostTensor } from "../../ir/graph.js";
 import { shapeStr } from "../../ir/shape.js";
-import { onnxInputNames } from "./index.js";
-import { decodeTensor, storedTensor } from "./proto.js";
+import { decodeModel, decodeOptional, decodeSequence, decodeTensor, storedTensor, type SequenceProto, type TypeProto } from "./proto.js";
 
 /**
  * The ONNX backend tests (DIR/model.onnx with test_data_set_N/{input,output}_K.pb), run through the CLI
@@ -62,16 +61,39 @@ export const ATOL = 1e-7;
 const UNSUPPORTED = /unsupported operator|is not a tensor|not supported|not compiled for dtypes|does not support|element type|dynamic dims|must be known at compile time|are not supported/;
 
 
-/** Test data as stored: float16 as its bit patterns, as the CLI reads and writes them in .npy. */
-const readTensor = (file: string): HostTensor => storedTensor(decodeTensor(readFileSync(file), file), file);
+/** A test's value: a tensor, a sequence of tensors (SequenceProto), or an empty optional (OptionalProto). */
+type Datum = { tensor: HostTensor } | { sequence: HostTensor[] } | { none: true };
 
-function dataSets(dir: string): { inputs: HostTensor[]; outputs: HostTensor[] }[] {
+/** Test data as stored: float16 as its bit patterns, as the CLI reads and writes them in .npy; sequences and optionals by the graph's declared type. */
+function readDatum(file: string, type: TypeProto | undefined): Datum {
+  const bytes = readFileSync(file);
+  const elements = (s: SequenceProto): HostTensor[] => {
+    if (s.sequence_values?.length || s.optional_values?.length) throw new Error(`${file}: sequences of sequences or optionals are not supported`);
+    return (s.tensor_values ?? []).map((t) => storedTensor(t, file));
+  };
+  if (type?.sequence_type) return { sequence: elements(decodeSequence(bytes, file)) };
+  if (type?.optional_type) {
+    const o = decodeOptional(bytes, file);
+    return o.tensor_value ? { tensor: storedTensor(o.tensor_value, file) } : o.sequence_value ? { sequence: elements(o.sequence_value) } : { none: true };
+  }
+  return { tensor: storedTensor(decodeTensor(bytes, file), file) };
+}
+
+const tensorOf = (d: Datum, name: string): HostTensor => {
+  if (!("tensor" in d)) throw new Error(`input '${name}' is ${"none" in d ? "an empty optional" : "a sequence"}, not a tensor`);
+  return d.tensor;
+};
+
+/** The tensors a value is in the compiled model: a sequence's elements, nothing for an empty optional. */
+const flatten = (d: Datum): HostTensor[] => ("tensor" in d ? [d.tensor] : "sequence" in d ? d.sequence : []);
+
+function dataSets(dir: string, inputTypes: (TypeProto | undefined)[], outputTypes: (TypeProto | undefined)[]): { inputs: Datum[]; outputs: HostTensor[] }[] {
   return readdirSync(dir).filter((d) => d.startsWith("test_data_set_")).sort().map((d) => {
     const files = readdirSync(join(dir, d));
-    const numbered = (prefix: string) => files.filter((f) => f.startsWith(prefix) && f.endsWith(".pb"))
+    const numbered = (prefix: string, types: (TypeProto | undefined)[]) => files.filter((f) => f.startsWith(prefix) && f.endsWith(".pb"))
       .sort((a, b) => parseInt(a.slice(prefix.length)) - parseInt(b.slice(prefix.length)))
-      .map((f) => readTensor(join(dir, d, f)));
-    return { inputs: numbered("input_"), outputs: numbered("output_") };
+      .map((f, i) => readDatum(join(dir, d, f), types[i]));
+    return { inputs: numbered("input_", inputTypes), outputs: numbered("output_", outputTypes).flatMap(flatten) };
   });
 }
 
@@ -97,6 +119,8 @@ export function compareOutputs(name: string, actual: TypedArray, expected: HostT
 
 /** A TeenygradError's "pin it with --const NAME=…" advice: the inputs the compiler asks the user to pin. */
 const pinsAskedFor = (message: string): string[] => [...message.matchAll(/--const (\S+?)=FILE\.npy\|VALUE/g)].map((m) => m[1]);
+/** "fix them with --input NAME=SHAPE": the inputs with dynamic dims, whose shapes the user gives from their data. */
+const shapesAskedFor = (message: string): string[] => [...message.matchAll(/fix them with --input (\S+?)=SHAPE/g)].map((m) => m[1]);
 
 /**
  * Runs `teenygrad` in-process, as a user would from the shell (its printing silenced): the conformance
@@ -125,37 +149,51 @@ export async function runBackendTest(dir: string, name: string, opts: { optimize
   try {
     const modelFile = join(dir, "model.onnx");
     if (!existsSync(modelFile)) return done("error", "no model.onnx");
-    const names = onnxInputNames(readFileSync(modelFile), name);
+    const graph = decodeModel(readFileSync(modelFile), name).graph;
+    const initializers = new Set((graph?.initializer ?? []).map((t) => t.name));
+    const declared = (graph?.input ?? []).filter((i) => !initializers.has(i.name));
+    const names = declared.map((i) => i.name);
     const optimize = opts.optimizeLevel === undefined ? [] : ["-O", String(opts.optimizeLevel)];
-    // read lazily: sequence- and optional-typed data, which the import refuses anyway, is not a TensorProto
     let sets: ReturnType<typeof dataSets> | null = null;
-    const data = () => (sets ??= dataSets(dir));
-    const npy = (set: number, input: number): string => {
-      const file = join(work, `set${set}-input${input}.npy`);
+    const data = () => (sets ??= dataSets(dir, declared.map((i) => i.type), (graph?.output ?? []).map((o) => o.type)));
+    const npy = (set: number, input: number, element = -1): string => {
+      const file = join(work, `set${set}-input${input}${element >= 0 ? `-${element}` : ""}.npy`);
       if (!existsSync(file)) {
-        const t = data()[set].inputs[input];
+        const d = data()[set].inputs[input];
+        const t = element >= 0 ? flatten(d)[element] : tensorOf(d, names[input]);
         writeFileSync(file, encodeNpy(t.dtype, t.shape, t.data));
       }
       return file;
     };
+    // a sequence input's element shapes (or an optional's absence) are fixed at compile time, as its pinned inputs are
+    // (the data is read only when needed: a test whose model does not import may hold data no TensorProto reader takes)
+    const hasContainers = declared.some((i) => !i.type?.tensor_type);
+    const containerShapes = (set: number): string[] => !hasContainers || !data().length ? [] : data()[set].inputs.flatMap((d, i) => ("sequence" in d ? ["--input", `${names[i]}=[${d.sequence.map((t) => t.shape.join("x") || "scalar").join(",")}]`] : "none" in d ? ["--input", `${names[i]}=none`] : []));
     // each data set is compiled with its own pinned values (one compile when they agree, the usual case)
     let pinned: string[] = [];
     const blobs = new Map<string, string>();
+    // inputs with dynamic dims get their data's shapes, as a user fixes them with --input
+    let shaped: string[] = [];
+    const shapes = (set: number): string[] => shaped.flatMap((n) => ["--input", `${n}=${tensorOf(data()[set].inputs[names.indexOf(n)], n).shape.join("x")}`]);
+    const keyOf = (set: number) => [...pinned.map((n) => npyKey(tensorOf(data()[set].inputs[names.indexOf(n)], n))), ...containerShapes(set), ...shapes(set)].join("|");
     const blobFor = async (set: number): Promise<string> => {
-      const key = pinned.map((n) => npyKey(data()[set].inputs[names.indexOf(n)])).join("|");
-      const known = blobs.get(key);
+      const known = blobs.get(keyOf(set));
       if (known) return known;
       for (;;) {
         const wasm = join(work, `model${blobs.size}.wasm`);
         const consts = pinned.flatMap((n) => ["--const", `${n}=${npy(set, names.indexOf(n))}`]);
         try {
-          await teenygrad(["compile", modelFile, "-o", wasm, ...optimize, ...consts]);
-          blobs.set(pinned.map((n) => npyKey(data()[set].inputs[names.indexOf(n)])).join("|"), wasm);
+          await teenygrad(["compile", modelFile, "-o", wasm, ...optimize, ...consts, ...containerShapes(set), ...shapes(set)]);
+          blobs.set(keyOf(set), wasm);
           return wasm;
         } catch (e) {
-          const asked = e instanceof Error && e.name === "TeenygradError" ? pinsAskedFor(e.message).filter((n) => !pinned.includes(n) && names.includes(n)) : [];
-          if (!asked.length) throw e;
+          const message = e instanceof Error && e.name === "TeenygradError" ? e.message : "";
+          const asked = pinsAskedFor(message).filter((n) => !pinned.includes(n) && names.includes(n));
+          // (an empty tensor's shape is not one --input takes: such a test stays unsupported)
+          const unshaped = shapesAskedFor(message).filter((n) => !shaped.includes(n) && names.includes(n) && data().length > 0 && tensorOf(data()[set].inputs[names.indexOf(n)], n).shape.every((d) => d > 0));
+          if (!asked.length && !unshaped.length) throw e;
           pinned = [...pinned, ...asked];
+          shaped = [...shaped, ...unshaped];
         }
       }
     };
@@ -166,10 +204,15 @@ export async function runBackendTest(dir: string, name: string, opts: { optimize
       const wasm = k === 0 ? first : await blobFor(k);
       const manifest = inspectWasm(readFileSync(wasm), wasm).manifest!;
       runtimeInputs = manifest.inputs.length;
-      const given = names.map((n, i) => [n, i] as const).filter(([n]) => !pinned.includes(n));
+      // a sequence's elements are the blob's inputs NAME_0, NAME_1, …
+      const given = names.flatMap((n, i) => {
+        if (pinned.includes(n)) return [];
+        const d = set.inputs[i];
+        return "sequence" in d ? d.sequence.map((_, e) => [`${n}_${e}`, npy(k, i, e)] as const) : "none" in d ? [] : [[n, npy(k, i)] as const];
+      });
       if (given.length !== manifest.inputs.length) return done("fail", `data set ${k} has ${given.length} inputs, the model ${manifest.inputs.length}`);
       const out = join(work, `out${k}`);
-      await teenygrad(["run", wasm, "--out", out, ...given.flatMap(([n, i]) => ["--input", `${n}=${npy(k, i)}`])]);
+      await teenygrad(["run", wasm, "--out", out, ...given.flatMap(([n, file]) => ["--input", `${n}=${file}`])]);
       for (const [i, slot] of manifest.outputs.entries()) {
         const want = set.outputs[i];
         if (!want) return done("fail", `output ${slot.name} has no expected data`);

@@ -15,10 +15,11 @@ import "./ops-loss.js";
 import "./ops-resize.js";
 import "./ops-control.js";
 import "./ops-attention.js";
+import { CONTAINER_OPS, containerOf, describeContainer, optional, sequence } from "./ops-sequence.js";
 import "./ops-math.js";
 import { fuseQdq, startQuantNotes, takeQuantNotes } from "./qdq.js";
 import { FLOAT_FORMATS, markNarrow, narrowOf, narrowOfCode, roundAttrs, type Narrow } from "./narrow.js";
-import { decodeModel, storageDType, tensorFromProto, toInt, widenHalf, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
+import { decodeModel, storageDType, tensorFromProto, toInt, widenHalf, type GraphProto, type ModelProto, type NodeProto, type TypeProto, type ValueInfoProto } from "./proto.js";
 
 export interface OnnxImportOptions {
   /** shapes for inputs with symbolic (dim_param) or unknown dims, by input name */
@@ -34,6 +35,11 @@ export interface OnnxImportOptions {
   constantInputs?: Record<string, ConstantInput>;
   /** int8 nodes (QDQ groups, QLinear* ops): on the integer kernels where they can run (default), or all emulated in float32 ("dequantize") */
   quantized?: "integer" | "dequantize";
+  /**
+   * Sequence-typed inputs (and optional ones holding a sequence): each element's shape, by input name; the
+   * compiled model takes the elements as inputs NAME_0, NAME_1, …. "none" leaves an optional input empty.
+   */
+  inputElements?: Record<string, number[][] | "none">;
 }
 
 /** A pinned input's value: a tensor, or numbers in the input's declared dtype (a scalar, or a list laid out in its declared shape). */
@@ -80,12 +86,21 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
     for (const [name, t] of initializers) env.set(name, t);
     const inputs: ImportedModel["inputs"] = {};
     const declared = (graph.input ?? []).map((i) => i.name).filter((n) => !initializers.has(n));
-    const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {})].filter((n) => !declared.includes(n));
+    const unknown = [...Object.keys(opts.inputShapes ?? {}), ...Object.keys(opts.constantInputs ?? {}), ...Object.keys(opts.inputElements ?? {})].filter((n) => !declared.includes(n));
     if (unknown.length) fail(`${source}: --input or --const names ${unknown.map((n) => `'${n}'`).join(", ")}, but the model's inputs are ${declared.map((n) => `'${n}'`).join(", ") || "none"}`);
     for (const info of graph.input ?? []) {
       if (initializers.has(info.name)) continue; // an initializer listed as an input: a default value
-      const type = info.type?.tensor_type;
-      if (!type) fail(`${source}: input '${info.name}' is not a tensor`);
+      if (!info.type?.tensor_type) {
+        env.set(info.name, containerInput(info, opts, (flat, type) => {
+          if (flat !== info.name && declared.includes(flat)) fail(`${source}: an element of sequence input '${info.name}' would be input '${flat}', but the model has an input of that name`);
+          const v = g.addInput(flat, type);
+          inputs[flat] = { shape: v.shape, dtype: v.dtype };
+          return new Tensor(v.shape, v.dtype, null, v);
+        }, source));
+        continue;
+      }
+      const type = info.type.tensor_type;
+      if (opts.inputElements?.[info.name] !== undefined) fail(`${source}: input '${info.name}' is a tensor, not a sequence or an optional: give its shape as --input ${info.name}=SHAPE`);
       // float16 inputs arrive as bit patterns and compute as float32; the other narrow types arrive in their carrier
       const dtype = storageDType(type.elem_type, `${source}: input '${info.name}'`);
       const narrow = narrowOfCode(type.elem_type);
@@ -113,12 +128,12 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Imp
       throw e;
     }
 
-    const outputs = (graph.output ?? []).map((info) => {
+    const outputs = (graph.output ?? []).flatMap((info) => {
       const t = env.get(info.name);
       if (!t) fail(`${source}: graph output '${info.name}' is never computed`);
-      return [info.name, narrowOf(t) === "float16" ? apply("floatToHalf", [t], {}) : t] as const;
+      return flattenOutput(info.name, t, source).map(([name, e]) => [name, narrowOf(e) === "float16" ? apply("floatToHalf", [e], {}) : e] as const);
     });
-    if (!outputs.length) fail(`${source}: the graph has no outputs`);
+    if (!outputs.length) fail(`${source}: the graph has no outputs${graph.output?.length ? " (its sequence outputs are empty)" : ""}`);
     const used = new Set<Value>();
     g.outputs = outputs.map(([name, t]) => {
       let v = t.value ?? g.addConstant({ shape: t.shape, dtype: t.dtype, data: t.data.slice() }, name);
@@ -235,6 +250,49 @@ function overriddenInputs(graph: GraphProto, given: Record<string, number[]> | u
   });
 }
 
+/**
+ * A sequence- or optional-typed graph input as a container of tensor inputs: a sequence's elements come from
+ * inputElements (the blob's inputs NAME_0, NAME_1, …); an optional holds its tensor (or sequence) unless
+ * inputElements gives "none".
+ */
+function containerInput(info: ValueInfoProto, opts: OnnxImportOptions, addInput: (name: string, type: { shape: number[]; dtype: DType }) => Tensor, source: string): Tensor {
+  const given = opts.inputElements?.[info.name];
+  const what = `${source}: input '${info.name}'`;
+  const sequenceOf = (elem: TypeProto | undefined): Tensor => {
+    const tensor = elem?.tensor_type;
+    if (!tensor) fail(`${what} is a sequence of ${elem ? Object.keys(elem).join("/") : "an undeclared type"}; only sequences of tensors are supported`);
+    if (opts.constantInputs?.[info.name] !== undefined) fail(`${source}: --const ${info.name}: pinning a sequence input is not supported; pin tensor inputs`);
+    if (!Array.isArray(given)) fail(`${what} is a sequence, whose length and element shapes the compiled model fixes: give them with --input ${info.name}=[SHAPE,SHAPE,…] (e.g. [2x3,2x3]; [] for an empty sequence); the blob takes the elements as inputs ${info.name}_0, ${info.name}_1, …`);
+    const dtype = storageDType(tensor.elem_type, what);
+    if (dtype === "float16" || narrowOfCode(tensor.elem_type)) fail(`${what}: sequences of ${onnxTypeName(dtype) ?? "narrow"} elements are not supported`);
+    return sequence(given.map((shape, i) => addInput(`${info.name}_${i}`, { shape: inputShape(`${info.name}_${i}`, tensor.shape?.dim, shape, dtype, source), dtype })), dtype);
+  };
+  const type = info.type;
+  if (type?.sequence_type) return sequenceOf(type.sequence_type.elem_type);
+  if (type?.optional_type) {
+    if (given === "none") return optional(undefined);
+    const elem = type.optional_type.elem_type;
+    if (elem?.sequence_type) return optional(sequenceOf(elem.sequence_type.elem_type));
+    const tensor = elem?.tensor_type;
+    if (!tensor) fail(`${what} is an optional of ${elem ? Object.keys(elem).join("/") : "an undeclared type"}; only optional tensors and sequences are supported`);
+    if (given) fail(`${what} is an optional tensor: give its shape with --input ${info.name}=SHAPE, or --input ${info.name}=none for an empty one`);
+    const dtype = storageDType(tensor.elem_type, what);
+    if (dtype === "float16" || narrowOfCode(tensor.elem_type)) fail(`${what}: optionals of narrow element types are not supported`);
+    const shape = inputShape(info.name, tensor.shape?.dim, opts.inputShapes?.[info.name], dtype, source);
+    return optional(addInput(info.name, { shape, dtype }));
+  }
+  fail(`${what} is not a tensor, a sequence or an optional (${type ? Object.keys(type).join("/") : "no type"})`);
+}
+
+/** A graph output as the blob's outputs: a tensor is itself, a sequence its elements NAME_0, NAME_1, …, an optional what it holds. */
+function flattenOutput(name: string, t: Tensor, source: string): (readonly [string, Tensor])[] {
+  const c = containerOf(t);
+  if (!c) return [[name, t]];
+  if (c.kind === "sequence") return c.items.flatMap((e, i) => flattenOutput(`${name}_${i}`, e, source));
+  if (!c.item) fail(`${source}: graph output '${name}' is an empty optional, which a compiled model cannot return`);
+  return flattenOutput(name, c.item, source);
+}
+
 /** Names in scope while importing a graph; a subgraph (If branch, Loop body) sees its enclosing graphs' names. */
 class Scope {
   private readonly own = new Map<string, Tensor>();
@@ -253,9 +311,12 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     if (!name) return undefined; // an omitted optional input
     const t = env.get(name);
     if (!t) fail(`${label}: input '${name}' is not defined before this node`);
+    const c = containerOf(t);
+    if (c && !CONTAINER_OPS.has(node.op_type)) fail(`${label}: input '${name}' is ${describeContainer(c)}, which ${node.op_type} does not take`);
     return t;
   });
-  checkNode(node, inputs, opset, label, (t) => narrowOf(t) ?? onnxTypeName(t.dtype));
+  // the schemas constrain tensor element types; sequences and optionals are checked by their handlers
+  checkNode(node, inputs.map((t) => (containerOf(t) ? undefined : t)), opset, label, (t) => narrowOf(t) ?? onnxTypeName(t.dtype));
   const outputNames = node.output ?? [];
   const attrs = new NodeAttrs(node, label);
   // before opset 7, binary ops broadcast only when asked, aligning the second input at `axis`
@@ -306,13 +367,6 @@ function runNode(node: NodeProto, index: number, env: Scope, opset: number, sour
     if (!t) fail(`${label}: output ${i} ('${name}') is not supported`);
     env.set(name, narrow[i] ? roundToNarrow(t, narrow[i]!, node.op_type, code(node, "saturate") ?? 1, roundMode(node)) : t);
   });
-}
-
-/** The model's real inputs (graph inputs that are not initializers), in order. */
-export function onnxInputNames(bytes: Uint8Array, source = "ONNX model"): string[] {
-  const graph = decodeModel(bytes, source).graph;
-  const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
-  return (graph?.input ?? []).map((i) => i.name).filter((n) => !inits.has(n));
 }
 
 /** Ops whose float16 results are float16 inputs moved, selected or compared: already exact, no rounding needed. */

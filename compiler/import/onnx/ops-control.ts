@@ -3,6 +3,7 @@ import { shapeStr } from "../../ir/shape.js";
 import { getOp } from "../../ops/index.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { activeTrace } from "../../tensor/trace.js";
+import { containerOf } from "./ops-sequence.js";
 import { modelInputsBehind, need, registerHandlers, type OpContext } from "./ops.js";
 
 /**
@@ -46,6 +47,7 @@ function ifOp(x: Input[], ctx: OpContext): Tensor[] {
   if (yes.length !== no.length) fail(`${ctx.label}: the branches have ${yes.length} and ${no.length} outputs`);
   return yes.map((a, i) => {
     const b = no[i];
+    if (containerOf(a) || containerOf(b)) fail(`${ctx.label}: the condition is only known at run time and output ${i} is a sequence or an optional, which cannot be selected element-wise${pinHint(need(x, 0, ctx))}`);
     if (a.dtype !== b.dtype || a.shape.join() !== b.shape.join()) {
       fail(`${ctx.label}: the condition is only known at run time and output ${i} differs between the branches (then ${a.dtype} ${shapeStr(a.shape)}, else ${b.dtype} ${shapeStr(b.shape)}), so it cannot be selected element-wise${pinHint(need(x, 0, ctx))}`);
     }

@@ -43,9 +43,16 @@ export interface NodeProto {
   output?: string[];
   attribute?: AttributeProto[];
 }
+export interface TypeProto {
+  tensor_type?: { elem_type?: number; shape?: { dim?: { dim_value?: string; dim_param?: string }[] } };
+  sequence_type?: { elem_type?: TypeProto };
+  optional_type?: { elem_type?: TypeProto };
+  map_type?: unknown;
+  sparse_tensor_type?: unknown;
+}
 export interface ValueInfoProto {
   name: string;
-  type?: { tensor_type?: { elem_type?: number; shape?: { dim?: { dim_value?: string; dim_param?: string }[] } } };
+  type?: TypeProto;
 }
 export interface GraphProto {
   name?: string;
@@ -61,9 +68,32 @@ export interface ModelProto {
   producer_name?: string;
 }
 
+/** onnx-data.proto's containers, as the backend tests store sequence and optional values (maps and sparse tensors left out). */
+export interface SequenceProto {
+  elem_type?: number;
+  tensor_values?: TensorProto[];
+  sequence_values?: SequenceProto[];
+  optional_values?: OptionalProto[];
+}
+export interface OptionalProto {
+  elem_type?: number;
+  tensor_value?: TensorProto;
+  sequence_value?: SequenceProto;
+  optional_value?: OptionalProto;
+}
+
 const root = protobuf.Root.fromJSON(schema as protobuf.INamespace);
+(root.lookup("onnx") as protobuf.Namespace)
+  .add(new protobuf.Type("SequenceProto").add(new protobuf.Field("name", 1, "string")).add(new protobuf.Field("elem_type", 2, "int32"))
+    .add(new protobuf.Field("tensor_values", 3, "TensorProto", "repeated")).add(new protobuf.Field("sequence_values", 5, "SequenceProto", "repeated"))
+    .add(new protobuf.Field("optional_values", 7, "OptionalProto", "repeated")))
+  .add(new protobuf.Type("OptionalProto").add(new protobuf.Field("name", 1, "string")).add(new protobuf.Field("elem_type", 2, "int32"))
+    .add(new protobuf.Field("tensor_value", 3, "TensorProto")).add(new protobuf.Field("sequence_value", 5, "SequenceProto"))
+    .add(new protobuf.Field("optional_value", 7, "OptionalProto")));
 const ModelType = root.lookupType("onnx.ModelProto");
 const TensorType = root.lookupType("onnx.TensorProto");
+const SequenceType = root.lookupType("onnx.SequenceProto");
+const OptionalType = root.lookupType("onnx.OptionalProto");
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, bytes: Uint8Array, defaults: false, arrays: true };
 
 function decode<T>(type: protobuf.Type, bytes: Uint8Array, what: string): T {
@@ -76,6 +106,8 @@ function decode<T>(type: protobuf.Type, bytes: Uint8Array, what: string): T {
 
 export const decodeModel = (bytes: Uint8Array, source: string): ModelProto => decode<ModelProto>(ModelType, bytes, source);
 export const decodeTensor = (bytes: Uint8Array, source: string): TensorProto => decode<TensorProto>(TensorType, bytes, source);
+export const decodeSequence = (bytes: Uint8Array, source: string): SequenceProto => decode<SequenceProto>(SequenceType, bytes, source);
+export const decodeOptional = (bytes: Uint8Array, source: string): OptionalProto => decode<OptionalProto>(OptionalType, bytes, source);
 
 /** TensorProto.DataType codes → our dtypes; the others are named in errors. */
 const ONNX_DTYPES: Record<number, DType> = { 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 12: "uint32", 13: "uint64" };
