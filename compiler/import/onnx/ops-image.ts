@@ -2,13 +2,14 @@ import { fail } from "../../errors.js";
 import { numel } from "../../ir/dtype.js";
 import { normalizeAxis, shapeStr } from "../../ir/shape.js";
 import { apply, Tensor } from "../../tensor/tensor.js";
-import { cast, constValues, isFloat, need, registerHandlers, type OpContext } from "./ops.js";
+import { cast, constValues, isFloat, modelInputsBehind, need, registerHandlers, type OpContext } from "./ops.js";
 
 /**
  * GridSample, DFT and STFT on registry ops. The grid is run-time data, so GridSample computes each tap's
  * source position and weight with element-wise ops and gathers channel rows at those positions (one gather
  * per tap, the channels contiguous); DFT has a static length, so it is a matmul against constant cos / sin
- * tables; STFT gathers its frames with constant indices and takes their DFT.
+ * tables; STFT gathers its frames with constant indices and takes their DFT. NonMaxSuppression's output
+ * shape depends on the box values, so it runs at compile time on pinned boxes and scores.
  */
 
 // --- GridSample (opsets 16, 20): N-d, nearest / linear / cubic, zeros / border / reflection padding -------
@@ -198,7 +199,71 @@ function stftHandler(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
   return dft(framed, 2, frameLength, false, onesided, ctx);
 }
 
+// --- NonMaxSuppression (opsets 10, 11) on compile-time values --------------------------------------------
+
+/** A box's extent [min, max] along one coordinate axis (0: y, 1: x), in float32 like onnx.reference. */
+function boxExtent(box: number[], axis: number, centerPointBox: boolean): [number, number] {
+  const f = Math.fround;
+  if (centerPointBox) {
+    // [x_center, y_center, width, height]
+    const c = box[1 - axis], half = f(box[3 - axis] / 2);
+    return [f(c - half), f(c + half)];
+  }
+  // [y1, x1, y2, x2] with either corner first
+  const a = box[axis], b = box[axis + 2];
+  return a >= b ? [b, a] : [a, b];
+}
+
+/** Whether box b's IoU with the selected box a exceeds the threshold (degenerate boxes never suppress). */
+function suppresses(a: number[], b: number[], centerPointBox: boolean, threshold: number): boolean {
+  const f = Math.fround;
+  const [ay, ax] = [boxExtent(a, 0, centerPointBox), boxExtent(a, 1, centerPointBox)];
+  const [by, bx] = [boxExtent(b, 0, centerPointBox), boxExtent(b, 1, centerPointBox)];
+  const w = f(Math.min(ax[1], bx[1]) - Math.max(ax[0], bx[0])), h = f(Math.min(ay[1], by[1]) - Math.max(ay[0], by[0]));
+  if (w <= 0 || h <= 0) return false;
+  const inter = f(w * h);
+  const areaA = f(f(ax[1] - ax[0]) * f(ay[1] - ay[0])), areaB = f(f(bx[1] - bx[0]) * f(by[1] - by[0]));
+  const union = f(f(areaA + areaB) - inter);
+  if (inter <= 0 || areaA <= 0 || areaB <= 0 || union <= 0) return false;
+  return f(inter / union) > threshold;
+}
+
+/** Selected [batch, class, box] triples: per batch and class, greedily by score (ties to the lower box). */
+function nonMaxSuppression(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
+  const boxes = need(x, 0, ctx), scores = need(x, 1, ctx);
+  const pinned = x.filter((t): t is Tensor => t !== undefined && t.isSymbolic);
+  if (pinned.length) {
+    const inputs = [...new Set(pinned.flatMap(modelInputsBehind))];
+    fail(`${ctx.label}: NonMaxSuppression's output shape [selected, 3] depends on the boxes' and scores' values, which must be known at compile time; pin ${inputs.map((n) => `--const ${n}=FILE.npy|VALUE`).join(" ")}`);
+  }
+  if (boxes.ndim !== 3 || boxes.shape[2] !== 4 || scores.ndim !== 3 || scores.shape[0] !== boxes.shape[0] || scores.shape[2] !== boxes.shape[1]) {
+    fail(`${ctx.label}: boxes ${shapeStr(boxes.shape)} and scores ${shapeStr(scores.shape)} must be [batch, boxes, 4] and [batch, classes, boxes]`);
+  }
+  const scalar = (i: number, what: string) => (x[i] && x[i]!.size ? constValues(x[i]!, what, ctx)[0] : undefined);
+  const maxPerClass = Math.max(scalar(2, "max_output_boxes_per_class") ?? 0, 0);
+  const iouThreshold = Math.fround(scalar(3, "iou_threshold") ?? 0), scoreThreshold = scalar(4, "score_threshold");
+  const centerPointBox = ctx.attrs.int("center_point_box", 0) === 1;
+  const boxValues = constValues(boxes, "boxes", ctx).map(Math.fround), scoreValues = constValues(scores, "scores", ctx).map(Math.fround);
+  const [B, S] = boxes.shape, C = scores.shape[1];
+  const selected: number[] = [];
+  for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
+    const score = (i: number) => scoreValues[(b * C + c) * S + i];
+    const box = (i: number) => boxValues.slice((b * S + i) * 4, (b * S + i) * 4 + 4);
+    const order = Array.from({ length: S }, (_, i) => i)
+      .filter((i) => scoreThreshold === undefined || score(i) > Math.fround(scoreThreshold))
+      .sort((i, j) => score(j) - score(i) || i - j);
+    const kept: number[] = [];
+    for (const i of order) {
+      if (kept.length >= maxPerClass) break;
+      if (kept.every((k) => !suppresses(box(k), box(i), centerPointBox, iouThreshold))) kept.push(i);
+    }
+    for (const i of kept) selected.push(b, c, i);
+  }
+  return Tensor.from(new BigInt64Array(selected.map(BigInt)), { shape: [selected.length / 3, 3], dtype: "int64" });
+}
+
 registerHandlers({
+  NonMaxSuppression: nonMaxSuppression,
   GridSample: gridSample,
   DFT: dftHandler,
   STFT: stftHandler,
