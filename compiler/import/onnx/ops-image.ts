@@ -61,7 +61,9 @@ function gridSample(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
     const g = coords.slice(-1, rank - 1 - axis, rank - axis).reshape(pointShape);
     let pos = alignCorners ? g.add(1).mul((d - 1) / 2) : g.add(1).mul(d).sub(1).div(2);
     if (mode === "nearest") pos = pos.round();
-    if (padding === "border") pos = Tensor.where(pos.lt(lo).add(pos.gt(hi)).gt(0), pos.clamp(0, d - 1), pos);
+    // cubic keeps an outside coordinate and clamps each tap, as PyTorch and onnxruntime do (onnx.reference
+    // clamps the coordinate first; the backend tests do not tell them apart)
+    if (padding === "border" && mode !== "cubic") pos = Tensor.where(pos.lt(lo).add(pos.gt(hi)).gt(0), pos.clamp(0, d - 1), pos);
     if (padding === "reflection") pos = reflect(pos, lo, hi);
     // a tap's integral index, read through the padding mode: out of range reads zero, the edge, or the mirror
     const tap = (index: Tensor, weight: Tensor): Tap => {

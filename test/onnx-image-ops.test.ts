@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { compile, importOnnx, loadBlob, parseNpy } from "../compiler/index.js";
+import type { ConstantInput } from "../compiler/import/onnx/index.js";
+import { relError, SEED } from "./helpers/compiled.js";
+import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
+
+/**
+ * GridSample, DFT, STFT and NonMaxSuppression imported from models built with onnx.helper
+ * (test/helpers/onnx_image_models.py), compiled, run in Node and compared with onnxruntime (onnx.reference
+ * where onnxruntime lacks the case) on seeded random inputs.
+ */
+
+const python = findOnnxPython();
+const dir = mkdtempSync(join(tmpdir(), "teenygrad-onnx-image-"));
+const skip = python ? false : NO_ONNX_PYTHON;
+before(() => {
+  if (python) runOnnxPython(python, "onnx_image_models.py", [dir, String(SEED)]);
+});
+
+const npy = (file: string) => parseNpy(readFileSync(join(dir, file)), file);
+
+/** Compiles DIR/model.onnx (with `pinned` inputs fixed), runs it on the other `inputs` and returns every output. */
+async function run(model: string, inputs: string[], pinned: string[] = []): Promise<Record<string, ArrayLike<number | bigint>>> {
+  const constantInputs: Record<string, ConstantInput> = Object.fromEntries(pinned.map((n) => [n, npy(`${model}.${n}.npy`)]));
+  const { graph } = importOnnx(readFileSync(join(dir, `${model}.onnx`)), { constantInputs });
+  const { wasm } = await compile(graph, {}, { optimizeLevel: 1 });
+  const blob = await loadBlob(wasm);
+  return blob.run(Object.fromEntries(inputs.map((n) => [n, npy(`${model}.${n}.npy`).data]))) as Record<string, ArrayLike<number | bigint>>;
+}
+
+function assertClose(out: Record<string, ArrayLike<number | bigint>>, model: string, names: string[], tolerance: number): void {
+  for (const name of names) {
+    const want = npy(`${model}.${name}.npy`).data as Float32Array;
+    assert.equal(out[name].length, want.length, `${model} ${name}: ${out[name].length} values, expected ${want.length}`);
+    const err = relError(out[name] as Float32Array, want);
+    assert.ok(err < tolerance, `${model} ${name}: relative error ${err}, seed ${SEED}`);
+  }
+}
+
+const GRID_OUTPUTS = ["nearest", "bilinear", "bicubic"].flatMap((m) => ["zeros", "border", "reflection"].flatMap((p) => [0, 1].map((a) => `${m}_${p}_${a}`)));
+
+test("GridSample: every mode, padding mode and align_corners on a run-time grid (4-d, opset 16)", { skip, timeout: 120_000 }, async () => {
+  assertClose(await run("gridsample", ["x", "grid"]), "gridsample", GRID_OUTPUTS, 1e-5);
+});
+
+test("GridSample: 5-d linear and nearest (opset 20)", { skip, timeout: 120_000 }, async () => {
+  assertClose(await run("gridsample5d", ["x", "grid"]), "gridsample5d", ["linear_zeros", "linear_reflection", "nearest_border"], 1e-5);
+});
+
+test("DFT: forward real and complex, onesided, inverse, dft_length padding and cutting, irfft, opset 17's axis", { skip, timeout: 120_000 }, async () => {
+  assertClose(await run("dft", ["real", "cplx"]), "dft", ["forward", "complex", "onesided", "inverse"], 1e-5);
+  assertClose(await run("irfft", ["cplx"]), "irfft", ["y"], 1e-5);
+  assertClose(await run("dft17", ["cplx"]), "dft17", ["y"], 1e-5);
+});
+
+test("STFT: a windowed real signal (onesided) and a complex one with frame_length", { skip, timeout: 120_000 }, async () => {
+  assertClose(await run("stft", ["signal"]), "stft", ["spectrum"], 1e-5);
+  assertClose(await run("cstft", ["csignal"]), "cstft", ["spectrum"], 1e-5);
+});
+
+test("NonMaxSuppression on pinned boxes and scores, corner and centre boxes; unpinned, the error names them", { skip, timeout: 120_000 }, async () => {
+  for (const model of ["nms0", "nms1"]) {
+    const out = await run(model, [], ["boxes", "scores"]);
+    assert.deepEqual([...(out.selected as BigInt64Array)], [...(npy(`${model}.selected.npy`).data as BigInt64Array)], `${model}, seed ${SEED}`);
+  }
+  assert.throws(() => importOnnx(readFileSync(join(dir, "nms0.onnx"))), /NonMaxSuppression's output shape \[selected, 3\] depends on .*pin --const boxes=FILE\.npy\|VALUE --const scores=FILE\.npy\|VALUE/);
+});
