@@ -129,7 +129,9 @@ function dft(x: Tensor, axis: number, length: number, inverse: boolean, onesided
   // the transformed axis last: rows of [batch…, n]
   const order = [...x.shape.keys()].filter((d) => d !== axis && d !== x.ndim - 1);
   const moved = signal.permute(...order, x.ndim - 1, axis);
-  const part = (p: number) => moved.slice(-2, p, p + 1).squeeze(-2);
+  // one [rows, n] matrix: a batched matmul would loop over the batch in inline code, one GEMM does not
+  const rows = numel(moved.shape.slice(0, -2));
+  const part = (p: number) => moved.slice(-2, p, p + 1).reshape([rows, moved.shape[moved.ndim - 1]]);
   const irfft = inverse && onesided;
   const inLength = irfft ? Math.floor(L / 2) + 1 : L;
   const re = fitLength(part(0), inLength);
@@ -152,7 +154,7 @@ function dft(x: Tensor, axis: number, length: number, inverse: boolean, onesided
       outIm = outIm.add(im.matmul(cos));
     }
   }
-  const stacked = outIm ? Tensor.cat([outRe.unsqueeze(-1), outIm.unsqueeze(-1)], -1) : outRe.unsqueeze(-1);
+  const stacked = (outIm ? Tensor.cat([outRe.unsqueeze(-1), outIm.unsqueeze(-1)], -1) : outRe.unsqueeze(-1)).reshape([...order.map((d) => x.shape[d]), outRe.shape[1], outIm ? 2 : 1]);
   // back to x's layout: the transformed axis where it was, real/imaginary last
   const back = new Array(x.ndim).fill(0);
   order.forEach((d, i) => (back[d] = i));
@@ -193,8 +195,10 @@ function stftHandler(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
   if (!(step >= 1) || frameLength < 1 || frameLength > n) fail(`${ctx.label}: frame_step ${step} and frame_length ${frameLength} do not fit a signal of ${n}`);
   const frames = Math.floor((n - frameLength) / step) + 1;
   const positions = new Int32Array(frames * frameLength).map((_, i) => Math.floor(i / frameLength) * step + (i % frameLength));
-  // [batch, frames·frameLength, parts] → [batch, frames, frameLength, parts]
-  let framed = apply("gather", [signal, Tensor.from(positions, { shape: [frames * frameLength], dtype: "int32" })], { axis: 1 }).reshape([signal.shape[0], frames, frameLength, signal.shape[2]]);
+  // time first, so one gather of whole rows takes every batch: [frames·frameLength, batch, parts] → [batch, frames, frameLength, parts]
+  const [batch, , parts] = signal.shape;
+  const rows = apply("gather", [signal.permute(1, 0, 2), Tensor.from(positions, { shape: [frames * frameLength], dtype: "int32" })], { axis: 0 });
+  let framed = rows.reshape([frames, frameLength, batch, parts]).permute(2, 0, 1, 3);
   if (window) framed = framed.mul(cast(window, signal.dtype).reshape([frameLength, 1]));
   const onesided = ctx.attrs.int("onesided", 1) === 1;
   if (onesided && signal.shape[2] === 2) fail(`${ctx.label}: onesided needs a real signal ([…, 1]), got ${shapeStr(signal.shape)}`);
