@@ -9,7 +9,7 @@ import { relError, SEED } from "./helpers/compiled.js";
 import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
 
 /**
- * GridSample, DFT, STFT and NonMaxSuppression imported from models built with onnx.helper
+ * AffineGrid, GridSample, DFT, STFT and NonMaxSuppression imported from models built with onnx.helper
  * (test/helpers/onnx_image_models.py), compiled, run in Node and compared with onnxruntime (onnx.reference
  * where onnxruntime lacks the case) on seeded random inputs.
  */
@@ -51,6 +51,11 @@ test("GridSample: every mode, padding mode and align_corners on a run-time grid 
 
 test("GridSample: 5-d linear and nearest (opset 20)", { skip, timeout: 120_000 }, async () => {
   assertClose(await run("gridsample5d", ["x", "grid"]), "gridsample5d", ["linear_zeros", "linear_reflection", "nearest_border"], 1e-5);
+});
+
+test("AffineGrid: 2-d and 3-d, with and without align_corners", { skip, timeout: 120_000 }, async () => {
+  assertClose(await run("affine2", ["theta"]), "affine2", ["grid"], 1e-5);
+  assertClose(await run("affine3", ["theta"]), "affine3", ["grid"], 1e-5);
 });
 
 test("DFT: forward real and complex, onesided, inverse, dft_length padding and cutting, irfft, opset 17's axis", { skip, timeout: 120_000 }, async () => {

@@ -58,6 +58,14 @@ def const(name, value):
     return h.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
 
 
+# AffineGrid (opset 20): a 2-d grid without and a 3-d grid with align_corners
+theta2 = rng.standard_normal((2, 2, 3)).astype(np.float32)
+theta3 = rng.standard_normal((2, 3, 4)).astype(np.float32)
+save("affine2", [const("size", np.array([2, 3, 5, 7], np.int64)), h.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=0)],
+     [("theta", F, theta2.shape)], [("grid", F)], {"theta": theta2}, 20)
+save("affine3", [const("size", np.array([2, 1, 3, 4, 5], np.int64)), h.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=1)],
+     [("theta", F, theta3.shape)], [("grid", F)], {"theta": theta3}, 20, rank=5)
+
 # DFT at opset 20 (axis as an input): forward real and complex, onesided, inverse, irfft, a dft_length that
 # pads and one that cuts; and opset 17's axis attribute
 real = rng.standard_normal((2, 9, 6, 1)).astype(np.float32)

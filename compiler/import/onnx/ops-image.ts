@@ -5,7 +5,8 @@ import { apply, Tensor } from "../../tensor/tensor.js";
 import { cast, constValues, isFloat, modelInputsBehind, need, registerHandlers, type OpContext } from "./ops.js";
 
 /**
- * GridSample, DFT and STFT on registry ops. The grid is run-time data, so GridSample computes each tap's
+ * AffineGrid, GridSample, DFT and STFT on registry ops. AffineGrid is element-wise: each output coordinate is
+ * theta's row times the constant base point. The grid is run-time data, so GridSample computes each tap's
  * source position and weight with element-wise ops and gathers channel rows at those positions (one gather
  * per tap, the channels contiguous); DFT has a static length, so it is a matmul against constant cos / sin
  * tables; STFT gathers its frames with constant indices and takes their DFT. NonMaxSuppression's output
@@ -96,6 +97,30 @@ function gridSample(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
   combine(0, batchBase, undefined);
   // [N, …out, C] → [N, C, …out]
   return sum!.permute(0, rank + 1, ...outSpatial.map((_, a) => a + 1));
+}
+
+/** AffineGrid (opset 20): the sampling grid [N, …size, r] of theta [N, r, r + 1] over a constant size. */
+function affineGrid(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
+  const theta = need(x, 0, ctx);
+  const size = constValues(need(x, 1, ctx), "size", ctx);
+  const spatial = size.slice(2), r = spatial.length, N = size[0];
+  if ((r !== 2 && r !== 3) || theta.ndim !== 3 || theta.shape.join() !== [N, r, r + 1].join()) {
+    fail(`${ctx.label}: theta ${shapeStr(theta.shape)} and size [${size}] must be [N, 2, 3] with [N, C, H, W] or [N, 3, 4] with [N, C, D, H, W]`);
+  }
+  if (!isFloat(theta.dtype)) fail(`${ctx.label}: theta must be float, got ${theta.dtype}`);
+  const alignCorners = ctx.attrs.int("align_corners", 0) === 1;
+  const ones = spatial.map(() => 1);
+  // theta's column k as [N, 1…, r]: the weight of base coordinate k in each output coordinate
+  const column = (k: number) => theta.slice(2, k, k + 1).reshape([N, ...ones, r]);
+  let grid = column(r);
+  for (let k = 0; k < r; k++) {
+    // base coordinate k runs along spatial dim r - 1 - k (x along the last)
+    const d = r - 1 - k, n = spatial[d];
+    const values = Float32Array.from({ length: n }, (_, i) => (alignCorners ? (n === 1 ? -1 : -1 + (2 * i) / (n - 1)) : -1 + (2 * i + 1) / n));
+    const base = Tensor.from(values, { shape: [1, ...spatial.map((m, j) => (j === d ? m : 1)), 1], dtype: "float32" });
+    grid = grid.add(column(k).mul(cast(base, theta.dtype)));
+  }
+  return grid;
 }
 
 // --- DFT (opsets 17, 20) and STFT (17) ------------------------------------------------------------------
@@ -269,6 +294,7 @@ function nonMaxSuppression(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
 }
 
 registerHandlers({
+  AffineGrid: affineGrid,
   NonMaxSuppression: nonMaxSuppression,
   GridSample: gridSample,
   DFT: dftHandler,
