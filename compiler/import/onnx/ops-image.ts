@@ -47,7 +47,8 @@ function gridSample(x: (Tensor | undefined)[], ctx: OpContext): Tensor {
   }
   if (!isFloat(input.dtype) || !isFloat(grid.dtype)) fail(`${ctx.label}: GridSample needs float input and grid, got ${input.dtype} and ${grid.dtype}`);
   // opset 16 spells the modes bilinear / bicubic
-  const mode = ({ bilinear: "linear", bicubic: "cubic" } as Record<string, string>)[ctx.attrs.string("mode", "linear")] ?? ctx.attrs.string("mode", "linear");
+  const given = ctx.attrs.string("mode", ctx.opset >= 20 ? "linear" : "bilinear");
+  const mode = ({ bilinear: "linear", bicubic: "cubic" } as Record<string, string>)[given] ?? given;
   const padding = ctx.attrs.string("padding_mode", "zeros");
   const alignCorners = ctx.attrs.int("align_corners", 0) === 1;
   if (!["nearest", "linear", "cubic"].includes(mode)) fail(`${ctx.label}: unknown mode '${mode}' (nearest, linear or cubic)`);
