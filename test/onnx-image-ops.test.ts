@@ -6,6 +6,7 @@ import { before, test } from "node:test";
 import { compile, importOnnx, loadBlob, parseNpy } from "../compiler/index.js";
 import type { ConstantInput } from "../compiler/import/onnx/index.js";
 import { relError, SEED } from "./helpers/compiled.js";
+import { onnxModel } from "./helpers/onnx-model.js";
 import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
 
 /**
@@ -75,4 +76,15 @@ test("NonMaxSuppression on pinned boxes and scores, corner and centre boxes; unp
     assert.deepEqual([...(out.selected as BigInt64Array)], [...(npy(`${model}.selected.npy`).data as BigInt64Array)], `${model}, seed ${SEED}`);
   }
   assert.throws(() => importOnnx(readFileSync(join(dir, "nms0.onnx"))), /NonMaxSuppression's output shape \[selected, 3\] depends on .*pin --const boxes=FILE\.npy\|VALUE --const scores=FILE\.npy\|VALUE/);
+});
+
+test("bad GridSample, DFT and STFT nodes fail naming the node and the shapes", () => {
+  const importOne = (op: string, inputs: { name: string; shape: number[] }[], attrs: Record<string, number | string> = {}, opset = 20, initializers: { name: string; dims: number[]; ints: number[] }[] = [], nodeInputs = inputs.map((i) => i.name)) =>
+    importOnnx(onnxModel({ inputs, outputs: [{ name: "y", shape: [1] }], nodes: [{ op, name: "n0", inputs: nodeInputs, outputs: ["y"], attrs }], initializers, opset }));
+  assert.throws(() => importOne("GridSample", [{ name: "x", shape: [1, 2, 4, 4] }, { name: "grid", shape: [1, 3, 3, 3] }]), /GridSample.*n0.*grid \[1, 3, 3, 3\] does not fit input \[1, 2, 4, 4\]/);
+  assert.throws(() => importOne("GridSample", [{ name: "x", shape: [1, 2, 4, 4] }, { name: "grid", shape: [1, 3, 3, 2] }], { mode: "area" }), /n0.*unknown mode 'area'/);
+  assert.throws(() => importOne("DFT", [{ name: "x", shape: [2, 8, 2] }], { onesided: 1 }, 17), /n0.*onesided needs a real input/);
+  assert.throws(() => importOne("DFT", [{ name: "x", shape: [2, 8, 3] }], {}, 17), /n0.*last dim of \[2, 8, 3\] must be 1 \(real\) or 2 \(complex\)/);
+  assert.throws(() => importOne("STFT", [{ name: "x", shape: [1, 8, 1] }], {}, 17, [{ name: "step", dims: [], ints: [2] }, { name: "len", dims: [], ints: [16] }], ["x", "step", "", "len"]),
+    /n0.*frame_step 2 and frame_length 16 do not fit a signal of 8/);
 });
