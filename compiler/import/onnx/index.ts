@@ -13,6 +13,7 @@ import "./ops-conv.js";
 import "./ops-indexing.js";
 import "./ops-loss.js";
 import "./ops-resize.js";
+import "./ops-image.js";
 import "./ops-control.js";
 import "./ops-attention.js";
 import { CONTAINER_OPS, containerOf, describeContainer, optional, sequence } from "./ops-sequence.js";
