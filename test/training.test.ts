@@ -4,6 +4,7 @@ import { compile, Generator, loadBlob, losses, nn, optim, Tensor, TeenygradError
 import { compileTraining, evaluate, loadMnist, loadTrainingBlob, trainLoop, TrainStepError, type OptimizerSpec, type TrainingOptions } from "../compiler/training/index.js";
 import { SECTION, splitSections } from "../compiler/codegen/build.js";
 import { relError, SEED } from "./helpers/compiled.js";
+import { dataSegments } from "./helpers/data-segments.js";
 import { findWasmtime } from "../targets/wasmtime/runner.js";
 import { trainInWasmtime } from "../targets/wasmtime/training.js";
 
@@ -23,6 +24,16 @@ class TinyCNN extends nn.Module {
   fc = new nn.Linear(3 * 3 * 3, 4);
   forward(x: Tensor): Tensor {
     return this.fc.forward(this.conv.forward(x).relu().maxPool2d(2).flatten(1));
+  }
+}
+
+/** TinyCNN with a BatchNorm, trained in train mode: its running statistics are buffers the step writes */
+class TinyBNCNN extends nn.Module {
+  conv = new nn.Conv2d(2, 3, 3, { padding: 1 });
+  bn = new nn.BatchNorm2d(3);
+  fc = new nn.Linear(3 * 3 * 3, 4);
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(this.bn.forward(this.conv.forward(x)).relu().maxPool2d(2).flatten(1));
   }
 }
 
@@ -122,8 +133,9 @@ async function instantiateWithSharedHeap(wasm: Uint8Array, heap: Uint8Array | nu
   const { instance } = await WebAssembly.instantiate(Buffer.concat([wasm.subarray(0, 8), ...sections]));
   const memory = (instance.exports.memory as WebAssembly.Memory).buffer;
   if (heap) new Uint8Array(memory).set(heap, 2 ** 32 - heap.byteLength);
-  return { memory, trainStep: instance.exports.train_step as () => number };
+  return { memory, trainStep: instance.exports.train_step as () => number, init: instance.exports.init as (() => void) | undefined };
 }
+
 
 describe("freezing", () => {
   test("trainLastN: 1 updates only the classifier, drops the conv's gradient and state, and reports the bytes saved", async () => {
@@ -184,6 +196,59 @@ describe("freezing", () => {
     }
     const fc = (i: number) => { const p = manifests[i].parameters.find((s) => s.name === "fc.weight")!; return Array.from(new Float32Array(blobs[i].memory, p.offset, p.bytes / 4)); };
     assert.deepEqual(fc(0), fc(1), "the trained classifier is the same");
+  });
+
+  test("on wamr-flash no data segment holds what the step writes: init() copies it from flash, and calling it again starts over", async () => {
+    const model = new TinyBNCNN().train();
+    const opts: TrainingOptions = { inputs: { x: [4, 2, 6, 6] }, loss: "crossEntropy", optimizer: { type: "adam", lr: 0.01 }, freeze: ["conv"], ...fast };
+    const flash = await compileTraining(model, { ...opts, target: "wamr-flash" });
+    const scalar = await compileTraining(model, { ...opts, target: "wasm-scalar" });
+    const [tf, ts] = [flash.manifest.training!, scalar.manifest.training!];
+    const init = tf.init!;
+    assert.ok(init && !ts.init, "only the wamr-flash blob has init()");
+    const written = [...tf.parameters.filter((p) => !p.inFlash), ...tf.optimizerState, { name: "control", offset: tf.control.step, bytes: 8 }];
+    assert.ok(tf.parameters.some((p) => !p.trainable && !p.inFlash), "the moved running statistics stay in RAM");
+    for (const [from, to] of dataSegments(flash.wasm)) {
+      for (const w of written) assert.ok(to <= w.offset || from >= w.offset + w.bytes, `a data segment [${from}, ${to}) initialises ${w.name}`);
+    }
+    assert.ok(dataSegments(scalar.wasm).some(([from]) => from === ts.parameters[0].offset), "the wasm-scalar blob starts from its data segment");
+    // the image in flash holds the initial values, laid out as in RAM
+    const initial = model.stateDict();
+    const image = (offset: number, bytes: number) => flash.weights!.subarray(init.from - flash.manifest.weights.offset + offset - init.to, init.from - flash.manifest.weights.offset + offset - init.to + bytes);
+    for (const p of tf.parameters.filter((q) => !q.inFlash)) {
+      const want = initial[p.name].data as Float32Array;
+      assert.deepEqual(new Float32Array(image(p.offset, p.bytes).slice().buffer), want, `${p.name}'s initial values in flash`);
+    }
+
+    const blobs = await Promise.all([instantiateWithSharedHeap(flash.wasm, flash.weights), instantiateWithSharedHeap(scalar.wasm, null)]);
+    const f32 = (memory: ArrayBuffer, s: { offset: number; bytes: number }) => Array.from(new Float32Array(memory, s.offset, s.bytes / 4));
+    const fcWeight = tf.parameters.find((p) => p.name === "fc.weight")!;
+    assert.ok(f32(blobs[0].memory, fcWeight).every((v) => v === 0), "before the first call linear memory holds no weight");
+    const step = (b: Awaited<ReturnType<typeof instantiateWithSharedHeap>>, t: typeof tf, x: Float32Array, y: Int32Array) => {
+      const slot = (name: string) => t.inputs.find((s) => s.name === name)!.offset;
+      new Float32Array(b.memory, slot("x"), x.length).set(x);
+      new Int32Array(b.memory, slot("target"), y.length).set(y);
+      assert.equal(b.trainStep(), 0);
+      return [t.outputs.find((s) => s.name === "loss")!, t.outputs.find((s) => s.name === "output")!].flatMap((s) => f32(b.memory, s));
+    };
+    const state = (b: { memory: ArrayBuffer }, t: typeof tf) => Object.fromEntries([...t.parameters, ...t.optimizerState].map((p) => [p.name, f32(b.memory, p)]));
+    const batches = Array.from({ length: 3 }, () => [randn(4, 2, 6, 6).data as Float32Array, labels(4, 4).data as Int32Array] as const);
+    for (const [i, [x, y]] of batches.entries()) {
+      assert.deepEqual(step(blobs[0], tf, x, y), step(blobs[1], ts, x, y), `step ${i}: loss and output, wamr-flash against wasm-scalar`);
+      assert.deepEqual(state(blobs[0], tf), state(blobs[1], ts), `step ${i}: parameters, running statistics and Adam's moments`);
+    }
+    assert.notDeepEqual(f32(blobs[0].memory, fcWeight), Array.from(initial["fc.weight"].data as Float32Array), "training moved the classifier");
+
+    // init() again: the initial weights and statistics, step 0, the compiled learning rate, zero moments
+    blobs[0].init!();
+    for (const p of tf.parameters.filter((q) => !q.inFlash)) assert.deepEqual(f32(blobs[0].memory, p), Array.from(initial[p.name].data as Float32Array), `${p.name} after init()`);
+    for (const s of tf.optimizerState) assert.ok(f32(blobs[0].memory, s).every((v) => v === 0), `${s.name} after init()`);
+    assert.deepEqual(f32(blobs[0].memory, { offset: tf.control.step, bytes: 8 }), [0, Math.fround(0.01)]);
+    // a learning rate written after init() is kept: the next step is a fresh blob's first step at that rate
+    const fresh = await instantiateWithSharedHeap(scalar.wasm, null);
+    for (const [b, t] of [[blobs[0], tf], [fresh, ts]] as const) new Float32Array(b.memory, t.control.lr, 1)[0] = 0.005;
+    assert.deepEqual(step(blobs[0], tf, ...batches[0]), step(fresh, ts, ...batches[0]), "the first step after init()");
+    assert.deepEqual(state(blobs[0], tf), state(fresh, ts), "the state after init() and one step");
   });
 });
 

@@ -81,6 +81,13 @@ export interface TrainingManifest {
   /** f32 scalars: `step` counts completed steps; `lr` is the learning rate the next step uses (writable) */
   control: { step: number; lr: number };
   optimizer: Record<string, unknown>;
+  /**
+   * wamr-flash: linear memory holds no initial value (no data segment); the blob's `init()` export copies `bytes`
+   * from `from` in the shared heap (flash) to `to` (the parameters that are not in flash, then `control`) and zeroes
+   * the optimizer state (`zero`): a fresh start, again on every call. run() and train_step() call it first if it has
+   * not run, so a host that writes parameters or the learning rate before the first call calls init() first.
+   */
+  init?: { from: number; to: number; bytes: number; zero: { offset: number; bytes: number } };
 }
 
 export const MANIFEST_SECTION = "teenygrad.manifest";

@@ -4,8 +4,14 @@
  * heap). Built by targets/wamr/training.ts with model.h (teenygrad export-c) and train.h, which gives the training
  * inputs' and the loss's offsets and the ranges to send back (the parameters):
  *
- *   stdin:  u32 steps, then per step every training input's raw bytes in train.h's order
+ *   stdin:  u32 steps, u32 restart (the step before which init() runs again; UINT32_MAX: none), then per step every
+ *           training input's raw bytes in train.h's order
  *   stdout: per step i32 status and f32 loss (it stops after a non-zero status), then the ranges' bytes
+ *
+ * A wamr-flash blob has no data segment: what the step writes (trained parameters, moved buffers, step count and
+ * learning rate) starts as an image in the flash weights, which the blob's init() export copies into linear memory
+ * (run() and train_step() would call it on first use; calling it again starts training over). It is called once
+ * the weights are attached, as any embedding that writes the learning rate or parameters before the first step must.
  *   stderr: `train-model RAM: {"pool": P, "linearMemory": L, "stack": S}` as main.c's RUN_MODEL_REPORT_RAM build
  */
 #define _POSIX_C_SOURCE 200809L
@@ -32,12 +38,21 @@ static uint8_t *at(wasm_module_inst_t instance, uint32_t offset, uint32_t bytes)
     return wasm_runtime_addr_app_to_native(instance, offset);
 }
 
+/* init(), if the blob has one (wamr-flash): the written state from flash into linear memory, optimizer state zeroed */
+static int init(wasm_module_inst_t instance, wasm_exec_env_t exec_env) {
+    wasm_function_inst_t function = wasm_runtime_lookup_function(instance, "init");
+    if (function && !wasm_runtime_call_wasm_a(exec_env, function, 0, NULL, 0, NULL)) return fail("init() trapped", wasm_runtime_get_exception(instance));
+    return 0;
+}
+
 static int train(wasm_module_inst_t instance, wasm_exec_env_t exec_env) {
     wasm_function_inst_t step = wasm_runtime_lookup_function(instance, "train_step");
-    uint32_t steps;
+    uint32_t steps, restart;
     if (!step) return fail("the blob exports no train_step()", NULL);
-    if (fread(&steps, 4, 1, stdin) != 1) return fail("stdin ended before the step count", NULL);
+    if (fread(&steps, 4, 1, stdin) != 1 || fread(&restart, 4, 1, stdin) != 1) return fail("stdin ended before the step count", NULL);
+    if (init(instance, exec_env) != 0) return 1;
     for (uint32_t s = 0; s < steps; s++) {
+        if (s == restart && init(instance, exec_env) != 0) return 1;
         for (uint32_t i = 0; i < TRAIN_INPUT_COUNT; i++) {
             uint8_t *bytes = at(instance, train_inputs[i].offset, train_inputs[i].bytes);
             if (!bytes) return fail("a training input lies outside the blob's memory", NULL);

@@ -28,8 +28,11 @@ export interface WamrTraining {
 const slots = (name: string, list: TensorSlot[]) =>
   [`static const struct { uint32_t offset, bytes; } ${name}[${Math.max(list.length, 1)}] = {`, ...list.map((s) => `    {${s.offset}u, ${s.bytes}u}, /* ${s.name} */`), "};"];
 
-/** Builds train.c for this blob and runs one train_step() per batch (in the training inputs' order). */
-export async function trainInWamr(sources: WamrSources, wasm: Uint8Array, manifest: Manifest, weights: Uint8Array | null, batches: Record<string, TypedArray>[]): Promise<WamrTraining> {
+/**
+ * Builds train.c for this blob and runs one train_step() per batch (in the training inputs' order), after init() if the
+ * blob has one (wamr-flash); `restartAt`: the step before which init() runs again, starting training over.
+ */
+export async function trainInWamr(sources: WamrSources, wasm: Uint8Array, manifest: Manifest, weights: Uint8Array | null, batches: Record<string, TypedArray>[], opts: { restartAt?: number } = {}): Promise<WamrTraining> {
   const training = manifest.training ?? fail("trainInWamr: not a training blob");
   const trained = training.parameters.filter((p) => p.trainable);
   const loss = training.outputs.find((s) => s.name === "loss") ?? fail("trainInWamr: the blob has no loss output");
@@ -44,7 +47,7 @@ export async function trainInWamr(sources: WamrSources, wasm: Uint8Array, manife
     const executable = join(dir, "train-model");
     const library = await buildWamrLibrary(sources);
     execFileSync("cc", ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", dir, "-I", join(sources.root, "core", "iwasm", "include"), TRAIN_C, library, "-lm", "-ldl", "-lpthread", "-o", executable], { stdio: "pipe" });
-    const parts: Uint8Array[] = [new Uint8Array(Uint32Array.of(batches.length).buffer)];
+    const parts: Uint8Array[] = [new Uint8Array(Uint32Array.of(batches.length, opts.restartAt ?? 0xffffffff).buffer)];
     for (const batch of batches) {
       for (const slot of training.inputs) {
         const t = batch[slot.name] ?? fail(`trainInWamr: a batch has no '${slot.name}'`);
