@@ -519,7 +519,7 @@ function qpointwise(
   // scalar: 4 channels x 4 pixels in 16 accumulators, so each loaded input and weight is used 4 times; the
   // channels' requantization constants computed once
   if (P >= 4 && C > 0) {
-    const wStep = <usize>C;
+    const wStep = <usize>C, wStep2 = wStep << 1, wStep3 = wStep2 + wStep;
     for (; oc + 4 <= OC; oc += 4) {
       const w0 = w + <usize>(oc * C), wEnd = w0 + wStep;
       const b0 = foldedBias(w0, bias, oc, C, inZp), b1 = foldedBias(w0 + wStep, bias, oc + 1, C, inZp);
@@ -540,9 +540,9 @@ function qpointwise(
           a00 += x0 * wv; a01 += x1 * wv; a02 += x2 * wv; a03 += x3 * wv;
           wv = <i32>load<i8>(wc + wStep);
           a10 += x0 * wv; a11 += x1 * wv; a12 += x2 * wv; a13 += x3 * wv;
-          wv = <i32>load<i8>(wc + 2 * wStep);
+          wv = <i32>load<i8>(wc + wStep2);
           a20 += x0 * wv; a21 += x1 * wv; a22 += x2 * wv; a23 += x3 * wv;
-          wv = <i32>load<i8>(wc + 3 * wStep);
+          wv = <i32>load<i8>(wc + wStep3);
           a30 += x0 * wv; a31 += x1 * wv; a32 += x2 * wv; a33 += x3 * wv;
           xr += <usize>xStride;
         } while (++wc < wEnd);

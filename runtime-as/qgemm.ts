@@ -31,7 +31,7 @@ export function qfullyConnected(
     }
     if (!ASC_FEATURE_SIMD && K > 0) {
       // scalar: 4 units share each input, its zero point taken off once
-      const step = <usize>K, xEnd = xr + step;
+      const step = <usize>K, step2 = step << 1, step3 = step2 + step, xEnd = xr + step;
       for (; n + 4 <= N; n += 4) {
         let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         let xk = xr, wk = w + <usize>(n * K);
@@ -39,14 +39,14 @@ export function qfullyConnected(
           const xv = <i32>load<i8>(xk) - inZp;
           a0 += xv * <i32>load<i8>(wk);
           a1 += xv * <i32>load<i8>(wk + step);
-          a2 += xv * <i32>load<i8>(wk + 2 * step);
-          a3 += xv * <i32>load<i8>(wk + 3 * step);
+          a2 += xv * <i32>load<i8>(wk + step2);
+          a3 += xv * <i32>load<i8>(wk + step3);
           wk++;
         } while (++xk < xEnd);
-        finish(xr, 0, bias, rq, yr, n, K, K, a0, inZp, outZp, lo, hi, roundUp);
-        finish(xr, 0, bias, rq, yr, n + 1, K, K, a1, inZp, outZp, lo, hi, roundUp);
-        finish(xr, 0, bias, rq, yr, n + 2, K, K, a2, inZp, outZp, lo, hi, roundUp);
-        finish(xr, 0, bias, rq, yr, n + 3, K, K, a3, inZp, outZp, lo, hi, roundUp);
+        for (let j = 0; j < 4; j++) {
+          const acc = j == 0 ? a0 : j == 1 ? a1 : j == 2 ? a2 : a3;
+          storeRequantized(yr + <usize>(n + j), acc + (bias == 0 ? 0 : load<i32>(bias + (<usize>(n + j) << 2))), rq + (<usize>(n + j) << 3), outZp, lo, hi, roundUp);
+        }
       }
     }
     for (; n < N; n++) finish(xr, w + <usize>(n * K), bias, rq, yr, n, 0, K, 0, inZp, outZp, lo, hi, roundUp);
