@@ -5,7 +5,7 @@
 // the best closed entry, Plumerai); and each image's flash and RAM split by owner. Every image is built with the
 // board's whole memory (4 MB + 4 MB) so that every model runs (the pool and the sizes do not depend on the budget);
 // "fits" says whether it would fit the default budget (256 KB RAM, 1 MB flash) and issue 10's 64 KB / 256 KB; beside
-// them, what WAMR's pool, the C stack and newlib's heap were sized to and what the run used. With LLVM's development files (llvm-16-dev or newer), also WAMR's AOT code from
+// them, what WAMR's pool, the C stack and newlib's heap were sized to and what the run used. With LLVM's development files (llvm-15-dev or newer; npm run mcu installs them and builds wamrc), also WAMR's AOT code from
 // wamrc for the Cortex-M4 in the same firmware, and on this machine the fast interpreter and x86-64 AOT code timed
 // through the same C embedding (best of 3 runs), for the AOT/interpreter ratio here.
 // Run: npm run bench:mcu [-- --models kws,ad,ic,vww] (default kws,ad: IC and VWW take minutes each in the interpreter)
@@ -119,7 +119,7 @@ for (const r of rows) {
   const host = r.host ? `${`${r.host.interpreter.toFixed(1)} ms`.padStart(10)} ${`${r.host.aot.toFixed(1)} ms`.padStart(8)} ${`${(r.host.interpreter / r.host.aot).toFixed(1)}×`.padStart(6)}` : `${"-".padStart(10)} ${"-".padStart(8)} ${"-".padStart(6)}`;
   console.log(`${r.model.file.padEnd(28)} ${r.interpreter.instructions.toLocaleString("en-US").padStart(14)} ${ms(r.interpreter.instructions).padStart(10)} ${(r.aot ? r.aot.instructions.toLocaleString("en-US") : "-").padStart(13)} ${(r.aot ? ms(r.aot.instructions) : "-").padStart(10)}  ${ref.tflm.toFixed(2).padStart(11)} ${ref.plumerai.toFixed(2).padStart(9)}  ${`${(Number(ms(best.instructions)) / ref.tflm).toFixed(1)}×`.padStart(8)}  ${host}  ${r.identical ? "yes" : "NO"}`);
 }
-if (!withAot) console.log("(no AOT: install Debian's llvm-16-dev or newer to build wamrc)");
+if (!withAot) console.log("(no AOT: npm run mcu installs Debian's llvm-15-dev and builds wamrc)");
 const KWS_GOAL = { ram: 64 * 1024, flash: 256 * 1024 };
 console.log(`\nimage sizes in KiB, total = WAMR + C library + embedding + model (flash: the blob or its AOT module, and the weights; RAM: its linear memory); fits = within ${kib(board.ram.bytes)} KiB RAM and ${kib(board.flash.bytes)} KiB flash, and within issue 10's ${kib(KWS_GOAL.ram)} / ${kib(KWS_GOAL.flash)} KiB`);
 console.log(`WAMR's pool: the most WAMR had allocated / the pool targets/mcu/pool.ts computed (linear memory + module + stack + allocator and margin); C stack and newlib heap: used / reserved`);

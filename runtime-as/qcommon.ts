@@ -70,3 +70,35 @@
   const threshold = i32x4.sub(i32x4.splat(mask >> 1), i32x4.shr_s(high, 31));
   return i32x4.sub(quotient, i32x4.gt_s(v128.and(high, i32x4.splat(mask)), threshold));
 }
+
+// The scalar kernels' requantization with one channel's constants hoisted out of its loop over outputs (the
+// same value as storeRequantized): x·M is t = (x << left)·multiplier + 2^30 shifted right by 31 + right, with
+// both nudges and the ties-away adjustment folded into one of two constants picked by the sign of t.
+
+/** the left shift of the channel's (multiplier, shift) at rq */
+@inline export function requantLeft(rq: usize): i32 {
+  return max(0, load<i32>(rq, 4));
+}
+
+/** the right shift: 31 + the channel's right shift */
+@inline export function requantBits(rq: usize): i64 {
+  return <i64>(31 + max(0, -load<i32>(rq, 4)));
+}
+
+/** what is added to (x << left)·multiplier when t is not negative (`negative` false) or negative */
+@inline export function requantNudge(rq: usize, roundUp: bool, negative: bool): i64 {
+  const right = max(0, -load<i32>(rq, 4));
+  return (<i64>1 << 30) + shiftNudge(right) - (negative ? negativeAdjust(right, roundUp) : 0);
+}
+
+/** multiplyByQuantizedMultiplier(x, ·) on the channel's hoisted constants */
+@inline export function requantize(x: i32, left: i32, multiplier: i64, bits: i64, nudge: i64, negativeNudge: i64): i32 {
+  const product = <i64>(x << left) * multiplier;
+  // t = product + 2^30 < 0
+  return <i32>((product + (product < -(<i64>1 << 30) ? negativeNudge : nudge)) >> bits);
+}
+
+/** storeRequantized on the channel's hoisted constants */
+@inline export function storeRequantizedWith(y: usize, acc: i32, left: i32, multiplier: i64, bits: i64, nudge: i64, negativeNudge: i64, outZp: i32, lo: i32, hi: i32): void {
+  store<i8>(y, <i8>min(hi, max(lo, requantize(acc, left, multiplier, bits, nudge, negativeNudge) + outZp)));
+}

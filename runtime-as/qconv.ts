@@ -6,7 +6,7 @@
 // window and at least 4 output channels per group run as im2col tiles (`tile` pixels, in `columns`) through the
 // 1x1 kernel, whose 4-channel tiles share every input load (any stride, however narrow the rows).
 import { ceilDiv, floorDiv } from "./common";
-import { storeRequantized, storeRequantized8 } from "./qcommon";
+import { requantBits, requantLeft, requantNudge, storeRequantized, storeRequantized8, storeRequantizedWith } from "./qcommon";
 
 export function qconv2d(
   x: usize, w: usize, bias: usize, rq: usize, y: usize,
@@ -86,6 +86,8 @@ export function qconv2d(
       const wo = w + <usize>(oc * taps);
       const b = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
       const rqo = rq + (<usize>oc << 3);
+      const left = requantLeft(rqo), multiplier = <i64>load<i32>(rqo), bits = requantBits(rqo);
+      const nudge = requantNudge(rqo, roundUp, false), negativeNudge = requantNudge(rqo, roundUp, true);
       for (let oh = 0; oh < OH; oh++) {
         const ihTop = oh * SH - PH;
         const khLo = max(0, ceilDiv(-ihTop, DH));
@@ -120,7 +122,7 @@ export function qconv2d(
           }
         } else {
           for (let o = 0; o < OW; o++) {
-            storeRequantized(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), rqo, outZp, lo, hi, roundUp);
+            storeRequantizedWith(yr + <usize>o, windowSum(xc, wo, b, Cg, H, W, KH, KW, ihTop, khLo, khHi, o * SW - PW, DH, DW, inZp), left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
           }
         }
       }
@@ -222,9 +224,11 @@ function depthwiseRows2(
 }
 
 /**
- * One 3x3 depthwise channel in the scalar build (what microcontroller interpreters run): inside the input, the nine
- * weights in locals, the zero point folded into the bias and each output nine loads at fixed offsets; the border
- * outputs through windowSum.
+ * One 3x3 depthwise channel in the scalar build (what microcontroller interpreters run), with no test per tap: each
+ * output row reads three input rows, a row outside the input read as one inside it with its three weights zeroed
+ * (the zero point folded into the bias over the weights left), so the columns whose three taps lie inside the row
+ * are nine loads at fixed offsets; the border columns test each of their three columns once. The requantization's
+ * constants are the channel's, computed once.
  */
 function depthwise3x3Scalar(
   xc: usize, wo: usize, b: i32, rqo: usize, yc: usize, H: i32, W: i32, OH: i32, OW: i32, SH: i32, SW: i32,
@@ -233,30 +237,76 @@ function depthwise3x3Scalar(
   const w0 = <i32>load<i8>(wo), w1 = <i32>load<i8>(wo, 1), w2 = <i32>load<i8>(wo, 2);
   const w3 = <i32>load<i8>(wo, 3), w4 = <i32>load<i8>(wo, 4), w5 = <i32>load<i8>(wo, 5);
   const w6 = <i32>load<i8>(wo, 6), w7 = <i32>load<i8>(wo, 7), w8 = <i32>load<i8>(wo, 8);
-  const folded = b - inZp * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
+  const left = requantLeft(rqo), multiplier = <i64>load<i32>(rqo), bits = requantBits(rqo);
+  const nudge = requantNudge(rqo, roundUp, false), negativeNudge = requantNudge(rqo, roundUp, true);
   // output columns whose three taps lie inside the row
   const owLo = min(OW, max(0, ceilDiv(PW, SW))), owHi = min(OW - 1, floorDiv(W - 3 + PW, SW));
-  const rowStep = <usize>(DH * W);
   for (let oh = 0; oh < OH; oh++) {
     const ihTop = oh * SH - PH;
     const khLo = max(0, ceilDiv(-ihTop, DH)), khHi = min(2, floorDiv(H - 1 - ihTop, DH));
     const yr = yc + <usize>(oh * OW);
-    const rowsInside = khLo == 0 && khHi == 2;
-    for (let ow = 0; ow < OW; ow++) {
-      if (rowsInside && ow == owLo) {
-        let r0 = xc + <usize>(ihTop * W + owLo * SW - PW);
-        for (; ow <= owHi; ow++, r0 += <usize>SW) {
-          const r1 = r0 + rowStep, r2 = r1 + rowStep;
-          let acc = folded + <i32>load<i8>(r0) * w0 + <i32>load<i8>(r0, 1) * w1 + <i32>load<i8>(r0, 2) * w2;
-          acc += <i32>load<i8>(r1) * w3 + <i32>load<i8>(r1, 1) * w4 + <i32>load<i8>(r1, 2) * w5;
-          acc += <i32>load<i8>(r2) * w6 + <i32>load<i8>(r2, 1) * w7 + <i32>load<i8>(r2, 2) * w8;
-          storeRequantized(yr + <usize>ow, acc, rqo, outZp, lo, hi, roundUp);
-        }
-        if (ow >= OW) break;
-      }
-      storeRequantized(yr + <usize>ow, windowSum(xc, wo, b, 1, H, W, 3, 3, ihTop, khLo, khHi, ow * SW - PW, DH, 1, inZp), rqo, outZp, lo, hi, roundUp);
+    if (khLo > khHi) {
+      // no row of the window inside the input: the bias alone
+      for (let ow = 0; ow < OW; ow++) storeRequantizedWith(yr + <usize>ow, b, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+      continue;
+    }
+    const top = xc + <usize>(ihTop * W), inside = top + <usize>(khLo * DH * W);
+    const in0 = khLo == 0, in1 = khLo <= 1 && khHi >= 1, in2 = khHi == 2;
+    const r0 = in0 ? top : inside, r1 = in1 ? top + <usize>(DH * W) : inside, r2 = in2 ? top + <usize>(2 * DH * W) : inside;
+    const v0 = in0 ? w0 : 0, v1 = in0 ? w1 : 0, v2 = in0 ? w2 : 0;
+    const v3 = in1 ? w3 : 0, v4 = in1 ? w4 : 0, v5 = in1 ? w5 : 0;
+    const v6 = in2 ? w6 : 0, v7 = in2 ? w7 : 0, v8 = in2 ? w8 : 0;
+    // the rows' weights summed per column, for the zero point of the columns a border output keeps
+    const s0 = v0 + v3 + v6, s1 = v1 + v4 + v7, s2 = v2 + v5 + v8;
+    let ow = 0;
+    for (; ow < owLo; ow++) {
+      const acc = borderSum(r0, r1, r2, ow * SW - PW, W, b, inZp, v0, v1, v2, v3, v4, v5, v6, v7, v8, s0, s1, s2);
+      storeRequantizedWith(yr + <usize>ow, acc, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+    }
+    if (ow <= owHi) {
+      const folded = b - inZp * (s0 + s1 + s2);
+      const step = <usize>SW, at = <usize>(ow * SW - PW);
+      let x0 = r0 + at, x1 = r1 + at, x2 = r2 + at;
+      const end = yr + <usize>(owHi + 1);
+      let yo = yr + <usize>ow;
+      do {
+        let acc = folded + <i32>load<i8>(x0) * v0 + <i32>load<i8>(x0, 1) * v1 + <i32>load<i8>(x0, 2) * v2;
+        acc += <i32>load<i8>(x1) * v3 + <i32>load<i8>(x1, 1) * v4 + <i32>load<i8>(x1, 2) * v5;
+        acc += <i32>load<i8>(x2) * v6 + <i32>load<i8>(x2, 1) * v7 + <i32>load<i8>(x2, 2) * v8;
+        storeRequantizedWith(yo, acc, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+        x0 += step; x1 += step; x2 += step;
+      } while (++yo < end);
+      ow = owHi + 1;
+    }
+    for (; ow < OW; ow++) {
+      const acc = borderSum(r0, r1, r2, ow * SW - PW, W, b, inZp, v0, v1, v2, v3, v4, v5, v6, v7, v8, s0, s1, s2);
+      storeRequantizedWith(yr + <usize>ow, acc, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
     }
   }
+}
+
+/** depthwise3x3Scalar's border output at input column iwLeft: its three columns, those inside the row. */
+@inline function borderSum(
+  r0: usize, r1: usize, r2: usize, iwLeft: i32, W: i32, b: i32, inZp: i32,
+  v0: i32, v1: i32, v2: i32, v3: i32, v4: i32, v5: i32, v6: i32, v7: i32, v8: i32, s0: i32, s1: i32, s2: i32,
+): i32 {
+  let acc = b, kept = 0;
+  if (<u32>iwLeft < <u32>W) {
+    const at = <usize>iwLeft;
+    acc += <i32>load<i8>(r0 + at) * v0 + <i32>load<i8>(r1 + at) * v3 + <i32>load<i8>(r2 + at) * v6;
+    kept = s0;
+  }
+  if (<u32>(iwLeft + 1) < <u32>W) {
+    const at = <usize>(iwLeft + 1);
+    acc += <i32>load<i8>(r0 + at) * v1 + <i32>load<i8>(r1 + at) * v4 + <i32>load<i8>(r2 + at) * v7;
+    kept += s1;
+  }
+  if (<u32>(iwLeft + 2) < <u32>W) {
+    const at = <usize>(iwLeft + 2);
+    acc += <i32>load<i8>(r0 + at) * v2 + <i32>load<i8>(r1 + at) * v5 + <i32>load<i8>(r2 + at) * v8;
+    kept += s2;
+  }
+  return acc - inZp * kept;
 }
 
 /**
@@ -466,46 +516,55 @@ function qpointwise(
       }
     }
   }
-  // scalar: 4 channels x 4 pixels in 16 accumulators, so each loaded input and weight is used 4 times
-  if (P >= 4) {
+  // scalar: 4 channels x 4 pixels in 16 accumulators, so each loaded input and weight is used 4 times; the
+  // channels' requantization constants computed once
+  if (P >= 4 && C > 0) {
+    const wStep = <usize>C, wStep2 = wStep << 1, wStep3 = wStep2 + wStep;
     for (; oc + 4 <= OC; oc += 4) {
-      const w0 = w + <usize>(oc * C), w1 = w0 + <usize>C, w2 = w1 + <usize>C, w3 = w2 + <usize>C;
-      const b0 = foldedBias(w0, bias, oc, C, inZp), b1 = foldedBias(w1, bias, oc + 1, C, inZp);
-      const b2 = foldedBias(w2, bias, oc + 2, C, inZp), b3 = foldedBias(w3, bias, oc + 3, C, inZp);
+      const w0 = w + <usize>(oc * C), wEnd = w0 + wStep;
+      const b0 = foldedBias(w0, bias, oc, C, inZp), b1 = foldedBias(w0 + wStep, bias, oc + 1, C, inZp);
+      const b2 = foldedBias(w0 + 2 * wStep, bias, oc + 2, C, inZp), b3 = foldedBias(w0 + 3 * wStep, bias, oc + 3, C, inZp);
+      const rq0 = rq + (<usize>oc << 3), rq1 = rq0 + 8, rq2 = rq0 + 16, rq3 = rq0 + 24;
+      const l0 = requantLeft(rq0), m0 = <i64>load<i32>(rq0), s0 = requantBits(rq0), n0 = requantNudge(rq0, roundUp, false), q0 = requantNudge(rq0, roundUp, true);
+      const l1 = requantLeft(rq1), m1 = <i64>load<i32>(rq1), s1 = requantBits(rq1), n1 = requantNudge(rq1, roundUp, false), q1 = requantNudge(rq1, roundUp, true);
+      const l2 = requantLeft(rq2), m2 = <i64>load<i32>(rq2), s2 = requantBits(rq2), n2 = requantNudge(rq2, roundUp, false), q2 = requantNudge(rq2, roundUp, true);
+      const l3 = requantLeft(rq3), m3 = <i64>load<i32>(rq3), s3 = requantBits(rq3), n3 = requantNudge(rq3, roundUp, false), q3 = requantNudge(rq3, roundUp, true);
       for (let tile = 0; tile < P; tile += 4) {
         const p = min(tile, P - 4);
         let a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
         let a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
-        for (let c = 0; c < C; c++) {
-          const xr = x + <usize>(c * xStride + p);
+        let xr = x + <usize>p, wc = w0;
+        do {
           const x0 = <i32>load<i8>(xr), x1 = <i32>load<i8>(xr, 1), x2 = <i32>load<i8>(xr, 2), x3 = <i32>load<i8>(xr, 3);
-          let wc = <i32>load<i8>(w0 + <usize>c);
-          a00 += x0 * wc; a01 += x1 * wc; a02 += x2 * wc; a03 += x3 * wc;
-          wc = <i32>load<i8>(w1 + <usize>c);
-          a10 += x0 * wc; a11 += x1 * wc; a12 += x2 * wc; a13 += x3 * wc;
-          wc = <i32>load<i8>(w2 + <usize>c);
-          a20 += x0 * wc; a21 += x1 * wc; a22 += x2 * wc; a23 += x3 * wc;
-          wc = <i32>load<i8>(w3 + <usize>c);
-          a30 += x0 * wc; a31 += x1 * wc; a32 += x2 * wc; a33 += x3 * wc;
-        }
-        storeRequantized4(y + <usize>(oc * yStride + p), a00, a01, a02, a03, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 1) * yStride + p), a10, a11, a12, a13, rq + (<usize>(oc + 1) << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 2) * yStride + p), a20, a21, a22, a23, rq + (<usize>(oc + 2) << 3), outZp, lo, hi, roundUp);
-        storeRequantized4(y + <usize>((oc + 3) * yStride + p), a30, a31, a32, a33, rq + (<usize>(oc + 3) << 3), outZp, lo, hi, roundUp);
+          let wv = <i32>load<i8>(wc);
+          a00 += x0 * wv; a01 += x1 * wv; a02 += x2 * wv; a03 += x3 * wv;
+          wv = <i32>load<i8>(wc + wStep);
+          a10 += x0 * wv; a11 += x1 * wv; a12 += x2 * wv; a13 += x3 * wv;
+          wv = <i32>load<i8>(wc + wStep2);
+          a20 += x0 * wv; a21 += x1 * wv; a22 += x2 * wv; a23 += x3 * wv;
+          wv = <i32>load<i8>(wc + wStep3);
+          a30 += x0 * wv; a31 += x1 * wv; a32 += x2 * wv; a33 += x3 * wv;
+          xr += <usize>xStride;
+        } while (++wc < wEnd);
+        const yr = y + <usize>(oc * yStride + p), yStep = <usize>yStride;
+        storeRequantized4(yr, a00, a01, a02, a03, l0, m0, s0, n0, q0, outZp, lo, hi);
+        storeRequantized4(yr + yStep, a10, a11, a12, a13, l1, m1, s1, n1, q1, outZp, lo, hi);
+        storeRequantized4(yr + 2 * yStep, a20, a21, a22, a23, l2, m2, s2, n2, q2, outZp, lo, hi);
+        storeRequantized4(yr + 3 * yStep, a30, a31, a32, a33, l3, m3, s3, n3, q3, outZp, lo, hi);
       }
     }
   }
-  for (; oc < OC; oc++) {
-    for (let p = 0; p < P; p++) pointwiseScalar(x, xStride, w, bias, rq, y, yStride, C, oc, p, inZp, outZp, lo, hi, roundUp);
-  }
+  for (; oc < OC; oc++) pointwiseScalar(x, xStride, w, bias, rq, y, yStride, C, oc, P, inZp, outZp, lo, hi, roundUp);
 }
 
-/** Four consecutive outputs of one channel. */
-@inline function storeRequantized4(y: usize, a0: i32, a1: i32, a2: i32, a3: i32, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
-  storeRequantized(y, a0, rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 1, a1, rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 2, a2, rq, outZp, lo, hi, roundUp);
-  storeRequantized(y + 3, a3, rq, outZp, lo, hi, roundUp);
+/** Four consecutive outputs of one channel, on its hoisted requantization constants. */
+@inline function storeRequantized4(
+  y: usize, a0: i32, a1: i32, a2: i32, a3: i32, left: i32, multiplier: i64, bits: i64, nudge: i64, negativeNudge: i64, outZp: i32, lo: i32, hi: i32,
+): void {
+  storeRequantizedWith(y, a0, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+  storeRequantizedWith(y + 1, a1, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+  storeRequantizedWith(y + 2, a2, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+  storeRequantizedWith(y + 3, a3, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
 }
 
 /** bias − inZp·Σ w[oc, ·]: the accumulator's start when the inputs go in without their zero point. */
@@ -520,11 +579,18 @@ function qpointwise(
   return i16x8.extend_low_i8x16_s(i16x8.splat(load<i16>(wr)));
 }
 
-@inline function pointwiseScalar(
-  x: usize, xStride: i32, w: usize, bias: usize, rq: usize, y: usize, yStride: i32, C: i32, oc: i32, p: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
+/** Output channel oc's P pixels one at a time (the channels past the last block of 4, planes under 4 pixels). */
+function pointwiseScalar(
+  x: usize, xStride: i32, w: usize, bias: usize, rq: usize, y: usize, yStride: i32, C: i32, oc: i32, P: i32, inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
-  let acc = bias == 0 ? 0 : load<i32>(bias + (<usize>oc << 2));
+  const rqo = rq + (<usize>oc << 3);
+  const left = requantLeft(rqo), multiplier = <i64>load<i32>(rqo), bits = requantBits(rqo);
+  const nudge = requantNudge(rqo, roundUp, false), negativeNudge = requantNudge(rqo, roundUp, true);
   const wr = w + <usize>(oc * C);
-  for (let c = 0; c < C; c++) acc += (<i32>load<i8>(x + <usize>(c * xStride + p)) - inZp) * <i32>load<i8>(wr + <usize>c);
-  storeRequantized(y + <usize>(oc * yStride + p), acc, rq + (<usize>oc << 3), outZp, lo, hi, roundUp);
+  const start = foldedBias(wr, bias, oc, C, inZp);
+  for (let p = 0; p < P; p++) {
+    let acc = start;
+    for (let c = 0; c < C; c++) acc += <i32>load<i8>(x + <usize>(c * xStride + p)) * <i32>load<i8>(wr + <usize>c);
+    storeRequantizedWith(y + <usize>(oc * yStride + p), acc, left, multiplier, bits, nudge, negativeNudge, outZp, lo, hi);
+  }
 }

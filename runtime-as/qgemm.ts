@@ -1,6 +1,6 @@
 // int8 fully connected: y[M, N] = requantize(bias + (x[M, K] − inZp) · w[N, K]ᵀ). The weights stay in
 // TFLite's [units, inputs] order, so every output is a dot product of two contiguous int8 rows:
-// i32x4.dot_i16x8_s on 8 inputs at a time, 4 units sharing each input load.
+// i32x4.dot_i16x8_s on 8 inputs at a time (scalar: one), 4 units sharing each input load.
 import { storeRequantized } from "./qcommon";
 
 export function qfullyConnected(
@@ -27,6 +27,26 @@ export function qfullyConnected(
         finish(xr, w1, bias, rq, yr, n + 1, K8, K, horizontalSum(a1), inZp, outZp, lo, hi, roundUp);
         finish(xr, w2, bias, rq, yr, n + 2, K8, K, horizontalSum(a2), inZp, outZp, lo, hi, roundUp);
         finish(xr, w3, bias, rq, yr, n + 3, K8, K, horizontalSum(a3), inZp, outZp, lo, hi, roundUp);
+      }
+    }
+    if (!ASC_FEATURE_SIMD && K > 0) {
+      // scalar: 4 units share each input, its zero point taken off once
+      const step = <usize>K, step2 = step << 1, step3 = step2 + step, xEnd = xr + step;
+      for (; n + 4 <= N; n += 4) {
+        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        let xk = xr, wk = w + <usize>(n * K);
+        do {
+          const xv = <i32>load<i8>(xk) - inZp;
+          a0 += xv * <i32>load<i8>(wk);
+          a1 += xv * <i32>load<i8>(wk + step);
+          a2 += xv * <i32>load<i8>(wk + step2);
+          a3 += xv * <i32>load<i8>(wk + step3);
+          wk++;
+        } while (++xk < xEnd);
+        for (let j = 0; j < 4; j++) {
+          const acc = j == 0 ? a0 : j == 1 ? a1 : j == 2 ? a2 : a3;
+          storeRequantized(yr + <usize>(n + j), acc + (bias == 0 ? 0 : load<i32>(bias + (<usize>(n + j) << 2))), rq + (<usize>(n + j) << 3), outZp, lo, hi, roundUp);
+        }
       }
     }
     for (; n < N; n++) finish(xr, w + <usize>(n * K), bias, rq, yr, n, 0, K, 0, inZp, outZp, lo, hi, roundUp);

@@ -1,5 +1,5 @@
 /**
- * WAMR ahead of time (Node only): wamrc built from the vendored sources against Debian's LLVM (llvm-16-dev or
+ * WAMR ahead of time (Node only): wamrc built from the vendored sources against Debian's LLVM (llvm-15-dev or
  * newer), which compiles a blob for the board's core (thumbv7em) or for this machine (x86-64); and a host build
  * of the C embedding with WAMR's interpreter or AOT runtime, which times run() on this machine so that the
  * AOT/interpreter ratio is measured here too. Both are built on first use and cached under the teenygrad cache.
@@ -26,7 +26,7 @@ const WAMRC_C = join(HERE, "wamrc", "wamrc.c");
 const HOST_C = join(HERE, "wamrc", "host.c");
 const FIRMWARE_C = join(HERE, "firmware", "firmware.c");
 const LLVM_VERSIONS = [19, 18, 17, 16, 15];
-export const LLVM_PACKAGES = "llvm-16-dev (or llvm-15-dev … llvm-19-dev), g++";
+export const LLVM_PACKAGES = "llvm-15-dev (or llvm-16-dev … llvm-19-dev) and g++, which npm run mcu installs";
 
 const run = promisify(execFile);
 

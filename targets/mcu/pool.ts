@@ -7,13 +7,17 @@
  * - the linear memory: WAMR trims a memory that never grows to __heap_base rounded up to 8 bytes (the blob's
  *   arena and static data; WASM_ENABLE_SHRUNK_MEMORY), and the platform's page is 8 bytes, so it is exactly that;
  * - the execution environment: the interpreter's stack (main.c's, the compiler's MODEL_STACK_BYTES) and its header;
- * - the interpreter's module and instance: the code rewritten for the fast interpreter dominates (5.4 bytes per
- *   wasm instruction on KWS, AD, IC and the streaming wake word, 4.6 on VWW), and the loader's temporaries, freed
- *   before the instance is made, leave holes that the linear memory and the stack do not fit in: the pool must
- *   reach as far as the highest block, which over those five models lies within 6.25 bytes per instruction +
- *   2 KiB beyond the linear memory and the stack (0.6 to 2.6 KiB to spare); plus copies of the data segments (a
- *   wasm-scalar blob's weights, which WAMR copies because the blob is read-only: AD's 278 KiB leave 0.8 KiB more
- *   of holes, 0.8 KiB to spare);
+ * - the interpreter's module and instance: the code rewritten for the fast interpreter dominates (a handler and
+ *   2-byte operand offsets per operation; local.get and constants emit no code of their own but their consumers'
+ *   offsets, and a local.set after an operation none), and the loader's temporaries, freed before the instance is
+ *   made, leave holes (1.3 to 6.0 KiB) that the linear memory and the stack do not fit in: the pool must reach as
+ *   far as the highest block. That reach, found as the smallest pool each model boots and runs in, lies 25.2 KiB
+ *   beyond the linear memory and the stack for KWS's 4431 instructions, 4.9 for AD's 540, 27.2 for the streaming
+ *   wake word's 4715, 29.4 for IC's 5210 and 31.5 for VWW's 5474: within 5.5 bytes per instruction + 2.25 KiB on
+ *   each (0.1 to 0.9 KiB to spare). Per instruction it is below what it was before the compact kernels kept their
+ *   requantization constants in locals (6.25 B + 2 KiB then): a local.get costs the count one instruction and the
+ *   rewritten code nothing. Plus copies of the data segments (a wasm-scalar blob's weights, which WAMR copies
+ *   because the blob is read-only: AD's 278 KiB leave 0.8 KiB more of holes);
  * - the AOT module: its machine code, copied to RAM to be relocated, with the PLT of WAMR's runtime helpers
  *   (20 bytes each) and the same structures: within the AOT file's size + 6 KiB on every model (0.3 to 0.9 KiB to
  *   spare);
@@ -36,8 +40,8 @@ export const WAMR_MCU_COSTS = {
   /** WASMExecEnv in front of the interpreter stack (72 with the AOT runtime) */
   execEnvBytes: { interpreter: 64, aot: 72 },
   /** the fast interpreter's module, instance and the loader's holes: per wasm instruction, and beyond that */
-  interpreterBytesPerInstruction: 6.25,
-  interpreterFixedBytes: 2048,
+  interpreterBytesPerInstruction: 5.5,
+  interpreterFixedBytes: 2304,
   /** the AOT module beyond its file's bytes: the PLT and the structures */
   aotFixedBytes: 6 * 1024,
   marginBytes: 512,

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { compile, loadBlob, nn, Tensor, Generator } from "../../compiler/index.js";
 import type { CompileResult } from "../../compiler/compile.js";
 import { traceModule } from "../../compiler/tensor/nn.js";
+import { SECTION, splitSections } from "../../compiler/codegen/build.js";
+import { slotViews } from "../../compiler/host/loader.js";
+import type { TypedArray } from "../../compiler/ir/dtype.js";
 
 /** Fresh random inputs every run; the seed is printed so a failure can be replayed (TEST_SEED=…). */
 export const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1e9);
@@ -17,6 +20,23 @@ export class FnModule extends nn.Module {
   forward(...xs: Tensor[]) {
     return this.fn(...xs);
   }
+}
+
+/**
+ * A wamr-flash blob (its weights in WAMR's shared heap, on the compact int8 kernels) run in Node as WAMR maps it:
+ * the memory widened to the whole 4 GiB address space (reserved, not committed) and the weights copied to its top,
+ * where the code reads them.
+ */
+async function runWithSharedHeap(res: CompileResult, inputs: Record<string, TypedArray>): Promise<Record<string, TypedArray>> {
+  const fullMemory = Uint8Array.from([SECTION.memory, 8, 1, 1, 0x80, 0x80, 0x04, 0x80, 0x80, 0x04]); // 65536 pages, fixed
+  const sections = splitSections(res.wasm).map((s) => (s.id === SECTION.memory ? fullMemory : s.raw));
+  const { instance } = await WebAssembly.instantiate(Buffer.concat([res.wasm.subarray(0, 8), ...sections]));
+  const buffer = (instance.exports.memory as WebAssembly.Memory).buffer;
+  new Uint8Array(buffer).set(res.weights!, 2 ** 32 - res.weights!.byteLength);
+  const views = slotViews(buffer, res.manifest.inputs, "input", res.report.model);
+  for (const [name, data] of Object.entries(inputs)) views[name].set(data as never);
+  assert.equal((instance.exports.run as () => number)(), 0, "run() status");
+  return Object.fromEntries(Object.entries(slotViews(buffer, res.manifest.outputs, "output", res.report.model)).map(([k, v]) => [k, v.slice()]));
 }
 
 /** max |a - b| / max |ref|: relative to the output's scale, so values near zero do not dominate */
@@ -52,8 +72,8 @@ export async function checkCompiled(
   for (const target of opts.targets ?? TARGET_NAMES) {
     const res = await compile(new FnModule(fn), specs, { target });
     for (const n of res.graph.nodes) coveredOps.add(n.op);
-    const model = await loadBlob(res.wasm);
-    const got = model.run(Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.data])));
+    const values = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.data]));
+    const got = res.manifest.weights.sharedHeap ? await runWithSharedHeap(res, values) : (await loadBlob(res.wasm)).run(values);
     for (const [name, ref] of Object.entries(expected)) {
       const out = got[name];
       assert.ok(out, `${target}: output ${name} missing`);
