@@ -61,6 +61,12 @@ export interface Manifest {
    * writes a starting state there).
    */
   state?: StateSlot[];
+  /**
+   * present for target wasm-simd-threads: the blob imports its memory (`env.memory`, shared, `memory.pages`
+   * pages) and exports `entry`(tid, n) -> i32, which each of n ≤ maxThreads workers calls; `sync` is the
+   * address of the 32 bytes of i32 words they coordinate through (compiler/codegen/threads.ts)
+   */
+  threads?: { maxThreads: number; sync: number; entry: string };
   /** present in blobs from compileTraining, which also export train_step() -> i32 */
   training?: TrainingManifest;
 }
