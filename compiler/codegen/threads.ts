@@ -17,7 +17,7 @@ import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type Li
 /** Where the threaded blob keeps what its workers share besides the arena (manifest `threads`). */
 export interface ThreadLayout {
   maxThreads: number;
-  /** 32 bytes of i32 words: [barrier arrivals, barrier generation, host start generation, workers done, status] */
+  /** 32 bytes of i32 words: barrier arrivals and generation, the host's start generation, workers done, status, stop (SYNC_WORDS) */
   sync: number;
   /** workers 1..maxThreads-1 each get a scratch slot of `slotBytes` here (worker 0 uses the node's own) */
   scratch: { base: number; slotBytes: number };
@@ -37,7 +37,7 @@ export function threadLayout(g: Graph, scratchOf: Map<Node, number>, end: number
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** The sync words' indices (i32) from `sync`; the host's are read by compiler/host/threads.ts. */
-export const SYNC_WORDS = { arrived: 0, generation: 1, start: 2, done: 3, status: 4 } as const;
+export const SYNC_WORDS = { arrived: 0, generation: 1, start: 2, done: 3, status: 4, stop: 5 } as const;
 export const SYNC_BYTES = 32;
 /** the exported entry each worker calls */
 export const THREAD_ENTRY = "run_thread";
