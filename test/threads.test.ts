@@ -13,6 +13,8 @@ import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js
 import { optimize } from "../compiler/passes/index.js";
 import { traceModule } from "../compiler/tensor/nn.js";
 import { apply } from "../compiler/tensor/tensor.js";
+import { CHROMIUM_FLAGS, findChromium } from "../targets/chromium/runner.js";
+import { serveLocal } from "../targets/chromium/server.js";
 import CNN, { inputs as cnnInputs } from "../examples/cnn.js";
 import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn.js";
 import MLP, { inputs as mlpInputs } from "../examples/mlp.js";
@@ -63,7 +65,7 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
   test(mlperf ? "the MLPerf Tiny float models are here" : `MLPerf Tiny models absent (${MLPERF_WHERE}): ResNet-8 and VWW are not tested`, () => {});
 
   for (const c of CASES) {
-    test(`${c.name}: 1, 2 and 3 workers compute the single-threaded blob's bytes`, async () => {
+    test(`${c.name}: 1, 2 and 3 threads (the caller's one of them, or only workers) compute the single-threaded blob's bytes`, async () => {
       const single = await c.build("wasm-simd");
       const threaded = await c.build("wasm-simd-threads");
       assert.equal(threaded.report.codegen.path, "kernel-library");
@@ -73,15 +75,15 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
       const reference = await loadBlob(single.wasm);
       const inputs = [randomInputs(single), randomInputs(single)];
       const expected = inputs.map((x) => Object.fromEntries(Object.entries(reference.run(x)).map(([k, v]) => [k, bytesOf(v).slice()])));
-      for (const threads of [1, 2, 3]) {
-        const model = await loadThreadedBlob(threaded.wasm, { threads, source: `${c.name}.wasm` });
+      for (const [threads, callerComputes] of [[1, true], [2, true], [3, true], [1, false], [2, false]] as const) {
+        const model = await loadThreadedBlob(threaded.wasm, { threads, callerComputes, source: `${c.name}.wasm` });
         try {
           assert.equal(model.threads, threads);
           // twice each: a second run starts from the first run's leftovers in the shared memory
           for (const [i, x] of [...inputs, ...inputs].entries()) {
             const got = await model.run(x);
             for (const [name, want] of Object.entries(expected[i % 2])) {
-              assert.ok(Buffer.from(bytesOf(got[name])).equals(Buffer.from(want)), `${c.name}: output ${name} with ${threads} threads differs (input ${i % 2}, seed ${SEED})`);
+              assert.ok(Buffer.from(bytesOf(got[name])).equals(Buffer.from(want)), `${c.name}: output ${name} with ${threads} threads (caller computes: ${callerComputes}) differs (input ${i % 2}, seed ${SEED})`);
             }
           }
         } finally {
@@ -163,5 +165,78 @@ describe(`loadBlobPool (seed ${SEED})`, () => {
       await pool.terminate();
     }
     await assert.rejects(loadBlobPool(wasm, { workers: 0, source: "cnn.wasm" }), (e: Error) => e instanceof TeenygradError && /a pool needs a positive integer number of workers, got 0/.test(e.message));
+  });
+});
+
+describe(`wasm-simd-threads in Chromium (seed ${SEED})`, () => {
+  const CI = Boolean(process.env.CI);
+  const chromiumPath = findChromium();
+  const skip = !CI && !chromiumPath && "chromium not found: bash scripts/install-chromium.sh";
+
+  test("a cross-origin isolated page runs the threaded blob in Web Workers, bit for bit the single-threaded blob", { skip }, async () => {
+    const playwright = await import("playwright-core");
+    const esbuild = await import("esbuild");
+    const bundle = async (contents: string) =>
+      (await esbuild.build({ stdin: { contents, resolveDir: join(import.meta.dirname, ".."), loader: "ts" }, bundle: true, format: "esm", platform: "browser", target: "es2022", write: false, external: ["node:*"], logLevel: "silent" })).outputFiles[0].text;
+    const files = new Map<string, { type: string; body: string | Uint8Array }>([
+      ["/", { type: "text/html", body: `<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>` }],
+      ["/page.js", { type: "text/javascript", body: await bundle(`
+        import { loadThreadedBlob } from "./compiler/host/threads.ts";
+        globalThis.runThreaded = async (name, threads, inputs) => {
+          const bytes = new Uint8Array(await (await fetch("/" + name + ".wasm")).arrayBuffer());
+          const model = await loadThreadedBlob(bytes, { threads, source: name, workerUrl: new URL("/threads-worker.js", location.href) });
+          try {
+            const out = await model.runTensors(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, new Float32Array(v)])));
+            return { isolated: crossOriginIsolated, outputs: Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Array.from(t.data)])) };
+          } finally {
+            await model.terminate();
+          }
+        };
+        document.body.dataset.ready = "yes";`) }],
+      ["/threads-worker.js", { type: "text/javascript", body: await bundle(`import "./compiler/host/threads-worker.ts";`) }],
+    ]);
+    const cases = CASES.filter((c) => ["small CNN", "KWS DS-CNN (example)", "MLPerf Tiny ResNet-8"].includes(c.name));
+    const expected = new Map<string, { inputs: Record<string, Float32Array>; outputs: Record<string, Uint8Array> }>();
+    for (const [i, c] of cases.entries()) {
+      const single = await c.build("wasm-simd");
+      const threaded = await c.build("wasm-simd-threads");
+      files.set(`/m${i}.wasm`, { type: "application/wasm", body: threaded.wasm });
+      const inputs = randomInputs(single);
+      const outputs = Object.fromEntries(Object.entries((await loadBlob(single.wasm)).run(inputs)).map(([k, v]) => [k, bytesOf(v).slice()]));
+      expected.set(`m${i}`, { inputs, outputs });
+    }
+    const server = await serveLocal((request, response) => {
+      const file = files.get(new URL(request.url ?? "/", "http://127.0.0.1").pathname);
+      if (!file) {
+        response.writeHead(404).end();
+        return;
+      }
+      // cross-origin isolation: SharedArrayBuffer (the shared memory) exists only on such a page
+      response.writeHead(200, { "content-type": file.type, "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp", "cache-control": "no-store" });
+      response.end(file.body);
+    });
+    const browser = await playwright.chromium.launch({ executablePath: chromiumPath!, headless: true, args: CHROMIUM_FLAGS });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForSelector("body[data-ready=yes]", { timeout: 10_000 });
+      for (const [i, c] of cases.entries()) {
+        const want = expected.get(`m${i}`)!;
+        for (const threads of [1, 2, 3]) {
+          const inputs = Object.fromEntries(Object.entries(want.inputs).map(([k, v]) => [k, Array.from(v)]));
+          const got = await page.evaluate(([name, n, x]) => (globalThis as unknown as { runThreaded: (a: string, b: number, c: unknown) => Promise<{ isolated: boolean; outputs: Record<string, number[]> }> }).runThreaded(name, n, x), [`m${i}`, threads, inputs] as const);
+          assert.equal(got.isolated, true);
+          for (const [name, bytes] of Object.entries(want.outputs)) {
+            assert.ok(Buffer.from(bytesOf(Float32Array.from(got.outputs[name]))).equals(Buffer.from(bytes)), `${c.name} in Chromium, ${threads} threads: output ${name} differs (seed ${SEED})`);
+          }
+        }
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
   });
 });

@@ -5,7 +5,8 @@
  */
 import { SYNC_WORDS } from "../codegen/threads.js";
 
-export interface ThreadStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; threads: number; sync: number; entry: string }
+/** `workers`: how many workers count themselves done per run (the caller's thread may be worker 0 in Node); `report`: the last one done posts it */
+export interface ThreadStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; threads: number; workers: number; report: boolean; sync: number; entry: string }
 export type ThreadReply = { ready: true } | { done: true } | { error: string };
 
 interface Port {
@@ -25,7 +26,10 @@ async function connect(): Promise<Port> {
 }
 
 const port = await connect();
-port.once(async ({ module, memory, tid, threads, sync, entry }) => {
+/** start-word polls before a worker sleeps: back-to-back runs then skip the futex wake-up */
+const SPINS = 4000;
+
+port.once(async ({ module, memory, tid, threads, workers, report, sync, entry }) => {
   let run: (tid: number, n: number) => number;
   try {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
@@ -39,6 +43,7 @@ port.once(async ({ module, memory, tid, threads, sync, entry }) => {
   port.post({ ready: true });
   // a worker blocks here between runs (Atomics.wait is allowed in workers, also in browsers)
   for (;;) {
+    for (let i = 0; i < SPINS && Atomics.load(words, SYNC_WORDS.start) === seen; i++);
     Atomics.wait(words, SYNC_WORDS.start, seen);
     const now = Atomics.load(words, SYNC_WORDS.start);
     if (now === seen) continue;
@@ -52,7 +57,10 @@ port.once(async ({ module, memory, tid, threads, sync, entry }) => {
       break;
     }
     if (tid === 0) Atomics.store(words, SYNC_WORDS.status, status);
-    if (Atomics.add(words, SYNC_WORDS.done, 1) + 1 === threads) port.post({ done: true });
+    if (Atomics.add(words, SYNC_WORDS.done, 1) + 1 === workers) {
+      Atomics.notify(words, SYNC_WORDS.done);
+      if (report) port.post({ done: true });
+    }
   }
   port.close();
 });

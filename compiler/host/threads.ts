@@ -1,8 +1,10 @@
 /**
  * Loads a wasm-simd-threads blob into N workers sharing one memory (Node worker_threads, browser Web Workers;
- * a browser page must be cross-origin isolated for SharedArrayBuffer). The caller's thread never computes and
- * never blocks (a browser's main thread may not Atomics.wait): run() writes the inputs into the shared memory,
- * wakes the workers through an atomic start word and resolves when the last of them reports done.
+ * a browser page must be cross-origin isolated for SharedArrayBuffer). run() writes the inputs into the shared
+ * memory and wakes the workers through an atomic start word. In a browser the caller's thread never computes
+ * (its main thread may not Atomics.wait): N workers run and the last one done posts a message. In Node the
+ * caller's thread is worker 0 (it may wait): it computes its part beside N − 1 workers and waits on the done word,
+ * which saves a wake-up and a message per run.
  */
 import { fail, TeenygradError } from "../errors.js";
 import type { TypedArray } from "../ir/dtype.js";
@@ -32,6 +34,8 @@ export interface ThreadedOptions {
   /** workers per inference, 1..the blob's maxThreads (default: min(maxThreads, the machine's cores)) */
   threads?: number;
   source?: string;
+  /** whether the caller's thread computes as worker 0 (default: in Node, where it may block; never in a browser) */
+  callerComputes?: boolean;
   /** the worker script (dist/threads-worker.js of the package, found next to this module by default) */
   workerUrl?: string | URL;
 }
@@ -100,7 +104,20 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
     waiting = null;
   };
   const url = opts.workerUrl ?? defaultWorkerUrl();
-  const ready = await Promise.allSettled(Array.from({ length: threads }, async (_, tid) => {
+  const isNode = typeof process !== "undefined" && Boolean(process.versions?.node);
+  const callerComputes = opts.callerComputes ?? isNode;
+  if (callerComputes && !isNode) fail(`${source}: callerComputes needs a thread that may Atomics.wait (Node); a browser's main thread may not`);
+  const workers = callerComputes ? threads - 1 : threads;
+  let ownEntry: ((tid: number, n: number) => number) | null = null;
+  if (callerComputes) {
+    try {
+      ownEntry = (await WebAssembly.instantiate(module, { env: { memory } })).exports[spec.entry] as (tid: number, n: number) => number;
+    } catch (e) {
+      fail(`${source}: the threaded blob does not instantiate: ${(e as Error).message}`);
+    }
+  }
+  const ready = await Promise.allSettled(Array.from({ length: workers }, async (_, k) => {
+    const tid = callerComputes ? k + 1 : k;
     const channel = await startThread(url);
     channels.push(channel);
     await new Promise<void>((resolve, reject) => {
@@ -117,7 +134,7 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
           stopAll(e);
         }
       });
-      channel.send({ module, memory, tid, threads, sync: spec.sync, entry: spec.entry });
+      channel.send({ module, memory, tid, threads, workers, report: !callerComputes, sync: spec.sync, entry: spec.entry });
     });
   }));
   const terminate = async () => {
@@ -138,15 +155,28 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
   const runOnce = async (values?: InputValues) => {
     if (failure) throw failure;
     if (values) writeInputs(manifest, inputs, values, source);
-    const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
     Atomics.store(words, SYNC_WORDS.done, 0);
-    Atomics.add(words, SYNC_WORDS.start, 1);
-    Atomics.notify(words, SYNC_WORDS.start);
-    await done;
-    waiting = null;
-    // the atomic loads order the workers' writes before the host's reads of the outputs
-    if (Atomics.load(words, SYNC_WORDS.done) !== threads) fail(`internal: ${source}: a run ended with ${Atomics.load(words, SYNC_WORDS.done)} of ${threads} workers done`);
-    const status = Atomics.load(words, SYNC_WORDS.status);
+    let status: number;
+    if (ownEntry) {
+      Atomics.add(words, SYNC_WORDS.start, 1);
+      Atomics.notify(words, SYNC_WORDS.start);
+      try {
+        status = ownEntry(0, threads);
+      } catch (e) {
+        fail(`${source}: run_thread(0, ${threads}) trapped: ${(e as Error).message}`);
+      }
+      // the workers are past the last barrier: at most their share of the last step is left
+      for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+    } else {
+      const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
+      Atomics.add(words, SYNC_WORDS.start, 1);
+      Atomics.notify(words, SYNC_WORDS.start);
+      await done;
+      waiting = null;
+      // the atomic loads order the workers' writes before the host's reads of the outputs
+      if (Atomics.load(words, SYNC_WORDS.done) !== workers) fail(`internal: ${source}: a run ended with ${Atomics.load(words, SYNC_WORDS.done)} of ${workers} workers done`);
+      status = Atomics.load(words, SYNC_WORDS.status);
+    }
     if (status !== 0) fail(`${source}: ${runStatusMessage(status)}`);
     return outputs;
   };
