@@ -1,6 +1,6 @@
 // One model on 1, 2 (and 3) threads of the wasm-simd-threads build, beside the single-threaded wasm-simd blob on
 // the caller's thread, and a pool of workers running independent inferences of the wasm-simd blob for throughput.
-// Rounds interleave every configuration; medians per configuration. `-- --rounds N --runs N --models ic,vww`.
+// Runs interleave every configuration one by one; medians of single runs (the pool: of rounds' throughput). `-- --rounds N --runs N --models ic,vww`.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { compile, Generator, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, Tensor } from "../compiler/index.js";
@@ -31,7 +31,7 @@ if (!dir || wanted.includes("cnn")) models.push({ name: "small CNN", graph: () =
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms: number) => ms.toFixed(2);
 
-console.log(`wasm-simd-threads vs wasm-simd, float32, batch 1; ${ROUNDS} interleaved rounds of ${RUNS} runs, medians in ms`);
+console.log(`wasm-simd-threads vs wasm-simd, float32, batch 1; ${ROUNDS} rounds of ${RUNS} interleaved runs, medians in ms (Node: the caller's thread is worker 0)`);
 console.log("This machine is shared (2 cores, other jobs running): speed-ups are a lower bound and vary between runs.\n");
 console.log("| model | wasm-simd, caller's thread | threads: 1 | 2 | 3 | 1 → 2 threads | pool 1 worker: inf/s | pool 2 workers: inf/s | pool gain |");
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -51,18 +51,21 @@ for (const m of models) {
   const localTimes: number[] = [], poolRates = [[], []] as number[][];
   for (let round = 0; round < ROUNDS; round++) {
     for (let r = 0; r < 3; r++) local.run(inputs);
-    let t = performance.now();
-    for (let r = 0; r < RUNS; r++) local.run(inputs);
-    localTimes.push((performance.now() - t) / RUNS);
-    for (const [k, tm] of threadedModels.entries()) {
-      for (let r = 0; r < 3; r++) await tm.run(inputs);
-      t = performance.now();
-      for (let r = 0; r < RUNS; r++) await tm.run(inputs);
-      byThreads[k].push((performance.now() - t) / RUNS);
+    for (const tm of threadedModels) for (let r = 0; r < 3; r++) await tm.run(inputs);
+    // per-run times, every configuration taking turns run by run, so a burst of load hits all of them alike
+    for (let r = 0; r < RUNS; r++) {
+      let t = performance.now();
+      local.run(inputs);
+      localTimes.push(performance.now() - t);
+      for (const [k, tm] of threadedModels.entries()) {
+        t = performance.now();
+        await tm.run(inputs);
+        byThreads[k].push(performance.now() - t);
+      }
     }
     for (const [k, pool] of pools.entries()) {
       await Promise.all(Array.from({ length: pool.size * 2 }, () => pool.run(inputs)));
-      t = performance.now();
+      const t = performance.now();
       await Promise.all(Array.from({ length: RUNS * 2 }, () => pool.run(inputs)));
       poolRates[k].push((RUNS * 2) / ((performance.now() - t) / 1000));
     }

@@ -52,6 +52,8 @@ const ALIGN = 8;
 /** How a call divides: `units` along one output axis, each argument's change for a sub-range [u0, u1). */
 interface Split {
   units: number;
+  /** multiply-adds (or window taps) of the whole call: a small call is not worth a barrier */
+  work: number;
   align: number;
   offsets: { arg: number; bytesPerUnit: number }[];
   counts: { arg: number; perUnit: number }[];
@@ -65,12 +67,13 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const groups = a[19];
     if (N !== 1) return null;
     const scratch = fn === "conv2dIm2col" ? 23 : undefined;
+    const work = OC * OH * OW * (C / groups) * KH * KW;
     if (groups === 1) {
-      return { units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
+      return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
     const Cg = C / groups, OCg = OC / groups;
     return {
-      units: groups, align: 1, scratch,
+      work, units: groups, align: 1, scratch,
       offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, { arg: 2, bytesPerUnit: OCg * 4 }, { arg: 3, bytesPerUnit: OCg * OH * OW * 4 }],
       counts: [{ arg: 5, perUnit: Cg }, { arg: 8, perUnit: OCg }, { arg: 19, perUnit: 1 }],
     };
@@ -78,21 +81,28 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
   if (fn === "depthwise3x3") {
     const [, , , , N, , H, W, OH, OW] = a;
     if (N !== 1) return null;
-    return { units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
+    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
   }
   if (fn === "gemm") {
-    const [, , , , M, N, , lda, , ldc, biasMode] = a;
+    const [, , , , M, N, K, lda, , ldc, biasMode] = a;
+    const work = M * N * K;
     // rows when there are enough of them, else columns (a batch-1 Linear is one row)
-    if (M >= 2 * ALIGN) return { units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, { arg: 2, bytesPerUnit: ldc * 4 }, ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
-    if (N >= 2 * ALIGN) return { units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, { arg: 2, bytesPerUnit: 4 }, ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
+    if (M >= 2 * ALIGN) return { work, units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, { arg: 2, bytesPerUnit: ldc * 4 }, ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
+    if (N >= 2 * ALIGN) return { work, units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, { arg: 2, bytesPerUnit: 4 }, ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
     return null;
   }
   if (fn === "maxpool2d" || fn === "avgpool2d") {
-    const [, , , H, W, OH, OW] = a;
-    return { units: a[2], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 2, perUnit: 1 }] };
+    const [, , , H, W, OH, OW, KH, KW] = a;
+    return { work: a[2] * OH * OW * KH * KW, units: a[2], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 2, perUnit: 1 }] };
   }
   return null;
 }
+
+/**
+ * Calls with fewer multiply-adds than this run on worker 0 with their neighbours: a few microseconds of work,
+ * about what a barrier costs when a worker has to be woken.
+ */
+export const MIN_PARALLEL_WORK = 32768;
 
 type Step = { parallel: Extract<EntryStatement, { kind: "call" }>; split: Split } | { serial: EntryStatement[] };
 
@@ -101,7 +111,7 @@ export function threadSteps(program: EntryProgram): Step[] {
   const steps: Step[] = [];
   for (const s of program.run) {
     const split = s.kind === "call" && s.status === undefined ? kernelSplit(s.fn, s.args) : null;
-    if (split && split.units >= 2) steps.push({ parallel: s as Extract<EntryStatement, { kind: "call" }>, split });
+    if (split && split.units >= 2 && split.work >= MIN_PARALLEL_WORK) steps.push({ parallel: s as Extract<EntryStatement, { kind: "call" }>, split });
     else {
       const last = steps[steps.length - 1];
       if (last && "serial" in last) last.serial.push(s);
