@@ -1,9 +1,9 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
-import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
+import { SYNC_BYTES, type Manifest, type StateSlot, type TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
-import { SYNC_BYTES, THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
+import { THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
 import { fail } from "./errors.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";

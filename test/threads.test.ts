@@ -223,7 +223,7 @@ describe(`wasm-simd-threads in Chromium (seed ${SEED})`, () => {
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(server.url);
-      await page.waitForSelector("body[data-ready=yes]", { timeout: 10_000 });
+      await page.waitForSelector("body[data-ready=yes]", { state: "attached", timeout: 10_000 });
       for (const [i, c] of cases.entries()) {
         const want = expected.get(`m${i}`)!;
         for (const threads of [1, 2, 3]) {

@@ -2,6 +2,7 @@ import { fail } from "../errors.js";
 import type { Graph, Node } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import type { EntryProgram, EntryStatement } from "./emit.js";
+import { SYNC_WORDS } from "./manifest.js";
 import { assembleModule, Body, encodeStatements, libraryKernels, type LibraryKernels } from "./link.js";
 import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type LibraryIndex, type RawSection } from "./wasm.js";
 
@@ -36,9 +37,6 @@ export function threadLayout(g: Graph, scratchOf: Map<Node, number>, end: number
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
-/** The sync words' indices (i32) from `sync`; the host's are read by compiler/host/threads.ts. */
-export const SYNC_WORDS = { arrived: 0, generation: 1, start: 2, done: 3, status: 4, stop: 5 } as const;
-export const SYNC_BYTES = 32;
 /** the exported entry each worker calls */
 export const THREAD_ENTRY = "run_thread";
 

@@ -3,7 +3,7 @@
  * Web Worker. It instantiates the threaded blob on the shared memory, then sleeps on the start word: each time
  * the host bumps it, it runs its part (run_thread(tid, n)) and counts itself done; the last one done tells the host.
  */
-import { SYNC_WORDS } from "../codegen/threads.js";
+import { SYNC_WORDS } from "../codegen/manifest.js";
 
 /** `workers`: how many workers count themselves done per run (the caller's thread may be worker 0 in Node); `report`: the last one done posts it */
 export interface ThreadStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; threads: number; workers: number; report: boolean; sync: number; entry: string }

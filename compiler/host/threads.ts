@@ -8,8 +8,7 @@
  */
 import { fail, TeenygradError } from "../errors.js";
 import type { TypedArray } from "../ir/dtype.js";
-import type { Manifest } from "../codegen/manifest.js";
-import { SYNC_WORDS } from "../codegen/threads.js";
+import { SYNC_WORDS, type Manifest } from "../codegen/manifest.js";
 import { compileBlob, runStatusMessage, slotViews, writeInputs, type InputValues, type OutputTensor } from "./loader.js";
 import type { ThreadReply, ThreadStart } from "./threads-worker.js";
 
