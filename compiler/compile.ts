@@ -1,8 +1,9 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
-import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
+import { SYNC_BYTES, type Manifest, type StateSlot, type TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
+import { THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
 import { fail } from "./errors.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";
@@ -36,6 +37,8 @@ export interface CompileOptions {
    * those inputs, and the manifest's `state` lists them.
    */
   streamState?: Record<string, string>;
+  /** target wasm-simd-threads: the most workers the blob may run on (default 4); the host picks 1..threads at load time */
+  threads?: number;
   /** called as each stage starts ("tracing", "optimizing the graph", …), for a progress display */
   onProgress?: (stage: string) => void;
 }
@@ -109,6 +112,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
+  const threads = target.threads ? threadLayout(graph, layout.scratch, layout.end, opts.threads ?? 4) : undefined;
 
   const slot = (v: Value, label = v.name): TensorSlot => ({
     name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes, ...(v.quantization ? { quantization: { ...v.quantization } } : {}),
@@ -129,7 +133,8 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     codegen: opts.codegen,
     onProgress: progress,
     optimizeLevel: opts.optimizeLevel,
-    memoryBase: layout.end,
+    memoryBase: threads ? threads.sync + SYNC_BYTES : layout.end,
+    threads,
     weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !separateWeights },
     manifest: (pages, heapBase, features): Manifest => ({
       format: "teenygrad",
@@ -149,6 +154,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
       inputs: inputSlots,
       outputs: outputSlots,
       ...(stateSlots.length ? { state: stateSlots } : {}),
+      ...(threads ? { threads: { maxThreads: threads.maxThreads, sync: threads.sync, entry: THREAD_ENTRY } } : {}),
     }),
   });
   const t4 = performance.now();

@@ -10,6 +10,8 @@ export { importOnnx, type OnnxImportOptions, type ImportedModel } from "./import
 export { importTfliteModel, type TfliteImport, type TfliteImportOptions } from "./import/tflite/index.js";
 export { loadBlob, type LoadedModel, type InputValues, type OutputTensor, type TensorLike } from "./host/loader.js";
 export { loadBlobInWorker, type WorkerModel, type WorkerOptions } from "./host/worker.js";
+export { loadThreadedBlob, type ThreadedModel, type ThreadedOptions } from "./host/threads.js";
+export { loadBlobPool, type BlobPool, type BlobPoolOptions } from "./host/pool.js";
 export { parseNpy, encodeNpy } from "./host/npy.js";
 export { parseSafetensors, encodeSafetensors } from "./host/safetensors.js";
 export { inspectWasm, type WasmInfo } from "./host/wasm-info.js";

@@ -25,6 +25,11 @@ export interface Target {
    * the top of the 32-bit address space; on a microcontroller the region is the weights' array in flash.
    */
   weights?: "linear-memory" | "wamr-shared-heap";
+  /**
+   * one model's kernels split over workers that share an imported memory (compiler/codegen/threads.ts); the
+   * blob exports run_thread(tid, n) instead of run() and loads with loadThreadedBlob
+   */
+  threads?: boolean;
   /** the compact int8 convolution kernels instead of the packed ones (see LoweringOptions in compiler/ops/registry.ts) */
   compactInt8?: boolean;
 }
@@ -46,6 +51,16 @@ export const TARGETS: Record<string, Target> = {
     features: [...MVP_PLUS, "simd128"],
     maxPages: 65536,
     defaultEngine: "node",
+  },
+  "wasm-simd-threads": {
+    name: "wasm-simd-threads",
+    description: "wasm-simd with one model's kernels split over N workers sharing an imported memory: Node worker_threads, browsers (cross-origin isolated)",
+    simd: true,
+    relaxedSimd: false,
+    features: [...MVP_PLUS, "simd128", "threads"],
+    maxPages: 65536,
+    defaultEngine: "node",
+    threads: true,
   },
   "wasm-relaxed": {
     name: "wasm-relaxed",

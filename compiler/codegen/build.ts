@@ -5,6 +5,7 @@ import { compileAssemblyScript } from "./asc.js";
 import type { EntryProgram } from "./emit.js";
 import { kernelLibrary } from "./library.js";
 import { linkEntry, NeedsAsc } from "./link.js";
+import { importSharedMemory, linkThreadedEntry, type ThreadLayout } from "./threads.js";
 import { MANIFEST_SECTION, type Manifest } from "./manifest.js";
 import { concat, readSleb, readUleb as leb, section, SECTION, sleb, splitSections, uleb, type RawSection } from "./wasm.js";
 
@@ -44,6 +45,8 @@ export interface BuildOptions {
   manifest: (pages: number, heapBase: number, features: string[]) => Manifest;
   /** "kernel-library" (default) falls back to asc for an entry it cannot build */
   codegen?: "kernel-library" | "asc";
+  /** target wasm-simd-threads: the threaded schedule's shared buffers (compiler/codegen/threads.ts) */
+  threads?: ThreadLayout;
   /** called when the code generation path is chosen */
   onProgress?: (stage: string) => void;
 }
@@ -60,13 +63,16 @@ export async function buildModule(entry: { source: string; program: EntryProgram
     progress(`linking the entry with the kernel library for ${opts.target.name}`);
     const library = await kernelLibrary(opts.target, opts.optimizeLevel);
     try {
-      const binary = linkEntry(library.index, entry.program, { simd: opts.target.simd });
+      const binary = opts.threads
+        ? linkThreadedEntry(library.index, entry.program, { simd: opts.target.simd, threads: opts.threads })
+        : linkEntry(library.index, entry.program, { simd: opts.target.simd });
       return { ...patchModule(binary, opts), ascMillis: library.ascMillis, codegen: { path: "kernel-library", millis: performance.now() - start } };
     } catch (e) {
       if (!(e instanceof NeedsAsc)) throw e;
       reason = e.message;
     }
   }
+  if (opts.threads) fail(`target ${opts.target.name} needs the kernel-library path, which this model cannot take: ${reason}`);
   progress(`compiling the kernels for ${opts.target.name} (asc, binaryen -O${opts.optimizeLevel ?? 3}: ${reason})`);
   const { binary, millis } = await compileAssemblyScript(entry.source, { simd: opts.target.simd, relaxedSimd: opts.target.relaxedSimd, optimizeLevel: opts.optimizeLevel, flags: ["--memoryBase", String(opts.memoryBase), ...(opts.target.features.includes("bulk-memory") ? [] : ["--disable", "bulk-memory"])] });
   return { ...patchModule(binary, opts), ascMillis: millis, codegen: { path: "asc", reason: reason ?? undefined, millis: performance.now() - start } };
@@ -122,7 +128,8 @@ function patchModule(binary: Uint8Array, opts: BuildOptions): Omit<BuiltModule, 
   if (!sections.some((s) => s.id === SECTION.export)) fail("internal: the compiled module has no exports");
   if (!sawData && weightSegment) rebuilt.push(section(SECTION.data, concat([uleb(1), weightSegment])));
 
-  const withoutManifest = concat([binary.subarray(0, 8), ...rebuilt]);
+  // a threaded blob's workers share one memory the host creates: the module imports it
+  const withoutManifest = concat([binary.subarray(0, 8), ...(opts.threads ? importSharedMemory(splitSections(concat([binary.subarray(0, 8), ...rebuilt])), pages) : rebuilt)]);
   const info = inspectWasm(withoutManifest, "compiled module");
   const forbidden = info.features.filter((f) => !opts.target.features.includes(f));
   if (forbidden.length) fail(`the compiled module uses ${forbidden.join(", ")}, which target ${opts.target.name} forbids`);

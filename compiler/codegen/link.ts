@@ -7,7 +7,7 @@ import { collapse } from "./elementwise.js";
 import type { EntryProgram, EntryStatement } from "./emit.js";
 import { WASI_EXIT } from "./emit.js";
 import { LIBRARY_EXIT, LIBRARY_TRANSFER, loopHelper } from "./library.js";
-import { concat, encodeName, EXTERNAL, relocatedBody, section, SECTION, sleb, uleb, VALTYPE, vec, type LibraryIndex, type ValType } from "./wasm.js";
+import { concat, encodeName, EXTERNAL, relocatedBody, section, SECTION, sleb, uleb, VALTYPE, vec, type FuncType, type LibraryIndex, type ValType } from "./wasm.js";
 
 type Loop = Extract<EntryStatement, { kind: "loop" }>;
 
@@ -21,19 +21,58 @@ export class NeedsAsc extends Error {}
  * globals and exports are patched afterwards like asc's output (build.ts).
  */
 export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd: boolean }): Uint8Array {
-  const kernel = (name: string): number => {
-    const e = lib.exports.get(name);
-    if (!e || e.kind !== EXTERNAL.function) fail(`internal: the kernel library has no function ${name}`);
-    return e.index;
-  };
-  const typeOf = (fn: number) => lib.types[fn < lib.imports.length ? lib.imports[fn].type : lib.functions[fn - lib.imports.length].type];
-  // the entry's own functions follow the kept library functions
+  const kernels = libraryKernels(lib);
+  // the entry's own functions follow the kept library functions: run, then _start
   const own = { run: 0, start: 1 };
-
   const run = new Body();
+  encodeStatements(program.run, run, kernels, opts);
+  run.constant("i32", 0);
+
+  let start: Body | null = null;
+  if (program.wasi) {
+    const b = (start = new Body());
+    const status = b.local("i32");
+    const exit = kernels.kernel(LIBRARY_EXIT), transfer = kernels.kernel(LIBRARY_TRANSFER);
+    const transferOrExit = (write: boolean, [ptr, bytes]: [number, number], code: number) => {
+      b.constant("i32", write ? 1 : 0).constant("i32", ptr).constant("i32", bytes).callLibrary(transfer);
+      b.bytes(0x45, 0x04, 0x40).constant("i32", code).callLibrary(exit).bytes(0x0b); // if (!transfer(...)) exit(code)
+    };
+    program.wasi.inputs.forEach((t) => transferOrExit(false, t, WASI_EXIT.shortRead));
+    b.callOwn(own.run).localSet(status).localGet(status);
+    b.bytes(0x04, 0x40).constant("i32", WASI_EXIT.status).localGet(status).bytes(0x6a).callLibrary(exit).bytes(0x0b);
+    program.wasi.outputs.forEach((t) => transferOrExit(true, t, WASI_EXIT.shortWrite));
+  }
+  return assembleModule(lib, [
+    { params: [], results: ["i32"], body: run, export: "run" },
+    ...(start ? [{ params: [], results: [], body: start, export: "_start" }] : []),
+  ]);
+}
+
+/** The library's exported functions by name, and their types. */
+export interface LibraryKernels {
+  kernel(name: string): number;
+  typeOf(fn: number): FuncType;
+}
+
+export function libraryKernels(lib: LibraryIndex): LibraryKernels {
+  return {
+    kernel(name) {
+      const e = lib.exports.get(name);
+      if (!e || e.kind !== EXTERNAL.function) fail(`internal: the kernel library has no function ${name}`);
+      return e.index;
+    },
+    typeOf: (fn) => lib.types[fn < lib.imports.length ? lib.imports[fn].type : lib.functions[fn - lib.imports.length].type],
+  };
+}
+
+/**
+ * Appends entry statements to a function body: kernel calls with constant arguments (a status kernel's
+ * non-zero result returns its status), element-wise loops and guarded blocks.
+ */
+export function encodeStatements(statements: EntryStatement[], run: Body, kernels: LibraryKernels, opts: { simd: boolean }): void {
   const statement = (s: EntryStatement): void => {
     if (s.kind === "loop") {
-      encodeLoop(s, run, { simd: opts.simd, helper: (n) => kernel(loopHelper(n)), kernel });
+      encodeLoop(s, run, { simd: opts.simd, helper: (n) => kernels.kernel(loopHelper(n)), kernel: kernels.kernel });
       return;
     }
     if (s.kind === "guarded") {
@@ -48,32 +87,25 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
       run.bytes(0x0b);
       return;
     }
-    const fn = kernel(s.fn);
-    const type = typeOf(fn);
+    const fn = kernels.kernel(s.fn);
+    const type = kernels.typeOf(fn);
     if (type.params.length !== s.args.length) fail(`internal: ${s.fn} takes ${type.params.length} arguments, the entry passes ${s.args.length}`);
     s.args.forEach((a, i) => run.constant(type.params[i], a));
     run.callLibrary(fn);
     if (s.status !== undefined) run.bytes(0x04, 0x40).constant("i32", s.status).bytes(0x0f, 0x0b); // if (result) return status
     else if (type.results.length) run.bytes(0x1a); // drop
   };
-  program.run.forEach(statement);
-  run.constant("i32", 0);
+  statements.forEach(statement);
+}
 
-  let start: Body | null = null;
-  if (program.wasi) {
-    const b = (start = new Body());
-    const status = b.local("i32");
-    const exit = kernel(LIBRARY_EXIT), transfer = kernel(LIBRARY_TRANSFER);
-    const transferOrExit = (write: boolean, [ptr, bytes]: [number, number], code: number) => {
-      b.constant("i32", write ? 1 : 0).constant("i32", ptr).constant("i32", bytes).callLibrary(transfer);
-      b.bytes(0x45, 0x04, 0x40).constant("i32", code).callLibrary(exit).bytes(0x0b); // if (!transfer(...)) exit(code)
-    };
-    program.wasi.inputs.forEach((t) => transferOrExit(false, t, WASI_EXIT.shortRead));
-    b.callOwn(own.run).localSet(status).localGet(status);
-    b.bytes(0x04, 0x40).constant("i32", WASI_EXIT.status).localGet(status).bytes(0x6a).callLibrary(exit).bytes(0x0b);
-    program.wasi.outputs.forEach((t) => transferOrExit(true, t, WASI_EXIT.shortWrite));
-  }
+/** A function of the entry: `callOwn(k)` calls the k-th of the list given to assembleModule. */
+export interface OwnFunction { params: ValType[]; results: ValType[]; body: Body; export?: string }
 
+/**
+ * The module of the entry's own functions and the library functions (and imports, globals, types) they
+ * reach, renumbered; the library's memory and non-function exports are kept.
+ */
+export function assembleModule(lib: LibraryIndex, ownFunctions: OwnFunction[]): Uint8Array {
   // --- what the entry reaches in the library ---
   const reached = new Set<number>();
   const visit = (fn: number) => {
@@ -81,7 +113,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
     reached.add(fn);
     if (fn >= lib.imports.length) for (const r of lib.functions[fn - lib.imports.length].refs) if (r.space === "function") visit(r.index);
   };
-  for (const body of [run, ...(start ? [start] : [])]) body.libraryCalls.forEach(visit);
+  for (const f of ownFunctions) f.body.libraryCalls.forEach(visit);
   const keptFns = [...reached].sort((a, b) => a - b);
   const keptImports = keptFns.filter((f) => f < lib.imports.length);
   const keptBodies = keptFns.filter((f) => f >= lib.imports.length);
@@ -117,10 +149,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   const keptGlobals = [...globalsUsed].sort((a, b) => a - b);
   const globalIndex = new Map(keptGlobals.map((g, i) => [g, i]));
 
-  const ownFns: { type: number; body: Body }[] = [
-    { type: typeFor([], ["i32"]), body: run },
-    ...(start ? [{ type: typeFor([], []), body: start }] : []),
-  ];
+  const ownFns = ownFunctions.map((f) => ({ ...f, type: typeFor(f.params, f.results) }));
   const resolve = { library: (f: number) => fnIndex.get(f)!, own: (k: number) => ownBase + k };
   const renumber = (space: "function" | "global" | "type", index: number): number =>
     space === "function" ? fnIndex.get(index)! : space === "global" ? globalIndex.get(index)! : typeIndex.get(index)!;
@@ -134,8 +163,7 @@ export function linkEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd
   const exportEntry = (name: string, kind: number, index: number) => concat([encodeName(name), [kind], uleb(index)]);
   sections.push(section(SECTION.export, vec([
     ...exports.map(([name, e]) => exportEntry(name, e.kind, e.kind === EXTERNAL.global ? globalIndex.get(e.index)! : e.index)),
-    exportEntry("run", EXTERNAL.function, resolve.own(own.run)),
-    ...(start ? [exportEntry("_start", EXTERNAL.function, resolve.own(own.start))] : []),
+    ...ownFns.flatMap((f, k) => (f.export ? [exportEntry(f.export, EXTERNAL.function, resolve.own(k))] : [])),
   ])));
   sections.push(section(SECTION.code, vec([
     ...keptBodies.map((f) => relocatedBody(lib.functions[f - lib.imports.length], renumber)),
@@ -152,11 +180,19 @@ type Part = number | { local: number } | { library: number } | { own: number };
  * One function body being written: instruction bytes, with locals and callees left symbolic until the
  * module's index spaces are known (locals are grouped by type when encoded).
  */
-class Body {
+export class Body {
   private parts: Part[] = [];
   private localTypes: ValType[] = [];
   readonly libraryCalls = new Set<number>();
 
+  /** `params`: how many parameters the function takes (they come before its locals) */
+  constructor(private readonly params = 0) {}
+
+  paramGet(i: number): this {
+    if (i >= this.params) fail(`internal: parameter ${i} of a ${this.params}-parameter function`);
+    this.parts.push(0x20, ...uleb(i));
+    return this;
+  }
   local(type: ValType): number {
     return this.localTypes.push(type) - 1;
   }
@@ -192,7 +228,7 @@ class Body {
   /** The size-prefixed body of the code section. */
   encode(resolve: { library: (f: number) => number; own: (k: number) => number }): Uint8Array {
     const order = (["i32", "i64", "f32", "f64", "v128"] as ValType[]).map((t) => this.localTypes.flatMap((lt, i) => (lt === t ? [i] : [])));
-    const slot = new Map(order.flat().map((l, i) => [l, i]));
+    const slot = new Map(order.flat().map((l, i) => [l, this.params + i]));
     const groups = order.filter((g) => g.length);
     const out: number[] = [...uleb(groups.length), ...groups.flatMap((g) => [...uleb(g.length), VALTYPE[this.localTypes[g[0]]]])];
     for (const p of this.parts) {

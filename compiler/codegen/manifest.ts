@@ -61,6 +61,12 @@ export interface Manifest {
    * writes a starting state there).
    */
   state?: StateSlot[];
+  /**
+   * present for target wasm-simd-threads: the blob imports its memory (`env.memory`, shared, `memory.pages`
+   * pages) and exports `entry`(tid, n) -> i32, which each of n ≤ maxThreads workers calls; `sync` is the
+   * address of the 32 bytes of i32 words they coordinate through (compiler/codegen/threads.ts)
+   */
+  threads?: { maxThreads: number; sync: number; entry: string };
   /** present in blobs from compileTraining, which also export train_step() -> i32 */
   training?: TrainingManifest;
 }
@@ -91,3 +97,11 @@ export interface TrainingManifest {
 }
 
 export const MANIFEST_SECTION = "teenygrad.manifest";
+
+/**
+ * A threaded blob's sync words (i32 indices from the manifest's `threads.sync`): the barrier's arrivals and
+ * generation (compiler/codegen/threads.ts), and the host's start generation, workers done, worker 0's status
+ * and stop (compiler/host/threads.ts). The blob reserves SYNC_BYTES there.
+ */
+export const SYNC_WORDS = { arrived: 0, generation: 1, start: 2, done: 3, status: 4, stop: 5 } as const;
+export const SYNC_BYTES = 32;

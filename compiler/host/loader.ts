@@ -79,6 +79,7 @@ export async function instantiateBlob(module: WebAssembly.Module, manifest: Mani
   if (manifest.flavour !== "reactor") {
     fail(`${source}: a "${manifest.flavour}" blob runs only as a WASI command (wasmtime); load a "reactor" blob here`);
   }
+  if (manifest.threads) fail(`${source}: a ${manifest.target} blob runs on workers sharing its imported memory: load it with loadThreadedBlob`);
   const imports = WebAssembly.Module.imports(module);
   if (imports.length > 0) {
     const names = imports.map((i) => `${i.module}.${i.name} (${i.kind})`).join(", ");

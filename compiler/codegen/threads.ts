@@ -1,0 +1,268 @@
+import { fail } from "../errors.js";
+import type { Graph, Node } from "../ir/graph.js";
+import { getOp } from "../ops/index.js";
+import type { EntryProgram, EntryStatement } from "./emit.js";
+import { SYNC_WORDS } from "./manifest.js";
+import { assembleModule, Body, encodeStatements, libraryKernels, type LibraryKernels } from "./link.js";
+import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type LibraryIndex, type RawSection } from "./wasm.js";
+
+/**
+ * The threaded schedule (target wasm-simd-threads): one model's big kernels split over N workers that
+ * share one imported memory. Every worker calls `run_thread(tid, n)`, which walks the same statements:
+ * a convolution, GEMM, depthwise or pooling call runs on the worker's sub-range of output channels (rows,
+ * planes), reached by offsetting the call's constant pointers, so the kernels are the single-threaded ones;
+ * every other statement runs on worker 0 alone. A barrier separates each statement from the next. N is a
+ * run-time argument (1..maxThreads): the ranges are computed in run_thread.
+ */
+
+/** Where the threaded blob keeps what its workers share besides the arena (manifest `threads`). */
+export interface ThreadLayout {
+  maxThreads: number;
+  /** 32 bytes of i32 words: barrier arrivals and generation, the host's start generation, workers done, status, stop (SYNC_WORDS) */
+  sync: number;
+  /** workers 1..maxThreads-1 each get a scratch slot of `slotBytes` here (worker 0 uses the node's own) */
+  scratch: { base: number; slotBytes: number };
+}
+
+/**
+ * The shared buffers above the arena (`end`): a scratch slot per extra worker, as large as the largest
+ * scratch any node asks for, then the sync words. `maxThreads` workers at most may run the blob.
+ */
+export function threadLayout(g: Graph, scratchOf: Map<Node, number>, end: number, maxThreads: number): ThreadLayout {
+  if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) fail(`threads must be an integer in [1, 64], got ${maxThreads}`);
+  const slotBytes = align16(Math.max(0, ...[...scratchOf.keys()].map((n) => getOp(n.op).scratchBytes?.(n) ?? 0)));
+  const base = align16(end);
+  return { maxThreads, scratch: { base, slotBytes }, sync: base + (maxThreads - 1) * slotBytes };
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** the exported entry each worker calls */
+export const THREAD_ENTRY = "run_thread";
+
+/**
+ * Split points are multiples of this many channels or rows: the kernels' register tiles cover 4 (GEMM
+ * rows, direct-conv channel blocks) or 8 (GEMM columns), so every sub-range computes exactly the bytes its
+ * part of the whole call computes (the ragged remainder stays last, in the last worker's range).
+ */
+const ALIGN = 8;
+
+/** How a call divides: `units` along one output axis, each argument's change for a sub-range [u0, u1). */
+interface Split {
+  units: number;
+  /** multiply-adds (or window taps) of the whole call: a small call is not worth a barrier */
+  work: number;
+  align: number;
+  offsets: { arg: number; bytesPerUnit: number }[];
+  counts: { arg: number; perUnit: number }[];
+  scratch?: number;
+}
+
+/** The kernels that split, by their parameter lists (runtime-as/); any other call runs on worker 0. */
+export function kernelSplit(fn: string, a: number[]): Split | null {
+  if (fn === "conv2d" || fn === "conv2dIm2col") {
+    const [, , , , N, C, H, W, OC, OH, OW, KH, KW] = a;
+    const groups = a[19];
+    if (N !== 1) return null;
+    const scratch = fn === "conv2dIm2col" ? 23 : undefined;
+    const work = OC * OH * OW * (C / groups) * KH * KW;
+    if (groups === 1) {
+      return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
+    }
+    const Cg = C / groups, OCg = OC / groups;
+    return {
+      work, units: groups, align: 1, scratch,
+      offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, { arg: 2, bytesPerUnit: OCg * 4 }, { arg: 3, bytesPerUnit: OCg * OH * OW * 4 }],
+      counts: [{ arg: 5, perUnit: Cg }, { arg: 8, perUnit: OCg }, { arg: 19, perUnit: 1 }],
+    };
+  }
+  if (fn === "depthwise3x3") {
+    const [, , , , N, , H, W, OH, OW] = a;
+    if (N !== 1) return null;
+    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
+  }
+  if (fn === "gemm") {
+    const [, , , , M, N, K, lda, , ldc, biasMode] = a;
+    const work = M * N * K;
+    // rows when there are enough of them, else columns (a batch-1 Linear is one row)
+    if (M >= 2 * ALIGN) return { work, units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, { arg: 2, bytesPerUnit: ldc * 4 }, ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
+    if (N >= 2 * ALIGN) return { work, units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, { arg: 2, bytesPerUnit: 4 }, ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
+    return null;
+  }
+  if (fn === "maxpool2d" || fn === "avgpool2d") {
+    const [, , , H, W, OH, OW, KH, KW] = a;
+    return { work: a[2] * OH * OW * KH * KW, units: a[2], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 2, perUnit: 1 }] };
+  }
+  return null;
+}
+
+/**
+ * Calls with fewer multiply-adds than this run on worker 0 with their neighbours: a few microseconds of work,
+ * about what a barrier costs when a worker has to be woken.
+ */
+export const MIN_PARALLEL_WORK = 32768;
+
+type Step = { parallel: Extract<EntryStatement, { kind: "call" }>; split: Split } | { serial: EntryStatement[] };
+
+/** The statements in order, consecutive worker-0 statements together in one step. */
+export function threadSteps(program: EntryProgram): Step[] {
+  const steps: Step[] = [];
+  for (const s of program.run) {
+    const split = s.kind === "call" && s.status === undefined ? kernelSplit(s.fn, s.args) : null;
+    if (split && split.units >= 2 && split.work >= MIN_PARALLEL_WORK) steps.push({ parallel: s as Extract<EntryStatement, { kind: "call" }>, split });
+    else {
+      const last = steps[steps.length - 1];
+      if (last && "serial" in last) last.serial.push(s);
+      else steps.push({ serial: [s] });
+    }
+  }
+  return steps;
+}
+
+// 0xfe atomics: opcode, then a memarg (natural alignment 2, the sync word's address as the offset)
+const atomic = (b: Body, op: number, address: number) => b.bytes(0xfe, op, 2, ...uleb(address));
+const ATOMIC = { notify: 0x00, wait32: 0x01, load: 0x10, store: 0x17, add: 0x1e };
+/** barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32 */
+const SPINS = 20000;
+
+/**
+ * Builds the threaded module from the kernel library: run_thread(tid, n) -> i32 (worker 0 returns the first
+ * non-zero status of its statements), one function per run of worker-0 statements, and the barrier.
+ */
+export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd: boolean; threads: ThreadLayout }): Uint8Array {
+  if (program.wasi) fail("target wasm-simd-threads builds reactor blobs only (its workers share an imported memory): drop --wasi");
+  const kernels = libraryKernels(lib);
+  const { sync, scratch } = opts.threads;
+  const word = (w: number) => sync + 4 * w;
+  const steps = threadSteps(program);
+  const serials = steps.filter((s): s is { serial: EntryStatement[] } => "serial" in s);
+  // own functions: 0 run_thread, 1 barrier, then the serial blocks
+  const BARRIER = 1, SERIAL = 2;
+
+  const barrier = new Body(1);
+  {
+    const b = barrier, generation = b.local("i32"), spins = b.local("i32");
+    b.constant("i32", 0);
+    atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
+    b.localSet(generation);
+    b.constant("i32", 0).constant("i32", 1);
+    atomic(b, ATOMIC.add, word(SYNC_WORDS.arrived));
+    b.constant("i32", 1).bytes(0x6a).paramGet(0).bytes(0x46); // old + 1 == n
+    b.bytes(0x04, 0x40); // if: the last to arrive opens the next generation
+    b.constant("i32", 0).constant("i32", 0);
+    atomic(b, ATOMIC.store, word(SYNC_WORDS.arrived));
+    b.constant("i32", 0).constant("i32", 1);
+    atomic(b, ATOMIC.add, word(SYNC_WORDS.generation));
+    b.bytes(0x1a);
+    b.constant("i32", 0).constant("i32", -1);
+    atomic(b, ATOMIC.notify, word(SYNC_WORDS.generation));
+    b.bytes(0x1a);
+    b.bytes(0x05); // else: wait for it, spinning first
+    b.bytes(0x02, 0x40, 0x03, 0x40); // block loop
+    b.constant("i32", 0);
+    atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
+    b.localGet(generation).bytes(0x47, 0x0d, 1); // br_if (generation changed) out
+    b.localGet(spins).constant("i32", 1).bytes(0x6a).localSet(spins);
+    b.localGet(spins).constant("i32", SPINS).bytes(0x4a, 0x04, 0x40); // if spins > SPINS: sleep until notified
+    b.constant("i32", 0).localGet(generation).bytes(0x42, 0x7f); // i64.const -1: no timeout
+    atomic(b, ATOMIC.wait32, word(SYNC_WORDS.generation));
+    b.bytes(0x1a, 0x0b);
+    b.bytes(0x0c, 0); // br loop
+    b.bytes(0x0b, 0x0b); // end loop, end block
+    b.bytes(0x0b); // end if
+  }
+
+  const run = new Body(2);
+  const tid = 0, n = 1;
+  const status = run.local("i32"), start = run.local("i32"), end = run.local("i32"), per = run.local("i32");
+  let serialIndex = 0;
+  steps.forEach((step, k) => {
+    if ("serial" in step) {
+      // if (tid == 0) { s = serial(); if (status == 0) status = s }
+      run.paramGet(tid).bytes(0x45, 0x04, 0x40);
+      run.callOwn(SERIAL + serialIndex++).localSet(end);
+      run.localGet(end).localGet(status).localGet(status).bytes(0x45, 0x1b).localSet(status); // select(end, status, status == 0)
+      run.bytes(0x0b);
+    } else encodeParallelCall(run, step.parallel, step.split, kernels, { tid, n, start, end, per, scratch });
+    if (k < steps.length - 1) run.paramGet(n).callOwn(BARRIER);
+  });
+  run.localGet(status);
+
+  const serialBodies = serials.map((s) => {
+    const b = new Body();
+    encodeStatements(s.serial, b, kernels, opts);
+    b.constant("i32", 0);
+    return { params: [], results: ["i32" as const], body: b };
+  });
+  return assembleModule(lib, [
+    { params: ["i32", "i32"], results: ["i32"], body: run, export: THREAD_ENTRY },
+    { params: ["i32"], results: [], body: barrier },
+    ...serialBodies,
+  ]);
+}
+
+/** if (start < units) kernel(arguments of the sub-range [start, end)) */
+function encodeParallelCall(
+  b: Body,
+  call: Extract<EntryStatement, { kind: "call" }>,
+  split: Split,
+  kernels: LibraryKernels,
+  at: { tid: number; n: number; start: number; end: number; per: number; scratch: ThreadLayout["scratch"] },
+): void {
+  const fn = kernels.kernel(call.fn);
+  const type = kernels.typeOf(fn);
+  if (type.params.length !== call.args.length) fail(`internal: ${call.fn} takes ${type.params.length} arguments, the entry passes ${call.args.length}`);
+  const chunks = Math.ceil(split.units / split.align);
+  // per = ceil(chunks / n) · align; start = tid · per; end = min(start + per, units)
+  b.constant("i32", chunks).paramGet(at.n).bytes(0x6a).constant("i32", 1).bytes(0x6b).paramGet(at.n).bytes(0x6e);
+  b.constant("i32", split.align).bytes(0x6c).localSet(at.per);
+  b.paramGet(at.tid).localGet(at.per).bytes(0x6c).localSet(at.start);
+  b.localGet(at.start).constant("i32", split.units).bytes(0x48, 0x04, 0x40); // if (start < units)
+  b.localGet(at.start).localGet(at.per).bytes(0x6a).localSet(at.end);
+  b.localGet(at.end).constant("i32", split.units).localGet(at.end).constant("i32", split.units).bytes(0x48, 0x1b).localSet(at.end);
+  call.args.forEach((value, i) => {
+    const offset = split.offsets.find((o) => o.arg === i);
+    const count = split.counts.find((c) => c.arg === i);
+    if ((offset || count || split.scratch === i) && type.params[i] !== "i32") fail(`internal: ${call.fn} argument ${i} is not an i32`);
+    if (offset && value !== 0) {
+      b.constant("i32", value).localGet(at.start).constant("i32", offset.bytesPerUnit).bytes(0x6c, 0x6a);
+    } else if (count) {
+      b.localGet(at.end).localGet(at.start).bytes(0x6b);
+      if (count.perUnit !== 1) b.constant("i32", count.perUnit).bytes(0x6c);
+    } else if (split.scratch === i) {
+      // worker 0 keeps the node's scratch, worker t ≥ 1 uses slot t - 1
+      b.constant("i32", value);
+      b.constant("i32", at.scratch.base - at.scratch.slotBytes).paramGet(at.tid).constant("i32", at.scratch.slotBytes).bytes(0x6c, 0x6a);
+      b.paramGet(at.tid).bytes(0x45, 0x1b);
+    } else b.constant(type.params[i], value);
+  });
+  b.callLibrary(fn);
+  if (type.results.length) b.bytes(0x1a);
+  b.bytes(0x0b);
+}
+
+/**
+ * Turns the module's own memory (initial == maximum `pages`) into an import `env.memory` of a shared memory
+ * of that size, which the host creates once and gives every worker.
+ */
+export function importSharedMemory(sections: RawSection[], pages: number): Uint8Array[] {
+  const memoryImport = concat([encodeName("env"), encodeName("memory"), [EXTERNAL.memory, 0x03], uleb(pages), uleb(pages)]);
+  const imports = sections.find((s) => s.id === SECTION.import);
+  const importSection = imports
+    ? (() => {
+        const count = readUleb(imports.payload, 0);
+        return section(SECTION.import, concat([uleb(count.value + 1), imports.payload.subarray(count.next), memoryImport]));
+      })()
+    : section(SECTION.import, concat([uleb(1), memoryImport]));
+  const out: Uint8Array[] = [];
+  for (const s of sections) {
+    if (s.id === SECTION.import) out.push(importSection);
+    else if (s.id === SECTION.memory) continue;
+    else {
+      // the import section goes right after the type section
+      out.push(s.raw);
+      if (s.id === SECTION.type && !imports) out.push(importSection);
+    }
+  }
+  return out;
+}

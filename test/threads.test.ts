@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { compile, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, nn, Tensor, TeenygradError, type CompileResult } from "../compiler/index.js";
+import { MIN_PARALLEL_WORK, threadSteps } from "../compiler/codegen/threads.js";
+import { emitEntry } from "../compiler/codegen/emit.js";
+import { layoutMemory } from "../compiler/codegen/memory.js";
+import type { Graph } from "../compiler/ir/graph.js";
+import type { TypedArray } from "../compiler/ir/dtype.js";
+import { importTfliteModel } from "../compiler/import/tflite/index.js";
+import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
+import { optimize } from "../compiler/passes/index.js";
+import { traceModule } from "../compiler/tensor/nn.js";
+import { apply } from "../compiler/tensor/tensor.js";
+import { CHROMIUM_FLAGS, findChromium } from "../targets/chromium/runner.js";
+import { serveLocal } from "../targets/chromium/server.js";
+import CNN, { inputs as cnnInputs } from "../examples/cnn.js";
+import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn.js";
+import MLP, { inputs as mlpInputs } from "../examples/mlp.js";
+import { FnModule, rng, SEED } from "./helpers/compiled.js";
+
+/**
+ * The threaded build (wasm-simd-threads) against the single-threaded wasm-simd blob of the same model, bit for
+ * bit, on fresh random inputs, in Node workers with 1, 2 and 3 threads; the pool against loadBlob.
+ */
+
+const mlperf = findMlperfDir();
+const bytesOf = (a: TypedArray) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+interface Case { name: string; build: (target: string) => Promise<CompileResult> }
+const moduleCase = (name: string, make: () => nn.Module, inputs: Record<string, number[]>): Case => ({
+  name,
+  // the same weights for both builds: the module is made once
+  build: (() => {
+    manualSeed(SEED);
+    const model = make();
+    return (target: string) => compile(model, inputs, { target });
+  })(),
+});
+const tfliteCase = (name: string, file: string): Case => ({
+  name,
+  build: (target) => compile(importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file }).graph, {}, { target }),
+});
+
+/** a depthwise-separable block on its own: depthwise 3x3 (padded kernel) and 1x1, with ReLU */
+class Depthwise extends nn.Module {
+  dw = new nn.Conv2d(16, 16, 3, { padding: 1, groups: 16 });
+  pw = new nn.Conv2d(16, 24, 1);
+  forward(x: Tensor) { return this.pw.forward(this.dw.forward(x).relu()).relu(); }
+}
+
+const CASES: Case[] = [
+  moduleCase("small CNN", () => new CNN(), cnnInputs),
+  moduleCase("depthwise + pointwise", () => new Depthwise(), { x: [1, 16, 12, 12] }),
+  moduleCase("KWS DS-CNN (example)", () => new KWS(), kwsInputs),
+  moduleCase("MLP", () => new MLP(), mlpInputs),
+  ...(mlperf ? [tfliteCase("MLPerf Tiny ResNet-8", "pretrainedResnet.tflite"), tfliteCase("MLPerf Tiny VWW", "vww_96_float.tflite")] : []),
+];
+
+const randomInputs = (r: CompileResult) =>
+  Object.fromEntries(r.manifest.inputs.map((s) => [s.name, Tensor.randn([s.bytes / 4], { generator: rng }).data as Float32Array]));
+
+describe(`wasm-simd-threads (seed ${SEED})`, () => {
+  test(mlperf ? "the MLPerf Tiny float models are here" : `MLPerf Tiny models absent (${MLPERF_WHERE}): ResNet-8 and VWW are not tested`, () => {});
+
+  for (const c of CASES) {
+    test(`${c.name}: 1, 2 and 3 threads (the caller's one of them, or only workers) compute the single-threaded blob's bytes`, async () => {
+      const single = await c.build("wasm-simd");
+      const threaded = await c.build("wasm-simd-threads");
+      assert.equal(threaded.report.codegen.path, "kernel-library");
+      assert.deepEqual(threaded.manifest.threads && { max: threaded.manifest.threads.maxThreads, entry: threaded.manifest.threads.entry }, { max: 4, entry: "run_thread" });
+      const imports = WebAssembly.Module.imports(new WebAssembly.Module(threaded.wasm as BufferSource));
+      assert.deepEqual(imports, [{ module: "env", name: "memory", kind: "memory" }]);
+      const reference = await loadBlob(single.wasm);
+      const inputs = [randomInputs(single), randomInputs(single)];
+      const expected = inputs.map((x) => Object.fromEntries(Object.entries(reference.run(x)).map(([k, v]) => [k, bytesOf(v).slice()])));
+      for (const [threads, callerComputes] of [[1, true], [2, true], [3, true], [1, false], [2, false]] as const) {
+        const model = await loadThreadedBlob(threaded.wasm, { threads, callerComputes, source: `${c.name}.wasm` });
+        try {
+          assert.equal(model.threads, threads);
+          // twice each: a second run starts from the first run's leftovers in the shared memory
+          for (const [i, x] of [...inputs, ...inputs].entries()) {
+            const got = await model.run(x);
+            for (const [name, want] of Object.entries(expected[i % 2])) {
+              assert.ok(Buffer.from(bytesOf(got[name])).equals(Buffer.from(want)), `${c.name}: output ${name} with ${threads} threads (caller computes: ${callerComputes}) differs (input ${i % 2}, seed ${SEED})`);
+            }
+          }
+        } finally {
+          await model.terminate();
+        }
+      }
+    });
+  }
+
+  test("the big kernels split: every convolution of the CNN and VWW with enough work runs in parallel", async () => {
+    manualSeed(SEED);
+    const graphs: [string, Graph][] = [["cnn", traceModule(new CNN(), cnnInputs)]];
+    if (mlperf) graphs.push(["vww", importTfliteModel(new Uint8Array(readFileSync(join(mlperf, "vww_96_float.tflite")))).graph]);
+    for (const [name, g] of graphs) {
+      optimize(g, {});
+      const entry = emitEntry(g, layoutMemory(g), { wasi: false, modelName: name });
+      assert.ok(!("unsupported" in entry.program));
+      const steps = threadSteps(entry.program);
+      const macs = (n: Graph["nodes"][number]) => n.outputs[0].shape.slice(1).reduce((a, b) => a * b, 1) * n.inputs[1].shape.slice(1).reduce((a, b) => a * b, 1);
+      const convs = g.nodes.filter((n) => n.op === "conv2d" && macs(n) >= MIN_PARALLEL_WORK).length;
+      assert.ok(convs >= 2);
+      const parallel = steps.filter((s) => "parallel" in s && /^(conv2d|conv2dIm2col|depthwise3x3)$/.test(s.parallel.fn)).length;
+      assert.equal(parallel, convs, `${name}: ${parallel} of ${convs} convolutions split`);
+    }
+  });
+
+  test("a fault on worker 0 (a gather index out of range) is run()'s status, later steps still meet at their barriers", async () => {
+    const w = Tensor.randn([32, 32], { generator: rng });
+    const model = new FnModule((table: Tensor, idx: Tensor) => apply("matmul", [apply("gather", [table, idx], { axis: 0 }), w], {}).relu());
+    const { wasm } = await compile(model, { table: [16, 32], idx: { shape: [4], dtype: "int32" } }, { target: "wasm-simd-threads" });
+    const threaded = await loadThreadedBlob(wasm, { threads: 2, source: "gather.wasm" });
+    try {
+      const table = Tensor.randn([16 * 32], { generator: rng }).data as Float32Array;
+      await assert.rejects(threaded.run({ table, idx: new Int32Array([0, 3, 16, 1]) }), (e: Error) => e instanceof TeenygradError && /^gather\.wasm: run\(\) returned status 2 \(an index out of range in a gather\)$/.test(e.message));
+      const ok = await threaded.run({ table, idx: new Int32Array([0, 3, 15, 1]) });
+      const single = await loadBlob((await compile(model, { table: [16, 32], idx: { shape: [4], dtype: "int32" } })).wasm);
+      const want = single.run({ table, idx: new Int32Array([0, 3, 15, 1]) });
+      for (const name of Object.keys(want)) assert.ok(Buffer.from(bytesOf(ok[name])).equals(Buffer.from(bytesOf(want[name]))));
+    } finally {
+      await threaded.terminate();
+    }
+  });
+
+  test("bad uses fail clearly: thread counts out of range, the wrong loader, --wasi", async () => {
+    manualSeed(SEED);
+    const net = new MLP();
+    const threaded = await compile(net, mlpInputs, { target: "wasm-simd-threads", threads: 2 });
+    const single = await compile(net, mlpInputs, { target: "wasm-simd" });
+    for (const threads of [0, 3, 1.5]) {
+      await assert.rejects(loadThreadedBlob(threaded.wasm, { threads, source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && e.message === `mlp.wasm: threads must be an integer in [1, 2] (the blob's maxThreads), got ${threads}`);
+    }
+    await assert.rejects(loadBlob(threaded.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /^mlp\.wasm: a wasm-simd-threads blob runs on workers sharing its imported memory: load it with loadThreadedBlob$/.test(e.message));
+    await assert.rejects(loadThreadedBlob(single.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /not a threaded blob \(target wasm-simd\)/.test(e.message));
+    await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", wasi: true }), (e: Error) => e instanceof TeenygradError && /reactor blobs only/.test(e.message));
+    await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", threads: 0 }), (e: Error) => e instanceof TeenygradError && /threads must be an integer in \[1, 64\], got 0/.test(e.message));
+    const model = await loadThreadedBlob(threaded.wasm, { threads: 2 });
+    await model.terminate();
+    await assert.rejects(model.run({ image: new Float32Array(784) }), /terminated/);
+  });
+});
+
+describe(`loadBlobPool (seed ${SEED})`, () => {
+  test("independent inferences on 3 workers: each answer is loadBlob's for its own input, in any interleaving", async () => {
+    manualSeed(SEED);
+    const { wasm, manifest } = await compile(new CNN(), cnnInputs, { target: "wasm-simd" });
+    const reference = await loadBlob(wasm);
+    const pool = await loadBlobPool(wasm, { workers: 3, source: "cnn.wasm" });
+    try {
+      assert.equal(pool.size, 3);
+      assert.deepEqual(pool.manifest, manifest);
+      const inputs = Array.from({ length: 10 }, () => randomInputs({ manifest } as CompileResult));
+      const answers = await Promise.all(inputs.map((x) => pool.run(x)));
+      answers.forEach((answer, i) => {
+        const want = reference.run(inputs[i]);
+        for (const [name, view] of Object.entries(want)) assert.ok(Buffer.from(bytesOf(answer[name].data)).equals(Buffer.from(bytesOf(view))), `answer ${i} output ${name} (seed ${SEED})`);
+      });
+      await assert.rejects(pool.run({ nope: [1] }), (e: Error) => e instanceof TeenygradError && /unknown input "nope"/.test(e.message));
+      // a failed run gives its worker back
+      assert.equal((await Promise.all(inputs.slice(0, 4).map((x) => pool.run(x)))).length, 4);
+    } finally {
+      await pool.terminate();
+    }
+    await assert.rejects(loadBlobPool(wasm, { workers: 0, source: "cnn.wasm" }), (e: Error) => e instanceof TeenygradError && /a pool needs a positive integer number of workers, got 0/.test(e.message));
+  });
+});
+
+describe(`wasm-simd-threads in Chromium (seed ${SEED})`, () => {
+  const CI = Boolean(process.env.CI);
+  const chromiumPath = findChromium();
+  const skip = !CI && !chromiumPath && "chromium not found: bash scripts/install-chromium.sh";
+
+  test("a cross-origin isolated page runs the threaded blob in Web Workers, bit for bit the single-threaded blob", { skip }, async () => {
+    const playwright = await import("playwright-core");
+    const esbuild = await import("esbuild");
+    const bundle = async (contents: string) =>
+      (await esbuild.build({ stdin: { contents, resolveDir: join(import.meta.dirname, ".."), loader: "ts" }, bundle: true, format: "esm", platform: "browser", target: "es2022", write: false, external: ["node:*"], logLevel: "silent" })).outputFiles[0].text;
+    const files = new Map<string, { type: string; body: string | Uint8Array }>([
+      ["/", { type: "text/html", body: `<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>` }],
+      ["/page.js", { type: "text/javascript", body: await bundle(`
+        import { loadThreadedBlob } from "./compiler/host/threads.ts";
+        globalThis.runThreaded = async (name, threads, inputs) => {
+          const bytes = new Uint8Array(await (await fetch("/" + name + ".wasm")).arrayBuffer());
+          const model = await loadThreadedBlob(bytes, { threads, source: name, workerUrl: new URL("/threads-worker.js", location.href) });
+          try {
+            const out = await model.runTensors(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, new Float32Array(v)])));
+            return { isolated: crossOriginIsolated, outputs: Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Array.from(t.data)])) };
+          } finally {
+            await model.terminate();
+          }
+        };
+        document.body.dataset.ready = "yes";`) }],
+      ["/threads-worker.js", { type: "text/javascript", body: await bundle(`import "./compiler/host/threads-worker.ts";`) }],
+    ]);
+    const cases = CASES.filter((c) => ["small CNN", "KWS DS-CNN (example)", "MLPerf Tiny ResNet-8"].includes(c.name));
+    const expected = new Map<string, { inputs: Record<string, Float32Array>; outputs: Record<string, Uint8Array> }>();
+    for (const [i, c] of cases.entries()) {
+      const single = await c.build("wasm-simd");
+      const threaded = await c.build("wasm-simd-threads");
+      files.set(`/m${i}.wasm`, { type: "application/wasm", body: threaded.wasm });
+      const inputs = randomInputs(single);
+      const outputs = Object.fromEntries(Object.entries((await loadBlob(single.wasm)).run(inputs)).map(([k, v]) => [k, bytesOf(v).slice()]));
+      expected.set(`m${i}`, { inputs, outputs });
+    }
+    const server = await serveLocal((request, response) => {
+      const file = files.get(new URL(request.url ?? "/", "http://127.0.0.1").pathname);
+      if (!file) {
+        response.writeHead(404).end();
+        return;
+      }
+      // cross-origin isolation: SharedArrayBuffer (the shared memory) exists only on such a page
+      response.writeHead(200, { "content-type": file.type, "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp", "cache-control": "no-store" });
+      response.end(file.body);
+    });
+    const browser = await playwright.chromium.launch({ executablePath: chromiumPath!, headless: true, args: CHROMIUM_FLAGS });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForSelector("body[data-ready=yes]", { state: "attached", timeout: 10_000 });
+      for (const [i, c] of cases.entries()) {
+        const want = expected.get(`m${i}`)!;
+        for (const threads of [1, 2, 3]) {
+          const inputs = Object.fromEntries(Object.entries(want.inputs).map(([k, v]) => [k, Array.from(v)]));
+          const got = await page.evaluate(([name, n, x]) => (globalThis as unknown as { runThreaded: (a: string, b: number, c: unknown) => Promise<{ isolated: boolean; outputs: Record<string, number[]> }> }).runThreaded(name, n, x), [`m${i}`, threads, inputs] as const);
+          assert.equal(got.isolated, true);
+          for (const [name, bytes] of Object.entries(want.outputs)) {
+            assert.ok(Buffer.from(bytesOf(Float32Array.from(got.outputs[name]))).equals(Buffer.from(bytes)), `${c.name} in Chromium, ${threads} threads: output ${name} differs (seed ${SEED})`);
+          }
+        }
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+});
