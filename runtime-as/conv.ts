@@ -2,7 +2,8 @@
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
 // A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
 // conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
-import { ACT_CLAMP, ACT_RELU, actInPlace } from "./act";
+// `res`, a fused residual laid out like y (0: none), is added before the activation: y = act(conv + bias + res).
+import { ACT_CLAMP, ACT_NONE, ACT_RELU, actInPlace, residualActInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -32,7 +33,7 @@ export function conv2d(
   x: usize, w: usize, bias: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, act: i32, p0: f32, p1: f32,
+  groups: i32, act: i32, p0: f32, p1: f32, res: usize,
 ): void {
   if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
   const Cg = C / groups;
@@ -49,12 +50,13 @@ export function conv2d(
     const HW = H * W;
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
+        const out = <usize>n * imageY + <usize>(g * OCg) * planeY;
         gemm(
           w + <usize>(g * OCg) * wOcStride,
           x + <usize>n * imageX + <usize>(g * Cg) * planeX,
-          y + <usize>n * imageY + <usize>(g * OCg) * planeY,
+          y + out,
           bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2),
-          OCg, HW, Cg, Cg, HW, HW, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1,
+          OCg, HW, Cg, Cg, HW, HW, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1, res == 0 ? 0 : res + out,
         );
       }
     }
@@ -84,9 +86,9 @@ export function conv2d(
       for (let oc0 = 0; oc0 < OCg; ) {
         const rows = OCg - oc0 >= 4 ? 4 : 1;
         const oc = g * OCg + oc0;
-        const yOc = y + <usize>n * imageY + <usize>oc * planeY;
-        convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), yOc, rows);
-        actInPlace(yOc, rows * OH * OW, act, p0, p1);
+        const out = <usize>n * imageY + <usize>oc * planeY;
+        convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), y + out, rows);
+        residualActInPlace(y + out, res == 0 ? 0 : res + out, rows * OH * OW, act, p0, p1);
         oc0 += rows;
       }
     }
@@ -104,7 +106,7 @@ export function conv2dIm2col(
   x: usize, w: usize, bias: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32,
+  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32, res: usize,
 ): void {
   if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
   const Cg = C / groups;
@@ -129,13 +131,18 @@ export function conv2dIm2col(
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < groups; g++) {
       const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
-      const yg = y + <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const out = <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const yg = y + out;
+      const rg = res == 0 ? 0 : res + out;
       const wg = w + (<usize>(g * OCg * K) << 2);
       const bg = bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2);
       for (let first = 0; first < P; first += tile) {
         const T = min(tile, P - first);
         im2colBlock(xg, scratch, first, T);
-        gemm(wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1);
+        gemm(
+          wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1,
+          rg == 0 ? 0 : rg + (<usize>first << 2),
+        );
       }
     }
   }
@@ -720,9 +727,11 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
  */
 export function depthwise3x3(
   x: usize, w: usize, bias: usize, y: usize, N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
-  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize,
+  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize, res: usize,
 ): void {
   if (N <= 0 || C <= 0 || OH <= 0 || OW <= 0) return;
+  // with a residual the activation waits for the sum
+  const storeAct = res == 0 ? act : ACT_NONE;
   const rows = (OH - 1) * SH + 3;
   const pitch = paddedPitch(OW, SW);
   const planeX = <usize>(H * W) << 2;
@@ -735,10 +744,11 @@ export function depthwise3x3(
     const wc = w + (<usize>(c * 9) << 2);
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>c << 2));
     const yc = y + <usize>plane * planeY;
-    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, act, p0, p1);
-    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
-    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
-    if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
+    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, storeAct, p0, p1);
+    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
+    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
+    if (res != 0) residualActInPlace(yc, res + <usize>plane * planeY, OH * OW, act, p0, p1);
+    else if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
   }
 }
 
