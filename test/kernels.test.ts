@@ -395,7 +395,7 @@ for (const build of builds) {
         { N: 1, C: 3, H: 12, W: 12, OC: 3, OH: 6, OW: 6, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
       ];
       while (shapes.length < 60) {
-        const C = rng.int(1, 6), H = rng.int(1, 20), W = rng.int(1, 37);
+        const C = rng.int(1, 9), H = rng.int(1, 20), W = rng.int(1, 37);
         const SH = rng.int(1, 2), SW = rng.int(1, 2), PH = rng.int(0, 2), PW = rng.int(0, 2);
         const OH = outSize(H, PH, rng.int(0, 2), 3, SH, 1), OW = outSize(W, PW, rng.int(0, 2), 3, SW, 1);
         if (OH > 0 && OW > 0) shapes.push({ N: rng.int(1, 2), C, H, W, OC: C, OH, OW, KH: 3, KW: 3, SH, SW, PH, PW, DH: 1, DW: 1, groups: C });

@@ -201,9 +201,13 @@ export function convKernelTile(node: Node): number {
   return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.outputs[0].bytes));
 }
 
-/** Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's over-read. */
+/**
+ * Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's
+ * over-read; four of them for outputs under 8 columns wide, which the kernel vectorises across 4 channels
+ * (runtime-as/conv.ts, CHANNEL_CELLS_BELOW).
+ */
 export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
-  return ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+  return (OW < 8 ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
 }
 
 /** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
