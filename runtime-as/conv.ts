@@ -736,7 +736,7 @@ export function depthwise3x3(
   const pitch = paddedPitch(OW, SW);
   const planeX = <usize>(H * W) << 2;
   const planeY = <usize>(OH * OW) << 2;
-  if (ASC_FEATURE_SIMD && OW < CHANNEL_CELLS_BELOW) {
+  if (ASC_FEATURE_SIMD && (OW < CHANNEL_CELLS_BELOW || SW == 2)) {
     depthwiseChannels(x, w, bias, y, N, C, H, W, OH, OW, SH, SW, PH, PW, act, p0, p1, scratch, res, rows, pitch);
     return;
   }

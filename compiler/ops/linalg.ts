@@ -207,7 +207,7 @@ export function convKernelTile(node: Node): number {
  * (runtime-as/conv.ts, CHANNEL_CELLS_BELOW).
  */
 export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
-  return (OW < 8 ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+  return (OW < 8 || SW === 2 ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
 }
 
 /** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
