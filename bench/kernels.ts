@@ -1,5 +1,6 @@
 // GEMM and conv2d throughput of the AssemblyScript kernels, SIMD vs scalar build, best of several
-// timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels
+// timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels [-- --cases depthwise] (the cases whose
+// name contains that text)
 import { compileAssemblyScript } from "../compiler/codegen/asc.js";
 import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
 
@@ -61,7 +62,8 @@ function depthwiseCases(C: number, H: number, W: number, stride: number): Case[]
   }];
 }
 
-const cases: Case[] = [
+const only = process.argv.includes("--cases") ? process.argv[process.argv.indexOf("--cases") + 1] : "";
+const cases: Case[] = ([
   gemmCase(64),
   gemmCase(256),
   gemmCase(512),
@@ -81,7 +83,7 @@ const cases: Case[] = [
   ...depthwiseCases(128, 6, 6, 1),
   ...depthwiseCases(256, 3, 3, 1),
   convCase("pointwise 1x1 64->64 @25x5", 64, 64, 25, 5, 1, 1, 0, 1),
-];
+] as Case[]).filter((c) => c.name.includes(only));
 
 async function measure(simd: boolean): Promise<{ compileMillis: number; gflops: number[] }> {
   const { binary, millis } = await compileAssemblyScript(ENTRY, {

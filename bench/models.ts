@@ -7,7 +7,7 @@ import { compile, Generator, importOnnx, loadBlob } from "../compiler/index.js";
 import { Graph, type Node } from "../compiler/ir/graph.js";
 import { numel } from "../compiler/ir/dtype.js";
 import { inferTypes } from "../compiler/ops/index.js";
-import { convGeometry, epilogueOf } from "../compiler/ops/linalg.js";
+import { convGeometry, epilogueOf, linalgExtras } from "../compiler/ops/linalg.js";
 import { optimize } from "../compiler/passes/index.js";
 import { exportModels, median, MODELS, option } from "./peers-common.js";
 import { readFileSync } from "node:fs";
@@ -38,8 +38,10 @@ function describe(node: Node): string {
     const kind = g.groups === g.C && g.CG === 1 && g.groups > 1 ? "dw" : g.KH * g.KW === 1 ? "pw" : "";
     what = `conv ${kind ? `${kind} ` : ""}${g.KH}x${g.KW}${g.stride[0] > 1 ? ` s${g.stride[0]}` : ""} ${g.C}->${g.OC}`;
   } else if (node.op === "matmul") what = `matmul ${node.inputs[1].shape.join("x")}`;
-  const act = node.op === "conv2d" || node.op === "matmul" ? epilogueOf(node.attrs).act : 0;
-  return `${what}${act ? " +act" : ""}${node.inputs.length > 2 && (node.op === "conv2d" || node.op === "matmul") ? " +bias" : ""} [${shapes.join(", ")}] -> ${node.outputs[0].shape.join("x")}`;
+  const linalg = node.op === "conv2d" || node.op === "matmul";
+  const act = linalg ? epilogueOf(node.attrs).act : 0;
+  const { bias, residual } = linalg ? linalgExtras(node.inputs, node.attrs) : {};
+  return `${what}${bias ? " +bias" : ""}${residual ? " +res" : ""}${act ? " +act" : ""} [${shapes.join(", ")}] -> ${node.outputs[0].shape.join("x")}`;
 }
 
 interface Timed {

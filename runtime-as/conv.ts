@@ -2,7 +2,8 @@
 // bottom/right pads are whatever OH/OW imply, so asymmetric padding needs no extra parameters.
 // A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
 // conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
-import { ACT_CLAMP, ACT_RELU, actInPlace } from "./act";
+// `res`, a fused residual laid out like y (0: none), is added before the activation: y = act(conv + bias + res).
+import { ACT_CLAMP, ACT_NONE, ACT_RELU, actInPlace, residualActInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -32,7 +33,7 @@ export function conv2d(
   x: usize, w: usize, bias: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, act: i32, p0: f32, p1: f32,
+  groups: i32, act: i32, p0: f32, p1: f32, res: usize,
 ): void {
   if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
   const Cg = C / groups;
@@ -49,12 +50,13 @@ export function conv2d(
     const HW = H * W;
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
+        const out = <usize>n * imageY + <usize>(g * OCg) * planeY;
         gemm(
           w + <usize>(g * OCg) * wOcStride,
           x + <usize>n * imageX + <usize>(g * Cg) * planeX,
-          y + <usize>n * imageY + <usize>(g * OCg) * planeY,
+          y + out,
           bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2),
-          OCg, HW, Cg, Cg, HW, HW, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1,
+          OCg, HW, Cg, Cg, HW, HW, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1, res == 0 ? 0 : res + out,
         );
       }
     }
@@ -84,9 +86,9 @@ export function conv2d(
       for (let oc0 = 0; oc0 < OCg; ) {
         const rows = OCg - oc0 >= 4 ? 4 : 1;
         const oc = g * OCg + oc0;
-        const yOc = y + <usize>n * imageY + <usize>oc * planeY;
-        convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), yOc, rows);
-        actInPlace(yOc, rows * OH * OW, act, p0, p1);
+        const out = <usize>n * imageY + <usize>oc * planeY;
+        convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), y + out, rows);
+        residualActInPlace(y + out, res == 0 ? 0 : res + out, rows * OH * OW, act, p0, p1);
         oc0 += rows;
       }
     }
@@ -104,7 +106,7 @@ export function conv2dIm2col(
   x: usize, w: usize, bias: usize, y: usize,
   N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32,
+  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32, res: usize,
 ): void {
   if (N <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
   const Cg = C / groups;
@@ -129,13 +131,18 @@ export function conv2dIm2col(
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < groups; g++) {
       const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
-      const yg = y + <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const out = <usize>n * imageY + (<usize>(g * OCg * P) << 2);
+      const yg = y + out;
+      const rg = res == 0 ? 0 : res + out;
       const wg = w + (<usize>(g * OCg * K) << 2);
       const bg = bias == 0 ? 0 : bias + (<usize>(g * OCg) << 2);
       for (let first = 0; first < P; first += tile) {
         const T = min(tile, P - first);
         im2colBlock(xg, scratch, first, T);
-        gemm(wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1);
+        gemm(
+          wg, scratch, yg + (<usize>first << 2), bg, OCg, T, K, K, T, P, bg == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1,
+          rg == 0 ? 0 : rg + (<usize>first << 2),
+        );
       }
     }
   }
@@ -720,13 +727,19 @@ function tile1x4(xs: usize, ws: usize, biasOc: usize, ys: usize, cols: v128, khC
  */
 export function depthwise3x3(
   x: usize, w: usize, bias: usize, y: usize, N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
-  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize,
+  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize, res: usize,
 ): void {
   if (N <= 0 || C <= 0 || OH <= 0 || OW <= 0) return;
+  // with a residual the activation waits for the sum
+  const storeAct = res == 0 ? act : ACT_NONE;
   const rows = (OH - 1) * SH + 3;
   const pitch = paddedPitch(OW, SW);
   const planeX = <usize>(H * W) << 2;
   const planeY = <usize>(OH * OW) << 2;
+  if (ASC_FEATURE_SIMD && (OW < CHANNEL_CELLS_BELOW || SW == 2)) {
+    depthwiseChannels(x, w, bias, y, N, C, H, W, OH, OW, SH, SW, PH, PW, act, p0, p1, scratch, res, rows, pitch);
+    return;
+  }
   // a loop, not memory.fill: bulk memory would keep the scalar build out of wasm3
   zeroFloats(scratch, rows * pitch);
   for (let plane = 0; plane < N * C; plane++) {
@@ -735,11 +748,138 @@ export function depthwise3x3(
     const wc = w + (<usize>(c * 9) << 2);
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>c << 2));
     const yc = y + <usize>plane * planeY;
-    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, act, p0, p1);
-    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
-    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, act, p0, p1);
-    if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
+    if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, storeAct, p0, p1);
+    else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
+    else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
+    if (res != 0) residualActInPlace(yc, res + <usize>plane * planeY, OH * OW, act, p0, p1);
+    else if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
   }
+}
+
+/**
+ * Output rows narrower than this (SIMD build) fill too few lanes of a row vector (5 of 8 at KWS's 25x5, 3x3 planes
+ * none), so depthwiseChannels vectorises across 4 channels instead: four padded planes (compiler/ops/linalg.ts's
+ * depthwisePaddedFloats sizes the scratch for it).
+ */
+const CHANNEL_CELLS_BELOW: i32 = 8;
+
+/**
+ * Depthwise 3x3 with 4 channels in the lanes: each group of 4 planes is interleaved into a padded plane of
+ * 4-channel cells, so every output is 9 vector multiply-adds with per-channel weight vectors wherever it lies,
+ * and the outputs run in flat order (no ragged row ends). A last group of 1-3 channels repeats its last channel
+ * in the spare lanes, which are computed and never stored.
+ */
+function depthwiseChannels(
+  x: usize, w: usize, bias: usize, y: usize, N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
+  SH: i32, SW: i32, PH: i32, PW: i32, act: i32, p0: f32, p1: f32, scratch: usize, res: usize, rows: i32, pitch: i32,
+): void {
+  if (!ASC_FEATURE_SIMD) return; // keeps the v128 code out of the scalar build
+  const cellRow = <usize>pitch << 4;
+  const planeX = <usize>(H * W) << 2;
+  const P = OH * OW;
+  const planeY = <usize>P << 2;
+  const storeAct = res == 0 ? act : ACT_NONE;
+  const count = <usize>max(0, min(W, pitch - PW)) << 2;
+  const lastRow = min(H, rows - PH);
+  const rowStep = <usize>SH * cellRow;
+  const colStep = <usize>SW << 4;
+  zeroFloats(scratch, rows * pitch * 4);
+  for (let n = 0; n < N; n++) {
+    for (let c0 = 0; c0 < C; c0 += 4) {
+      const lanes = min(4, C - c0);
+      const c1 = min(c0 + 1, C - 1), c2 = min(c0 + 2, C - 1), c3 = min(c0 + 3, C - 1);
+      const xa = x + <usize>(n * C + c0) * planeX, xb = x + <usize>(n * C + c1) * planeX;
+      const xc = x + <usize>(n * C + c2) * planeX, xd = x + <usize>(n * C + c3) * planeX;
+      for (let ih = 0; ih < lastRow; ih++) {
+        const off = <usize>(ih * W) << 2, end = off + count;
+        let cell = scratch + <usize>(ih + PH) * cellRow + (<usize>PW << 4);
+        let i = off;
+        for (; i + 16 <= end; i += 16, cell += 64) {
+          transposeStore(cell, 16, v128.load(xa + i), v128.load(xb + i), v128.load(xc + i), v128.load(xd + i), 4);
+        }
+        for (; i < end; i += 4, cell += 16) v128.store(cell, tapVec(xa, xb, xc, xd, i));
+      }
+      const wa = w + <usize>(c0 * 36), wb = w + <usize>(c1 * 36), wc = w + <usize>(c2 * 36), wd = w + <usize>(c3 * 36);
+      const w0 = tapVec(wa, wb, wc, wd, 0), w1 = tapVec(wa, wb, wc, wd, 4), w2 = tapVec(wa, wb, wc, wd, 8);
+      const w3 = tapVec(wa, wb, wc, wd, 12), w4 = tapVec(wa, wb, wc, wd, 16), w5 = tapVec(wa, wb, wc, wd, 20);
+      const w6 = tapVec(wa, wb, wc, wd, 24), w7 = tapVec(wa, wb, wc, wd, 28), w8 = tapVec(wa, wb, wc, wd, 32);
+      const bv = bias == 0 ? f32x4.splat(0) : tapVec(bias + (<usize>c0 << 2), bias + (<usize>c1 << 2), bias + (<usize>c2 << 2), bias + (<usize>c3 << 2), 0);
+      const ya = y + <usize>(n * C + c0) * planeY;
+      let rowStart = scratch;
+      let r = scratch;
+      let ow = 0;
+      let f: usize = 0;
+      const end = <usize>P << 2;
+      // 4 outputs (4 channels each) at a time, transposed into 4 output vectors of one channel each
+      for (; f + 16 <= end; f += 16) {
+        const q0 = r;
+        r += colStep;
+        if (++ow == OW) { ow = 0; rowStart += rowStep; r = rowStart; }
+        const q1 = r;
+        r += colStep;
+        if (++ow == OW) { ow = 0; rowStart += rowStep; r = rowStart; }
+        const q2 = r;
+        r += colStep;
+        if (++ow == OW) { ow = 0; rowStart += rowStep; r = rowStart; }
+        const q3 = r;
+        r += colStep;
+        if (++ow == OW) { ow = 0; rowStart += rowStep; r = rowStart; }
+        const o0 = clampVec(cellOutput(q0, cellRow, bv, w0, w1, w2, w3, w4, w5, w6, w7, w8), storeAct, p0, p1);
+        const o1 = clampVec(cellOutput(q1, cellRow, bv, w0, w1, w2, w3, w4, w5, w6, w7, w8), storeAct, p0, p1);
+        const o2 = clampVec(cellOutput(q2, cellRow, bv, w0, w1, w2, w3, w4, w5, w6, w7, w8), storeAct, p0, p1);
+        const o3 = clampVec(cellOutput(q3, cellRow, bv, w0, w1, w2, w3, w4, w5, w6, w7, w8), storeAct, p0, p1);
+        transposeStore(ya + f, planeY, o0, o1, o2, o3, lanes);
+      }
+      for (; f < end; f += 4) {
+        const a = clampVec(cellOutput(r, cellRow, bv, w0, w1, w2, w3, w4, w5, w6, w7, w8), storeAct, p0, p1);
+        v128.store32_lane(ya + f, a, 0);
+        if (lanes > 1) v128.store32_lane(ya + planeY + f, a, 1);
+        if (lanes > 2) v128.store32_lane(ya + 2 * planeY + f, a, 2);
+        if (lanes > 3) v128.store32_lane(ya + 3 * planeY + f, a, 3);
+        r += colStep;
+        if (++ow == OW) { ow = 0; rowStart += rowStep; r = rowStart; }
+      }
+      for (let l = 0; l < lanes; l++) {
+        const yl = ya + <usize>l * planeY;
+        if (res != 0) residualActInPlace(yl, res + (yl - y), P, act, p0, p1);
+        else if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yl, P, act, p0, p1);
+      }
+    }
+  }
+}
+
+/** One output of 4 channels: its 3x3 window of cells from q (rows cellRow bytes apart) times the tap vectors. */
+@inline function cellOutput(
+  q: usize, cellRow: usize, bv: v128, w0: v128, w1: v128, w2: v128, w3: v128, w4: v128, w5: v128, w6: v128, w7: v128, w8: v128,
+): v128 {
+  const q1 = q + cellRow, q2 = q1 + cellRow;
+  let a = madd(w0, v128.load(q), bv);
+  a = madd(w1, v128.load(q, 16), a);
+  a = madd(w2, v128.load(q, 32), a);
+  a = madd(w3, v128.load(q1), a);
+  a = madd(w4, v128.load(q1, 16), a);
+  a = madd(w5, v128.load(q1, 32), a);
+  a = madd(w6, v128.load(q2), a);
+  a = madd(w7, v128.load(q2, 16), a);
+  return madd(w8, v128.load(q2, 32), a);
+}
+
+/** The 4x4 transpose of rows v0..v3, its first `count` rows stored `step` bytes apart from p. */
+@inline function transposeStore(p: usize, step: usize, v0: v128, v1: v128, v2: v128, v3: v128, count: i32): void {
+  const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+  const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+  v128.store(p, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  if (count > 1) v128.store(p + step, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  if (count > 2) v128.store(p + 2 * step, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  if (count > 3) v128.store(p + 3 * step, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+/** [a[k], b[k], c[k], d[k]] for a byte offset k: one weight tap (or bias) of 4 channels. */
+@inline function tapVec(a: usize, b: usize, c: usize, d: usize, k: usize): v128 {
+  let v = v128.load32_zero(a + k);
+  v = v128.load32_lane(b + k, v, 1);
+  v = v128.load32_lane(c + k, v, 2);
+  return v128.load32_lane(d + k, v, 3);
 }
 
 // ReLU and clamp (ReLU6) are applied as the vectors are stored; the rest run over the finished plane, which

@@ -1,5 +1,6 @@
-// C[i*ldc+j] = act(sum_k A[i*lda+k] * B[k*ldb+j] + bias), row-major f32, no packing (no scratch memory).
-import { actInPlace } from "./act";
+// C[i*ldc+j] = act(sum_k A[i*lda+k] * B[k*ldb+j] + bias + R[i*ldc+j]), row-major f32, no packing (no scratch
+// memory). R, the fused residual, is laid out like C (0: none), so a call split by rows splits it alike.
+import { residualActInPlace } from "./act";
 import { madd } from "./common";
 
 export const BIAS_NONE: i32 = 0;
@@ -16,7 +17,7 @@ const NC: i32 = 256;
 export function gemm(
   a: usize, b: usize, c: usize, bias: usize,
   M: i32, N: i32, K: i32, lda: i32, ldb: i32, ldc: i32,
-  biasMode: i32, act: i32, p0: f32, p1: f32,
+  biasMode: i32, act: i32, p0: f32, p1: f32, res: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
   for (let j0 = 0; j0 < N; j0 += NC) {
@@ -30,9 +31,9 @@ export function gemm(
       const pa = a + (<usize>k0 << 2);
       const pb = b + ((<usize>k0 * <usize>ldb) << 2);
       if (ASC_FEATURE_SIMD) {
-        blockSimd(pa, pb, c, bias, M, j0, j1, k1 - k0, lda, ldb, ldc, first, last, biasMode, act, p0, p1);
+        blockSimd(pa, pb, c, bias, M, j0, j1, k1 - k0, lda, ldb, ldc, first, last, biasMode, act, p0, p1, res);
       } else {
-        blockScalar(pa, pb, c, bias, M, j0, j1, k1 - k0, lda, ldb, ldc, first, last, biasMode, act, p0, p1);
+        blockScalar(pa, pb, c, bias, M, j0, j1, k1 - k0, lda, ldb, ldc, first, last, biasMode, act, p0, p1, res);
       }
       k0 = k1;
     } while (k0 < K);
@@ -56,15 +57,16 @@ export function gemm(
   return 0;
 }
 
-/** The activation runs over a finished strip of C while it is still in L1: keeping it out of the
- * tiles keeps every tile small instead of inlining the whole activation switch per accumulator. */
-@inline function activateStrip(pc: usize, rows: i32, cols: i32, rowC: usize, act: i32, p0: f32, p1: f32): void {
-  for (let r = 0; r < rows; r++) actInPlace(pc + <usize>r * rowC, cols, act, p0, p1);
+/** The residual and activation run over a finished strip of C while it is still in L1: keeping them out of
+ * the tiles keeps every tile small instead of inlining the whole activation switch per accumulator. */
+@inline function activateStrip(pc: usize, c: usize, res: usize, rows: i32, cols: i32, rowC: usize, act: i32, p0: f32, p1: f32): void {
+  const pr = res == 0 ? 0 : res + (pc - c);
+  for (let r = 0; r < rows; r++) residualActInPlace(pc + <usize>r * rowC, pr == 0 ? 0 : pr + <usize>r * rowC, cols, act, p0, p1);
 }
 
 function blockSimd(
   a: usize, b: usize, c: usize, bias: usize, M: i32, j0: i32, j1: i32, kc: i32,
-  lda: i32, ldb: i32, ldc: i32, first: bool, last: bool, biasMode: i32, act: i32, p0: f32, p1: f32,
+  lda: i32, ldb: i32, ldc: i32, first: bool, last: bool, biasMode: i32, act: i32, p0: f32, p1: f32, res: usize,
 ): void {
   const rowA = <usize>lda << 2;
   const rowB = <usize>ldb << 2;
@@ -80,7 +82,7 @@ function blockSimd(
       j += 4;
     }
     for (; j < j1; j++) tile4x1(pa, b + (<usize>j << 2), pcRow + (<usize>j << 2), bias, i, j, kc, rowA, rowB, rowC, first, biasMode);
-    if (last) activateStrip(pcRow + (<usize>j0 << 2), 4, j1 - j0, rowC, act, p0, p1);
+    if (last) activateStrip(pcRow + (<usize>j0 << 2), c, res, 4, j1 - j0, rowC, act, p0, p1);
   }
   for (; i < M; i++) {
     const pa = a + <usize>i * rowA;
@@ -92,7 +94,7 @@ function blockSimd(
       j += 4;
     }
     for (; j < j1; j++) tile1x1(pa, b + (<usize>j << 2), pcRow + (<usize>j << 2), bias, i, j, kc, rowB, first, biasMode);
-    if (last) activateStrip(pcRow + (<usize>j0 << 2), 1, j1 - j0, rowC, act, p0, p1);
+    if (last) activateStrip(pcRow + (<usize>j0 << 2), c, res, 1, j1 - j0, rowC, act, p0, p1);
   }
 }
 
@@ -230,7 +232,7 @@ function blockSimd(
 /** Scalar build: 4 x 4 register tile (16 accumulators), 1-wide edges. */
 function blockScalar(
   a: usize, b: usize, c: usize, bias: usize, M: i32, j0: i32, j1: i32, kc: i32,
-  lda: i32, ldb: i32, ldc: i32, first: bool, last: bool, biasMode: i32, act: i32, p0: f32, p1: f32,
+  lda: i32, ldb: i32, ldc: i32, first: bool, last: bool, biasMode: i32, act: i32, p0: f32, p1: f32, res: usize,
 ): void {
   const rowA = <usize>lda << 2;
   const rowB = <usize>ldb << 2;
@@ -242,13 +244,13 @@ function blockScalar(
     let j = j0;
     for (; j + 4 <= j1; j += 4) scalarTile4x4(pa, b + (<usize>j << 2), pcRow + (<usize>j << 2), bias, i, j, kc, rowA, rowB, rowC, first, biasMode);
     for (; j < j1; j++) tile4x1(pa, b + (<usize>j << 2), pcRow + (<usize>j << 2), bias, i, j, kc, rowA, rowB, rowC, first, biasMode);
-    if (last) activateStrip(pcRow + (<usize>j0 << 2), 4, j1 - j0, rowC, act, p0, p1);
+    if (last) activateStrip(pcRow + (<usize>j0 << 2), c, res, 4, j1 - j0, rowC, act, p0, p1);
   }
   for (; i < M; i++) {
     const pa = a + <usize>i * rowA;
     const pcRow = c + <usize>i * rowC;
     for (let j = j0; j < j1; j++) tile1x1(pa, b + (<usize>j << 2), pcRow + (<usize>j << 2), bias, i, j, kc, rowB, first, biasMode);
-    if (last) activateStrip(pcRow + (<usize>j0 << 2), 1, j1 - j0, rowC, act, p0, p1);
+    if (last) activateStrip(pcRow + (<usize>j0 << 2), c, res, 1, j1 - j0, rowC, act, p0, p1);
   }
 }
 

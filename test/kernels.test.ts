@@ -291,17 +291,21 @@ for (const build of builds) {
         const bAt = arena.f32(B);
         const biasAt = biasMode ? arena.f32(bias) : 0;
         const cAt = arena.out(((M - 1) * ldc + N) * 4);
-        k.gemm(aAt, bAt, cAt, biasAt, M, N, K, lda, ldb, ldc, biasMode, act.code, act.p0, act.p1);
+        // a fused residual (laid out like C) on every other shape
+        const R = i % 4 >= 2 ? rng.floats((M - 1) * ldc + N) : null;
+        const resAt = R ? arena.f32(R) : 0;
+        k.gemm(aAt, bAt, cAt, biasAt, M, N, K, lda, ldb, ldc, biasMode, act.code, act.p0, act.p1, resAt);
         const got: number[] = [];
         const ref: number[] = [];
         for (let r = 0; r < M; r++)
           for (let col = 0; col < N; col++) {
             let s = biasMode === 1 ? bias[col] : biasMode === 2 ? bias[r] : 0;
             for (let q = 0; q < K; q++) s += A[r * lda + q] * B[q * ldb + col];
+            if (R) s += R[r * ldc + col];
             ref.push(act.f(s, act.p0, act.p1));
             got.push(arena.readF32(cAt + (r * ldc + col) * 4, 1)[0]);
           }
-        const detail = { M, N, K, lda, ldb, ldc, biasMode, act: act.name };
+        const detail = { M, N, K, lda, ldb, ldc, biasMode, act: act.name, residual: !!R };
         assertClose(got, ref, TOL, context(build, "gemm", detail));
         arena.assertGuardsIntact(context(build, "gemm", detail));
       }
@@ -337,9 +341,11 @@ for (const build of builds) {
         const biasAt = bias ? arena.f32(bias) : 0;
         const n = s.N * s.OC * s.OH * s.OW;
         const yAt = arena.out(n * 4);
-        k.conv2d(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OC, s.OH, s.OW, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.groups, act.code, act.p0, act.p1);
-        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
-        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2d", { ...s, act: act.name, bias: !!bias }));
+        const res = i % 4 >= 2 ? rng.floats(n) : null;
+        const resAt = res ? arena.f32(res) : 0;
+        k.conv2d(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OC, s.OH, s.OW, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.groups, act.code, act.p0, act.p1, resAt);
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v, o) => act.f(v + (res ? res[o] : 0), act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2d", { ...s, act: act.name, bias: !!bias, residual: !!res }));
         arena.assertGuardsIntact(context(build, "conv2d", s));
       }
     });
@@ -369,12 +375,14 @@ for (const build of builds) {
         const scratchAt = arena.out(taps * tile * 4);
         const n = s.N * s.OC * pixels;
         const yAt = arena.out(n * 4);
+        const res = i % 4 >= 2 ? rng.floats(n) : null;
+        const resAt = res ? arena.f32(res) : 0;
         k.conv2dIm2col(
           xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OC, s.OH, s.OW, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.groups,
-          act.code, act.p0, act.p1, scratchAt, tile,
+          act.code, act.p0, act.p1, scratchAt, tile, resAt,
         );
-        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
-        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2dIm2col", { ...s, tile, act: act.name, bias: !!bias }));
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v, o) => act.f(v + (res ? res[o] : 0), act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "conv2dIm2col", { ...s, tile, act: act.name, bias: !!bias, residual: !!res }));
         arena.assertGuardsIntact(context(build, "conv2dIm2col", { ...s, tile }));
       }
     });
@@ -387,7 +395,7 @@ for (const build of builds) {
         { N: 1, C: 3, H: 12, W: 12, OC: 3, OH: 6, OW: 6, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, groups: 3 },
       ];
       while (shapes.length < 60) {
-        const C = rng.int(1, 6), H = rng.int(1, 20), W = rng.int(1, 37);
+        const C = rng.int(1, 9), H = rng.int(1, 20), W = rng.int(1, 37);
         const SH = rng.int(1, 2), SW = rng.int(1, 2), PH = rng.int(0, 2), PW = rng.int(0, 2);
         const OH = outSize(H, PH, rng.int(0, 2), 3, SH, 1), OW = outSize(W, PW, rng.int(0, 2), 3, SW, 1);
         if (OH > 0 && OW > 0) shapes.push({ N: rng.int(1, 2), C, H, W, OC: C, OH, OW, KH: 3, KW: 3, SH, SW, PH, PW, DH: 1, DW: 1, groups: C });
@@ -403,9 +411,11 @@ for (const build of builds) {
         const scratchAt = arena.out(4 * depthwisePaddedFloats(s.OH, s.OW, s.SH, s.SW));
         const n = s.N * s.C * s.OH * s.OW;
         const yAt = arena.out(n * 4);
-        k.depthwise3x3(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OH, s.OW, s.SH, s.SW, s.PH, s.PW, act.code, act.p0, act.p1, scratchAt);
-        const ref = Array.from(conv2dRef(x, w, bias, s), (v) => act.f(v, act.p0, act.p1));
-        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "depthwise3x3", { ...s, act: act.name, bias: !!bias }));
+        const res = i % 4 >= 2 ? rng.floats(n) : null;
+        const resAt = res ? arena.f32(res) : 0;
+        k.depthwise3x3(xAt, wAt, biasAt, yAt, s.N, s.C, s.H, s.W, s.OH, s.OW, s.SH, s.SW, s.PH, s.PW, act.code, act.p0, act.p1, scratchAt, resAt);
+        const ref = Array.from(conv2dRef(x, w, bias, s), (v, o) => act.f(v + (res ? res[o] : 0), act.p0, act.p1));
+        assertClose(arena.readF32(yAt, n), ref, TOL, context(build, "depthwise3x3", { ...s, act: act.name, bias: !!bias, residual: !!res }));
         arena.assertGuardsIntact(context(build, "depthwise3x3", s));
       }
     });

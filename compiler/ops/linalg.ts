@@ -15,6 +15,22 @@ const epilogueArgs = (attrs: Attrs): (number | string)[] => {
   return [e.act, floatLiteral(e.p0), floatLiteral(e.p1)];
 };
 
+/**
+ * matmul's and conv2d's optional operands: [.., bias?, residual?]. A residual (a tensor shaped like the output,
+ * added before the activation) is fused in by the compile passes and flagged by attrs.residual.
+ */
+export function linalgExtras<T>(inputs: T[], attrs: Attrs): { bias?: T; residual?: T } {
+  const residual = attrs.residual ? inputs[inputs.length - 1] : undefined;
+  const bias = inputs.length - (residual ? 1 : 0) > 2 ? inputs[2] : undefined;
+  return { bias, residual };
+}
+
+function requireResidualShape(op: string, residual: TensorType | undefined, shape: number[]): void {
+  if (residual && shapeStr(residual.shape) !== shapeStr(shape)) {
+    fail(`${op}: a fused residual must have the output's shape ${shapeStr(shape)}, got ${shapeStr(residual.shape)}`);
+  }
+}
+
 function requireFloat(op: string, ts: TensorType[]): void {
   for (const t of ts) if (t.dtype !== "float32" && t.dtype !== "float64") fail(`${op} needs float tensors, got ${t.dtype}`);
 }
@@ -22,6 +38,7 @@ function requireFloat(op: string, ts: TensorType[]): void {
 /** Fused epilogues exist only after compile passes; gradients are taken on the graph before them. */
 function requireNoEpilogue(op: string, attrs: Attrs): void {
   if (epilogueOf(attrs).act !== ACT.none) fail(`${op}: no gradient through a fused activation epilogue; differentiate the graph before fusion`);
+  if (attrs.residual) fail(`${op}: no gradient through a fused residual; differentiate the graph before fusion`);
 }
 
 // --- matmul: numpy semantics (1-D operands promoted, batch dims broadcast); optional bias[N] ------
@@ -58,16 +75,20 @@ function batchOffset(i: number, batch: number[], own: number[], matrixSize: numb
 
 defineOp({
   name: "matmul",
-  infer(inputs) {
-    const [a, b, bias] = inputs;
+  infer(inputs, attrs) {
+    const [a, b] = inputs;
+    const { bias, residual } = linalgExtras(inputs, attrs);
     requireFloat("matmul", inputs);
     const shape = matmulOutShape(a.shape, b.shape);
+    requireResidualShape("matmul", residual, shape);
     if (bias && (bias.shape.length !== 1 || bias.shape[0] !== matmulDims(a.shape, b.shape).N)) {
       fail(`matmul bias must have shape [${matmulDims(a.shape, b.shape).N}], got ${shapeStr(bias.shape)}`);
     }
     return [{ shape, dtype: a.dtype }];
   },
-  reference([a, b, bias], attrs) {
+  reference(inputs, attrs) {
+    const [a, b] = inputs;
+    const { bias, residual } = linalgExtras(inputs, attrs);
     const d = matmulDims(a.shape, b.shape);
     const out = newHost(matmulOutShape(a.shape, b.shape), a.dtype);
     const e = epilogueOf(attrs);
@@ -78,18 +99,26 @@ defineOp({
       for (let i = 0; i < d.M; i++) for (let j = 0; j < d.N; j++) {
         let s = bias ? Number(bias.data[j]) : 0;
         for (let k = 0; k < d.K; k++) s += A[ao + i * d.K + k] * B[bo + k * d.N + j];
-        C[(t * d.M + i) * d.N + j] = applyEpilogue(s, e);
+        const o = (t * d.M + i) * d.N + j;
+        if (residual) s += Number(residual.data[o]);
+        C[o] = applyEpilogue(s, e);
       }
     }
     return [out];
   },
   lower(ctx, node) {
-    const [a, b, bias] = node.inputs;
+    const [a, b] = node.inputs;
+    const { bias, residual } = linalgExtras(node.inputs, node.attrs);
     const d = matmulDims(a.shape, b.shape);
     const [A, B, C] = [ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0])];
+    const R = residual ? ctx.ptr(residual) : 0;
     const biasArgs = bias ? [ctx.ptr(bias), 1] : [0, 0];
-    const call = (ao: number | string, bo: number | string, co: number | string) =>
-      ctx.call("gemm", "gemm", [ao, bo, co, biasArgs[0], d.M, d.N, d.K, d.K, d.N, d.N, biasArgs[1], ...epilogueArgs(node.attrs)]);
+    // the residual is laid out like C: its offset is C's (0 stays 0, no residual)
+    const call = (ao: number | string, bo: number | string, co: number | string, offset: number | string = 0) =>
+      ctx.call("gemm", "gemm", [
+        ao, bo, co, biasArgs[0], d.M, d.N, d.K, d.K, d.N, d.N, biasArgs[1], ...epilogueArgs(node.attrs),
+        R === 0 ? 0 : typeof offset === "number" ? R + offset : `${R} + ${offset}`,
+      ]);
     const batches = numel(d.batch);
     // byte stride per batch step: 0 for an operand broadcast whole, null for a partial broadcast
     const strideOf = (own: number[], size: number) => (numel(own) === 1 ? 0 : numel(own) === batches ? size * 4 : null);
@@ -97,11 +126,11 @@ defineOp({
     if (batches === 1) call(A, B, C);
     else if (sa !== null && sb !== null) {
       ctx.emit(`for (let t: usize = 0; t < ${batches}; t++) {`);
-      call(`${A} + t * ${sa}`, `${B} + t * ${sb}`, `${C} + t * ${d.M * d.N * 4}`);
+      call(`${A} + t * ${sa}`, `${B} + t * ${sb}`, `${C} + t * ${d.M * d.N * 4}`, `t * ${d.M * d.N * 4}`);
       ctx.emit(`}`);
     } else {
       for (let t = 0; t < batches; t++) {
-        call(A + 4 * batchOffset(t, d.batch, d.aBatch, d.M * d.K), B + 4 * batchOffset(t, d.batch, d.bBatch, d.K * d.N), C + 4 * t * d.M * d.N);
+        call(A + 4 * batchOffset(t, d.batch, d.aBatch, d.M * d.K), B + 4 * batchOffset(t, d.batch, d.bBatch, d.K * d.N), C + 4 * t * d.M * d.N, 4 * t * d.M * d.N);
       }
     }
   },
@@ -172,9 +201,13 @@ export function convKernelTile(node: Node): number {
   return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.outputs[0].bytes));
 }
 
-/** Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's over-read. */
+/**
+ * Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's
+ * over-read; four of them for outputs under 8 columns wide, which the kernel vectorises across 4 channels
+ * (runtime-as/conv.ts, CHANNEL_CELLS_BELOW).
+ */
 export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
-  return ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+  return (OW < 8 || SW === 2 ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
 }
 
 /** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
@@ -189,11 +222,14 @@ defineOp({
   infer(inputs, attrs) {
     requireFloat("conv2d", inputs);
     const g = convGeometry(inputs[0].shape, inputs[1].shape, attrs);
-    const bias = inputs[2];
+    const { bias, residual } = linalgExtras(inputs, attrs);
     if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.OC)) fail(`conv2d bias must have shape [${g.OC}], got ${shapeStr(bias.shape)}`);
+    requireResidualShape("conv2d", residual, [g.N, g.OC, g.OH, g.OW]);
     return [{ shape: [g.N, g.OC, g.OH, g.OW], dtype: inputs[0].dtype }];
   },
-  reference([x, w, bias], attrs) {
+  reference(inputs, attrs) {
+    const [x, w] = inputs;
+    const { bias, residual } = linalgExtras(inputs, attrs);
     const g = convGeometry(x.shape, w.shape, attrs);
     const out = newHost([g.N, g.OC, g.OH, g.OW], x.dtype);
     const X = x.data as Float32Array, Wt = w.data as Float32Array, Y = out.data as Float32Array;
@@ -213,6 +249,7 @@ defineOp({
             s += X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw] * Wt[((oc * g.CG + c) * g.KH + kh) * g.KW + kw];
           }
         }
+        if (residual) s += Number(residual.data[o]);
         Y[o++] = applyEpilogue(s, e);
       }
     }
@@ -229,12 +266,14 @@ defineOp({
     return 4 * tile * CG * KH * KW;
   },
   lower(ctx, node) {
-    const [x, w, bias] = node.inputs;
+    const [x, w] = node.inputs;
+    const { bias, residual } = linalgExtras(node.inputs, node.attrs);
+    const res = residual ? ctx.ptr(residual) : 0;
     const g = convGeometry(x.shape, w.shape, node.attrs);
     if (isPaddedDepthwise(node)) {
       ctx.call("conv", "depthwise3x3", [
         ctx.ptr(x), ctx.ptr(w), bias ? ctx.ptr(bias) : 0, ctx.ptr(node.outputs[0]), g.N, g.C, g.H, g.W, g.OH, g.OW,
-        g.stride[0], g.stride[1], g.pads[0], g.pads[1], ...epilogueArgs(node.attrs), ctx.scratch(node),
+        g.stride[0], g.stride[1], g.pads[0], g.pads[1], ...epilogueArgs(node.attrs), ctx.scratch(node), res,
       ]);
       return;
     }
@@ -244,8 +283,8 @@ defineOp({
       g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
       g.dilation[0], g.dilation[1], g.groups, ...epilogueArgs(node.attrs),
     ];
-    if (tile) ctx.call("conv", "conv2dIm2col", [...args, ctx.scratch(node), tile]);
-    else ctx.call("conv", "conv2d", args);
+    if (tile) ctx.call("conv", "conv2dIm2col", [...args, ctx.scratch(node), tile, res]);
+    else ctx.call("conv", "conv2d", [...args, res]);
   },
   grad({ inputs: [x, w, bias], attrs, grad, needs }) {
     requireNoEpilogue("conv2d", attrs);
