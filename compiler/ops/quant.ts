@@ -168,6 +168,19 @@ const qconv2d = defineOp({
   },
   decompose(g, node, opts) {
     // the decompose pass replaces the node: one the packed kernel does not take (or the target does not want) is put back as it was
+    if (opts.simd && !opts.compactInt8 && depthwiseChannelsFit(node)) {
+      const [x, w, bias, rq] = node.inputs;
+      const packed = packDepthwiseChannels(w.host(), bias.host(), rq.host(), node.attrs.inZp as number);
+      const attrs = { ...node.attrs, kernel: [w.shape[2], w.shape[3]], laneShift: packed.laneShift };
+      const constants = [packed.w, packed.bias, packed.lanes].map((t, k) => g.addConstant(t, `${node.name}/${["packed", "bias", "lanes"][k]}`));
+      return g.insertBefore(node, "qdepthwiseChannels", [x, constants[0], constants[1], rq, constants[2]], attrs, node.name).outputs;
+    }
+    if (opts.simd && !opts.compactInt8 && pointwiseChannelsFit(node)) {
+      const [x, w, bias, rq] = node.inputs;
+      const packed = packPointwiseChannels(w.host(), bias.host(), rq.host(), node.attrs.inZp as number);
+      const constants = [packed.w, packed.bias, packed.lanes].map((t, k) => g.addConstant(t, `${node.name}/${["packed", "bias", "lanes"][k]}`));
+      return g.insertBefore(node, "qpointwiseChannels", [x, constants[0], constants[1], rq, constants[2]], { ...node.attrs, laneShift: packed.laneShift }, node.name).outputs;
+    }
     const rows = !opts.compactInt8 && packable(node), columns = !opts.compactInt8 && !rows && packableColumns(node);
     if (!rows && !columns) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
     const [x, w, bias, rq] = node.inputs;
@@ -183,6 +196,199 @@ const qconv2d = defineOp({
   notDifferentiable,
 });
 
+
+/**
+ * Scratch budget of qdepthwiseChannels' padded 8-channel plane. Small planes gain the most (KWS's 25x5: 1,512 B,
+ * VWW's 12x12 and smaller, its 24x24: 5,408 B); at stride 1 the output is written over a dying input, so the
+ * scratch stays far below the peak of the pointwise layers around it.
+ */
+const DEPTHWISE_CHANNELS_BYTES = 6 * 1024;
+/** The largest right shift a lane table takes: h·2^(E − e) with |h| ≤ 2^(e + 8) stays inside i32. */
+const MAX_LANE_SHIFT = 22;
+
+/** qdepthwiseChannels' padded plane (rows, columns) for a convolution's geometry. */
+function paddedPlane(g: ReturnType<typeof convGeometry>): [number, number] {
+  return [(g.OH - 1) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1, (g.OW - 1) * g.stride[1] + (g.KW - 1) * g.dilation[1] + 1];
+}
+/** qdepthwiseChannels' scratch: the tap offsets (16-byte aligned), then the padded 8-channel plane. */
+function depthwiseChannelsScratch(g: ReturnType<typeof convGeometry>): number {
+  const [Hp, Wp] = paddedPlane(g);
+  return ((Math.ceil((g.KH * g.KW) / 2) * 8 + 15) & ~15) + Hp * Wp * 8;
+}
+
+/**
+ * Whether a depthwise convolution (one filter per channel) runs vectorised across channels (runtime-as/qdepthwise.ts):
+ * constant weights, bias and requantization table, every multiplier below 1 with a right shift of at most
+ * MAX_LANE_SHIFT, and a padded plane within DEPTHWISE_CHANNELS_BYTES.
+ */
+function depthwiseChannelsFit(node: Node): boolean {
+  const [x, w, bias, rq] = node.inputs;
+  const g = convGeometry(x.shape, w.shape, node.attrs);
+  if (g.groups !== g.C || g.OC !== g.C || ![w, bias, rq].every((v) => v.isConstant && v.data !== null)) return false;
+  return laneShiftsFit(rq.host()) && depthwiseChannelsScratch(g) <= DEPTHWISE_CHANNELS_BYTES;
+}
+
+/**
+ * Depthwise weights [C, 1, KH, KW] in qdepthwiseChannels' order, [C/8, taps/2, 8, 2] (per group of 8 channels, per
+ * pair of taps, each channel's two weights; zero-padded), the bias with the input zero point folded in (bias −
+ * inZp·Σw, padded to whole groups), and the lane table: per 4 channels, 4 multipliers, 4 scales 2^(E − e), 4 lower and
+ * 4 upper clamps ∓2^(e + 8) of the high product, e each channel's right shift and E (`laneShift`) the largest (≥ 1).
+ */
+export function packDepthwiseChannels(w: HostTensor, bias: HostTensor, rq: HostTensor, inZp: number): { w: HostTensor; bias: HostTensor; lanes: HostTensor; laneShift: number } {
+  const [C, , KH, KW] = w.shape;
+  const taps = KH * KW, pairs = Math.ceil(taps / 2), groups = Math.ceil(C / 8);
+  const packed = new Int8Array(groups * pairs * 16), folded = new Int32Array(groups * 8);
+  for (let c = 0; c < C; c++) {
+    let sum = 0;
+    for (let t = 0; t < taps; t++) {
+      const v = Number(w.data[c * taps + t]);
+      sum += v;
+      packed[((c >> 3) * pairs + (t >> 1)) * 16 + (c & 7) * 2 + (t & 1)] = v;
+    }
+    folded[c] = Number(bias.data[c]) - inZp * sum;
+  }
+  return { w: { shape: [groups, pairs, 8, 2], dtype: "int8", data: packed }, bias: { shape: [groups * 8], dtype: "int32", data: folded }, ...laneTable(rq, groups * 8) };
+}
+
+/** The lane table of `channels` (a multiple of 8) from a requantization table (see packDepthwiseChannels). */
+function laneTable(rq: HostTensor, channels: number): { lanes: HostTensor; laneShift: number } {
+  const C = rq.shape[0], data = new Int32Array(channels * 4);
+  let laneShift = 1;
+  for (let c = 0; c < C; c++) laneShift = Math.max(laneShift, -Number(rq.data[2 * c + 1]));
+  for (let c = 0; c < C; c++) {
+    const e = -Number(rq.data[2 * c + 1]), at = (c >> 2) * 16 + (c & 3);
+    data[at] = Number(rq.data[2 * c]);
+    data[at + 4] = 2 ** (laneShift - e);
+    data[at + 8] = -(2 ** (e + 8));
+    data[at + 12] = 2 ** (e + 8);
+  }
+  return { lanes: { shape: [channels, 4], dtype: "int32", data }, laneShift };
+}
+
+/** Whether every multiplier of a requantization table is below 1 with a right shift the lane table takes. */
+function laneShiftsFit(rq: HostTensor): boolean {
+  for (let k = 1; k < rq.data.length; k += 2) if (Number(rq.data[k]) > 0 || -Number(rq.data[k]) > MAX_LANE_SHIFT) return false;
+  return true;
+}
+
+/** Planes up to this many pixels run their 1x1 convolutions on qpointwiseChannels (the packed kernel's tiles are 8 pixels). */
+const POINTWISE_CHANNELS_PIXELS = 12;
+
+/**
+ * Whether a 1x1 stride-1 convolution runs vectorised across output channels (qpointwiseChannels): a plane of at most
+ * POINTWISE_CHANNELS_PIXELS, constant weights, bias and requantization table whose shifts the lane table takes.
+ */
+function pointwiseChannelsFit(node: Node): boolean {
+  const [x, w, bias, rq] = node.inputs;
+  const g = convGeometry(x.shape, w.shape, node.attrs);
+  return isPointwise(g) && g.groups === 1 && g.H * g.W <= POINTWISE_CHANNELS_PIXELS && [w, bias, rq].every((v) => v.isConstant && v.data !== null) && laneShiftsFit(rq.host());
+}
+
+/** qpointwiseChannels' weights (packConvWeights' layout over output channels padded to 8), folded bias and lane table. */
+export function packPointwiseChannels(w: HostTensor, bias: HostTensor, rq: HostTensor, inZp: number): { w: HostTensor; bias: HostTensor; lanes: HostTensor; laneShift: number } {
+  const [OC, C] = w.shape, padded = Math.ceil(OC / 8) * 8;
+  const filter = newHost([padded, C, 1, 1], "int8"), b = newHost([padded], "int32");
+  (filter.data as Int8Array).set(w.data as Int8Array);
+  (b.data as Int32Array).set(bias.data as Int32Array);
+  const packed = packConvWeights(filter, b, inZp);
+  return { w: packed.w, bias: packed.bias, ...laneTable(rq, padded) };
+}
+
+/** packDepthwiseChannels undone: the [C, 1, KH, KW] weights and the bias as qconv2d takes them. */
+function unpackDepthwiseChannels(wp: HostTensor, folded: HostTensor, C: number, KH: number, KW: number, inZp: number): { w: HostTensor; bias: HostTensor } {
+  const taps = KH * KW, pairs = wp.shape[1];
+  const w = newHost([C, 1, KH, KW], "int8"), bias = newHost([C], "int32");
+  for (let c = 0; c < C; c++) {
+    let sum = 0;
+    for (let t = 0; t < taps; t++) {
+      const v = Number(wp.data[((c >> 3) * pairs + (t >> 1)) * 16 + (c & 7) * 2 + (t & 1)]);
+      w.data[c * taps + t] = v;
+      sum += v;
+    }
+    bias.data[c] = Number(folded.data[c]) + inZp * sum;
+  }
+  return { w, bias };
+}
+
+// --- qdepthwiseChannels: a depthwise qconv2d on packDepthwiseChannels' weights, bias and lane table ------------
+defineOp({
+  name: "qdepthwiseChannels",
+  infer([x, wp, bias, rq, lanes], attrs) {
+    if (!lanes) fail("qdepthwiseChannels takes (x, packed weights, folded bias, requantization table, lane table)");
+    requireDType("qdepthwiseChannels", x, "int8", "the input");
+    requireDType("qdepthwiseChannels", wp, "int8", "the packed filter");
+    const C = x.shape[1], [KH, KW] = (attrs.kernel as number[] | undefined) ?? [];
+    const groups = Math.ceil(C / 8), pairs = Math.ceil((KH * KW) / 2);
+    if (wp.shape.join() !== [groups, pairs, 8, 2].join() || bias.shape.join() !== String(groups * 8) || lanes.shape.join() !== [groups * 8, 4].join()) {
+      fail(`qdepthwiseChannels: packed filter ${shapeStr(wp.shape)}, bias ${shapeStr(bias.shape)} or lane table ${shapeStr(lanes.shape)} do not fit input ${shapeStr(x.shape)} and a ${KH}x${KW} window`);
+    }
+    const E = attrs.laneShift as number;
+    if (!Number.isInteger(E) || E < 1 || E > MAX_LANE_SHIFT) fail(`qdepthwiseChannels: laneShift ${E} must be an integer in [1, ${MAX_LANE_SHIFT}]`);
+    if (attrs.groups !== C) fail(`qdepthwiseChannels: groups must be the ${C} input channels, got ${String(attrs.groups)}`);
+    return qconv2d.infer([x, { shape: [C, 1, KH, KW], dtype: "int8" }, { shape: [C], dtype: "int32" }, rq], attrs);
+  },
+  reference([x, wp, bias, rq], attrs) {
+    const [KH, KW] = attrs.kernel as number[];
+    const { w, bias: b } = unpackDepthwiseChannels(wp, bias, x.shape[1], KH, KW, attrs.inZp as number);
+    return qconv2d.reference([x, w, b, rq], attrs);
+  },
+  scratchBytes(node) {
+    const [KH, KW] = node.attrs.kernel as number[];
+    return depthwiseChannelsScratch(convGeometry(node.inputs[0].shape, [node.inputs[0].shape[1], 1, KH, KW], node.attrs));
+  },
+  lower(ctx, node) {
+    const [x, wp, bias, , lanes] = node.inputs;
+    const [KH, KW] = node.attrs.kernel as number[];
+    const g = convGeometry(x.shape, [x.shape[1], 1, KH, KW], node.attrs);
+    ctx.call("qdepthwise", "qdepthwiseChannels", [
+      ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(lanes), ctx.ptr(node.outputs[0]), ctx.scratch(node),
+      g.N, g.C, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
+      g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs), node.attrs.laneShift as number,
+    ]);
+  },
+  // each group of 8 channels is copied into the scratch before its outputs are stored
+  inPlace: true,
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
+
+// --- qpointwiseChannels: a 1x1 stride-1 qconv2d on packPointwiseChannels' weights, bias and lane table ----------
+defineOp({
+  name: "qpointwiseChannels",
+  infer([x, wp, bias, rq, lanes], attrs) {
+    if (!lanes) fail("qpointwiseChannels takes (x, packed weights, folded bias, requantization table, lane table)");
+    requireDType("qpointwiseChannels", x, "int8", "the input");
+    requireDType("qpointwiseChannels", wp, "int8", "the packed filter");
+    const OC = rq.shape[0], padded = Math.ceil(OC / 8) * 8;
+    if (wp.shape.join() !== [padded / 4, 1, 1, Math.ceil(x.shape[1] / 2), 4, 2].join() || bias.shape.join() !== String(padded) || lanes.shape.join() !== [padded, 4].join()) {
+      fail(`qpointwiseChannels: packed filter ${shapeStr(wp.shape)}, bias ${shapeStr(bias.shape)} or lane table ${shapeStr(lanes.shape)} do not fit input ${shapeStr(x.shape)} and ${OC} output channels`);
+    }
+    const E = attrs.laneShift as number;
+    if (!Number.isInteger(E) || E < 1 || E > MAX_LANE_SHIFT) fail(`qpointwiseChannels: laneShift ${E} must be an integer in [1, ${MAX_LANE_SHIFT}]`);
+    const out = qconv2d.infer([x, { shape: [OC, x.shape[1], 1, 1], dtype: "int8" }, { shape: [OC], dtype: "int32" }, rq], attrs);
+    if (!isPointwise(convGeometry(x.shape, [OC, x.shape[1], 1, 1], attrs)) || attrs.groups !== 1) fail("qpointwiseChannels: the convolution must be 1x1, stride 1, unpadded, groups 1");
+    return out;
+  },
+  reference([x, wp, bias, rq], attrs) {
+    const OC = rq.shape[0];
+    const { w, bias: b } = unpackConvWeights(wp, bias, x.shape[1], attrs.inZp as number);
+    return qconv2d.reference([x, { ...w, shape: [OC, x.shape[1], 1, 1], data: w.data.slice(0, OC * x.shape[1]) }, { ...b, shape: [OC], data: b.data.slice(0, OC) }, rq], attrs);
+  },
+  scratchBytes(node) {
+    const [N, C, H, W] = node.inputs[0].shape;
+    return N > 0 ? H * W * Math.ceil(C / 2) * 4 : 0;
+  },
+  lower(ctx, node) {
+    const [x, wp, bias, rq, lanes] = node.inputs;
+    const [N, C, H, W] = x.shape;
+    ctx.call("qdepthwise", "qpointwiseChannels", [
+      ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(lanes), ctx.ptr(node.outputs[0]), ctx.scratch(node),
+      N, C, H * W, rq.shape[0], ...requantArgs(node.attrs), node.attrs.laneShift as number,
+    ]);
+  },
+  compiledDTypes: () => true,
+  notDifferentiable,
+});
 
 /**
  * Whether a convolution runs on the packed-weight kernel (runtime-as/qpacked.ts): groups 1, stride 1 or 2 across,

@@ -41,6 +41,8 @@ export interface LoweringOptions {
    * instructions; npm run bench:mcu).
    */
   compactInt8?: boolean;
+  /** the target builds the SIMD kernels: int8 depthwise convolutions on small planes run vectorised across channels */
+  simd?: boolean;
 }
 
 export interface ElementwiseCode {
