@@ -7,8 +7,9 @@ import { before, test } from "node:test";
 import { main } from "../compiler/cli/main.js";
 import { exportC } from "../compiler/codegen/export-c.js";
 import { compile, importOnnx, loadBlob, parseNpy } from "../compiler/index.js";
+import { loadBlobInWorker } from "../compiler/host/worker.js";
 import { buildEmbedding, buildWamrLibrary, findWamrSources } from "../targets/wamr/build.js";
-import { relError, SEED } from "./helpers/compiled.js";
+import { relError, rng, SEED } from "./helpers/compiled.js";
 import { onnxModel } from "./helpers/onnx-model.js";
 import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
 
@@ -147,3 +148,65 @@ test("--stream-state pairs the model does not have are errors naming them", asyn
   })).graph;
   await assert.rejects(compile(shapes, {}, { streamState: { s: "y" } }), /streaming state s=y: input 's' is float32 \[2\] but output 'y' is float32 \[4\]; a state must keep its shape and dtype/);
 });
+
+/** s_next = tanh(x·W + s·U), y = s_next·V: a recurrent cell whose state s the blob keeps, with seeded random weights. */
+function recurrentCell(): Uint8Array {
+  const weights = (name: string, dims: number[]) => ({ name, dims, floats: Array.from({ length: dims[0] * dims[1] }, () => rng.next() - 0.5) });
+  return onnxModel({
+    inputs: [{ name: "x", shape: [1, 4] }, { name: "s", shape: [1, 8] }],
+    outputs: [{ name: "y", shape: [1, 3] }, { name: "s_next", shape: [1, 8] }],
+    initializers: [weights("W", [4, 8]), weights("U", [8, 8]), weights("V", [8, 3])],
+    nodes: [
+      { op: "MatMul", inputs: ["x", "W"], outputs: ["xw"] },
+      { op: "MatMul", inputs: ["s", "U"], outputs: ["su"] },
+      { op: "Add", inputs: ["xw", "su"], outputs: ["pre"] },
+      { op: "Tanh", inputs: ["pre"], outputs: ["s_next"] },
+      { op: "MatMul", inputs: ["s_next", "V"], outputs: ["y"] },
+    ],
+  });
+}
+
+test("loadBlobInWorker keeps a streaming blob's state: the same outputs and state as in-process over several calls, after writeState() and after reset()", { timeout: 120_000 }, async () => {
+  const { wasm } = await compile(importOnnx(recurrentCell()).graph, {}, { streamState: { s: "s_next" } });
+  const local = await loadBlob(wasm, { source: "cell.wasm" });
+  const worker = await loadBlobInWorker(wasm, { source: "cell.wasm" });
+  try {
+    assert.deepEqual(worker.manifest.state?.map((s) => [s.name, s.output]), [["s", "s_next"]]);
+    const frames = Array.from({ length: 6 }, () => Float32Array.from({ length: 4 }, () => rng.next() * 2 - 1));
+    const step = async (x: Float32Array, label: string) => {
+      const here = Array.from(local.run({ x }).y as Float32Array);
+      const there = Array.from((await worker.run({ x })).y.data as Float32Array);
+      assert.deepEqual(there, here, `${label}: y (seed ${SEED})`);
+      const state = await worker.readState();
+      assert.deepEqual(Object.keys(state), ["s"]);
+      assert.deepEqual({ ...state.s, data: Array.from(state.s.data as Float32Array) }, { name: "s", dtype: "float32", shape: [1, 8], data: Array.from(local.state.s as Float32Array) }, `${label}: state (seed ${SEED})`);
+      return here;
+    };
+    const first: number[][] = [];
+    for (let t = 0; t < frames.length; t++) first.push(await step(frames[t], `call ${t}`));
+    // the state carries: the same frame gives another answer once the stream has moved on
+    assert.notDeepEqual(first[frames.length - 1], await step(frames[frames.length - 1], "a repeated frame"));
+
+    local.reset();
+    await worker.reset();
+    assert.ok(Array.from((await worker.readState()).s.data as Float32Array).every((v) => v === 0), "reset() zeroes the state");
+    for (let t = 0; t < 3; t++) assert.deepEqual(await step(frames[t], `after reset, call ${t}`), first[t], "after reset() the stream starts again");
+
+    const start = Float32Array.from({ length: 8 }, (_, i) => i / 8 - 0.5);
+    (local.state.s as Float32Array).set(start);
+    await worker.writeState({ s: start });
+    await step(frames[0], "from a written state");
+    await rejectsTeenygrad(worker.writeState({ h: [0] }), /^cell\.wasm: unknown state "h" \(the model's states: s\)$/);
+    await rejectsTeenygrad(worker.writeState({ s: [1, 2] }), /^cell\.wasm: state "s" expects float32\[1, 8\] = 8 elements, got 2$/);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+async function rejectsTeenygrad(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(e instanceof Error && e.name === "TeenygradError", `expected a TeenygradError, got ${(e as Error)?.stack ?? e}`);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}

@@ -190,17 +190,31 @@ export function writeInputs(
   values: InputValues,
   source: string,
 ): void {
-  const expected = manifest.inputs.map((slot) => slot.name);
+  writeSlots(manifest.inputs, targets, values, source, "input");
+}
+
+/**
+ * writeInputs for any list of slots (`kind` names them in errors: "input", "state"): `values` must name
+ * exactly these slots.
+ */
+export function writeSlots(
+  slots: TensorSlot[],
+  targets: Record<string, TypedArray>,
+  values: InputValues,
+  source: string,
+  kind: string,
+): void {
+  const expected = slots.map((slot) => slot.name);
   for (const name of Object.keys(values)) {
-    if (!Object.hasOwn(targets, name)) fail(`${source}: unknown input "${name}" (the model's inputs: ${expected.join(", ")})`);
+    if (!Object.hasOwn(targets, name)) fail(`${source}: unknown ${kind} "${name}" (the model's ${kind}s: ${expected.join(", ") || "none"})`);
   }
-  for (const slot of manifest.inputs) {
-    if (!Object.hasOwn(values, slot.name)) fail(`${source}: missing input "${slot.name}" (${describe(slot)})`);
-    const value = tensorData(values[slot.name], slot, source);
+  for (const slot of slots) {
+    if (!Object.hasOwn(values, slot.name)) fail(`${source}: missing ${kind} "${slot.name}" (${describe(slot)})`);
+    const value = tensorData(values[slot.name], slot, source, kind);
     const target = targets[slot.name];
-    if (value == null || typeof value.length !== "number") fail(`${source}: input "${slot.name}" must be a typed array or an array of numbers`);
+    if (value == null || typeof value.length !== "number") fail(`${source}: ${kind} "${slot.name}" must be a typed array or an array of numbers`);
     if (value.length !== target.length) {
-      fail(`${source}: input "${slot.name}" expects ${describe(slot)} = ${target.length} elements, got ${value.length}`);
+      fail(`${source}: ${kind} "${slot.name}" expects ${describe(slot)} = ${target.length} elements, got ${value.length}`);
     }
     try {
       if (isBigIntArray(target)) {
@@ -209,13 +223,13 @@ export function writeInputs(
         // numbers round to half; a Uint16Array holds the bit patterns already (float16 outputs come back as those)
         for (let i = 0; i < value.length; i++) target[i] = floatToHalf(Number(value[i]));
       } else if (slot.dtype in INTEGER_RANGES && value.constructor !== target.constructor) {
-        (target as Int32Array).set(checkedIntegers(value as ArrayLike<number | bigint>, slot.dtype, `${source}: input "${slot.name}"`) as Int32Array);
+        (target as Int32Array).set(checkedIntegers(value as ArrayLike<number | bigint>, slot.dtype, `${source}: ${kind} "${slot.name}"`) as Int32Array);
       } else {
         (target as Float32Array).set(value as ArrayLike<number>);
       }
     } catch (e) {
       if (e instanceof Error && e.name === "TeenygradError") throw e;
-      fail(`${source}: input "${slot.name}" (${slot.dtype}) has a value that does not convert: ${(e as Error).message}`);
+      fail(`${source}: ${kind} "${slot.name}" (${slot.dtype}) has a value that does not convert: ${(e as Error).message}`);
     }
   }
 }
@@ -256,9 +270,9 @@ export function dequantizeInt8(values: TypedArray, q: Quantization): Float32Arra
 }
 
 /** a Tensor's data once its shape is checked against the slot's; arrays as they are */
-function tensorData(value: InputValue, slot: TensorSlot, source: string): TypedArray | ArrayLike<number> {
+function tensorData(value: InputValue, slot: TensorSlot, source: string, kind = "input"): TypedArray | ArrayLike<number> {
   if (value == null || typeof value !== "object" || !("shape" in value) || !("data" in value) || ArrayBuffer.isView(value)) return value as ArrayLike<number>;
-  if (value.shape.join() !== slot.shape.join()) fail(`${source}: input "${slot.name}" expects ${describe(slot)}, got a tensor of shape [${value.shape.join(", ")}]`);
+  if (value.shape.join() !== slot.shape.join()) fail(`${source}: ${kind} "${slot.name}" expects ${describe(slot)}, got a tensor of shape [${value.shape.join(", ")}]`);
   return value.data;
 }
 

@@ -1,23 +1,38 @@
 /**
  * Runs a blob off the caller's thread: in a worker_threads worker in Node, a module Web Worker in a browser.
  * run() returns a promise and never blocks the caller (a browser page stays responsive while a large model
- * runs); the worker holds the instance and its memory, so inputs and outputs are copied across.
+ * runs); the worker holds the instance and its memory, so inputs and outputs are copied across. A streaming
+ * blob's state stays in the worker's memory between runs, as in loadBlob; readState(), writeState() and
+ * reset() stand in for LoadedModel's state views and reset().
  */
 import { TeenygradError } from "../errors.js";
 import type { Manifest } from "../codegen/manifest.js";
 import type { InputValues, OutputTensor } from "./loader.js";
 
-type Request = { type: "load"; bytes: Uint8Array | ArrayBuffer; weights?: Uint8Array; source: string } | { type: "run"; inputs: InputValues };
+type Request =
+  | { type: "load"; bytes: Uint8Array | ArrayBuffer; weights?: Uint8Array; source: string }
+  | { type: "run"; inputs: InputValues }
+  | { type: "readState" }
+  | { type: "writeState"; values: InputValues }
+  | { type: "reset" };
 export type WorkerRequest = Request & { id: number };
 export type WorkerReply =
   | { id: number; manifest: Manifest }
   | { id: number; outputs: Record<string, OutputTensor> }
+  | { id: number; state: Record<string, OutputTensor> }
+  | { id: number; done: true }
   | { id: number; error: string; teenygrad: boolean };
 
 export interface WorkerModel {
   manifest: Manifest;
   /** writes the inputs, calls run() in the worker and resolves to copies of the outputs with their shapes and dtypes */
   run(inputs: InputValues): Promise<Record<string, OutputTensor>>;
+  /** copies of a streaming blob's state (manifest `state`) as the last run left it; {} for a blob without state */
+  readState(): Promise<Record<string, OutputTensor>>;
+  /** sets the named states (a starting state), checked as run() checks inputs; the other states keep their values */
+  writeState(values: InputValues): Promise<void>;
+  /** starts the stream again: zeroes the state, as it was when the blob was loaded */
+  reset(): Promise<void>;
   /** stops the worker; pending runs reject */
   terminate(): Promise<void>;
 }
@@ -71,6 +86,10 @@ async function startWorker(url: string | URL): Promise<Channel> {
   };
 }
 
+/** a Tensor crosses as its shape and data (structured cloning keeps neither its class nor its getters) */
+const plainValues = (values: InputValues): InputValues => Object.fromEntries(Object.entries(values).map(([k, v]) =>
+  [k, v && typeof v === "object" && "shape" in v && "data" in v && !ArrayBuffer.isView(v) ? { shape: [...v.shape], data: v.data } : v]));
+
 /** Loads a blob into a new worker (the same checks as loadBlob, made there) and returns its async handle. */
 export async function loadBlobInWorker(bytes: Uint8Array | ArrayBuffer, opts: WorkerOptions = {}): Promise<WorkerModel> {
   const source = opts.source ?? "<blob>";
@@ -109,10 +128,16 @@ export async function loadBlobInWorker(bytes: Uint8Array | ArrayBuffer, opts: Wo
   return {
     manifest: (loaded as { manifest: Manifest }).manifest,
     async run(inputs) {
-      // a Tensor crosses as its shape and data (structured cloning keeps neither its class nor its getters)
-      const plain = Object.fromEntries(Object.entries(inputs).map(([k, v]) =>
-        [k, v && typeof v === "object" && "shape" in v && "data" in v && !ArrayBuffer.isView(v) ? { shape: [...v.shape], data: v.data } : v]));
-      return ((await ask({ type: "run", inputs: plain })) as { outputs: Record<string, OutputTensor> }).outputs;
+      return ((await ask({ type: "run", inputs: plainValues(inputs) })) as { outputs: Record<string, OutputTensor> }).outputs;
+    },
+    async readState() {
+      return ((await ask({ type: "readState" })) as { state: Record<string, OutputTensor> }).state;
+    },
+    async writeState(values) {
+      await ask({ type: "writeState", values: plainValues(values) });
+    },
+    async reset() {
+      await ask({ type: "reset" });
     },
     async terminate() {
       failure ??= new TeenygradError(`${source}: the worker was terminated`);
