@@ -9,7 +9,7 @@ import { onnxModel } from "./helpers/onnx-model.js";
 import { findOnnxPython, NO_ONNX_PYTHON, runOnnxPython } from "./helpers/onnx-reference.js";
 
 /**
- * RotaryEmbedding, LinearAttention and FlexAttention (score_mod and prob_mod subgraphs) imported from models built
+ * RotaryEmbedding, LinearAttention, FlexAttention (score_mod and prob_mod subgraphs) and CausalConvWithState imported from models built
  * with onnx.helper (test/helpers/onnx_attention_models.py), compiled, run in Node and compared on seeded random
  * inputs with onnxruntime, or onnx.reference for the operators onnxruntime does not have (engines.json names which).
  */
@@ -62,6 +62,11 @@ test("FlexAttention: grouped-query heads with a scale; a causal score_mod comput
   await check("flex_mods", ["q", "k", "v"], ["y"]);
 });
 
+test("CausalConvWithState: a past state, a bias and SiLU; zeros for a missing state over a sequence shorter than the kernel", { skip, timeout: 120_000 }, async () => {
+  await check("causal_conv", ["x", "w", "b", "state"], ["y", "present"]);
+  await check("causal_conv_short", ["x", "w"], ["y", "present"]);
+});
+
 test("attention operators refuse inputs they cannot take, naming the node", () => {
   const model = (op: string, inputs: { name: string; shape: number[] }[], attrs: Record<string, number | string>, opset: number, outputs = ["y"]) => onnxModel({
     inputs, outputs: outputs.map((name) => ({ name, shape: [1] })), opset, nodes: [{ op, name: "n", inputs: inputs.map((i) => i.name), outputs, attrs }],
@@ -77,4 +82,6 @@ test("attention operators refuse inputs they cannot take, naming the node", () =
     /LinearAttention node 'n': 3 query heads do not group over 2 KV heads/);
   assert.throws(() => importOnnx(model("LinearAttention", qkv(8), { q_num_heads: 2, kv_num_heads: 2, update_rule: "sum" }, 27, ["y", "state"])),
     /LinearAttention node 'n': update_rule 'sum' is not one of linear, gated, delta, gated_delta/);
+  assert.throws(() => importOnnx(model("CausalConvWithState", [{ name: "x", shape: [1, 3, 5] }, { name: "w", shape: [2, 1, 4] }], {}, 27, ["y", "state"])),
+    /CausalConvWithState node 'n': the weight must be \[3, 1, k\] for 3 channels, got \[2, 1, 4\]/);
 });

@@ -1,5 +1,5 @@
 """Builds the ONNX models of test/onnx-attention.test.ts with onnx.helper: RotaryEmbedding (opset 23),
-LinearAttention (opset 27) and FlexAttention (ai.onnx.preview) with score_mod / prob_mod subgraphs, and runs
+LinearAttention and CausalConvWithState (opset 27), FlexAttention (ai.onnx.preview) with score_mod / prob_mod subgraphs, and runs
 them in onnxruntime where it has the operator, else in onnx.reference.
 
 Writes OUT/<model>.onnx, OUT/<model>.<name>.npy for every input and expected output, and OUT/engines.json
@@ -98,6 +98,14 @@ halve = h.make_graph([const("half", np.array(0.5, np.float32)), h.make_node("Mul
                      [h.make_tensor_value_info("probs", F, None)], [h.make_tensor_value_info("scaled", F, None)])
 save("flex_mods", h.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview", score_mod=causal, prob_mod=halve), flex_in, ["y"],
      {"q": normal(1, 2, 6, 4), "k": normal(1, 2, 6, 4), "v": normal(1, 2, 6, 4)}, flex)
+
+# CausalConvWithState (opset 27), the short convolution beside linear attention: a past state, a bias and SiLU; and
+# one without a past state (zeros) over a sequence shorter than the kernel
+cc_in = [("x", F), ("w", F), ("b", F), ("state", F)]
+save("causal_conv", h.make_node("CausalConvWithState", ["x", "w", "b", "state"], ["y", "present"], activation="silu"), cc_in, ["y", "present"],
+     {"x": normal(2, 3, 7), "w": normal(3, 1, 4), "b": normal(3), "state": normal(2, 3, 3)}, {"": 27})
+save("causal_conv_short", h.make_node("CausalConvWithState", ["x", "w"], ["y", "present"]), cc_in[:2], ["y", "present"],
+     {"x": normal(2, 3, 2), "w": normal(3, 1, 5)}, {"": 27})
 
 with open(f"{out}/engines.json", "w") as f:
     json.dump(engines, f)
