@@ -42,6 +42,9 @@ function requireNoEpilogue(op: string, attrs: Attrs): void {
 }
 
 // --- matmul: numpy semantics (1-D operands promoted, batch dims broadcast); optional bias[N] ------
+/** Up to this many batches a batched matmul is one gemm call per batch (a kernel-library entry links it), beyond it a loop. */
+const UNROLLED_BATCHES = 64;
+
 interface MatmulDims { batch: number[]; M: number; K: number; N: number; aBatch: number[]; bBatch: number[] }
 
 function matmulDims(a: number[], b: number[]): MatmulDims {
@@ -124,7 +127,8 @@ defineOp({
     const strideOf = (own: number[], size: number) => (numel(own) === 1 ? 0 : numel(own) === batches ? size * 4 : null);
     const sa = strideOf(d.aBatch, d.M * d.K), sb = strideOf(d.bBatch, d.K * d.N);
     if (batches === 1) call(A, B, C);
-    else if (sa !== null && sb !== null) {
+    // a loop is inline code, which the kernel-library entry cannot hold: a few batches (attention's batch × heads) are calls
+    else if (sa !== null && sb !== null && batches > UNROLLED_BATCHES) {
       ctx.emit(`for (let t: usize = 0; t < ${batches}; t++) {`);
       call(`${A} + t * ${sa}`, `${B} + t * ${sb}`, `${C} + t * ${d.M * d.N * 4}`, `t * ${d.M * d.N * 4}`);
       ctx.emit(`}`);

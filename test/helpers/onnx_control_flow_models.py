@@ -133,3 +133,9 @@ graph = h.make_graph([
 xw = rng.standard_normal((1, 8)).astype(np.float32)
 fires = xw if (xw @ w_score).item() >= 0 else -xw
 save("wake_word", graph, {"fire": {"x": fires}, "idle": {"x": -fires}})
+# onnxruntime's Sigmoid is accurate to about 1e-7 absolute, not relative: below a logit of about -4.5 its relative
+# error passes 1e-5 (3e-4 at -8), which the idle case's one-element score is compared with, so the expected score is
+# the float64 sigmoid of the float32 inputs' logit instead
+for case, x in {"fire": fires, "idle": -fires}.items():
+    logit = x.astype(np.float64) @ w_score.astype(np.float64)
+    np.save(f"{out}/wake_word.{case}.score.npy", (1 / (1 + np.exp(-logit))).astype(np.float32))

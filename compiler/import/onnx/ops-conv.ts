@@ -226,4 +226,34 @@ extendHandler("Conv", conv3d);
 extendHandler("MaxPool", (base) => integerMaxPool(maxPoolWithIndices(pool3d(base))));
 extendHandler("AveragePool", pool3d);
 
-registerHandlers({ ConvTranspose: convTranspose, LpPool: lpPool });
+const CAUSAL_ACTIVATIONS = ["none", "silu", "swish"];
+
+/**
+ * CausalConvWithState (opset 27): a depthwise 1-d convolution of input [B, C, L] left-padded by the past state
+ * [B, C, k − 1] (zeros without one), as the sum of its k shifted slices times each channel's tap (k is a few taps:
+ * element-wise work), plus the bias, then the optional SiLU (swish is its alias); the present state is the padded
+ * input's last k − 1 positions.
+ */
+function causalConvWithState(x: (Tensor | undefined)[], ctx: OpContext): Tensor[] {
+  const input = need(x, 0, ctx), weight = need(x, 1, ctx), bias = x[2], past = x[3];
+  const activation = ctx.attrs.string("activation", "none");
+  if (!CAUSAL_ACTIVATIONS.includes(activation)) fail(`${ctx.label}: activation '${activation}' is not one of ${CAUSAL_ACTIVATIONS.join(", ")}`);
+  if (input.ndim !== 3) fail(`${ctx.label}: the input must be 3-d (batch, channels, length), got ${shapeStr(input.shape)}`);
+  if (input.dtype !== "float32") fail(`${ctx.label}: ${input.dtype} CausalConvWithState is not supported (float32 and float16 are)`);
+  const [B, C, L] = input.shape;
+  if (weight.ndim !== 3 || weight.shape[0] !== C || weight.shape[1] !== 1 || weight.shape[2] < 1) {
+    fail(`${ctx.label}: the weight must be [${C}, 1, k] for ${C} channels, got ${shapeStr(weight.shape)}`);
+  }
+  const k = weight.shape[2];
+  const stateShape = [B, C, k - 1];
+  if (past && past.shape.join() !== stateShape.join()) fail(`${ctx.label}: past_state has shape ${shapeStr(past.shape)}, expected ${shapeStr(stateShape)}`);
+  if (bias && bias.shape.join() !== String(C)) fail(`${ctx.label}: the bias must be [${C}], got ${shapeStr(bias.shape)}`);
+  const padded = k === 1 ? input : Tensor.cat([past ?? Tensor.full(stateShape, 0), input], 2);
+  let y = padded.slice(2, 0, L).mul(weight.slice(2, 0, 1).reshape([1, C, 1]));
+  for (let j = 1; j < k; j++) y = y.add(padded.slice(2, j, j + L).mul(weight.slice(2, j, j + 1).reshape([1, C, 1])));
+  if (bias) y = y.add(bias.reshape([1, C, 1]));
+  if (activation !== "none") y = y.silu();
+  return [y, padded.slice(2, L, L + k - 1)];
+}
+
+registerHandlers({ ConvTranspose: convTranspose, LpPool: lpPool, CausalConvWithState: causalConvWithState });
