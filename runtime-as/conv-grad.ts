@@ -1,8 +1,11 @@
 // conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded,
 // spread, flipped or transposed copies. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
 // and right follow from OH/OW) and groups (depthwise: G = C) all take the same loops; SIMD runs 4 output
-// columns at once.
+// columns at once. A stride-1 input gradient with enough channels is instead the forward convolution of dL/dy
+// with the flipped weights, on the forward's im2col + GEMM kernel.
+import { ACT_NONE } from "./act";
 import { ceilDiv, floorDiv, loadStrided } from "./common";
+import { conv2dIm2col } from "./conv";
 
 /** First and last output column whose tap kw reads an input column inside [0, W - overRead). */
 @inline function columnRange(OW: i32, W: i32, kw: i32, SW: i32, PW: i32, DW: i32, overRead: i32): i64 {
@@ -11,13 +14,24 @@ import { ceilDiv, floorDiv, loadStrided } from "./common";
   return (<i64>lo << 32) | <i64><u32>hi;
 }
 
-/** dL/dx: every output gradient, times each tap's weight, added to the input element that tap read. */
+/**
+ * dL/dx: every output gradient, times each tap's weight, added to the input element that tap read.
+ * With `tile` > 0 (stride 1, no dilation, pads below the kernel's size: the compiler's choice), the transposed
+ * convolution instead: dL/dx = conv2d(dL/dy, w flipped in kh and kw with its channel axes swapped, pads K - 1 - P),
+ * the flipped weights in `scratch`, then `tile` pixels' im2col block.
+ */
 export function conv2dInputGrad(
   gy: usize, w: usize, gx: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
-  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32, scratch: usize, tile: i32,
 ): void {
-  memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
   const ocPerGroup = OC / G, CG = C / G;
+  if (tile > 0) {
+    flipWeights(w, scratch, OC, CG, KH, KW, G);
+    conv2dIm2col(gy, scratch, 0, gx, N, OC, OH, OW, C, H, W, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, 1, 1, G, ACT_NONE, 0, 0,
+      scratch + (<usize>(OC * CG * KH * KW) << 2), tile);
+    return;
+  }
+  memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
   // SIMD, stride 1: four output channels of one group at a time, so each input-gradient vector is loaded and stored once for four
   const block = ASC_FEATURE_SIMD && SW == 1 && ocPerGroup % 4 == 0 ? 4 : 1;
   for (let n = 0; n < N; n++) {
@@ -62,6 +76,19 @@ export function conv2dInputGrad(
           }
         }
       }
+    }
+  }
+}
+
+/** The transposed convolution's weights [C, OC/G, KH, KW]: w[oc, c, kh, kw] at [c, oc, KH-1-kh, KW-1-kw] within each group. */
+function flipWeights(w: usize, dst: usize, OC: i32, CG: i32, KH: i32, KW: i32, G: i32): void {
+  const ocPerGroup = OC / G, taps = KH * KW;
+  for (let oc = 0; oc < OC; oc++) {
+    const g = oc / ocPerGroup, j = oc - g * ocPerGroup;
+    for (let c = 0; c < CG; c++) {
+      const src = w + (<usize>((oc * CG + c) * taps) << 2);
+      const out = dst + (<usize>(((g * CG + c) * ocPerGroup + j) * taps) << 2);
+      for (let t = 0; t < taps; t++) store<f32>(out + (<usize>(taps - 1 - t) << 2), load<f32>(src + (<usize>t << 2)));
     }
   }
 }
