@@ -341,6 +341,17 @@ defineOp({
   notDifferentiable: BACKWARD_KERNEL,
 });
 
+/**
+ * conv2dWeightGrad's im2col tile, or 0 for its direct kernel: with blocks of 4 output channels per group and a
+ * kernel larger than 1x1, dL/dy times the forward's patch matrix, transposed, in blocks of pixels within
+ * FLOAT_IM2COL_BYTES (and x's bytes).
+ */
+function weightGradTile(node: Node): number {
+  const g = convGeometry(node.inputs[0].shape, node.attrs.weightShape as number[], node.attrs);
+  if ((g.OC / g.groups) % 4 !== 0 || g.KH * g.KW === 1) return 0;
+  return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.inputs[0].bytes));
+}
+
 // conv2dWeightGrad(x, dL/dy) -> dL/dw, with the convolution's attrs plus weightShape
 defineOp({
   name: "conv2dWeightGrad",
@@ -357,10 +368,16 @@ defineOp({
     forEachConvTap(g, (xi, wi, o) => (GW[wi] += X[xi] * GY[o]));
     return [gw];
   },
+  // the patch matrix of one block of pixels
+  scratchBytes(node) {
+    const [, CG, KH, KW] = node.attrs.weightShape as number[];
+    return 4 * weightGradTile(node) * CG * KH * KW;
+  },
   lower(ctx, node) {
     const [x, gy] = node.inputs;
     const g = convGeometry(x.shape, node.attrs.weightShape as number[], node.attrs);
-    ctx.call("conv-grad", "conv2dWeightGrad", convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g));
+    const tile = weightGradTile(node);
+    ctx.call("conv-grad", "conv2dWeightGrad", [...convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g), tile ? ctx.scratch(node) : 0, tile]);
   },
   notDifferentiable: BACKWARD_KERNEL,
 });
