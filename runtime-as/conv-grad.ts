@@ -1,5 +1,5 @@
-// conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded,
-// spread, flipped or transposed copies. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
+// conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded or
+// spread copies of a tensor. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
 // and right follow from OH/OW) and groups (depthwise: G = C) all take the same loops; SIMD runs 4 output
 // columns at once. A stride-1 input gradient with enough channels is instead the forward convolution of dL/dy
 // with the flipped weights, on the forward's im2col + GEMM kernel, and a weight gradient with blocks of four output
