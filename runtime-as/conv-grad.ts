@@ -1,8 +1,12 @@
-// conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded,
-// spread, flipped or transposed copies. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
+// conv2d backward (NCHW, weight [OC, C/G, KH, KW]) straight from the forward's geometry: no padded or
+// spread copies of a tensor. Strides, dilations, asymmetric pads (PH/PW top/left; the bottom
 // and right follow from OH/OW) and groups (depthwise: G = C) all take the same loops; SIMD runs 4 output
-// columns at once.
-import { ceilDiv, floorDiv, loadStrided } from "./common";
+// columns at once. A stride-1 input gradient with enough channels is instead the forward convolution of dL/dy
+// with the flipped weights, on the forward's im2col + GEMM kernel, and a weight gradient with blocks of four output
+// channels per group multiplies dL/dy by the forward's patch matrix (im2col blocks), transposed, in place.
+import { ACT_NONE } from "./act";
+import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
+import { conv2dIm2col, im2colPixels } from "./conv";
 
 /** First and last output column whose tap kw reads an input column inside [0, W - overRead). */
 @inline function columnRange(OW: i32, W: i32, kw: i32, SW: i32, PW: i32, DW: i32, overRead: i32): i64 {
@@ -11,13 +15,24 @@ import { ceilDiv, floorDiv, loadStrided } from "./common";
   return (<i64>lo << 32) | <i64><u32>hi;
 }
 
-/** dL/dx: every output gradient, times each tap's weight, added to the input element that tap read. */
+/**
+ * dL/dx: every output gradient, times each tap's weight, added to the input element that tap read.
+ * With `tile` > 0 (stride 1, no dilation, pads below the kernel's size: the compiler's choice), the transposed
+ * convolution instead: dL/dx = conv2d(dL/dy, w flipped in kh and kw with its channel axes swapped, pads K - 1 - P),
+ * the flipped weights in `scratch`, then `tile` pixels' im2col block.
+ */
 export function conv2dInputGrad(
   gy: usize, w: usize, gx: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
-  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32, scratch: usize, tile: i32,
 ): void {
-  memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
   const ocPerGroup = OC / G, CG = C / G;
+  if (tile > 0) {
+    flipWeights(w, scratch, OC, CG, KH, KW, G);
+    conv2dIm2col(gy, scratch, 0, gx, N, OC, OH, OW, C, H, W, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, 1, 1, G, ACT_NONE, 0, 0,
+      scratch + (<usize>(OC * CG * KH * KW) << 2), tile);
+    return;
+  }
+  memory.fill(gx, 0, <usize>(N * C * H * W) << 2);
   // SIMD, stride 1: four output channels of one group at a time, so each input-gradient vector is loaded and stored once for four
   const block = ASC_FEATURE_SIMD && SW == 1 && ocPerGroup % 4 == 0 ? 4 : 1;
   for (let n = 0; n < N; n++) {
@@ -66,13 +81,47 @@ export function conv2dInputGrad(
   }
 }
 
-/** dL/dw: per weight, the dot product of its output channel's gradient with the inputs its tap read, over the batch. */
+/** The transposed convolution's weights [C, OC/G, KH, KW]: w[oc, c, kh, kw] at [c, oc, KH-1-kh, KW-1-kw] within each group. */
+function flipWeights(w: usize, dst: usize, OC: i32, CG: i32, KH: i32, KW: i32, G: i32): void {
+  const ocPerGroup = OC / G, taps = KH * KW;
+  for (let oc = 0; oc < OC; oc++) {
+    const g = oc / ocPerGroup, j = oc - g * ocPerGroup;
+    for (let c = 0; c < CG; c++) {
+      const src = w + (<usize>((oc * CG + c) * taps) << 2);
+      const out = dst + (<usize>(((g * CG + c) * ocPerGroup + j) * taps) << 2);
+      for (let t = 0; t < taps; t++) store<f32>(out + (<usize>(taps - 1 - t) << 2), load<f32>(src + (<usize>t << 2)));
+    }
+  }
+}
+
+/**
+ * dL/dw: per weight, the dot product of its output channel's gradient with the inputs its tap read, over the batch.
+ * With `tile` > 0 (the compiler's choice), per image, group and block of `tile` output pixels: the block's patch
+ * matrix [CG·KH·KW, tile] in `scratch` (the forward's im2col), and dL/dw[oc, k] += Σ_t dL/dy[oc, t] · patch[k, t].
+ */
 export function conv2dWeightGrad(
   x: usize, gy: usize, gw: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
-  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32, scratch: usize, tile: i32,
 ): void {
   const ocPerGroup = OC / G, CG = C / G;
   memory.fill(gw, 0, <usize>(OC * CG * KH * KW) << 2);
+  if (tile > 0) {
+    const K = CG * KH * KW, P = OH * OW;
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < G; g++) {
+        const xg = x + (<usize>((n * C + g * CG) * H * W) << 2);
+        const gyg = gy + (<usize>((n * OC + g * ocPerGroup) * P) << 2);
+        const gwg = gw + (<usize>(g * ocPerGroup * K) << 2);
+        for (let first = 0; first < P; first += tile) {
+          const T = min(tile, P - first);
+          if (SH == 1 && SW == 1 && DH == 1 && DW == 1 && OW == W) shiftedPatches(xg, scratch, first, T, CG, H, W, KH, KW, PH, PW);
+          else im2colPixels(xg, scratch, first, T, CG, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW);
+          accumulatePatchProducts(gyg + (<usize>first << 2), <usize>P << 2, scratch, T, gwg, ocPerGroup, K);
+        }
+      }
+    }
+    return;
+  }
   const overRead = SW == 2 ? 1 : 0; // see loadStrided
   // SIMD: four output channels of one group at a time, so each input vector loaded serves four products
   const block = ASC_FEATURE_SIMD && ocPerGroup % 4 == 0 ? 4 : 1;
@@ -109,6 +158,120 @@ export function conv2dWeightGrad(
       }
     }
   }
+}
+
+/**
+ * The patch matrix at stride 1 without dilation when a row of the output is a row of the input (OW == W): each
+ * patch row is the flat plane shifted by its tap, so one contiguous copy, zero where the shift leaves the plane,
+ * then zero in the columns whose tap falls left or right of the row.
+ */
+function shiftedPatches(xg: usize, dst: usize, first: i32, T: i32, CG: i32, H: i32, W: i32, KH: i32, KW: i32, PH: i32, PW: i32): void {
+  const HW = H * W;
+  let out = dst;
+  for (let c = 0; c < CG; c++) {
+    const plane = xg + (<usize>(c * HW) << 2);
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++, out += <usize>T << 2) {
+        const dx = kw - PW, start = first + (kh - PH) * W + dx;
+        // t with a flat source index inside [0, HW): [lo, hi)
+        const lo = min(T, max(0, -start)), hi = max(lo, min(T, HW - start));
+        memory.fill(out, 0, <usize>lo << 2);
+        memory.copy(out + (<usize>lo << 2), plane + (<usize>(start + lo) << 2), <usize>(hi - lo) << 2);
+        memory.fill(out + (<usize>hi << 2), 0, <usize>(T - hi) << 2);
+        if (dx == 0) continue;
+        // columns ow with ow + dx outside [0, W): the first -dx of a row, or the last dx
+        const bad0 = dx < 0 ? 0 : W - dx, bad1 = dx < 0 ? -dx : W;
+        let t = -(first % W);
+        for (; t < T; t += W) for (let ow = bad0; ow < bad1; ow++) if (t + ow >= 0 && t + ow < T) store<f32>(out + (<usize>(t + ow) << 2), 0);
+      }
+    }
+  }
+}
+
+/** gw[r, k] += Σ_{t < T} gy[r·gyRow + t] · patch[k·T + t] for r < rows, k < K (rows a multiple of 4): four rows by two patch rows at a time. */
+function accumulatePatchProducts(gy: usize, gyRow: usize, patch: usize, T: i32, gw: usize, rows: i32, K: i32): void {
+  const patchRow = <usize>T << 2, gwRow = <usize>K << 2;
+  for (let r = 0; r < rows; r += 4) {
+    const g0 = gy + <usize>r * gyRow, out = gw + <usize>r * gwRow;
+    let k = 0;
+    for (; k + 2 <= K; k += 2) fourByTwo(g0, gyRow, patch + <usize>k * patchRow, patchRow, T, out + (<usize>k << 2), gwRow);
+    for (; k < K; k++) {
+      for (let i = 0; i < 4; i++) {
+        const q = out + <usize>i * gwRow + (<usize>k << 2);
+        store<f32>(q, load<f32>(q) + dot(g0 + <usize>i * gyRow, patch + <usize>k * patchRow, T));
+      }
+    }
+  }
+}
+
+/** 4 x 2 dot products of length T: rows of gy `gyRow` bytes apart, two patch rows `patchRow` apart, added to gw (rows `gwRow` apart). */
+@inline function fourByTwo(g0: usize, gyRow: usize, p0: usize, patchRow: usize, T: i32, out: usize, gwRow: usize): void {
+  const p1 = p0 + patchRow, g1 = g0 + gyRow, g2 = g1 + gyRow, g3 = g2 + gyRow;
+  let s00: f32 = 0, s01: f32 = 0, s10: f32 = 0, s11: f32 = 0, s20: f32 = 0, s21: f32 = 0, s30: f32 = 0, s31: f32 = 0;
+  let t = 0;
+  if (ASC_FEATURE_SIMD) {
+    let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (; t + 4 <= T; t += 4) {
+      const o = <usize>t << 2;
+      const c0 = v128.load(p0 + o), c1 = v128.load(p1 + o);
+      let g = v128.load(g0 + o);
+      a00 = madd(g, c0, a00);
+      a01 = madd(g, c1, a01);
+      g = v128.load(g1 + o);
+      a10 = madd(g, c0, a10);
+      a11 = madd(g, c1, a11);
+      g = v128.load(g2 + o);
+      a20 = madd(g, c0, a20);
+      a21 = madd(g, c1, a21);
+      g = v128.load(g3 + o);
+      a30 = madd(g, c0, a30);
+      a31 = madd(g, c1, a31);
+    }
+    s00 = lanes(a00); s01 = lanes(a01); s10 = lanes(a10); s11 = lanes(a11);
+    s20 = lanes(a20); s21 = lanes(a21); s30 = lanes(a30); s31 = lanes(a31);
+  }
+  for (; t < T; t++) {
+    const o = <usize>t << 2;
+    const c0 = load<f32>(p0 + o), c1 = load<f32>(p1 + o);
+    let g = load<f32>(g0 + o);
+    s00 += g * c0;
+    s01 += g * c1;
+    g = load<f32>(g1 + o);
+    s10 += g * c0;
+    s11 += g * c1;
+    g = load<f32>(g2 + o);
+    s20 += g * c0;
+    s21 += g * c1;
+    g = load<f32>(g3 + o);
+    s30 += g * c0;
+    s31 += g * c1;
+  }
+  addPair(out, s00, s01);
+  addPair(out + gwRow, s10, s11);
+  addPair(out + 2 * gwRow, s20, s21);
+  addPair(out + 3 * gwRow, s30, s31);
+}
+
+@inline function addPair(q: usize, a: f32, b: f32): void {
+  store<f32>(q, load<f32>(q) + a);
+  store<f32>(q + 4, load<f32>(q + 4) + b);
+}
+
+@inline function lanes(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** Σ a[t]·b[t], t < T */
+@inline function dot(a: usize, b: usize, T: i32): f32 {
+  let sum: f32 = 0;
+  let t = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; t + 4 <= T; t += 4) acc = madd(v128.load(a + (<usize>t << 2)), v128.load(b + (<usize>t << 2)), acc);
+    sum = lanes(acc);
+  }
+  for (; t < T; t++) sum += load<f32>(a + (<usize>t << 2)) * load<f32>(b + (<usize>t << 2));
+  return sum;
 }
 
 /** Σ x[ow·SW + shift]·gy[ow] over ow in [owLo, owHi]; vector lanes up to vecHi (room for loadStrided's over-read). */

@@ -183,6 +183,26 @@ function im2colBlock(xg: usize, dst: usize, first: i32, T: i32): void {
   }
 }
 
+/** im2colBlock for the weight gradient (conv-grad.ts): the geometry it reads, then pixels first..first+T-1 of a group's Cg channels at xg. */
+export function im2colPixels(
+  xg: usize, dst: usize, first: i32, T: i32, Cg: i32, H: i32, W: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+): void {
+  chanPerGroup = Cg;
+  inH = H;
+  inW = W;
+  outW = OW;
+  kernelH = KH;
+  kernelW = KW;
+  strideH = SH;
+  strideW = SW;
+  padTop = PH;
+  padLeft = PW;
+  dilationH = DH;
+  dilationW = DW;
+  im2colBlock(xg, dst, first, T);
+}
+
 /** n zero floats at dst: the segments are short, where memory.fill's call costs more than the stores. */
 @inline function zeroFloats(dst: usize, n: i32): void {
   let i = 0;

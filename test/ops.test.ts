@@ -132,6 +132,10 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       [[12, 1, 5, 3], { stride: [1, 1], pads: [2, 1, 2, 1], dilation: [1, 1], groups: 6 }],
       [[7, 6, 1, 1], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 }],
       [[4, 6, 3, 3], { stride: [2, 2], pads: [0, 1, 2, 0], dilation: [1, 1], groups: 1 }],
+      // stride 1 with asymmetric pads: the input gradient as a transposed convolution on im2col + GEMM
+      [[5, 6, 3, 2], { stride: [1, 1], pads: [0, 1, 2, 0], dilation: [1, 1], groups: 1 }],
+      // and an output as wide as the input: the weight gradient's patch rows as shifted copies of the plane
+      [[8, 6, 3, 3], { stride: [1, 1], pads: [0, 2, 2, 0], dilation: [1, 1], groups: 1 }],
       // blocks of four output channels (the SIMD weight gradient), stride 1
       [[8, 6, 3, 3], { stride: [1, 1], pads: [1, 2, 1, 2], dilation: [1, 2], groups: 1 }],
     ];

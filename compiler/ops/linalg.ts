@@ -339,6 +339,19 @@ function requireOutputGradient(op: string, gy: TensorType, g: ConvGeometry): voi
   if (shapeStr(gy.shape) !== shapeStr(want)) fail(`${op}: the output gradient is ${shapeStr(gy.shape)}, the convolution's output ${shapeStr(want)}`);
 }
 
+/**
+ * conv2dInputGrad's im2col tile, or 0 for its direct kernel. At stride 1 without dilation dL/dx is the forward
+ * convolution of dL/dy with the flipped weights, which runs on im2col + GEMM as convKernelTile would choose for a
+ * forward layer: at least 4 output channels per group (here the input's) and a kernel larger than 1x1.
+ * Pads of the kernel's size or more would make the transposed convolution's pads negative.
+ */
+function inputGradTile(node: Node): number {
+  const g = convGeometry(node.attrs.inputShape as number[], node.inputs[1].shape, node.attrs);
+  const transposable = g.stride.every((s) => s === 1) && g.dilation.every((d) => d === 1) && g.pads[0] < g.KH && g.pads[1] < g.KW;
+  if (!transposable || g.CG < 4 || g.KH * g.KW === 1) return 0;
+  return im2colTile((g.OC / g.groups) * g.KH * g.KW, g.H * g.W, Math.min(FLOAT_IM2COL_BYTES, node.outputs[0].bytes));
+}
+
 // conv2dInputGrad(dL/dy, w) -> dL/dx, with the convolution's attrs plus inputShape
 defineOp({
   name: "conv2dInputGrad",
@@ -355,13 +368,32 @@ defineOp({
     forEachConvTap(g, (xi, wi, o) => (GX[xi] += Wt[wi] * GY[o]));
     return [gx];
   },
+  // the flipped weights, then the im2col block
+  scratchBytes(node) {
+    const tile = inputGradTile(node);
+    const [OC, CG, KH, KW] = node.inputs[1].shape;
+    const groups = node.attrs.groups as number;
+    return tile ? 4 * (OC * CG * KH * KW + tile * (OC / groups) * KH * KW) : 0;
+  },
   lower(ctx, node) {
     const [gy, w] = node.inputs;
     const g = convGeometry(node.attrs.inputShape as number[], w.shape, node.attrs);
-    ctx.call("conv-grad", "conv2dInputGrad", convGradArgs([ctx.ptr(gy), ctx.ptr(w), ctx.ptr(node.outputs[0])], g));
+    const tile = inputGradTile(node);
+    ctx.call("conv-grad", "conv2dInputGrad", [...convGradArgs([ctx.ptr(gy), ctx.ptr(w), ctx.ptr(node.outputs[0])], g), tile ? ctx.scratch(node) : 0, tile]);
   },
   notDifferentiable: BACKWARD_KERNEL,
 });
+
+/**
+ * conv2dWeightGrad's im2col tile, or 0 for its direct kernel: with blocks of 4 output channels per group and a
+ * kernel larger than 1x1, dL/dy times the forward's patch matrix, transposed, in blocks of pixels within
+ * FLOAT_IM2COL_BYTES (and x's bytes).
+ */
+function weightGradTile(node: Node): number {
+  const g = convGeometry(node.inputs[0].shape, node.attrs.weightShape as number[], node.attrs);
+  if ((g.OC / g.groups) % 4 !== 0 || g.KH * g.KW === 1) return 0;
+  return im2colTile(g.CG * g.KH * g.KW, g.OH * g.OW, Math.min(FLOAT_IM2COL_BYTES, node.inputs[0].bytes));
+}
 
 // conv2dWeightGrad(x, dL/dy) -> dL/dw, with the convolution's attrs plus weightShape
 defineOp({
@@ -379,10 +411,16 @@ defineOp({
     forEachConvTap(g, (xi, wi, o) => (GW[wi] += X[xi] * GY[o]));
     return [gw];
   },
+  // the patch matrix of one block of pixels
+  scratchBytes(node) {
+    const [, CG, KH, KW] = node.attrs.weightShape as number[];
+    return 4 * weightGradTile(node) * CG * KH * KW;
+  },
   lower(ctx, node) {
     const [x, gy] = node.inputs;
     const g = convGeometry(x.shape, node.attrs.weightShape as number[], node.attrs);
-    ctx.call("conv-grad", "conv2dWeightGrad", convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g));
+    const tile = weightGradTile(node);
+    ctx.call("conv-grad", "conv2dWeightGrad", [...convGradArgs([ctx.ptr(x), ctx.ptr(gy), ctx.ptr(node.outputs[0])], g), tile ? ctx.scratch(node) : 0, tile]);
   },
   notDifferentiable: BACKWARD_KERNEL,
 });
