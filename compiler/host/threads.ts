@@ -44,6 +44,8 @@ interface ThreadChannel {
   onReply(handle: (reply: ThreadReply) => void): void;
   onFailure(handle: (error: Error) => void): void;
   terminate(): Promise<unknown>;
+  /** whether the worker keeps a Node process alive: only while a run waits for it (an idle model never does) */
+  hold(on: boolean): void;
 }
 
 function defaultWorkerUrl(): URL {
@@ -65,6 +67,7 @@ async function startThread(url: string | URL): Promise<ThreadChannel> {
         worker.on("exit", (code) => code !== 0 && handle(new Error(`a worker exited (code ${code})`)));
       },
       terminate: () => worker.terminate(),
+      hold: (on) => (on ? worker.ref() : worker.unref()),
     };
   }
   const worker = new Worker(url, { type: "module" });
@@ -73,6 +76,7 @@ async function startThread(url: string | URL): Promise<ThreadChannel> {
     onReply: (handle) => worker.addEventListener("message", (e) => handle(e.data as ThreadReply)),
     onFailure: (handle) => worker.addEventListener("error", (e) => handle(new Error(e.message || "a worker failed"))),
     terminate: async () => worker.terminate(),
+    hold: () => {},
   };
 }
 
@@ -135,6 +139,8 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       });
       channel.send({ module, memory, tid, threads, workers, report: !callerComputes, sync: spec.sync, entry: spec.entry });
     });
+    // after the listeners, which hold the worker again when attached
+    channel.hold(false);
   }));
   const terminate = async () => {
     failure ??= new TeenygradError(`${source}: the threaded model was terminated`);
@@ -168,10 +174,15 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
     } else {
       const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
+      channels.forEach((c) => c.hold(true));
       Atomics.add(words, SYNC_WORDS.start, 1);
       Atomics.notify(words, SYNC_WORDS.start);
-      await done;
-      waiting = null;
+      try {
+        await done;
+      } finally {
+        waiting = null;
+        channels.forEach((c) => c.hold(false));
+      }
       // the atomic loads order the workers' writes before the host's reads of the outputs
       if (Atomics.load(words, SYNC_WORDS.done) !== workers) fail(`internal: ${source}: a run ended with ${Atomics.load(words, SYNC_WORDS.done)} of ${workers} workers done`);
       status = Atomics.load(words, SYNC_WORDS.status);
