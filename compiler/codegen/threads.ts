@@ -69,6 +69,9 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     if (groups === 1) {
       return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
+    // the direct kernel's masked tiles read within the whole input tensor (inputStart/inputEnd in runtime-as/conv.ts):
+    // a group range would narrow that and send border columns down another path, with other roundings
+    if (fn === "conv2d") return null;
     const Cg = C / groups, OCg = OC / groups;
     return {
       work, units: groups, align: 1, scratch,
