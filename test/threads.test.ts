@@ -144,6 +144,14 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     await assert.rejects(loadThreadedBlob(single.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /not a threaded blob \(target wasm-simd\)/.test(e.message));
     await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", wasi: true }), (e: Error) => e instanceof TeenygradError && /reactor blobs only/.test(e.message));
     await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", threads: 0 }), (e: Error) => e instanceof TeenygradError && /threads must be an integer in \[1, 64\], got 0/.test(e.message));
+    // weights shipped apart: written once into the shared memory
+    const apart = await compile(net, mlpInputs, { target: "wasm-simd-threads", separateWeights: true });
+    await assert.rejects(loadThreadedBlob(apart.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /weights are in a separate file/.test(e.message));
+    const withWeights = await loadThreadedBlob(apart.wasm, { threads: 2, weights: apart.weights! });
+    const image = Tensor.randn([784], { generator: rng }).data as Float32Array;
+    const want = (await loadBlob(single.wasm)).run({ image }).output;
+    assert.ok(Buffer.from(bytesOf((await withWeights.run({ image })).output)).equals(Buffer.from(bytesOf(want))));
+    await withWeights.terminate();
     const model = await loadThreadedBlob(threaded.wasm, { threads: 2 });
     await model.terminate();
     await assert.rejects(model.run({ image: new Float32Array(784) }), /terminated/);

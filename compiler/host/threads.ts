@@ -33,6 +33,8 @@ export interface ThreadedOptions {
   /** workers per inference, 1..the blob's maxThreads (default: min(maxThreads, the machine's cores)) */
   threads?: number;
   source?: string;
+  /** the weights file of a blob compiled with separateWeights */
+  weights?: Uint8Array;
   /** whether the caller's thread computes as worker 0 (default: in Node, where it may block; never in a browser) */
   callerComputes?: boolean;
   /** the worker script (dist/threads-worker.js of the package, found next to this module by default) */
@@ -95,6 +97,12 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
   const { pages } = manifest.memory;
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const words = new Int32Array(memory.buffer, spec.sync, 8);
+  const { weights } = manifest;
+  if (!weights.embedded) {
+    if (!opts.weights) fail(`${source}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
+    if (opts.weights.byteLength !== weights.bytes) fail(`${source}: weights file has ${opts.weights.byteLength} bytes, the blob expects ${weights.bytes}`);
+    new Uint8Array(memory.buffer, weights.offset, weights.bytes).set(opts.weights);
+  } else if (opts.weights) fail(`${source}: the blob embeds its weights; do not pass a weights file`);
   const inputs = slotViews(memory.buffer, manifest.inputs, "input", source);
   const outputs = slotViews(memory.buffer, manifest.outputs, "output", source);
 
