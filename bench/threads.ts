@@ -2,6 +2,7 @@
 // the caller's thread, and a pool of workers running independent inferences of the wasm-simd blob for throughput.
 // Runs interleave every configuration one by one; medians of single runs (the pool: of rounds' throughput). `-- --rounds N --runs N --models ic,vww`.
 import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import { compile, Generator, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, Tensor } from "../compiler/index.js";
 import type { Graph } from "../compiler/ir/graph.js";
@@ -31,8 +32,24 @@ if (!dir || wanted.includes("cnn")) models.push({ name: "small CNN", graph: () =
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms: number) => ms.toFixed(2);
 
+/** How many cores two busy workers get together right now (2 on an idle 2-core machine): the ceiling of every speed-up below. */
+async function parallelCapacity(): Promise<number> {
+  const spin = `const { parentPort } = require("node:worker_threads"); let x = 0; for (let i = 0; i < 1e8; i++) x = (x + i * 7) % 1000003; parentPort.postMessage(x);`;
+  const busy = (n: number) => Promise.all(Array.from({ length: n }, () => new Promise<void>((done) => {
+    const w = new Worker(spin, { eval: true });
+    w.on("message", () => void w.terminate().then(() => done()));
+  })));
+  let t = performance.now();
+  await busy(1);
+  const one = performance.now() - t;
+  t = performance.now();
+  await busy(2);
+  return (2 * one) / (performance.now() - t);
+}
+
+console.log(`parallel capacity now: ${(await parallelCapacity()).toFixed(2)} cores (two busy workers against one)`);
 console.log(`wasm-simd-threads vs wasm-simd, float32, batch 1; ${ROUNDS} rounds of ${RUNS} interleaved runs, medians in ms (Node: the caller's thread is worker 0)`);
-console.log("This machine is shared (2 cores, other jobs running): speed-ups are a lower bound and vary between runs.\n");
+console.log("On a shared machine the speed-ups are bounded by that capacity and vary between runs.\n");
 console.log("| model | wasm-simd, caller's thread | threads: 1 | 2 | 3 | 1 → 2 threads | pool 1 worker: inf/s | pool 2 workers: inf/s | pool gain |");
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const m of models) {
@@ -75,3 +92,4 @@ for (const m of models) {
   console.log(`| ${m.name} | ${fmt(median(localTimes))} | ${fmt(t1)} | ${fmt(t2)} | ${fmt(t3)} | ${(t1 / t2).toFixed(2)}x | ${p1.toFixed(0)} | ${p2.toFixed(0)} | ${(p2 / p1).toFixed(2)}x |`);
   await Promise.all([...threadedModels.map((tm) => tm.terminate()), ...pools.map((p) => p.terminate())]);
 }
+console.log(`\nparallel capacity after: ${(await parallelCapacity()).toFixed(2)} cores`);

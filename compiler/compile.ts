@@ -112,7 +112,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
-  const threads = target.threads ? threadLayout(graph, layout.scratch, layout.end, opts.threads ?? 4) : undefined;
+  const threads = target.threads ? threadLayout(layout.scratch, layout.end, opts.threads ?? 4) : undefined;
 
   const slot = (v: Value, label = v.name): TensorSlot => ({
     name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes, ...(v.quantization ? { quantization: { ...v.quantization } } : {}),

@@ -43,16 +43,21 @@ const tfliteCase = (name: string, file: string): Case => ({
   build: (target) => compile(importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file }).graph, {}, { target }),
 });
 
-/** a depthwise-separable block on its own: depthwise 3x3 (padded kernel) and 1x1, with ReLU */
+/**
+ * a depthwise-separable block (depthwise 3x3 on the padded-plane kernel, 1x1), then a 5x5 depthwise and a grouped
+ * convolution, which split by groups through the direct kernel
+ */
 class Depthwise extends nn.Module {
   dw = new nn.Conv2d(16, 16, 3, { padding: 1, groups: 16 });
   pw = new nn.Conv2d(16, 24, 1);
-  forward(x: Tensor) { return this.pw.forward(this.dw.forward(x).relu()).relu(); }
+  dw5 = new nn.Conv2d(24, 24, 5, { padding: 2, groups: 24 });
+  grouped = new nn.Conv2d(24, 32, 3, { padding: 1, stride: 2, groups: 4 });
+  forward(x: Tensor) { return this.grouped.forward(this.dw5.forward(this.pw.forward(this.dw.forward(x).relu()).relu())).relu(); }
 }
 
 const CASES: Case[] = [
   moduleCase("small CNN", () => new CNN(), cnnInputs),
-  moduleCase("depthwise + pointwise", () => new Depthwise(), { x: [1, 16, 12, 12] }),
+  moduleCase("depthwise, pointwise and grouped convolutions", () => new Depthwise(), { x: [1, 16, 20, 20] }),
   moduleCase("KWS DS-CNN (example)", () => new KWS(), kwsInputs),
   moduleCase("MLP", () => new MLP(), mlpInputs),
   ...(mlperf ? [tfliteCase("MLPerf Tiny ResNet-8", "pretrainedResnet.tflite"), tfliteCase("MLPerf Tiny VWW", "vww_96_float.tflite")] : []),
@@ -139,6 +144,14 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     await assert.rejects(loadThreadedBlob(single.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /not a threaded blob \(target wasm-simd\)/.test(e.message));
     await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", wasi: true }), (e: Error) => e instanceof TeenygradError && /reactor blobs only/.test(e.message));
     await assert.rejects(compile(net, mlpInputs, { target: "wasm-simd-threads", threads: 0 }), (e: Error) => e instanceof TeenygradError && /threads must be an integer in \[1, 64\], got 0/.test(e.message));
+    // weights shipped apart: written once into the shared memory
+    const apart = await compile(net, mlpInputs, { target: "wasm-simd-threads", separateWeights: true });
+    await assert.rejects(loadThreadedBlob(apart.wasm, { source: "mlp.wasm" }), (e: Error) => e instanceof TeenygradError && /weights are in a separate file/.test(e.message));
+    const withWeights = await loadThreadedBlob(apart.wasm, { threads: 2, weights: apart.weights! });
+    const image = Tensor.randn([784], { generator: rng }).data as Float32Array;
+    const want = (await loadBlob(single.wasm)).run({ image }).output;
+    assert.ok(Buffer.from(bytesOf((await withWeights.run({ image })).output)).equals(Buffer.from(bytesOf(want))));
+    await withWeights.terminate();
     const model = await loadThreadedBlob(threaded.wasm, { threads: 2 });
     await model.terminate();
     await assert.rejects(model.run({ image: new Float32Array(784) }), /terminated/);

@@ -1,5 +1,5 @@
 import { fail } from "../errors.js";
-import type { Graph, Node } from "../ir/graph.js";
+import type { Node } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import type { EntryProgram, EntryStatement } from "./emit.js";
 import { SYNC_WORDS } from "./manifest.js";
@@ -28,7 +28,7 @@ export interface ThreadLayout {
  * The shared buffers above the arena (`end`): a scratch slot per extra worker, as large as the largest
  * scratch any node asks for, then the sync words. `maxThreads` workers at most may run the blob.
  */
-export function threadLayout(g: Graph, scratchOf: Map<Node, number>, end: number, maxThreads: number): ThreadLayout {
+export function threadLayout(scratchOf: Map<Node, number>, end: number, maxThreads: number): ThreadLayout {
   if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) fail(`threads must be an integer in [1, 64], got ${maxThreads}`);
   const slotBytes = align16(Math.max(0, ...[...scratchOf.keys()].map((n) => getOp(n.op).scratchBytes?.(n) ?? 0)));
   const base = align16(end);
@@ -69,6 +69,9 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     if (groups === 1) {
       return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
+    // the direct kernel's masked tiles read within the whole input tensor (inputStart/inputEnd in runtime-as/conv.ts):
+    // a group range would narrow that and send border columns down another path, with other roundings
+    if (fn === "conv2d") return null;
     const Cg = C / groups, OCg = OC / groups;
     return {
       work, units: groups, align: 1, scratch,

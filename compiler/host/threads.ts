@@ -33,6 +33,8 @@ export interface ThreadedOptions {
   /** workers per inference, 1..the blob's maxThreads (default: min(maxThreads, the machine's cores)) */
   threads?: number;
   source?: string;
+  /** the weights file of a blob compiled with separateWeights */
+  weights?: Uint8Array;
   /** whether the caller's thread computes as worker 0 (default: in Node, where it may block; never in a browser) */
   callerComputes?: boolean;
   /** the worker script (dist/threads-worker.js of the package, found next to this module by default) */
@@ -44,6 +46,8 @@ interface ThreadChannel {
   onReply(handle: (reply: ThreadReply) => void): void;
   onFailure(handle: (error: Error) => void): void;
   terminate(): Promise<unknown>;
+  /** whether the worker keeps a Node process alive: only while a run waits for it (an idle model never does) */
+  hold(on: boolean): void;
 }
 
 function defaultWorkerUrl(): URL {
@@ -65,6 +69,7 @@ async function startThread(url: string | URL): Promise<ThreadChannel> {
         worker.on("exit", (code) => code !== 0 && handle(new Error(`a worker exited (code ${code})`)));
       },
       terminate: () => worker.terminate(),
+      hold: (on) => (on ? worker.ref() : worker.unref()),
     };
   }
   const worker = new Worker(url, { type: "module" });
@@ -73,6 +78,7 @@ async function startThread(url: string | URL): Promise<ThreadChannel> {
     onReply: (handle) => worker.addEventListener("message", (e) => handle(e.data as ThreadReply)),
     onFailure: (handle) => worker.addEventListener("error", (e) => handle(new Error(e.message || "a worker failed"))),
     terminate: async () => worker.terminate(),
+    hold: () => {},
   };
 }
 
@@ -91,6 +97,12 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
   const { pages } = manifest.memory;
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const words = new Int32Array(memory.buffer, spec.sync, 8);
+  const { weights } = manifest;
+  if (!weights.embedded) {
+    if (!opts.weights) fail(`${source}: the blob's weights are in a separate file (${weights.bytes} bytes); pass them as the weights option`);
+    if (opts.weights.byteLength !== weights.bytes) fail(`${source}: weights file has ${opts.weights.byteLength} bytes, the blob expects ${weights.bytes}`);
+    new Uint8Array(memory.buffer, weights.offset, weights.bytes).set(opts.weights);
+  } else if (opts.weights) fail(`${source}: the blob embeds its weights; do not pass a weights file`);
   const inputs = slotViews(memory.buffer, manifest.inputs, "input", source);
   const outputs = slotViews(memory.buffer, manifest.outputs, "output", source);
 
@@ -135,6 +147,8 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       });
       channel.send({ module, memory, tid, threads, workers, report: !callerComputes, sync: spec.sync, entry: spec.entry });
     });
+    // after the listeners, which hold the worker again when attached
+    channel.hold(false);
   }));
   const terminate = async () => {
     failure ??= new TeenygradError(`${source}: the threaded model was terminated`);
@@ -168,10 +182,15 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
     } else {
       const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
+      channels.forEach((c) => c.hold(true));
       Atomics.add(words, SYNC_WORDS.start, 1);
       Atomics.notify(words, SYNC_WORDS.start);
-      await done;
-      waiting = null;
+      try {
+        await done;
+      } finally {
+        waiting = null;
+        channels.forEach((c) => c.hold(false));
+      }
       // the atomic loads order the workers' writes before the host's reads of the outputs
       if (Atomics.load(words, SYNC_WORDS.done) !== workers) fail(`internal: ${source}: a run ended with ${Atomics.load(words, SYNC_WORDS.done)} of ${workers} workers done`);
       status = Atomics.load(words, SYNC_WORDS.status);
