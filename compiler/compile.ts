@@ -99,7 +99,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const t1 = performance.now();
   const statePairs = resolveStatePairs(graph, opts.streamState ?? {});
   progress(`optimizing the graph (${graph.nodes.length} nodes)`);
-  const passes = optimize(graph, { compactInt8: target.compactInt8 });
+  const passes = optimize(graph, { compactInt8: target.compactInt8, scalarKernels: !target.simd });
   const state = attachStreamState(graph, statePairs);
   const t2 = performance.now();
   progress("planning memory");

@@ -41,6 +41,11 @@ export interface LoweringOptions {
    * instructions; npm run bench:mcu).
    */
   compactInt8?: boolean;
+  /**
+   * The target has no SIMD (its kernels are the scalar build): depthwise3x3 never vectorises across channels
+   * there, so a conv2d's scratch is one padded plane instead of four (the passes set attrs.scalarKernels).
+   */
+  scalarKernels?: boolean;
 }
 
 export interface ElementwiseCode {
