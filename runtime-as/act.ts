@@ -77,21 +77,11 @@ export function actInPlace(x: usize, n: i32, act: i32, p0: f32, p1: f32): void {
   for (; x < end; x += 4) store<f32>(x, actScalar(load<f32>(x), act, p0, p1));
 }
 
-/**
- * The epilogue of a kernel with a fused residual: x[i] = act(x[i] + r[i]) for n contiguous f32, r laid out
- * like x (the sum first, as the graph's add then activation); r == 0 means no residual (actInPlace).
- */
-export function residualActInPlace(x: usize, r: usize, n: i32, act: i32, p0: f32, p1: f32): void {
-  if (r == 0) {
-    actInPlace(x, n, act, p0, p1);
-    return;
-  }
-  // two passes over data still in L1: one copy of the activation switch instead of two
+/** x[i] += r[i] for n contiguous f32: a fused residual, added before the activation (as the graph's add). */
+export function addInPlace(x: usize, r: usize, n: i32): void {
   const end = x + (<usize>n << 2);
-  let p = x;
   if (ASC_FEATURE_SIMD) {
-    for (; p + 16 <= end; p += 16, r += 16) v128.store(p, f32x4.add(v128.load(p), v128.load(r)));
+    for (; x + 16 <= end; x += 16, r += 16) v128.store(x, f32x4.add(v128.load(x), v128.load(r)));
   }
-  for (; p < end; p += 4, r += 4) store<f32>(p, load<f32>(p) + load<f32>(r));
-  actInPlace(x, n, act, p0, p1);
+  for (; x < end; x += 4, r += 4) store<f32>(x, load<f32>(x) + load<f32>(r));
 }

@@ -3,7 +3,7 @@
 // A 1x1 conv is a GEMM on the image as it lies; conv2d runs everything else as a direct conv, and
 // conv2dIm2col (chosen by the compiler per layer) as GEMMs over im2col blocks in a scratch buffer.
 // `res`, a fused residual laid out like y (0: none), is added before the activation: y = act(conv + bias + res).
-import { ACT_CLAMP, ACT_NONE, ACT_RELU, actInPlace, residualActInPlace } from "./act";
+import { ACT_CLAMP, ACT_NONE, ACT_RELU, actInPlace, addInPlace } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { gemm, BIAS_NONE, BIAS_ROW } from "./gemm";
 
@@ -88,7 +88,8 @@ export function conv2d(
         const oc = g * OCg + oc0;
         const out = <usize>n * imageY + <usize>oc * planeY;
         convPlanes(xg, w + <usize>oc * wOcStride, bias == 0 ? 0 : bias + (<usize>oc << 2), y + out, rows);
-        residualActInPlace(y + out, res == 0 ? 0 : res + out, rows * OH * OW, act, p0, p1);
+        if (res != 0) addInPlace(y + out, res + out, rows * OH * OW);
+        actInPlace(y + out, rows * OH * OW, act, p0, p1);
         oc0 += rows;
       }
     }
@@ -771,8 +772,8 @@ export function depthwise3x3(
     if (!ASC_FEATURE_SIMD || OW < 4) depthwisePoints(scratch, wc, b, yc, OH, OW, SH, SW, pitch, storeAct, p0, p1);
     else if (SW == 1) depthwiseRowsStride1(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
     else depthwiseRowsStride2(scratch, wc, b, yc, OH, OW, SH, pitch, storeAct, p0, p1);
-    if (res != 0) residualActInPlace(yc, res + <usize>plane * planeY, OH * OW, act, p0, p1);
-    else if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yc, OH * OW, act, p0, p1);
+    if (res != 0) addInPlace(yc, res + <usize>plane * planeY, OH * OW);
+    if (res != 0 || (act != ACT_RELU && act != ACT_CLAMP)) actInPlace(yc, OH * OW, act, p0, p1);
   }
 }
 
@@ -861,8 +862,8 @@ function depthwiseChannels(
       }
       for (let l = 0; l < lanes; l++) {
         const yl = ya + <usize>l * planeY;
-        if (res != 0) residualActInPlace(yl, res + (yl - y), P, act, p0, p1);
-        else if (act != ACT_RELU && act != ACT_CLAMP) actInPlace(yl, P, act, p0, p1);
+        if (res != 0) addInPlace(yl, res + (yl - y), P);
+        if (res != 0 || (act != ACT_RELU && act != ACT_CLAMP)) actInPlace(yl, P, act, p0, p1);
       }
     }
   }

@@ -1,6 +1,6 @@
 // C[i*ldc+j] = act(sum_k A[i*lda+k] * B[k*ldb+j] + bias + R[i*ldc+j]), row-major f32, no packing (no scratch
 // memory). R, the fused residual, is laid out like C (0: none), so a call split by rows splits it alike.
-import { residualActInPlace } from "./act";
+import { actInPlace, addInPlace } from "./act";
 import { madd } from "./common";
 
 export const BIAS_NONE: i32 = 0;
@@ -60,8 +60,8 @@ export function gemm(
 /** The residual and activation run over a finished strip of C while it is still in L1: keeping them out of
  * the tiles keeps every tile small instead of inlining the whole activation switch per accumulator. */
 @inline function activateStrip(pc: usize, c: usize, res: usize, rows: i32, cols: i32, rowC: usize, act: i32, p0: f32, p1: f32): void {
-  const pr = res == 0 ? 0 : res + (pc - c);
-  for (let r = 0; r < rows; r++) residualActInPlace(pc + <usize>r * rowC, pr == 0 ? 0 : pr + <usize>r * rowC, cols, act, p0, p1);
+  if (res != 0) for (let r = 0; r < rows; r++) addInPlace(pc + <usize>r * rowC, res + (pc - c) + <usize>r * rowC, cols);
+  for (let r = 0; r < rows; r++) actInPlace(pc + <usize>r * rowC, cols, act, p0, p1);
 }
 
 function blockSimd(

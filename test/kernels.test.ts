@@ -408,7 +408,7 @@ for (const build of builds) {
         const xAt = arena.f32(x);
         const wAt = arena.f32(w);
         const biasAt = bias ? arena.f32(bias) : 0;
-        const scratchAt = arena.out(4 * depthwisePaddedFloats(s.OH, s.OW, s.SH, s.SW));
+        const scratchAt = arena.out(4 * depthwisePaddedFloats(s.OH, s.OW, s.SH, s.SW, build.name === "simd"));
         const n = s.N * s.C * s.OH * s.OW;
         const yAt = arena.out(n * 4);
         const res = i % 4 >= 2 ? rng.floats(n) : null;

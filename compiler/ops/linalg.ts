@@ -207,11 +207,11 @@ export function convKernelTile(node: Node): number {
 
 /**
  * Floats of depthwise3x3's padded plane: every row and column the 3x3 taps reach, plus a stride-2 vector's
- * over-read; four of them for outputs under 8 columns wide, which the kernel vectorises across 4 channels
- * (runtime-as/conv.ts, CHANNEL_CELLS_BELOW).
+ * over-read; four of them for outputs under 8 columns wide or stride 2, which the SIMD build vectorises across
+ * 4 channels (runtime-as/conv.ts, CHANNEL_CELLS_BELOW); `simd` false: the scalar build's one plane.
  */
-export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number): number {
-  return (OW < 8 || SW === 2 ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
+export function depthwisePaddedFloats(OH: number, OW: number, SH: number, SW: number, simd = true): number {
+  return (simd && (OW < 8 || SW === 2) ? 4 : 1) * ((OH - 1) * SH + 3) * ((OW - 1) * SW + 3 + (SW === 2 ? 1 : 0));
 }
 
 /** Whether a conv2d runs as depthwise3x3 (per-channel 3x3, stride 1 or 2, no dilation). */
@@ -263,7 +263,7 @@ defineOp({
     if (isPaddedDepthwise(node)) {
       const [, , OH, OW] = node.outputs[0].shape;
       const stride = node.attrs.stride as number[];
-      return 4 * depthwisePaddedFloats(OH, OW, stride[0], stride[1]);
+      return 4 * depthwisePaddedFloats(OH, OW, stride[0], stride[1], !node.attrs.scalarKernels);
     }
     const tile = convKernelTile(node);
     const [, CG, KH, KW] = node.inputs[1].shape;

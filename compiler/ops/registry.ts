@@ -41,7 +41,11 @@ export interface LoweringOptions {
    * instructions; npm run bench:mcu).
    */
   compactInt8?: boolean;
-  /** the target builds the SIMD kernels: int8 depthwise convolutions on small planes run vectorised across channels */
+  /**
+   * The target builds the SIMD kernels: int8 depthwise convolutions on small planes run vectorised across
+   * channels. Where it is known to be false, depthwise3x3 never vectorises across channels either, so a conv2d's
+   * scratch is one padded plane instead of four (the passes set attrs.scalarKernels).
+   */
   simd?: boolean;
 }
 

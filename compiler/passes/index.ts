@@ -26,6 +26,7 @@ export function optimize(g: Graph, lowering: LoweringOptions = {}): PassStats {
   const deadNodesRemoved = eliminateDeadNodes(g);
   const epiloguesFused = fuseEpilogues(g);
   const elementwiseFused = fuseElementwise(g);
+  if (lowering.simd === false) for (const n of g.nodes) if (n.op === "conv2d") n.attrs = { ...n.attrs, scalarKernels: true };
   return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused };
 }
 
