@@ -47,7 +47,30 @@ export function qdepthwiseChannels(
         gatherGroup(xn + <usize>(c0 * P), xEnd, plane, count, P, H, W, (rows - 1) * SH + (KH - 1) * DH + 1, Wp, ob * SH - PH, PW, inZp);
         const yg = yn + <usize>(c0 * OP + ob * OW);
         for (let oh = 0; oh < rows; oh++) {
-          for (let ow = 0; ow < OW; ow++) {
+          let ow = 0;
+          if (ASC_FEATURE_SIMD) {
+            // two output pixels at a time share the weight and offset loads
+            for (; ow + 1 < OW; ow += 2) {
+              const at = plane + <usize>(((oh * SH) * Wp + ow * SW) * 8), next = at + <usize>(SW * 8);
+              let a0 = v128.load(bg), a1 = v128.load(bg, 16), b0 = a0, b1 = a1;
+              for (let tp = 0; tp < pairs; tp++) {
+                const o = offsets + (<usize>tp << 3), wt = wg + (<usize>tp << 4);
+                const first = <usize>load<i32>(o), second = <usize>load<i32>(o, 4);
+                const wa = v128.load8x8_s(wt), wb = v128.load8x8_s(wt, 8);
+                let xa = v128.load8x8_s(at + first), xb = v128.load8x8_s(at + second);
+                a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), wa));
+                a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), wb));
+                xa = v128.load8x8_s(next + first);
+                xb = v128.load8x8_s(next + second);
+                b0 = i32x4.add(b0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), wa));
+                b1 = i32x4.add(b1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), wb));
+              }
+              const yp = yg + <usize>(oh * OW + ow);
+              storeLanes(yp, a0, a1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
+              storeLanes(yp + 1, b0, b1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
+            }
+          }
+          for (; ow < OW; ow++) {
             const at = plane + <usize>(((oh * SH) * Wp + ow * SW) * 8);
             const yp = yg + <usize>(oh * OW + ow);
             if (ASC_FEATURE_SIMD) {
