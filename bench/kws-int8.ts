@@ -9,7 +9,7 @@ import { compile, loadBlob } from "../compiler/index.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { importTfliteModel, type TfliteImportOptions } from "../compiler/import/tflite/index.js";
 import { randomTfliteInputs } from "../compiler/import/tflite/litert.js";
-import { findMlperfDir } from "../compiler/import/tflite/mlperf.js";
+import { findMlperfDir, MLPERF_WHERE } from "../compiler/import/tflite/mlperf.js";
 
 const ROUNDS = 30;
 const RUNS = 41;
@@ -31,7 +31,7 @@ const MODELS: Record<string, { about: string; float32: string; int8: string }> =
 const chosen = MODELS[option("--model") ?? "kws"];
 if (!chosen) throw new Error(`--model must be one of ${Object.keys(MODELS).join(", ")}`);
 const mlperf = findMlperfDir();
-if (!mlperf) throw new Error("the MLPerf Tiny models are not in ../shared/data/mlperf-tiny (or $MLPERF_TINY_DIR)");
+if (!mlperf) throw new Error(`the MLPerf Tiny models are not in ${MLPERF_WHERE}`);
 
 async function modelBlob(file: string, opts: TfliteImportOptions): Promise<{ wasm: Uint8Array; inputs: Record<string, TypedArray> }> {
   const imported = importTfliteModel(new Uint8Array(readFileSync(join(mlperf!, file))), { source: file, ...opts });

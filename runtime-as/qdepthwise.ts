@@ -1,4 +1,5 @@
 // int8 convolutions vectorised across channels (NCHW in and out): depthwise, and 1x1 on tiny planes.
+import { multiplyByQuantizedMultiplier4, storeRequantized } from "./qcommon";
 // Depthwise, for the SIMD build's small planes, where
 // the per-channel kernels (runtime-as/qconv.ts) spend more on each plane's edges and set-up than on its few
 // multiply-adds. Channels go 8 at a time: their planes are transposed into `scratch` as one padded NHWC plane
@@ -9,19 +10,21 @@
 // packDepthwiseChannels): [C/8][taps/2][8 channels][2 taps], zero-padded; bias − inZp·Σw per channel; the lane
 // table per 4 channels: multipliers, 2^(E − right shift), and the high product's clamp ±2^(right shift + 8).
 // The output may be the input's own bytes (the planner writes it in place): a group's 8 planes are copied into
-// the scratch before any of its outputs is stored.
+// the scratch before any of its outputs is stored. Where it may not (a different output shape), the plane can go
+// in bands of `bandRows` output rows, so that large planes (VWW's 48x48 at stride 2) keep a small scratch.
 
 /**
- * Scratch layout: the tap offsets (2·pairs i32, padded to 16 bytes), then the padded plane of Hp x Wp pixels.
- * Hp = (OH − 1)·SH + (KH − 1)·DH + 1 rows (input row r − PH), Wp likewise.
+ * Scratch layout: the tap offsets (2·pairs i32, padded to 16 bytes), then the padded plane of a band: Hp x Wp
+ * pixels, Hp = (bandRows − 1)·SH + (KH − 1)·DH + 1 rows from padded row ob·SH (input row ob·SH − PH) for the band
+ * starting at output row ob, Wp = (OW − 1)·SW + (KW − 1)·DW + 1 columns from input column −PW.
  */
 export function qdepthwiseChannels(
   x: usize, wp: usize, bias: usize, lanes: usize, y: usize, scratch: usize,
   N: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
-  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool, E: i32,
+  inZp: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool, E: i32, bandRows: i32,
 ): void {
-  const Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
+  const Hp = (bandRows - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
   const taps = KH * KW, pairs = (taps + 1) >> 1, groups = (C + 7) >> 3;
   const P = H * W, OP = OH * OW;
   const offsets = scratch, plane = scratch + <usize>(((pairs * 8) + 15) & ~15);
@@ -31,40 +34,66 @@ export function qdepthwiseChannels(
     const k = min(t, taps - 1);
     store<i32>(offsets + (<usize>t << 2), (((k / KW) * DH) * Wp + (k % KW) * DW) * 8);
   }
-  // the border keeps the zero point through every group; the interior is rewritten by each
+  // the side columns keep the zero point through every group and band; the rows are rewritten by each
   memory.fill(plane, <u8>inZp, <usize>(Hp * Wp * 8));
   const xEnd = x + <usize>(N * C * P);
   for (let n = 0; n < N; n++) {
     const xn = x + <usize>(n * C * P), yn = y + <usize>(n * C * OP);
     for (let g = 0; g < groups; g++) {
       const c0 = g << 3, count = min(8, C - c0);
-      gatherGroup(xn + <usize>(c0 * P), xEnd, plane, count, P, H, W, Hp, Wp, PH, PW);
       const wg = wp + <usize>(g * pairs * 16), bg = bias + (<usize>g << 5), rg = lanes + (<usize>g << 7);
-      const yg = yn + <usize>(c0 * OP);
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const at = plane + <usize>(((oh * SH) * Wp + ow * SW) * 8);
-          const yp = yg + <usize>(oh * OW + ow);
+      for (let ob = 0; ob < OH; ob += bandRows) {
+        const rows = min(bandRows, OH - ob);
+        gatherGroup(xn + <usize>(c0 * P), xEnd, plane, count, P, H, W, (rows - 1) * SH + (KH - 1) * DH + 1, Wp, ob * SH - PH, PW, inZp);
+        const yg = yn + <usize>(c0 * OP + ob * OW);
+        for (let oh = 0; oh < rows; oh++) {
+          let ow = 0;
           if (ASC_FEATURE_SIMD) {
-            let a0 = v128.load(bg), a1 = v128.load(bg, 16);
-            for (let tp = 0; tp < pairs; tp++) {
-              const o = offsets + (<usize>tp << 3);
-              const xa = v128.load8x8_s(at + <usize>load<i32>(o)), xb = v128.load8x8_s(at + <usize>load<i32>(o, 4));
-              const wt = wg + (<usize>tp << 4);
-              a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), v128.load8x8_s(wt)));
-              a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), v128.load8x8_s(wt, 8)));
-            }
-            storeLanes(yp, a0, a1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
-          } else {
-            for (let k = 0; k < count; k++) {
-              let acc = load<i32>(bg + (<usize>k << 2));
-              for (let t = 0; t < taps; t++) {
-                const xv = <i32>load<i8>(at + <usize>(load<i32>(offsets + (<usize>t << 2)) + k));
-                acc += xv * <i32>load<i8>(wg + <usize>((t >> 1) * 16 + k * 2 + (t & 1)));
+            // two output pixels at a time share the weight and offset loads
+            for (; ow + 1 < OW; ow += 2) {
+              const at = plane + <usize>(((oh * SH) * Wp + ow * SW) * 8), next = at + <usize>(SW * 8);
+              let a0 = v128.load(bg), a1 = v128.load(bg, 16), b0 = a0, b1 = a1;
+              for (let tp = 0; tp < pairs; tp++) {
+                const o = offsets + (<usize>tp << 3), wt = wg + (<usize>tp << 4);
+                const first = <usize>load<i32>(o), second = <usize>load<i32>(o, 4);
+                const wa = v128.load8x8_s(wt), wb = v128.load8x8_s(wt, 8);
+                let xa = v128.load8x8_s(at + first), xb = v128.load8x8_s(at + second);
+                a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), wa));
+                a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), wb));
+                xa = v128.load8x8_s(next + first);
+                xb = v128.load8x8_s(next + second);
+                b0 = i32x4.add(b0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), wa));
+                b1 = i32x4.add(b1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), wb));
               }
-              const r = rg + <usize>((k >> 2) * 64 + (k & 3) * 4);
-              const v = requantizeLane(acc, load<i32>(r), load<i32>(r, 16), load<i32>(r, 32), load<i32>(r, 48), E, roundUp) + outZp;
-              store<i8>(yp + <usize>(k * OP), <i8>min(hi, max(lo, v)));
+              const yp = yg + <usize>(oh * OW + ow);
+              storeLanes(yp, a0, a1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
+              storeLanes(yp + 1, b0, b1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
+            }
+          }
+          for (; ow < OW; ow++) {
+            const at = plane + <usize>(((oh * SH) * Wp + ow * SW) * 8);
+            const yp = yg + <usize>(oh * OW + ow);
+            if (ASC_FEATURE_SIMD) {
+              let a0 = v128.load(bg), a1 = v128.load(bg, 16);
+              for (let tp = 0; tp < pairs; tp++) {
+                const o = offsets + (<usize>tp << 3);
+                const xa = v128.load8x8_s(at + <usize>load<i32>(o)), xb = v128.load8x8_s(at + <usize>load<i32>(o, 4));
+                const wt = wg + (<usize>tp << 4);
+                a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 0, 8, 1, 9, 2, 10, 3, 11), v128.load8x8_s(wt)));
+                a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(xa, xb, 4, 12, 5, 13, 6, 14, 7, 15), v128.load8x8_s(wt, 8)));
+              }
+              storeLanes(yp, a0, a1, rg, outZp, lo, hi, roundUp, E, <usize>OP, count);
+            } else {
+              for (let k = 0; k < count; k++) {
+                let acc = load<i32>(bg + (<usize>k << 2));
+                for (let t = 0; t < taps; t++) {
+                  const xv = <i32>load<i8>(at + <usize>(load<i32>(offsets + (<usize>t << 2)) + k));
+                  acc += xv * <i32>load<i8>(wg + <usize>((t >> 1) * 16 + k * 2 + (t & 1)));
+                }
+                const r = rg + <usize>((k >> 2) * 64 + (k & 3) * 4);
+                const v = requantizeLane(acc, load<i32>(r), load<i32>(r, 16), load<i32>(r, 32), load<i32>(r, 48), E, roundUp) + outZp;
+                store<i8>(yp + <usize>(k * OP), <i8>min(hi, max(lo, v)));
+              }
             }
           }
         }
@@ -74,14 +103,20 @@ export function qdepthwiseChannels(
 }
 
 /**
- * Channels c0 .. c0 + count − 1 (planes P bytes apart from xc) into the padded plane's interior: pixel (ih, iw) at
- * ((ih + PH)·Wp + iw + PW)·8 + channel. SIMD: 8 pixels of a row at a time, the 8 channels' rows transposed by
+ * Channels c0 .. c0 + count − 1 (planes P bytes apart from xc) into the band's Hp padded rows, row r holding input
+ * row top + r (the zero point where that lies outside the input): pixel (ih, iw) at ((ih − top)·Wp + iw + PW)·8 +
+ * channel. SIMD: 8 pixels of a row at a time, the 8 channels' rows transposed by
  * three rounds of interleaving shuffles; missing channels repeat the last one (their weights are zero).
  */
-@inline function gatherGroup(xc: usize, xEnd: usize, plane: usize, count: i32, P: i32, H: i32, W: i32, Hp: i32, Wp: i32, PH: i32, PW: i32): void {
-  const rows = min(H, Hp - PH), cols = min(W, Wp - PW);
-  for (let ih = 0; ih < rows; ih++) {
-    const row = plane + <usize>(((ih + PH) * Wp + PW) * 8);
+@inline function gatherGroup(xc: usize, xEnd: usize, plane: usize, count: i32, P: i32, H: i32, W: i32, Hp: i32, Wp: i32, top: i32, PW: i32, inZp: i32): void {
+  const cols = min(W, Wp - PW);
+  for (let r = 0; r < Hp; r++) {
+    const ih = top + r;
+    if (ih < 0 || ih >= H) {
+      memory.fill(plane + <usize>(r * Wp * 8), <u8>inZp, <usize>(Wp * 8));
+      continue;
+    }
+    const row = plane + <usize>((r * Wp + PW) * 8);
     let iw = 0;
     if (ASC_FEATURE_SIMD) {
       // a chunk's 8-byte loads may run past its row (into the next row or plane), never past the input
@@ -160,11 +195,12 @@ export function qdepthwiseChannels(
  * the packed kernel's 8-pixel tiles (qpacked.ts; VWW's 3x3 planes would waste 7 of every 16 lanes). The input goes
  * into `scratch` pixel-major as pairs of channels, (x[c], x[c+1]) as two i16 in an i32, so each pixel's pair is one
  * 32-bit splat against 4 output channels' packed weight pairs (packConvWeights' layout, output channels padded to
- * 8) in i32x4.dot_i16x8_s; tiles of 8 output channels x 4 pixels (then single pixels), requantized on channel lanes.
+ * 8) in i32x4.dot_i16x8_s; tiles of 8 output channels x 4 pixels, whose accumulators are transposed to 4 pixels per
+ * channel and requantized with each channel's multiplier and shift (qcommon's, any shift); single pixels after them.
  */
 export function qpointwiseChannels(
-  x: usize, wp: usize, bias: usize, lanes: usize, y: usize, scratch: usize,
-  N: i32, C: i32, P: i32, OC: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool, E: i32,
+  x: usize, wp: usize, bias: usize, rq: usize, y: usize, scratch: usize,
+  N: i32, C: i32, P: i32, OC: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool,
 ): void {
   const pairs = (C + 1) >> 1, tileBytes = <usize>(pairs * 8), row = <usize>(pairs * 4);
   for (let n = 0; n < N; n++) {
@@ -177,7 +213,7 @@ export function qpointwiseChannels(
     }
     for (let ot = 0; ot < OC; ot += 8) {
       const w0 = wp + <usize>(ot >> 2) * tileBytes, w1 = w0 + tileBytes;
-      const b0 = bias + (<usize>ot << 2), r0 = lanes + (<usize>ot << 4);
+      const b0 = bias + (<usize>ot << 2), r0 = rq + (<usize>ot << 3);
       const count = min(8, OC - ot), yt = yn + <usize>(ot * P);
       let p = 0;
       if (ASC_FEATURE_SIMD) {
@@ -199,38 +235,43 @@ export function qpointwiseChannels(
             e0 = i32x4.add(e0, i32x4.dot_i16x8_s(xs, wa));
             e1 = i32x4.add(e1, i32x4.dot_i16x8_s(xs, wb));
           }
-          storeLanes(yt + <usize>p, a0, a1, r0, outZp, lo, hi, roundUp, E, <usize>P, count);
-          storeLanes(yt + <usize>(p + 1), c0, c1, r0, outZp, lo, hi, roundUp, E, <usize>P, count);
-          storeLanes(yt + <usize>(p + 2), d0, d1, r0, outZp, lo, hi, roundUp, E, <usize>P, count);
-          storeLanes(yt + <usize>(p + 3), e0, e1, r0, outZp, lo, hi, roundUp, E, <usize>P, count);
+          storeTransposed(yt + <usize>p, a0, c0, d0, e0, r0, <usize>P, count, outZp, lo, hi, roundUp);
+          if (count > 4) storeTransposed(yt + <usize>(4 * P + p), a1, c1, d1, e1, r0 + 32, <usize>P, count - 4, outZp, lo, hi, roundUp);
         }
-        for (; p < P; p++) {
-          const s = scratch + <usize>p * row;
-          let a0 = v128.load(b0), a1 = v128.load(b0, 16);
-          for (let k: usize = 0; k < row; k += 4) {
-            const xs = v128.load32_splat(s + k);
-            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xs, v128.load8x8_s(w0 + (k << 1))));
-            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xs, v128.load8x8_s(w1 + (k << 1))));
+      }
+      for (; p < P; p++) {
+        for (let j = 0; j < count; j++) {
+          const wj = (j < 4 ? w0 : w1) + <usize>((j & 3) * 2);
+          let acc = load<i32>(b0 + (<usize>j << 2));
+          for (let k = 0; k < pairs; k++) {
+            const pair = load<i32>(scratch + <usize>p * row + (<usize>k << 2));
+            acc += <i32><i16>pair * <i32>load<i8>(wj + <usize>(k * 8)) + (pair >> 16) * <i32>load<i8>(wj + <usize>(k * 8 + 1));
           }
-          storeLanes(yt + <usize>p, a0, a1, r0, outZp, lo, hi, roundUp, E, <usize>P, count);
-        }
-      } else {
-        for (; p < P; p++) {
-          for (let j = 0; j < count; j++) {
-            const wj = (j < 4 ? w0 : w1) + <usize>((j & 3) * 2);
-            let acc = load<i32>(b0 + (<usize>j << 2));
-            for (let k = 0; k < pairs; k++) {
-              const pair = load<i32>(scratch + <usize>p * row + (<usize>k << 2));
-              acc += <i32><i16>pair * <i32>load<i8>(wj + <usize>(k * 8)) + (pair >> 16) * <i32>load<i8>(wj + <usize>(k * 8 + 1));
-            }
-            const r = r0 + <usize>((j >> 2) * 64 + (j & 3) * 4);
-            const v = requantizeLane(acc, load<i32>(r), load<i32>(r, 16), load<i32>(r, 32), load<i32>(r, 48), E, roundUp) + outZp;
-            store<i8>(yt + <usize>(j * P + p), <i8>min(hi, max(lo, v)));
-          }
+          storeRequantized(yt + <usize>(j * P + p), acc, r0 + (<usize>j << 3), outZp, lo, hi, roundUp);
         }
       }
     }
   }
+}
+
+/**
+ * Pixels p .. p + 3 of 4 output channels from the pixels' accumulators (a, c, d, e: the channels on lanes), transposed
+ * to each channel's 4 pixels, requantized with its (multiplier, shift) and stored as 4 bytes of its plane.
+ */
+@inline function storeTransposed(y: usize, a: v128, c: v128, d: v128, e: v128, rq: usize, step: usize, count: i32, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  const t0 = i32x4.shuffle(a, c, 0, 4, 1, 5), t1 = i32x4.shuffle(a, c, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(d, e, 0, 4, 1, 5), t3 = i32x4.shuffle(d, e, 2, 6, 3, 7);
+  storeRequantized4(y, i32x4.shuffle(t0, t2, 0, 1, 4, 5), rq, outZp, lo, hi, roundUp);
+  if (count > 1) storeRequantized4(y + step, i32x4.shuffle(t0, t2, 2, 3, 6, 7), rq + 8, outZp, lo, hi, roundUp);
+  if (count > 2) storeRequantized4(y + 2 * step, i32x4.shuffle(t1, t3, 0, 1, 4, 5), rq + 16, outZp, lo, hi, roundUp);
+  if (count > 3) storeRequantized4(y + 3 * step, i32x4.shuffle(t1, t3, 2, 3, 6, 7), rq + 24, outZp, lo, hi, roundUp);
+}
+
+/** 4 outputs of one channel requantized with its (multiplier, shift) at rq, stored at y. */
+@inline function storeRequantized4(y: usize, acc: v128, rq: usize, outZp: i32, lo: i32, hi: i32, roundUp: bool): void {
+  const v = i32x4.add(multiplyByQuantizedMultiplier4(acc, load<i32>(rq), load<i32>(rq, 4), roundUp), i32x4.splat(outZp));
+  const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(v, v), i16x8.splat(0));
+  v128.store32_lane(y, i8x16.min_s(i8x16.splat(<i8>hi), i8x16.max_s(i8x16.splat(<i8>lo), bytes)), 0);
 }
 
 /** One output pixel of 8 channels from their accumulators (channels 0-3, 4-7): requantized on lanes, stored to their planes. */

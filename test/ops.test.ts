@@ -8,6 +8,7 @@ import { checkCompiled, coveredOps, rand, randn, relError, SEED, TARGET_NAMES } 
 // registry ops with their own test file: loaded here too, so the coverage check at the end sees their tests
 import "./indexing.test.js";
 import "./qkernels.test.js";
+import "./qdepthwise.test.js";
 
 /**
  * Every registry op, compiled for the SIMD and the scalar target, run in Node and compared with eager

@@ -171,15 +171,15 @@ const qconv2d = defineOp({
     if (opts.simd && !opts.compactInt8 && depthwiseChannelsFit(node)) {
       const [x, w, bias, rq] = node.inputs;
       const packed = packDepthwiseChannels(w.host(), bias.host(), rq.host(), node.attrs.inZp as number);
-      const attrs = { ...node.attrs, kernel: [w.shape[2], w.shape[3]], laneShift: packed.laneShift };
+      const bandRows = depthwiseBandRows(convGeometry(x.shape, w.shape, node.attrs));
+      const attrs = { ...node.attrs, kernel: [w.shape[2], w.shape[3]], laneShift: packed.laneShift, bandRows };
       const constants = [packed.w, packed.bias, packed.lanes].map((t, k) => g.addConstant(t, `${node.name}/${["packed", "bias", "lanes"][k]}`));
       return g.insertBefore(node, "qdepthwiseChannels", [x, constants[0], constants[1], rq, constants[2]], attrs, node.name).outputs;
     }
     if (opts.simd && !opts.compactInt8 && pointwiseChannelsFit(node)) {
       const [x, w, bias, rq] = node.inputs;
-      const packed = packPointwiseChannels(w.host(), bias.host(), rq.host(), node.attrs.inZp as number);
-      const constants = [packed.w, packed.bias, packed.lanes].map((t, k) => g.addConstant(t, `${node.name}/${["packed", "bias", "lanes"][k]}`));
-      return g.insertBefore(node, "qpointwiseChannels", [x, constants[0], constants[1], rq, constants[2]], { ...node.attrs, laneShift: packed.laneShift }, node.name).outputs;
+      const packed = packPointwiseChannels(w.host(), bias.host(), node.attrs.inZp as number);
+      return g.insertBefore(node, "qpointwiseChannels", [x, g.addConstant(packed.w, `${node.name}/packed`), g.addConstant(packed.bias, `${node.name}/bias`), rq], node.attrs, node.name).outputs;
     }
     const rows = !opts.compactInt8 && packable(node), columns = !opts.compactInt8 && !rows && packableColumns(node);
     if (!rows && !columns) return g.insertBefore(node, "qconv2d", node.inputs, node.attrs, node.name).outputs;
@@ -200,7 +200,8 @@ const qconv2d = defineOp({
 /**
  * Scratch budget of qdepthwiseChannels' padded 8-channel plane. Small planes gain the most (KWS's 25x5: 1,512 B,
  * VWW's 12x12 and smaller, its 24x24: 5,408 B); at stride 1 the output is written over a dying input, so the
- * scratch stays far below the peak of the pointwise layers around it.
+ * scratch stays far below the peak of the pointwise layers around it. A plane that does not fit goes in bands of
+ * output rows, where the output cannot be written in place (another shape: VWW's 48x48 at stride 2, 42 -> 20 µs).
  */
 const DEPTHWISE_CHANNELS_BYTES = 6 * 1024;
 /** The largest right shift a lane table takes: h·2^(E − e) with |h| ≤ 2^(e + 8) stays inside i32. */
@@ -210,10 +211,21 @@ const MAX_LANE_SHIFT = 22;
 function paddedPlane(g: ReturnType<typeof convGeometry>): [number, number] {
   return [(g.OH - 1) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1, (g.OW - 1) * g.stride[1] + (g.KW - 1) * g.dilation[1] + 1];
 }
-/** qdepthwiseChannels' scratch: the tap offsets (16-byte aligned), then the padded 8-channel plane. */
-function depthwiseChannelsScratch(g: ReturnType<typeof convGeometry>): number {
-  const [Hp, Wp] = paddedPlane(g);
+/** qdepthwiseChannels' scratch: the tap offsets (16-byte aligned), then the padded 8-channel plane of a band of output rows. */
+function depthwiseChannelsScratch(g: ReturnType<typeof convGeometry>, bandRows: number): number {
+  const Wp = paddedPlane(g)[1], Hp = (bandRows - 1) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1;
   return ((Math.ceil((g.KH * g.KW) / 2) * 8 + 15) & ~15) + Hp * Wp * 8;
+}
+/**
+ * Output rows per band within DEPTHWISE_CHANNELS_BYTES: the whole plane when it fits (and always when the output has
+ * the input's shape, which the planner may write in place), else the most that fit; 0 when none does.
+ */
+function depthwiseBandRows(g: ReturnType<typeof convGeometry>): number {
+  if (depthwiseChannelsScratch(g, g.OH) <= DEPTHWISE_CHANNELS_BYTES) return g.OH;
+  if (g.OH === g.H && g.OW === g.W) return 0;
+  let rows = 0;
+  while (rows < g.OH && depthwiseChannelsScratch(g, rows + 1) <= DEPTHWISE_CHANNELS_BYTES) rows++;
+  return rows;
 }
 
 /**
@@ -225,7 +237,7 @@ function depthwiseChannelsFit(node: Node): boolean {
   const [x, w, bias, rq] = node.inputs;
   const g = convGeometry(x.shape, w.shape, node.attrs);
   if (g.groups !== g.C || g.OC !== g.C || ![w, bias, rq].every((v) => v.isConstant && v.data !== null)) return false;
-  return laneShiftsFit(rq.host()) && depthwiseChannelsScratch(g) <= DEPTHWISE_CHANNELS_BYTES;
+  return laneShiftsFit(node) && depthwiseBandRows(g) > 0;
 }
 
 /**
@@ -247,51 +259,89 @@ export function packDepthwiseChannels(w: HostTensor, bias: HostTensor, rq: HostT
     }
     folded[c] = Number(bias.data[c]) - inZp * sum;
   }
-  return { w: { shape: [groups, pairs, 8, 2], dtype: "int8", data: packed }, bias: { shape: [groups * 8], dtype: "int32", data: folded }, ...laneTable(rq, groups * 8) };
+  const requant = laneRequant(rq, w, folded) ?? fail("qdepthwiseChannels: a requantization multiplier does not fit the lane table (1 or more)");
+  return { w: { shape: [groups, pairs, 8, 2], dtype: "int8", data: packed }, bias: { shape: [groups * 8], dtype: "int32", data: folded }, ...laneTable(requant, groups * 8) };
 }
 
-/** The lane table of `channels` (a multiple of 8) from a requantization table (see packDepthwiseChannels). */
-function laneTable(rq: HostTensor, channels: number): { lanes: HostTensor; laneShift: number } {
-  const C = rq.shape[0], data = new Int32Array(channels * 4);
-  let laneShift = 1;
-  for (let c = 0; c < C; c++) laneShift = Math.max(laneShift, -Number(rq.data[2 * c + 1]));
+/**
+ * Each channel's (multiplier, right shift) for the lane table, or null when one does not fit it (a multiplier of 1
+ * or more). A right shift beyond MAX_LANE_SHIFT fits when the channel's output is provably the zero point whatever
+ * the input (dead channels, which TFLite's converter leaves with shifts of −31): |acc| ≤ |folded bias| + 128·Σ|w|
+ * keeps the high multiply below half the shift's divisor, so the lane takes multiplier 0 and no shift, exactly.
+ */
+function laneRequant(rq: HostTensor, w: HostTensor, folded: ArrayLike<number>): [number, number][] | null {
+  const C = rq.shape[0], perChannel = numel(w.shape) / w.shape[0];
+  const lanes: [number, number][] = [];
   for (let c = 0; c < C; c++) {
-    const e = -Number(rq.data[2 * c + 1]), at = (c >> 2) * 16 + (c & 3);
-    data[at] = Number(rq.data[2 * c]);
+    const m = Number(rq.data[2 * c]), e = -Number(rq.data[2 * c + 1]);
+    if (e < 0) return null;
+    if (e <= MAX_LANE_SHIFT) {
+      lanes.push([m, e]);
+      continue;
+    }
+    let bound = Math.abs(Number(folded[c]));
+    for (let k = 0; k < perChannel; k++) bound += 128 * Math.abs(Number(w.data[c * perChannel + k]));
+    if ((bound * m) / 2 ** 31 + 0.5 >= 2 ** (e - 1)) return null;
+    lanes.push([0, 0]);
+  }
+  return lanes;
+}
+
+/** The lane table of `channels` (a multiple of 8) from laneRequant's pairs (see packDepthwiseChannels). */
+function laneTable(requant: [number, number][], channels: number): { lanes: HostTensor; laneShift: number } {
+  const data = new Int32Array(channels * 4);
+  const laneShift = Math.max(1, ...requant.map(([, e]) => e));
+  requant.forEach(([m, e], c) => {
+    const at = (c >> 2) * 16 + (c & 3);
+    data[at] = m;
     data[at + 4] = 2 ** (laneShift - e);
     data[at + 8] = -(2 ** (e + 8));
     data[at + 12] = 2 ** (e + 8);
-  }
+  });
   return { lanes: { shape: [channels, 4], dtype: "int32", data }, laneShift };
 }
 
-/** Whether every multiplier of a requantization table is below 1 with a right shift the lane table takes. */
-function laneShiftsFit(rq: HostTensor): boolean {
-  for (let k = 1; k < rq.data.length; k += 2) if (Number(rq.data[k]) > 0 || -Number(rq.data[k]) > MAX_LANE_SHIFT) return false;
-  return true;
+/** The folded bias bias − inZp·Σw of each output channel of weights [OC, ...]. */
+function foldedBias(w: HostTensor, bias: HostTensor, inZp: number): number[] {
+  const OC = w.shape[0], perChannel = numel(w.shape) / OC;
+  return Array.from({ length: OC }, (_, c) => {
+    let sum = 0;
+    for (let k = 0; k < perChannel; k++) sum += Number(w.data[c * perChannel + k]);
+    return Number(bias.data[c]) - inZp * sum;
+  });
 }
 
-/** Planes up to this many pixels run their 1x1 convolutions on qpointwiseChannels (the packed kernel's tiles are 8 pixels). */
+/** Whether a convolution's requantization fits the lane table (laneRequant). */
+function laneShiftsFit(node: Node): boolean {
+  const [, w, bias, rq] = node.inputs;
+  return laneRequant(rq.host(), w.host(), foldedBias(w.host(), bias.host(), node.attrs.inZp as number)) !== null;
+}
+
+/**
+ * Planes up to this many pixels run their 1x1 convolutions on qpointwiseChannels: under 8 pixels the packed kernel's
+ * tiles do not fit at all, up to 12 they waste a third of their lanes or more (256->256 @3x3: 44 -> 23 µs). Beyond,
+ * the gain (13% at 6x6) is not worth a scratch of twice the input, which raises small arenas (the streaming wake
+ * word's 6,656 B to 12,288).
+ */
 const POINTWISE_CHANNELS_PIXELS = 12;
 
 /**
  * Whether a 1x1 stride-1 convolution runs vectorised across output channels (qpointwiseChannels): a plane of at most
- * POINTWISE_CHANNELS_PIXELS, constant weights, bias and requantization table whose shifts the lane table takes.
+ * POINTWISE_CHANNELS_PIXELS, constant weights and bias.
  */
 function pointwiseChannelsFit(node: Node): boolean {
-  const [x, w, bias, rq] = node.inputs;
+  const [x, w, bias] = node.inputs;
   const g = convGeometry(x.shape, w.shape, node.attrs);
-  return isPointwise(g) && g.groups === 1 && g.H * g.W <= POINTWISE_CHANNELS_PIXELS && [w, bias, rq].every((v) => v.isConstant && v.data !== null) && laneShiftsFit(rq.host());
+  return isPointwise(g) && g.groups === 1 && g.H * g.W <= POINTWISE_CHANNELS_PIXELS && [w, bias].every((v) => v.isConstant && v.data !== null);
 }
 
-/** qpointwiseChannels' weights (packConvWeights' layout over output channels padded to 8), folded bias and lane table. */
-export function packPointwiseChannels(w: HostTensor, bias: HostTensor, rq: HostTensor, inZp: number): { w: HostTensor; bias: HostTensor; lanes: HostTensor; laneShift: number } {
+/** qpointwiseChannels' weights (packConvWeights' layout over output channels padded to 8) and folded bias (padded too). */
+export function packPointwiseChannels(w: HostTensor, bias: HostTensor, inZp: number): { w: HostTensor; bias: HostTensor } {
   const [OC, C] = w.shape, padded = Math.ceil(OC / 8) * 8;
   const filter = newHost([padded, C, 1, 1], "int8"), b = newHost([padded], "int32");
   (filter.data as Int8Array).set(w.data as Int8Array);
   (b.data as Int32Array).set(bias.data as Int32Array);
-  const packed = packConvWeights(filter, b, inZp);
-  return { w: packed.w, bias: packed.bias, ...laneTable(rq, padded) };
+  return packConvWeights(filter, b, inZp);
 }
 
 /** packDepthwiseChannels undone: the [C, 1, KH, KW] weights and the bias as qconv2d takes them. */
@@ -325,7 +375,12 @@ defineOp({
     const E = attrs.laneShift as number;
     if (!Number.isInteger(E) || E < 1 || E > MAX_LANE_SHIFT) fail(`qdepthwiseChannels: laneShift ${E} must be an integer in [1, ${MAX_LANE_SHIFT}]`);
     if (attrs.groups !== C) fail(`qdepthwiseChannels: groups must be the ${C} input channels, got ${String(attrs.groups)}`);
-    return qconv2d.infer([x, { shape: [C, 1, KH, KW], dtype: "int8" }, { shape: [C], dtype: "int32" }, rq], attrs);
+    const out = qconv2d.infer([x, { shape: [C, 1, KH, KW], dtype: "int8" }, { shape: [C], dtype: "int32" }, rq], attrs);
+    const bandRows = attrs.bandRows as number, OH = out[0].shape[2];
+    if (!Number.isInteger(bandRows) || bandRows < 1 || bandRows > OH) fail(`qdepthwiseChannels: bandRows ${bandRows} must be an integer in [1, ${OH}]`);
+    // written in place, a band's outputs would overwrite the rows the next band reads
+    if (bandRows < OH && out[0].shape.join() === x.shape.join()) fail("qdepthwiseChannels: an output of the input's shape needs the whole plane in one band");
+    return out;
   },
   reference([x, wp, bias, rq], attrs) {
     const [KH, KW] = attrs.kernel as number[];
@@ -334,7 +389,7 @@ defineOp({
   },
   scratchBytes(node) {
     const [KH, KW] = node.attrs.kernel as number[];
-    return depthwiseChannelsScratch(convGeometry(node.inputs[0].shape, [node.inputs[0].shape[1], 1, KH, KW], node.attrs));
+    return depthwiseChannelsScratch(convGeometry(node.inputs[0].shape, [node.inputs[0].shape[1], 1, KH, KW], node.attrs), node.attrs.bandRows as number);
   },
   lower(ctx, node) {
     const [x, wp, bias, , lanes] = node.inputs;
@@ -343,7 +398,7 @@ defineOp({
     ctx.call("qdepthwise", "qdepthwiseChannels", [
       ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(lanes), ctx.ptr(node.outputs[0]), ctx.scratch(node),
       g.N, g.C, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.stride[0], g.stride[1], g.pads[0], g.pads[1],
-      g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs), node.attrs.laneShift as number,
+      g.dilation[0], g.dilation[1], node.attrs.inZp as number, ...requantArgs(node.attrs), node.attrs.laneShift as number, node.attrs.bandRows as number,
     ]);
   },
   // each group of 8 channels is copied into the scratch before its outputs are stored
@@ -355,16 +410,14 @@ defineOp({
 // --- qpointwiseChannels: a 1x1 stride-1 qconv2d on packPointwiseChannels' weights, bias and lane table ----------
 defineOp({
   name: "qpointwiseChannels",
-  infer([x, wp, bias, rq, lanes], attrs) {
-    if (!lanes) fail("qpointwiseChannels takes (x, packed weights, folded bias, requantization table, lane table)");
+  infer([x, wp, bias, rq], attrs) {
+    if (!rq) fail("qpointwiseChannels takes (x, packed weights, folded bias, requantization table)");
     requireDType("qpointwiseChannels", x, "int8", "the input");
     requireDType("qpointwiseChannels", wp, "int8", "the packed filter");
     const OC = rq.shape[0], padded = Math.ceil(OC / 8) * 8;
-    if (wp.shape.join() !== [padded / 4, 1, 1, Math.ceil(x.shape[1] / 2), 4, 2].join() || bias.shape.join() !== String(padded) || lanes.shape.join() !== [padded, 4].join()) {
-      fail(`qpointwiseChannels: packed filter ${shapeStr(wp.shape)}, bias ${shapeStr(bias.shape)} or lane table ${shapeStr(lanes.shape)} do not fit input ${shapeStr(x.shape)} and ${OC} output channels`);
+    if (wp.shape.join() !== [padded / 4, 1, 1, Math.ceil(x.shape[1] / 2), 4, 2].join() || bias.shape.join() !== String(padded)) {
+      fail(`qpointwiseChannels: packed filter ${shapeStr(wp.shape)} or bias ${shapeStr(bias.shape)} do not fit input ${shapeStr(x.shape)} and ${OC} output channels`);
     }
-    const E = attrs.laneShift as number;
-    if (!Number.isInteger(E) || E < 1 || E > MAX_LANE_SHIFT) fail(`qpointwiseChannels: laneShift ${E} must be an integer in [1, ${MAX_LANE_SHIFT}]`);
     const out = qconv2d.infer([x, { shape: [OC, x.shape[1], 1, 1], dtype: "int8" }, { shape: [OC], dtype: "int32" }, rq], attrs);
     if (!isPointwise(convGeometry(x.shape, [OC, x.shape[1], 1, 1], attrs)) || attrs.groups !== 1) fail("qpointwiseChannels: the convolution must be 1x1, stride 1, unpadded, groups 1");
     return out;
@@ -379,11 +432,10 @@ defineOp({
     return N > 0 ? H * W * Math.ceil(C / 2) * 4 : 0;
   },
   lower(ctx, node) {
-    const [x, wp, bias, rq, lanes] = node.inputs;
+    const [x, wp, bias, rq] = node.inputs;
     const [N, C, H, W] = x.shape;
     ctx.call("qdepthwise", "qpointwiseChannels", [
-      ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(lanes), ctx.ptr(node.outputs[0]), ctx.scratch(node),
-      N, C, H * W, rq.shape[0], ...requantArgs(node.attrs), node.attrs.laneShift as number,
+      ctx.ptr(x), ctx.ptr(wp), ctx.ptr(bias), ctx.ptr(rq), ctx.ptr(node.outputs[0]), ctx.scratch(node), N, C, H * W, rq.shape[0], ...requantArgs(node.attrs),
     ]);
   },
   compiledDTypes: () => true,
