@@ -29,7 +29,7 @@ export function conv2dInputGrad(
   if (tile > 0) {
     flipWeights(w, scratch, OC, CG, KH, KW, G);
     conv2dIm2col(gy, scratch, 0, gx, N, OC, OH, OW, C, H, W, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, 1, 1, G, ACT_NONE, 0, 0,
-      scratch + (<usize>(OC * CG * KH * KW) << 2), tile);
+      scratch + (<usize>(OC * CG * KH * KW) << 2), tile, 0);
     return;
   }
   memory.fill(gx, 0, <usize>(N * C * H * W) << 2);

@@ -60,14 +60,17 @@ interface Split {
 
 /** The kernels that split, by their parameter lists (runtime-as/); any other call runs on worker 0. */
 export function kernelSplit(fn: string, a: number[]): Split | null {
+  // the output and the fused residual (runtime-as: laid out like the output, 0 when there is none) move alike
+  const likeOutput = (args: number[], bytesPerUnit: number) => args.filter((arg) => a[arg] !== 0).map((arg) => ({ arg, bytesPerUnit }));
   if (fn === "conv2d" || fn === "conv2dIm2col") {
     const [, , , , N, C, H, W, OC, OH, OW, KH, KW] = a;
     const groups = a[19];
     if (N !== 1) return null;
     const scratch = fn === "conv2dIm2col" ? 23 : undefined;
+    const residual = fn === "conv2dIm2col" ? 25 : 23;
     const work = OC * OH * OW * (C / groups) * KH * KW;
     if (groups === 1) {
-      return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 8, perUnit: 1 }], scratch };
+      return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
     // the direct kernel's masked tiles read within the whole input tensor (inputStart/inputEnd in runtime-as/conv.ts):
     // a group range would narrow that and send border columns down another path, with other roundings
@@ -75,21 +78,21 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const Cg = C / groups, OCg = OC / groups;
     return {
       work, units: groups, align: 1, scratch,
-      offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, { arg: 2, bytesPerUnit: OCg * 4 }, { arg: 3, bytesPerUnit: OCg * OH * OW * 4 }],
+      offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, { arg: 2, bytesPerUnit: OCg * 4 }, ...likeOutput([3, residual], OCg * OH * OW * 4)],
       counts: [{ arg: 5, perUnit: Cg }, { arg: 8, perUnit: OCg }, { arg: 19, perUnit: 1 }],
     };
   }
   if (fn === "depthwise3x3") {
     const [, , , , N, , H, W, OH, OW] = a;
     if (N !== 1) return null;
-    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, { arg: 3, bytesPerUnit: OH * OW * 4 }], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
+    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, 18], OH * OW * 4)], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
   }
   if (fn === "gemm") {
     const [, , , , M, N, K, lda, , ldc, biasMode] = a;
     const work = M * N * K;
     // rows when there are enough of them, else columns (a batch-1 Linear is one row)
-    if (M >= 2 * ALIGN) return { work, units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, { arg: 2, bytesPerUnit: ldc * 4 }, ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
-    if (N >= 2 * ALIGN) return { work, units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, { arg: 2, bytesPerUnit: 4 }, ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
+    if (M >= 2 * ALIGN) return { work, units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, ...likeOutput([2, 14], ldc * 4), ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
+    if (N >= 2 * ALIGN) return { work, units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, ...likeOutput([2, 14], 4), ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
     return null;
   }
   if (fn === "maxpool2d" || fn === "avgpool2d") {
