@@ -7,6 +7,7 @@ export {
 } from "./act";
 export { BIAS_NONE, BIAS_COL, BIAS_ROW, gemm } from "./gemm";
 export { conv2d, conv2dIm2col, depthwise3x3 } from "./conv";
+export { conv2dWinograd } from "./winograd";
 export { maxpool2d, avgpool2d } from "./pool";
 export {
   REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD, REDUCE_SUM_SQUARE, REDUCE_L1,

@@ -7,6 +7,7 @@ import "./fused.js";
 import "./training.js";
 import "./indexing.js";
 import "./quant.js";
+import "./winograd.js";
 
 export { allOps, defineOp, getOp, inferTypes } from "./registry.js";
 export type { ElementwiseCode, Epilogue, LowerContext, OpDef } from "./registry.js";

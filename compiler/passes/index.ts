@@ -6,6 +6,7 @@ import { foldBatchNorm } from "./fold-batchnorm.js";
 import { fuseElementwise } from "./fuse-elementwise.js";
 import { fuseEpilogues } from "./fuse-epilogue.js";
 import { saturateIndexCasts } from "./saturate-indices.js";
+import { useWinograd } from "./winograd.js";
 import type { LoweringOptions } from "../ops/registry.js";
 
 export interface PassStats {
@@ -26,8 +27,9 @@ export function optimize(g: Graph, lowering: LoweringOptions = {}): PassStats {
   const deadNodesRemoved = eliminateDeadNodes(g);
   const epiloguesFused = fuseEpilogues(g);
   const elementwiseFused = fuseElementwise(g);
+  if (lowering.simd === true) useWinograd(g);
   if (lowering.simd === false) for (const n of g.nodes) if (n.op === "conv2d") n.attrs = { ...n.attrs, scalarKernels: true };
   return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused };
 }
 
-export { saturateIndexCasts, foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues };
+export { saturateIndexCasts, foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues, useWinograd };
