@@ -2,7 +2,8 @@
 // timed reps (GFLOP/s counts a multiply-add as 2). Run: npm run bench:kernels [-- --cases depthwise] (the cases whose
 // name contains that text)
 import { compileAssemblyScript } from "../compiler/codegen/asc.js";
-import { depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
+import { convGeometry, depthwisePaddedFloats, im2colTile } from "../compiler/ops/linalg.js";
+import { winogradBlock, winogradScratchBytes } from "../compiler/ops/winograd.js";
 
 const PAGES = 256; // 16 MiB: three 512x512 matrices plus the conv tensors
 const ENTRY = `export * from "./runtime-as/index";`;
@@ -49,6 +50,26 @@ const bothPaths = (
   name: string, C: number, OC: number, H: number, W: number, K: number | [number, number], stride: number, pad: number | [number, number],
 ): Case[] => [convCase(name, C, OC, H, W, K, stride, pad, 1), convCase(name, C, OC, H, W, K, stride, pad, 1, true)];
 
+/**
+ * A dense 3x3 stride-1 conv through Winograd F(2x2, 3x3), with the compiler's block of tiles; GFLOP/s count the
+ * direct convolution's multiply-adds (the effective rate), so it compares with the other two paths.
+ */
+function winogradCase(name: string, C: number, OC: number, H: number, W: number, pad: number): Case {
+  const g = convGeometry([1, C, H, W], [OC, C, 3, 3], { stride: [1, 1], pads: [pad, pad, pad, pad], dilation: [1, 1], groups: 1 });
+  const block = winogradBlock(g);
+  return {
+    name: `${name} winograd`,
+    flops: 2 * OC * g.OH * g.OW * C * 9,
+    buffers: [C * H * W, OC * 16 * C, OC, OC * g.OH * g.OW, winogradScratchBytes(g) / 4],
+    run: (k, [x, u, b, y, scratch]) => k.conv2dWinograd(x, u, b, y, 1, C, H, W, OC, g.OH, g.OW, pad, pad, 1, 0, 0, scratch, block, 0),
+  };
+}
+
+/** A dense 3x3 stride-1 conv through all three kernels. */
+const threePaths = (name: string, C: number, OC: number, H: number, W: number): Case[] => [
+  ...bothPaths(name, C, OC, H, W, 3, 1, 1), winogradCase(name, C, OC, H, W, 1),
+];
+
 /** Depthwise 3x3 (stride 1 or 2, pad 1) through conv2d and through depthwise3x3's padded plane. */
 function depthwiseCases(C: number, H: number, W: number, stride: number): Case[] {
   const OH = Math.floor((H - 1) / stride) + 1, OW = Math.floor((W - 1) / stride) + 1;
@@ -67,12 +88,13 @@ const cases: Case[] = ([
   gemmCase(64),
   gemmCase(256),
   gemmCase(512),
-  ...bothPaths("conv 3x3 32->32 @32x32", 32, 32, 32, 32, 3, 1, 1),
-  ...bothPaths("conv 3x3 16->16 @32x32", 16, 16, 32, 32, 3, 1, 1),
-  ...bothPaths("conv 3x3 64->64 @8x8", 64, 64, 8, 8, 3, 1, 1),
+  ...threePaths("conv 3x3 32->32 @32x32", 32, 32, 32, 32),
+  ...threePaths("conv 3x3 16->16 @32x32", 16, 16, 32, 32),
+  ...threePaths("conv 3x3 32->32 @16x16", 32, 32, 16, 16),
+  ...threePaths("conv 3x3 64->64 @8x8", 64, 64, 8, 8),
   ...bothPaths("conv 3x3 s2 32->64 @32x32", 32, 64, 32, 32, 3, 2, 1),
   ...bothPaths("conv 3x3 s2 32->64 @16x16", 32, 64, 16, 16, 3, 2, 1),
-  ...bothPaths("conv 3x3 64->64 @56x56", 64, 64, 56, 56, 3, 1, 1),
+  ...threePaths("conv 3x3 64->64 @56x56", 64, 64, 56, 56),
   ...bothPaths("stem 10x4 s2 1->64 @49x10", 1, 64, 49, 10, [10, 4], 2, [5, 1]),
   ...bothPaths("stem 3x3 s2 3->8 @96x96", 3, 8, 96, 96, 3, 2, 1),
   ...depthwiseCases(64, 25, 5, 1),

@@ -199,7 +199,7 @@ function outputTransform(mk: usize, y: usize, r: usize, b: f32, OH: i32, OW: i32
 }
 
 /** Columns 0, 2, 4, 6 (e) and 1, 3, 5, 7 (o) of 8 outputs, interleaved, plus the residual, activated. */
-@inline function storeOutputRow(p: usize, r: usize, e: v128, o: v128, act: i32, p0: f32, p1: f32): void {
+function storeOutputRow(p: usize, r: usize, e: v128, o: v128, act: i32, p0: f32, p1: f32): void {
   let lo = f32x4.shuffle(e, o, 0, 4, 1, 5), hi = f32x4.shuffle(e, o, 2, 6, 3, 7);
   if (r != 0) {
     lo = f32x4.add(lo, v128.load(r));
@@ -209,6 +209,6 @@ function outputTransform(mk: usize, y: usize, r: usize, b: f32, OH: i32, OW: i32
   v128.store(p, actVec(hi, act, p0, p1), 16);
 }
 
-@inline function storeOutput(p: usize, r: usize, s: f32, act: i32, p0: f32, p1: f32): void {
+function storeOutput(p: usize, r: usize, s: f32, act: i32, p0: f32, p1: f32): void {
   store<f32>(p, actScalar(r == 0 ? s : s + load<f32>(r), act, p0, p1));
 }

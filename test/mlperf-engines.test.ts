@@ -13,7 +13,7 @@ import { relError, SEED } from "./helpers/compiled.js";
 
 /**
  * The MLPerf Tiny float models in every engine installed: the same build gives the same bits in each engine, and
- * the scalar build is within 1e-6 of the SIMD build, and the MVP build (no bulk memory, for wasm3) is bit-identical
+ * the scalar build is within 1e-6 of the SIMD build (3e-6 where the SIMD build uses Winograd convolutions), and the MVP build (no bulk memory, for wasm3) is bit-identical
  * to the scalar one. KWS's int8-weight ("hybrid") convolutions are imported as plain float32 here: emulating TFLite's
  * run-time input quantization would let a last-bit difference between builds flip a rounding, a whole quantization step. One inference per engine: the interpreters take a few hundred milliseconds on these models.
  */
@@ -33,9 +33,11 @@ describe(`MLPerf Tiny float models across engines (seed ${SEED})`, () => {
       const rng = new Generator(SEED);
       const inputs = Object.fromEntries(imp.inputs.map((io) => [io.name, Float32Array.from({ length: io.shape.reduce((a, b) => a * b, 1) }, () => rng.next() * 2 - 1)]));
       const byTarget: Record<string, Record<string, TypedArray>> = {};
+      let winograd = false;
       // wasm-mvp (no bulk memory) is the build wasm3 0.4 can run when the scalar build uses memory.copy
       for (const target of ["wasm-simd", "wasm-scalar", "wasm-mvp"]) {
-        const { wasm } = await compile(importTfliteModel(bytes, { source: file, hybrid: "float" }).graph, {}, { target, name: file });
+        const { wasm, graph } = await compile(importTfliteModel(bytes, { source: file, hybrid: "float" }).graph, {}, { target, name: file });
+        winograd ||= graph.nodes.some((n) => n.op === "conv2dWinograd");
         const engines = availableEngines(inspectWasm(wasm).features);
         t.diagnostic(`${target}: ${engines.join(", ")}`);
         const node = await runOnEngine("node", wasm, inputs);
@@ -47,7 +49,10 @@ describe(`MLPerf Tiny float models across engines (seed ${SEED})`, () => {
       assert.deepEqual(hex(byTarget["wasm-mvp"]), hex(byTarget["wasm-scalar"]), `${file}: the mvp build differs from the scalar build`);
       for (const io of imp.outputs) {
         const err = relError(byTarget["wasm-scalar"][io.name] as Float32Array, byTarget["wasm-simd"][io.name] as Float32Array);
-        assert.ok(err <= 1e-6, `${file} ${io.name}: scalar vs simd ${err}`);
+        // the SIMD build runs ResNet-8's dense 3x3 layers through Winograd, which rounds differently: each build
+        // measured within 1.1e-6 of the host reference (11 seeds), the two up to 9.5e-7 apart
+        const tol = winograd ? 3e-6 : 1e-6;
+        assert.ok(err <= tol, `${file} ${io.name}: scalar vs simd ${err}`);
       }
     });
   }
