@@ -123,6 +123,11 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       pointwise: x.conv2d(pw).sigmoid(),
     }), { x });
   });
+  test("conv2d 3x3 with 16+ channels: Winograd on SIMD targets (test/winograd.test.ts has the shapes and the error bound)", async () => {
+    const w = randn(17, 16, 3, 3).mul(0.1), b = randn(17);
+    const [simd] = await checkCompiled((x) => x.conv2d(w, b, { padding: 1 }).relu(), { x: randn(1, 16, 9, 10) }, { tol: 2e-6 });
+    assert.ok(simd.graph.nodes.some((n) => n.op === "conv2dWinograd"), simd.graph.toString());
+  });
   test("conv2d backward kernels: strided, dilated, grouped, depthwise, pointwise, asymmetric pads", async () => {
     const geometries: [number[], { stride: number[]; pads: number[]; dilation: number[]; groups: number }][] = [
       [[10, 6, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }],
