@@ -18,7 +18,7 @@ import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type Li
 /** Where the threaded blob keeps what its workers share besides the arena (manifest `threads`). */
 export interface ThreadLayout {
   maxThreads: number;
-  /** 32 bytes of i32 words: barrier arrivals and generation, the host's start generation, workers done, status, stop (SYNC_WORDS) */
+  /** 32 bytes of i32 words: barrier arrivals and generation, the host's start generation, workers done, status, stop, workers asleep in the barrier (SYNC_WORDS) */
   sync: number;
   /** workers 1..maxThreads-1 each get a scratch slot of `slotBytes` here (worker 0 uses the node's own) */
   scratch: { base: number; slotBytes: number };
@@ -41,11 +41,11 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 export const THREAD_ENTRY = "run_thread";
 
 /**
- * Split points are multiples of this many channels or rows: the kernels' register tiles cover 4 (GEMM
- * rows, direct-conv channel blocks) or 8 (GEMM columns), so every sub-range computes exactly the bytes its
- * part of the whole call computes (the ragged remainder stays last, in the last worker's range).
+ * Split points are multiples of the kernels' register tiles: 4 output channels (GEMM rows, direct-conv channel
+ * blocks) or 8 GEMM columns, so every sub-range computes exactly the bytes its part of the whole call computes
+ * (the ragged remainder stays last, in the last worker's range).
  */
-const ALIGN = 8;
+const ROWS = 4, COLUMNS = 8;
 
 /** How a call divides: `units` along one output axis, each argument's change for a sub-range [u0, u1). */
 interface Split {
@@ -56,7 +56,15 @@ interface Split {
   offsets: { arg: number; bytesPerUnit: number }[];
   counts: { arg: number; perUnit: number }[];
   scratch?: number;
+  /** the kernel a sub-range calls instead, with the call's arguments and then [u0·perUnit, u1·perUnit) */
+  range?: { kernel: string; perUnit: number };
 }
+
+/**
+ * An im2col pixel copied into the patch matrix costs about this many of the GEMM's multiply-adds (scalar
+ * strided copies and zero fills against the 4x8 SIMD tile): a channel split repeats the whole copy in every worker.
+ */
+const IM2COL_COPY_MACS = 8;
 
 /** The kernels that split, by their parameter lists (runtime-as/); any other call runs on worker 0. */
 export function kernelSplit(fn: string, a: number[]): Split | null {
@@ -70,7 +78,16 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const residual = fn === "conv2dIm2col" ? 25 : 23;
     const work = OC * OH * OW * (C / groups) * KH * KW;
     if (groups === 1) {
-      return { work, units: OC, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
+      if (fn === "conv2dIm2col") {
+        // by blocks of `tile` output pixels (each worker copies only its own patches) unless the blocks are too
+        // few to share evenly: costs per pixel and patch row at two workers
+        const tile = a[24], P = OH * OW, blocks = Math.ceil(P / tile);
+        const share = Math.min(P, Math.ceil(blocks / 2) * tile) / P;
+        if (blocks >= 2 && share * (IM2COL_COPY_MACS + OC) < IM2COL_COPY_MACS + OC / 2) {
+          return { work, units: blocks, align: 1, offsets: [], counts: [], scratch, range: { kernel: "conv2dIm2colPixels", perUnit: tile } };
+        }
+      }
+      return { work, units: OC, align: ROWS, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
     // the direct kernel's masked tiles read within the whole input tensor (inputStart/inputEnd in runtime-as/conv.ts):
     // a group range would narrow that and send border columns down another path, with other roundings
@@ -91,8 +108,8 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const [, , , , M, N, K, lda, , ldc, biasMode] = a;
     const work = M * N * K;
     // rows when there are enough of them, else columns (a batch-1 Linear is one row)
-    if (M >= 2 * ALIGN) return { work, units: M, align: ALIGN, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, ...likeOutput([2, 14], ldc * 4), ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
-    if (N >= 2 * ALIGN) return { work, units: N, align: ALIGN, offsets: [{ arg: 1, bytesPerUnit: 4 }, ...likeOutput([2, 14], 4), ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
+    if (M >= 2 * ROWS) return { work, units: M, align: ROWS, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, ...likeOutput([2, 14], ldc * 4), ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
+    if (N >= 2 * COLUMNS) return { work, units: N, align: COLUMNS, offsets: [{ arg: 1, bytesPerUnit: 4 }, ...likeOutput([2, 14], 4), ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
     return null;
   }
   if (fn === "maxpool2d" || fn === "avgpool2d") {
@@ -128,8 +145,12 @@ export function threadSteps(program: EntryProgram): Step[] {
 // 0xfe atomics: opcode, then a memarg (natural alignment 2, the sync word's address as the offset)
 const atomic = (b: Body, op: number, address: number) => b.bytes(0xfe, op, 2, ...uleb(address));
 const ATOMIC = { notify: 0x00, wait32: 0x01, load: 0x10, store: 0x17, add: 0x1e };
-/** barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32 */
-const SPINS = 20000;
+/**
+ * Barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32 (a few hundred µs here).
+ * Longer than a futex wake-up: a worker that sleeps wakes late, its partner then waits past its own budget
+ * and sleeps at the next barrier, and so on (20,000 rounds slept at 20 of VWW's 28 barriers per run).
+ */
+const SPINS = 200_000;
 
 /**
  * Builds the threaded module from the kernel library: run_thread(tid, n) -> i32 (worker 0 returns the first
@@ -160,9 +181,14 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     b.constant("i32", 0).constant("i32", 1);
     atomic(b, ATOMIC.add, word(SYNC_WORDS.generation));
     b.bytes(0x1a);
+    // notify only when someone sleeps (a runtime call each time otherwise). A sleeper counts itself before
+    // wait32 re-reads the generation, all sequentially consistent: either this load sees it, or its wait sees the new generation
+    b.constant("i32", 0);
+    atomic(b, ATOMIC.load, word(SYNC_WORDS.sleepers));
+    b.bytes(0x04, 0x40);
     b.constant("i32", 0).constant("i32", -1);
     atomic(b, ATOMIC.notify, word(SYNC_WORDS.generation));
-    b.bytes(0x1a);
+    b.bytes(0x1a, 0x0b);
     b.bytes(0x05); // else: wait for it, spinning first
     b.bytes(0x02, 0x40, 0x03, 0x40); // block loop
     b.constant("i32", 0);
@@ -170,8 +196,14 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     b.localGet(generation).bytes(0x47, 0x0d, 1); // br_if (generation changed) out
     b.localGet(spins).constant("i32", 1).bytes(0x6a).localSet(spins);
     b.localGet(spins).constant("i32", SPINS).bytes(0x4a, 0x04, 0x40); // if spins > SPINS: sleep until notified
+    b.constant("i32", 0).constant("i32", 1);
+    atomic(b, ATOMIC.add, word(SYNC_WORDS.sleepers));
+    b.bytes(0x1a);
     b.constant("i32", 0).localGet(generation).bytes(0x42, 0x7f); // i64.const -1: no timeout
     atomic(b, ATOMIC.wait32, word(SYNC_WORDS.generation));
+    b.bytes(0x1a);
+    b.constant("i32", 0).constant("i32", -1);
+    atomic(b, ATOMIC.add, word(SYNC_WORDS.sleepers));
     b.bytes(0x1a, 0x0b);
     b.bytes(0x0c, 0); // br loop
     b.bytes(0x0b, 0x0b); // end loop, end block
@@ -215,9 +247,11 @@ function encodeParallelCall(
   kernels: LibraryKernels,
   at: { tid: number; n: number; start: number; end: number; per: number; scratch: ThreadLayout["scratch"] },
 ): void {
-  const fn = kernels.kernel(call.fn);
+  const name = split.range?.kernel ?? call.fn;
+  const fn = kernels.kernel(name);
   const type = kernels.typeOf(fn);
-  if (type.params.length !== call.args.length) fail(`internal: ${call.fn} takes ${type.params.length} arguments, the entry passes ${call.args.length}`);
+  const passed = call.args.length + (split.range ? 2 : 0);
+  if (type.params.length !== passed) fail(`internal: ${name} takes ${type.params.length} arguments, the entry passes ${passed}`);
   const chunks = Math.ceil(split.units / split.align);
   // per = ceil(chunks / n) · align; start = tid · per; end = min(start + per, units)
   b.constant("i32", chunks).paramGet(at.n).bytes(0x6a).constant("i32", 1).bytes(0x6b).paramGet(at.n).bytes(0x6e);
@@ -242,6 +276,10 @@ function encodeParallelCall(
       b.paramGet(at.tid).bytes(0x45, 0x1b);
     } else b.constant(type.params[i], value);
   });
+  if (split.range) {
+    b.localGet(at.start).constant("i32", split.range.perUnit).bytes(0x6c);
+    b.localGet(at.end).constant("i32", split.range.perUnit).bytes(0x6c);
+  }
   b.callLibrary(fn);
   if (type.results.length) b.bytes(0x1a);
   b.bytes(0x0b);

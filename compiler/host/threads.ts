@@ -87,6 +87,9 @@ const defaultThreads = (max: number): number => {
   return Math.max(1, Math.min(max, cores));
 };
 
+/** done-word polls before the caller's thread sleeps at the end of a run (the workers' wake-up would cost more) */
+const DONE_SPINS = 100_000;
+
 export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: ThreadedOptions = {}): Promise<ThreadedModel> {
   const source = opts.source ?? "<blob>";
   const { module, manifest } = await compileBlob(bytes, source);
@@ -178,8 +181,10 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       } catch (e) {
         fail(`${source}: run_thread(0, ${threads}) trapped: ${(e as Error).message}`);
       }
-      // the workers are past the last barrier: at most their share of the last step is left
-      for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+      // the workers are past the last barrier: at most their share of the last step is left, so spin before sleeping
+      for (let d = Atomics.load(words, SYNC_WORDS.done), spins = 0; d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
+        if (++spins > DONE_SPINS) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+      }
     } else {
       const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
       channels.forEach((c) => c.hold(true));
