@@ -55,8 +55,22 @@ class Depthwise extends nn.Module {
   forward(x: Tensor) { return this.grouped.forward(this.dw5.forward(this.pw.forward(this.dw.forward(x).relu()).relu())).relu(); }
 }
 
+/**
+ * odd sizes: im2col convolutions split by blocks of output pixels (a partial last block, an odd count of blocks)
+ * or by channels, and a direct convolution's ragged last channel block
+ */
+class OddSizes extends nn.Module {
+  a = new nn.Conv2d(5, 20, 3, { padding: 1 });
+  b = new nn.Conv2d(20, 13, 3, { padding: 1 });
+  c = new nn.Conv2d(13, 22, 3, { padding: 1, stride: 2 });
+  d = new nn.Conv2d(22, 19, 3, { padding: 1 });
+  forward(x: Tensor) { return this.d.forward(this.c.forward(this.b.forward(this.a.forward(x).relu()).relu()).relu()); }
+}
+const ODD_INPUTS = { x: [1, 5, 23, 19] };
+
 const CASES: Case[] = [
   moduleCase("small CNN", () => new CNN(), cnnInputs),
+  moduleCase("odd sizes", () => new OddSizes(), ODD_INPUTS),
   moduleCase("depthwise, pointwise and grouped convolutions", () => new Depthwise(), { x: [1, 16, 20, 20] }),
   moduleCase("KWS DS-CNN (example)", () => new KWS(), kwsInputs),
   moduleCase("MLP", () => new MLP(), mlpInputs),
@@ -113,6 +127,22 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
       const parallel = steps.filter((s) => "parallel" in s && /^(conv2d|conv2dIm2col|depthwise3x3)$/.test(s.parallel.fn)).length;
       assert.equal(parallel, convs, `${name}: ${parallel} of ${convs} convolutions split`);
     }
+  });
+
+  test("odd sizes split every way: im2col by pixel blocks (partial last block, odd count) and by channels, direct by channels with a ragged block", () => {
+    manualSeed(SEED);
+    const g = traceModule(new OddSizes(), ODD_INPUTS);
+    optimize(g, { simd: true });
+    const entry = emitEntry(g, layoutMemory(g), { wasi: false, modelName: "odd" });
+    assert.ok(!("unsupported" in entry.program));
+    const splits = threadSteps(entry.program).flatMap((s) => ("parallel" in s ? [{ fn: s.parallel.fn, args: s.parallel.args, ...s.split }] : []));
+    assert.equal(splits.length, 4);
+    const pixels = splits.filter((s) => s.range?.kernel === "conv2dIm2colPixels");
+    const P = (a: number[]) => a[9] * a[10];
+    assert.ok(pixels.some((s) => P(s.args) % s.range!.perUnit !== 0), "a partial last pixel block");
+    assert.ok(pixels.some((s) => s.units % 2 === 1), "an odd count of pixel blocks");
+    assert.ok(splits.some((s) => s.fn === "conv2dIm2col" && !s.range && s.units === s.args[8]), "an im2col split by channels");
+    assert.ok(splits.some((s) => s.fn === "conv2d" && s.units % 4 !== 0), "a direct convolution with a ragged channel block");
   });
 
   test("a fault on worker 0 (a gather index out of range) is run()'s status, later steps still meet at their barriers", async () => {

@@ -4,6 +4,7 @@
  * the host bumps it, it runs its part (run_thread(tid, n)) and counts itself done; the last one done tells the host.
  */
 import { SYNC_WORDS } from "../codegen/manifest.js";
+import { spinWhile } from "./spin.js";
 
 /** `workers`: how many workers count themselves done per run (the caller's thread may be worker 0 in Node); `report`: the last one done posts it */
 export interface ThreadStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; threads: number; workers: number; report: boolean; sync: number; entry: string }
@@ -26,8 +27,8 @@ async function connect(): Promise<Port> {
 }
 
 const port = await connect();
-/** start-word polls before a worker sleeps: back-to-back runs then skip the futex wake-up */
-const SPINS = 4000;
+/** how long a worker polls the start word after a run before it sleeps: back-to-back runs then skip the futex wake-up */
+const START_SPIN_MS = 0.2;
 
 port.once(async ({ module, memory, tid, threads, workers, report, sync, entry }) => {
   let run: (tid: number, n: number) => number;
@@ -43,8 +44,7 @@ port.once(async ({ module, memory, tid, threads, workers, report, sync, entry })
   port.post({ ready: true });
   // a worker blocks here between runs (Atomics.wait is allowed in workers, also in browsers)
   for (;;) {
-    for (let i = 0; i < SPINS && Atomics.load(words, SYNC_WORDS.start) === seen; i++);
-    Atomics.wait(words, SYNC_WORDS.start, seen);
+    if (!spinWhile(words, SYNC_WORDS.start, seen, START_SPIN_MS)) Atomics.wait(words, SYNC_WORDS.start, seen);
     const now = Atomics.load(words, SYNC_WORDS.start);
     if (now === seen) continue;
     seen = now;

@@ -10,6 +10,7 @@ import { fail, TeenygradError } from "../errors.js";
 import type { TypedArray } from "../ir/dtype.js";
 import { SYNC_WORDS, type Manifest } from "../codegen/manifest.js";
 import { compileBlob, runStatusMessage, slotViews, writeInputs, type InputValues, type OutputTensor } from "./loader.js";
+import { spinWhile } from "./spin.js";
 import type { ThreadReply, ThreadStart } from "./threads-worker.js";
 
 export interface ThreadedModel {
@@ -87,8 +88,8 @@ const defaultThreads = (max: number): number => {
   return Math.max(1, Math.min(max, cores));
 };
 
-/** done-word polls before the caller's thread sleeps at the end of a run (the workers' wake-up would cost more) */
-const DONE_SPINS = 100_000;
+/** how long the caller's thread polls the done word at the end of a run before it sleeps */
+const DONE_SPIN_MS = 0.2;
 
 export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: ThreadedOptions = {}): Promise<ThreadedModel> {
   const source = opts.source ?? "<blob>";
@@ -182,8 +183,8 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
         fail(`${source}: run_thread(0, ${threads}) trapped: ${(e as Error).message}`);
       }
       // the workers are past the last barrier: at most their share of the last step is left, so spin before sleeping
-      for (let d = Atomics.load(words, SYNC_WORDS.done), spins = 0; d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
-        if (++spins > DONE_SPINS) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+      for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
+        if (!spinWhile(words, SYNC_WORDS.done, d, DONE_SPIN_MS)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
       }
     } else {
       const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
