@@ -95,6 +95,7 @@ function uniqueNames(slots: TensorSlot[]): TensorSlot[] {
 export async function compile(model: Module | Graph, inputs: Record<string, number[] | InputSpec> = {}, opts: CompileOptions = {}): Promise<CompileResult> {
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
+  if (opts.threads !== undefined && !target.threads) fail(`threads (${opts.threads}) applies to target wasm-simd-threads; ${target.name} runs on one thread`);
   const name = opts.name ?? (isModule(model) ? model.constructor.name : "graph");
   const progress = opts.onProgress ?? (() => {});
   if (isModule(model)) progress(`tracing ${name}`);

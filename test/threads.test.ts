@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { compile, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, nn, Tensor, TeenygradError, type CompileResult } from "../compiler/index.js";
+import { compile, encodeNpy, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, nn, Tensor, TeenygradError, type CompileResult } from "../compiler/index.js";
 import { MIN_PARALLEL_WORK, threadSteps } from "../compiler/codegen/threads.js";
 import { emitEntry } from "../compiler/codegen/emit.js";
+import { inspectWasm } from "../compiler/host/wasm-info.js";
 import { layoutMemory } from "../compiler/codegen/memory.js";
 import type { Graph } from "../compiler/ir/graph.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
@@ -15,6 +18,7 @@ import { traceModule } from "../compiler/tensor/nn.js";
 import { apply } from "../compiler/tensor/tensor.js";
 import { CHROMIUM_FLAGS, findChromium } from "../targets/chromium/runner.js";
 import { serveLocal } from "../targets/chromium/server.js";
+import { availableEngines, runOnEngine } from "../targets/engines.js";
 import CNN, { inputs as cnnInputs } from "../examples/cnn.js";
 import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn.js";
 import MLP, { inputs as mlpInputs } from "../examples/mlp.js";
@@ -185,6 +189,43 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     const model = await loadThreadedBlob(threaded.wasm, { threads: 2 });
     await model.terminate();
     await assert.rejects(model.run({ image: new Float32Array(784) }), /terminated/);
+  });
+});
+
+describe(`wasm-simd-threads through the engines and the CLI (seed ${SEED})`, () => {
+  test("runOnEngine: node runs a threaded blob on its workers, every other engine refuses it clearly", async () => {
+    manualSeed(SEED);
+    const net = new CNN();
+    const threaded = await compile(net, cnnInputs, { target: "wasm-simd-threads", threads: 2 });
+    const single = await compile(net, cnnInputs, { target: "wasm-simd" });
+    const image = Tensor.randn([784], { generator: rng }).data as Float32Array;
+    const got = await runOnEngine("node", threaded.wasm, { image }, { source: "cnn.wasm" });
+    assert.ok(Buffer.from(bytesOf(got.output)).equals(Buffer.from(bytesOf((await loadBlob(single.wasm)).run({ image }).output))));
+    for (const engine of ["wasmtime", "wamr", "wasm3", "chromium", "qemu-cortex-m4"] as const) {
+      await assert.rejects(runOnEngine(engine, threaded.wasm, { image }, { source: "cnn.wasm" }), (e: Error) => e instanceof TeenygradError && e.message === `cnn.wasm: a wasm-simd-threads blob runs on workers sharing its imported memory (engine node, or loadThreadedBlob in a cross-origin isolated page); ${engine} cannot run it: compile for another target`);
+    }
+    assert.deepEqual(availableEngines(inspectWasm(threaded.wasm).features), ["node"]);
+    await assert.rejects(compile(net, cnnInputs, { target: "wasm-simd", threads: 2 }), (e: Error) => e instanceof TeenygradError && e.message === "threads (2) applies to target wasm-simd-threads; wasm-simd runs on one thread");
+  });
+
+  test("teenygrad compile --threads N sets the blob's maxThreads; run --engine node runs it, wasmtime refuses it", { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "teenygrad-threads-cli-"));
+    const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "compiler/cli/bin.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+    const blob = join(dir, "cnn.wasm");
+    const compiled = cli("compile", "examples/cnn.ts", "-o", blob, "--target", "wasm-simd-threads", "--threads", "3");
+    assert.equal(compiled.status, 0, compiled.stderr);
+    assert.equal(inspectWasm(readFileSync(blob)).manifest?.threads?.maxThreads, 3);
+    writeFileSync(join(dir, "x.npy"), encodeNpy("float32", [1, 1, 28, 28], Tensor.randn([784], { generator: rng }).data as Float32Array));
+    const ran = cli("run", blob, "--input", `image=${join(dir, "x.npy")}`, "--out", join(dir, "out"), "--engine", "node");
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.match(ran.stdout, /output: 10 values/);
+    const refused = cli("run", blob, "--input", `image=${join(dir, "x.npy")}`, "--out", join(dir, "out2"), "--engine", "wasmtime");
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /wasm-simd-threads blob runs on workers sharing its imported memory .*; wasmtime cannot run it/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
+    const bad = cli("compile", "examples/cnn.ts", "-o", join(dir, "x.wasm"), "--target", "wasm-simd-threads", "--threads", "two");
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /bad thread count 'two'/);
   });
 });
 
