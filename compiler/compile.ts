@@ -1,7 +1,7 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
-import { SYNC_BYTES, type Manifest, type StateSlot, type TensorSlot } from "./codegen/manifest.js";
+import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
 import { THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
 import { fail } from "./errors.js";
@@ -134,7 +134,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     codegen: opts.codegen,
     onProgress: progress,
     optimizeLevel: opts.optimizeLevel,
-    memoryBase: threads ? threads.sync + SYNC_BYTES : layout.end,
+    memoryBase: threads ? threads.end : layout.end,
     threads,
     weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !separateWeights },
     manifest: (pages, heapBase, features): Manifest => ({

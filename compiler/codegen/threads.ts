@@ -2,7 +2,7 @@ import { fail } from "../errors.js";
 import type { Node } from "../ir/graph.js";
 import { getOp } from "../ops/index.js";
 import type { EntryProgram, EntryStatement } from "./emit.js";
-import { SYNC_WORDS } from "./manifest.js";
+import { SYNC_BYTES, SYNC_WORDS } from "./manifest.js";
 import { assembleModule, Body, encodeStatements, libraryKernels, type LibraryKernels } from "./link.js";
 import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type LibraryIndex, type RawSection } from "./wasm.js";
 
@@ -22,6 +22,10 @@ export interface ThreadLayout {
   sync: number;
   /** workers 1..maxThreads-1 each get a scratch slot of `slotBytes` here (worker 0 uses the node's own) */
   scratch: { base: number; slotBytes: number };
+  /** each worker's barrier spin level (its own 64-byte line, after the sync words), the blob's own */
+  spinLevels: number;
+  /** the first byte past them */
+  end: number;
 }
 
 /**
@@ -32,8 +36,12 @@ export function threadLayout(scratchOf: Map<Node, number>, end: number, maxThrea
   if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) fail(`threads must be an integer in [1, 64], got ${maxThreads}`);
   const slotBytes = align16(Math.max(0, ...[...scratchOf.keys()].map((n) => getOp(n.op).scratchBytes?.(n) ?? 0)));
   const base = align16(end);
-  return { maxThreads, scratch: { base, slotBytes }, sync: base + (maxThreads - 1) * slotBytes };
+  const sync = base + (maxThreads - 1) * slotBytes;
+  const spinLevels = Math.ceil((sync + SYNC_BYTES) / CACHE_LINE) * CACHE_LINE;
+  return { maxThreads, scratch: { base, slotBytes }, sync, spinLevels, end: spinLevels + maxThreads * CACHE_LINE };
 }
+
+const CACHE_LINE = 64;
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
@@ -146,11 +154,15 @@ export function threadSteps(program: EntryProgram): Step[] {
 const atomic = (b: Body, op: number, address: number) => b.bytes(0xfe, op, 2, ...uleb(address));
 const ATOMIC = { notify: 0x00, wait32: 0x01, load: 0x10, store: 0x17, add: 0x1e };
 /**
- * Barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32 (a few hundred µs here).
- * Longer than a futex wake-up: a worker that sleeps wakes late, its partner then waits past its own budget
- * and sleeps at the next barrier, and so on (20,000 rounds slept at 20 of VWW's 28 barriers per run).
+ * Barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32, at spin level 0 (80 µs
+ * here). Longer than a futex wake-up: a worker that sleeps wakes late, its partner then waits past its own
+ * budget and sleeps at the next barrier, and so on (20,000 rounds slept at 20 of VWW's 28 barriers a run).
+ * But a spinner may hold the core the worker it waits for needs (a loaded machine, more threads than cores):
+ * each sleep raises the worker's level by 2 (the budget halves per level, down to SPINS >> MAX_SPIN_LEVEL),
+ * each wait that ends while spinning lowers it by 1.
  */
 const SPINS = 200_000;
+const MAX_SPIN_LEVEL = 6;
 
 /**
  * Builds the threaded module from the kernel library: run_thread(tid, n) -> i32 (worker 0 returns the first
@@ -166,9 +178,11 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
   // own functions: 0 run_thread, 1 barrier, then the serial blocks
   const BARRIER = 1, SERIAL = 2;
 
-  const barrier = new Body(1);
+  // barrier(n, tid)
+  const barrier = new Body(2);
   {
-    const b = barrier, generation = b.local("i32"), spins = b.local("i32");
+    const b = barrier, generation = b.local("i32"), spins = b.local("i32"), level = b.local("i32"), budget = b.local("i32"), slept = b.local("i32");
+    const levelAddress = () => b.paramGet(1).constant("i32", 6).bytes(0x74); // tid · 64, the memarg adds spinLevels
     b.constant("i32", 0);
     atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
     b.localSet(generation);
@@ -190,12 +204,15 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     atomic(b, ATOMIC.notify, word(SYNC_WORDS.generation));
     b.bytes(0x1a, 0x0b);
     b.bytes(0x05); // else: wait for it, spinning first
+    levelAddress().bytes(0x28, 2, ...uleb(opts.threads.spinLevels)).localSet(level); // i32.load
+    b.constant("i32", SPINS).localGet(level).bytes(0x76).localSet(budget); // SPINS >> level
     b.bytes(0x02, 0x40, 0x03, 0x40); // block loop
     b.constant("i32", 0);
     atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
     b.localGet(generation).bytes(0x47, 0x0d, 1); // br_if (generation changed) out
     b.localGet(spins).constant("i32", 1).bytes(0x6a).localSet(spins);
-    b.localGet(spins).constant("i32", SPINS).bytes(0x4a, 0x04, 0x40); // if spins > SPINS: sleep until notified
+    b.localGet(spins).localGet(budget).bytes(0x4a, 0x04, 0x40); // if spins > budget: sleep until notified
+    b.constant("i32", 1).localSet(slept);
     b.constant("i32", 0).constant("i32", 1);
     atomic(b, ATOMIC.add, word(SYNC_WORDS.sleepers));
     b.bytes(0x1a);
@@ -207,6 +224,13 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     b.bytes(0x1a, 0x0b);
     b.bytes(0x0c, 0); // br loop
     b.bytes(0x0b, 0x0b); // end loop, end block
+    // level = slept ? min(level + 2, MAX_SPIN_LEVEL) : level - (level != 0)
+    levelAddress();
+    b.localGet(level).constant("i32", 2).bytes(0x6a).constant("i32", MAX_SPIN_LEVEL);
+    b.localGet(level).constant("i32", 2).bytes(0x6a).constant("i32", MAX_SPIN_LEVEL).bytes(0x48, 0x1b);
+    b.localGet(level).localGet(level).constant("i32", 0).bytes(0x47, 0x6b);
+    b.localGet(slept).bytes(0x1b);
+    b.bytes(0x36, 2, ...uleb(opts.threads.spinLevels)); // i32.store
     b.bytes(0x0b); // end if
   }
 
@@ -222,7 +246,7 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
       run.localGet(end).localGet(status).localGet(status).bytes(0x45, 0x1b).localSet(status); // select(end, status, status == 0)
       run.bytes(0x0b);
     } else encodeParallelCall(run, step.parallel, step.split, kernels, { tid, n, start, end, per, scratch });
-    if (k < steps.length - 1) run.paramGet(n).callOwn(BARRIER);
+    if (k < steps.length - 1) run.paramGet(n).paramGet(tid).callOwn(BARRIER);
   });
   run.localGet(status);
 
@@ -234,7 +258,7 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
   });
   return assembleModule(lib, [
     { params: ["i32", "i32"], results: ["i32"], body: run, export: THREAD_ENTRY },
-    { params: ["i32"], results: [], body: barrier },
+    { params: ["i32", "i32"], results: [], body: barrier },
     ...serialBodies,
   ]);
 }
