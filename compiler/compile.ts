@@ -3,7 +3,7 @@ import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
 import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
-import { THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
+import { THREAD_ENTRY, threadLayout, threadSteps } from "./codegen/threads.js";
 import { fail } from "./errors.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";
@@ -113,7 +113,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
-  const threads = target.threads ? threadLayout(layout.scratch, layout.end, opts.threads ?? 4) : undefined;
+  const threads = target.threads ? threadLayout(layout.scratch, layout.end, opts.threads ?? 4, "unsupported" in entry.program ? 0 : threadSteps(entry.program).length) : undefined;
 
   const slot = (v: Value, label = v.name): TensorSlot => ({
     name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes, ...(v.quantization ? { quantization: { ...v.quantization } } : {}),

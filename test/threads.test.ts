@@ -61,14 +61,15 @@ class Depthwise extends nn.Module {
 
 /**
  * odd sizes: im2col convolutions split by blocks of output pixels (a partial last block, an odd count of blocks)
- * or by channels, and a direct convolution's ragged last channel block
+ * or, on a plane of one block, by channels (a ragged last block of 4), and a direct convolution's ragged last channel block
  */
 class OddSizes extends nn.Module {
   a = new nn.Conv2d(5, 20, 3, { padding: 1 });
   b = new nn.Conv2d(20, 13, 3, { padding: 1 });
   c = new nn.Conv2d(13, 22, 3, { padding: 1, stride: 2 });
   d = new nn.Conv2d(22, 19, 3, { padding: 1 });
-  forward(x: Tensor) { return this.d.forward(this.c.forward(this.b.forward(this.a.forward(x).relu()).relu()).relu()); }
+  e = new nn.Conv2d(19, 42, 3, { stride: 4 });
+  forward(x: Tensor) { return this.e.forward(this.d.forward(this.c.forward(this.b.forward(this.a.forward(x).relu()).relu()).relu())); }
 }
 const ODD_INPUTS = { x: [1, 5, 23, 19] };
 
@@ -140,7 +141,7 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     const entry = emitEntry(g, layoutMemory(g), { wasi: false, modelName: "odd" });
     assert.ok(!("unsupported" in entry.program));
     const splits = threadSteps(entry.program).flatMap((s) => ("parallel" in s ? [{ fn: s.parallel.fn, args: s.parallel.args, ...s.split }] : []));
-    assert.equal(splits.length, 4);
+    assert.equal(splits.length, 5);
     const pixels = splits.filter((s) => s.range?.kernel === "conv2dIm2colPixels");
     const P = (a: number[]) => a[9] * a[10];
     assert.ok(pixels.some((s) => P(s.args) % s.range!.perUnit !== 0), "a partial last pixel block");

@@ -8,22 +8,24 @@ import { concat, encodeName, EXTERNAL, readUleb, section, SECTION, uleb, type Li
 
 /**
  * The threaded schedule (target wasm-simd-threads): one model's big kernels split over N workers that
- * share one imported memory. Every worker calls `run_thread(tid, n)`, which walks the same statements:
- * a convolution, GEMM, depthwise or pooling call runs on the worker's sub-range of output channels (rows,
- * planes), reached by offsetting the call's constant pointers, so the kernels are the single-threaded ones;
- * every other statement runs on worker 0 alone. A barrier separates each statement from the next. N is a
- * run-time argument (1..maxThreads): the ranges are computed in run_thread.
+ * share one imported memory. Every worker calls `run_thread(tid, n, run)`, which walks the same statements:
+ * a convolution, GEMM, depthwise or pooling call is cut into chunks of output channels (rows, planes, pixel
+ * blocks), reached by offsetting the call's constant pointers, so the kernels are the single-threaded ones, and
+ * the workers claim the chunks; every other statement runs on worker 0 alone. A step starts when the one before
+ * it is done. N is a run-time argument (1..maxThreads); the chunks do not depend on it.
  */
 
 /** Where the threaded blob keeps what its workers share besides the arena (manifest `threads`). */
 export interface ThreadLayout {
   maxThreads: number;
-  /** 32 bytes of i32 words: barrier arrivals and generation, the host's start generation, workers done, status, stop, workers asleep in the barrier (SYNC_WORDS) */
+  /** 32 bytes of i32 words: the host's start count, workers done, status, stop, workers asleep (SYNC_WORDS) */
   sync: number;
   /** workers 1..maxThreads-1 each get a scratch slot of `slotBytes` here (worker 0 uses the node's own) */
   scratch: { base: number; slotBytes: number };
-  /** each worker's barrier spin level (its own 64-byte line, after the sync words), the blob's own */
+  /** each worker's spin level (its own 64-byte line, after the sync words), the blob's own */
   spinLevels: number;
+  /** per step, two i32 words: chunks claimed and chunks done, counted up over the runs (the blob's own) */
+  steps: number;
   /** the first byte past them */
   end: number;
 }
@@ -32,13 +34,14 @@ export interface ThreadLayout {
  * The shared buffers above the arena (`end`): a scratch slot per extra worker, as large as the largest
  * scratch any node asks for, then the sync words. `maxThreads` workers at most may run the blob.
  */
-export function threadLayout(scratchOf: Map<Node, number>, end: number, maxThreads: number): ThreadLayout {
+export function threadLayout(scratchOf: Map<Node, number>, end: number, maxThreads: number, stepCount: number): ThreadLayout {
   if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) fail(`threads must be an integer in [1, 64], got ${maxThreads}`);
   const slotBytes = align16(Math.max(0, ...[...scratchOf.keys()].map((n) => getOp(n.op).scratchBytes?.(n) ?? 0)));
   const base = align16(end);
   const sync = base + (maxThreads - 1) * slotBytes;
   const spinLevels = Math.ceil((sync + SYNC_BYTES) / CACHE_LINE) * CACHE_LINE;
-  return { maxThreads, scratch: { base, slotBytes }, sync, spinLevels, end: spinLevels + maxThreads * CACHE_LINE };
+  const steps = spinLevels + maxThreads * CACHE_LINE;
+  return { maxThreads, scratch: { base, slotBytes }, sync, spinLevels, steps, end: steps + 8 * stepCount };
 }
 
 const CACHE_LINE = 64;
@@ -58,7 +61,7 @@ const ROWS = 4, COLUMNS = 8;
 /** How a call divides: `units` along one output axis, each argument's change for a sub-range [u0, u1). */
 interface Split {
   units: number;
-  /** multiply-adds (or window taps) of the whole call: a small call is not worth a barrier */
+  /** multiply-adds (or window taps) of the whole call: a small call is not worth a step of its own */
   work: number;
   align: number;
   offsets: { arg: number; bytesPerUnit: number }[];
@@ -67,12 +70,6 @@ interface Split {
   /** the kernel a sub-range calls instead, with the call's arguments and then [u0·perUnit, u1·perUnit) */
   range?: { kernel: string; perUnit: number };
 }
-
-/**
- * An im2col pixel copied into the patch matrix costs about this many of the GEMM's multiply-adds (scalar
- * strided copies and zero fills against the 4x8 SIMD tile): a channel split repeats the whole copy in every worker.
- */
-const IM2COL_COPY_MACS = 8;
 
 /** The kernels that split, by their parameter lists (runtime-as/); any other call runs on worker 0. */
 export function kernelSplit(fn: string, a: number[]): Split | null {
@@ -87,11 +84,9 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const work = OC * OH * OW * (C / groups) * KH * KW;
     if (groups === 1) {
       if (fn === "conv2dIm2col") {
-        // by blocks of `tile` output pixels (each worker copies only its own patches) unless the blocks are too
-        // few to share evenly: costs per pixel and patch row at two workers
-        const tile = a[24], P = OH * OW, blocks = Math.ceil(P / tile);
-        const share = Math.min(P, Math.ceil(blocks / 2) * tile) / P;
-        if (blocks >= 2 && share * (IM2COL_COPY_MACS + OC) < IM2COL_COPY_MACS + OC / 2) {
+        // by blocks of `tile` output pixels: a chunk of channels would repeat the whole plane's im2col copy
+        const tile = a[24], blocks = Math.ceil((OH * OW) / tile);
+        if (blocks >= 2) {
           return { work, units: blocks, align: 1, offsets: [], counts: [], scratch, range: { kernel: "conv2dIm2colPixels", perUnit: tile } };
         }
       }
@@ -129,7 +124,7 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
 
 /**
  * Calls with fewer multiply-adds than this run on worker 0 with their neighbours: a few microseconds of work,
- * about what a barrier costs when a worker has to be woken.
+ * about what waiting for a step costs when a worker has to be woken.
  */
 export const MIN_PARALLEL_WORK = 32768;
 
@@ -150,23 +145,34 @@ export function threadSteps(program: EntryProgram): Step[] {
   return steps;
 }
 
-// 0xfe atomics: opcode, then a memarg (natural alignment 2, the sync word's address as the offset)
-const atomic = (b: Body, op: number, address: number) => b.bytes(0xfe, op, 2, ...uleb(address));
+// 0xfe atomics: opcode, then a memarg (natural alignment 2, a static offset)
+const atomic = (b: Body, op: number, offset: number) => b.bytes(0xfe, op, 2, ...uleb(offset));
 const ATOMIC = { notify: 0x00, wait32: 0x01, load: 0x10, store: 0x17, add: 0x1e };
 /**
- * Barrier rounds spun on an atomic load before a worker sleeps in memory.atomic.wait32, at spin level 0 (80 µs
+ * Rounds a worker spins on a step's done count before it sleeps in memory.atomic.wait32, at spin level 0 (80 µs
  * here). Longer than a futex wake-up: a worker that sleeps wakes late, its partner then waits past its own
- * budget and sleeps at the next barrier, and so on (20,000 rounds slept at 20 of VWW's 28 barriers a run).
+ * budget and sleeps at the next step, and so on (20,000 rounds slept at 20 of VWW's 28 steps a run).
  * But a spinner may hold the core the worker it waits for needs (a loaded machine, more threads than cores):
  * each sleep raises the worker's level by 2 (the budget halves per level, down to SPINS >> MAX_SPIN_LEVEL),
  * each wait that ends while spinning lowers it by 1.
  */
 const SPINS = 200_000;
 const MAX_SPIN_LEVEL = 6;
+/**
+ * A parallel step is cut into at most this many chunks (aligned sub-ranges, the same for every N), which the
+ * workers claim one at a time: a worker that is late (asleep at the run's start, descheduled) leaves its share to the others.
+ */
+const CHUNKS = 8;
+
+/** the units of one chunk of a parallel step */
+const chunkUnits = (split: Split) => split.align * Math.ceil(Math.ceil(split.units / split.align) / CHUNKS);
+const chunkCount = (step: Step) => ("serial" in step ? 1 : Math.ceil(step.split.units / chunkUnits(step.split)));
 
 /**
- * Builds the threaded module from the kernel library: run_thread(tid, n) -> i32 (worker 0 returns the first
- * non-zero status of its statements), one function per run of worker-0 statements, and the barrier.
+ * Builds the threaded module from the kernel library: run_thread(tid, n, run) -> i32 (worker 0 returns the
+ * first non-zero status of its statements), one function per run of worker-0 statements, and the waits. Step k
+ * starts when every chunk of step k − 1 is done. Per step, a claim and a done count only grow: in run number
+ * `run` each of the n workers claims until a claim fails, so the step's claims so far are run · (chunks + n).
  */
 export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd: boolean; threads: ThreadLayout }): Uint8Array {
   if (program.wasi) fail("target wasm-simd-threads builds reactor blobs only (its workers share an imported memory): drop --wasi");
@@ -174,50 +180,32 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
   const { sync, scratch } = opts.threads;
   const word = (w: number) => sync + 4 * w;
   const steps = threadSteps(program);
+  if (opts.threads.end < opts.threads.steps + 8 * steps.length) fail(`internal: the thread layout has room for fewer than ${steps.length} steps`);
+  const claims = (k: number) => opts.threads.steps + 8 * k, dones = (k: number) => claims(k) + 4;
   const serials = steps.filter((s): s is { serial: EntryStatement[] } => "serial" in s);
-  // own functions: 0 run_thread, 1 barrier, then the serial blocks
-  const BARRIER = 1, SERIAL = 2;
+  // own functions: 0 run_thread, 1 awaitCount, 2 countDone, then the serial blocks
+  const AWAIT = 1, DONE = 2, SERIAL = 3;
 
-  // barrier(n, tid)
-  const barrier = new Body(2);
+  // awaitCount(address, target, tid): until the i32 at address reaches target (wrapping), spinning first
+  const awaitCount = new Body(3);
   {
-    const b = barrier, generation = b.local("i32"), spins = b.local("i32"), level = b.local("i32"), budget = b.local("i32"), slept = b.local("i32");
-    const levelAddress = () => b.paramGet(1).constant("i32", 6).bytes(0x74); // tid · 64, the memarg adds spinLevels
-    b.constant("i32", 0);
-    atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
-    b.localSet(generation);
-    b.constant("i32", 0).constant("i32", 1);
-    atomic(b, ATOMIC.add, word(SYNC_WORDS.arrived));
-    b.constant("i32", 1).bytes(0x6a).paramGet(0).bytes(0x46); // old + 1 == n
-    b.bytes(0x04, 0x40); // if: the last to arrive opens the next generation
-    b.constant("i32", 0).constant("i32", 0);
-    atomic(b, ATOMIC.store, word(SYNC_WORDS.arrived));
-    b.constant("i32", 0).constant("i32", 1);
-    atomic(b, ATOMIC.add, word(SYNC_WORDS.generation));
-    b.bytes(0x1a);
-    // notify only when someone sleeps (a runtime call each time otherwise). A sleeper counts itself before
-    // wait32 re-reads the generation, all sequentially consistent: either this load sees it, or its wait sees the new generation
-    b.constant("i32", 0);
-    atomic(b, ATOMIC.load, word(SYNC_WORDS.sleepers));
-    b.bytes(0x04, 0x40);
-    b.constant("i32", 0).constant("i32", -1);
-    atomic(b, ATOMIC.notify, word(SYNC_WORDS.generation));
-    b.bytes(0x1a, 0x0b);
-    b.bytes(0x05); // else: wait for it, spinning first
+    const b = awaitCount, value = b.local("i32"), spins = b.local("i32"), level = b.local("i32"), budget = b.local("i32"), slept = b.local("i32");
+    const levelAddress = () => b.paramGet(2).constant("i32", 6).bytes(0x74); // tid · 64, the memarg adds spinLevels
     levelAddress().bytes(0x28, 2, ...uleb(opts.threads.spinLevels)).localSet(level); // i32.load
     b.constant("i32", SPINS).localGet(level).bytes(0x76).localSet(budget); // SPINS >> level
     b.bytes(0x02, 0x40, 0x03, 0x40); // block loop
-    b.constant("i32", 0);
-    atomic(b, ATOMIC.load, word(SYNC_WORDS.generation));
-    b.localGet(generation).bytes(0x47, 0x0d, 1); // br_if (generation changed) out
+    b.paramGet(0);
+    atomic(b, ATOMIC.load, 0);
+    b.localSet(value);
+    b.localGet(value).paramGet(1).bytes(0x6b).constant("i32", 0).bytes(0x4e, 0x0d, 1); // br_if (value - target >= 0) out
     b.localGet(spins).constant("i32", 1).bytes(0x6a).localSet(spins);
     b.localGet(spins).localGet(budget).bytes(0x4a, 0x04, 0x40); // if spins > budget: sleep until notified
     b.constant("i32", 1).localSet(slept);
     b.constant("i32", 0).constant("i32", 1);
     atomic(b, ATOMIC.add, word(SYNC_WORDS.sleepers));
     b.bytes(0x1a);
-    b.constant("i32", 0).localGet(generation).bytes(0x42, 0x7f); // i64.const -1: no timeout
-    atomic(b, ATOMIC.wait32, word(SYNC_WORDS.generation));
+    b.paramGet(0).localGet(value).bytes(0x42, 0x7f); // i64.const -1: no timeout
+    atomic(b, ATOMIC.wait32, 0);
     b.bytes(0x1a);
     b.constant("i32", 0).constant("i32", -1);
     atomic(b, ATOMIC.add, word(SYNC_WORDS.sleepers));
@@ -231,23 +219,61 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     b.localGet(level).localGet(level).constant("i32", 0).bytes(0x47, 0x6b);
     b.localGet(slept).bytes(0x1b);
     b.bytes(0x36, 2, ...uleb(opts.threads.spinLevels)); // i32.store
-    b.bytes(0x0b); // end if
   }
 
-  const run = new Body(2);
-  const tid = 0, n = 1;
-  const status = run.local("i32"), start = run.local("i32"), end = run.local("i32"), per = run.local("i32");
+  // countDone(address): one more chunk done; wake the sleepers, if any. A sleeper counts itself before wait32
+  // re-reads the count, all sequentially consistent: either this load sees it, or its wait sees the new count
+  const countDone = new Body(1);
+  {
+    const b = countDone;
+    b.paramGet(0).constant("i32", 1);
+    atomic(b, ATOMIC.add, 0);
+    b.bytes(0x1a);
+    b.constant("i32", 0);
+    atomic(b, ATOMIC.load, word(SYNC_WORDS.sleepers));
+    b.bytes(0x04, 0x40);
+    b.paramGet(0).constant("i32", -1);
+    atomic(b, ATOMIC.notify, 0);
+    b.bytes(0x1a, 0x0b);
+  }
+
+  const run = new Body(3);
+  const tid = 0, n = 1, runIndex = 2;
+  const status = run.local("i32"), start = run.local("i32"), end = run.local("i32"), chunk = run.local("i32");
+  // awaitCount(dones(k), (run + 1) · chunks of step k, tid)
+  const awaitStep = (k: number) => {
+    run.constant("i32", dones(k)).paramGet(runIndex).constant("i32", 1).bytes(0x6a).constant("i32", chunkCount(steps[k])).bytes(0x6c);
+    run.paramGet(tid).callOwn(AWAIT);
+  };
   let serialIndex = 0;
   steps.forEach((step, k) => {
+    if (k > 0) awaitStep(k - 1);
     if ("serial" in step) {
-      // if (tid == 0) { s = serial(); if (status == 0) status = s }
+      // if (tid == 0) { s = serial(); if (status == 0) status = s; countDone }
       run.paramGet(tid).bytes(0x45, 0x04, 0x40);
       run.callOwn(SERIAL + serialIndex++).localSet(end);
       run.localGet(end).localGet(status).localGet(status).bytes(0x45, 0x1b).localSet(status); // select(end, status, status == 0)
+      run.constant("i32", dones(k)).callOwn(DONE);
       run.bytes(0x0b);
-    } else encodeParallelCall(run, step.parallel, step.split, kernels, { tid, n, start, end, per, scratch });
-    if (k < steps.length - 1) run.paramGet(n).paramGet(tid).callOwn(BARRIER);
+      return;
+    }
+    const chunks = chunkCount(step);
+    run.bytes(0x02, 0x40, 0x03, 0x40); // block loop
+    // chunk = claims(k)++ - run · (chunks + n); out when chunk >= chunks (unsigned)
+    run.constant("i32", 0).constant("i32", 1);
+    atomic(run, ATOMIC.add, claims(k));
+    run.paramGet(runIndex).constant("i32", chunks).paramGet(n).bytes(0x6a, 0x6c, 0x6b).localSet(chunk);
+    run.localGet(chunk).constant("i32", chunks).bytes(0x4f, 0x0d, 1);
+    encodeParallelCall(run, step.parallel, step.split, kernels, { tid, chunk, start, end, size: chunkUnits(step.split), scratch });
+    run.constant("i32", dones(k)).callOwn(DONE);
+    run.bytes(0x0c, 0, 0x0b, 0x0b); // br loop, end loop, end block
   });
+  // worker 0 returns when the last step is done: the host reads the outputs after it
+  if (steps.length) {
+    run.paramGet(tid).bytes(0x45, 0x04, 0x40);
+    awaitStep(steps.length - 1);
+    run.bytes(0x0b);
+  }
   run.localGet(status);
 
   const serialBodies = serials.map((s) => {
@@ -257,32 +283,28 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
     return { params: [], results: ["i32" as const], body: b };
   });
   return assembleModule(lib, [
-    { params: ["i32", "i32"], results: ["i32"], body: run, export: THREAD_ENTRY },
-    { params: ["i32", "i32"], results: [], body: barrier },
+    { params: ["i32", "i32", "i32"], results: ["i32"], body: run, export: THREAD_ENTRY },
+    { params: ["i32", "i32", "i32"], results: [], body: awaitCount },
+    { params: ["i32"], results: [], body: countDone },
     ...serialBodies,
   ]);
 }
 
-/** if (start < units) kernel(arguments of the sub-range [start, end)) */
+/** kernel(arguments of chunk `chunk`: the units [chunk · size, min(chunk · size + size, units))) */
 function encodeParallelCall(
   b: Body,
   call: Extract<EntryStatement, { kind: "call" }>,
   split: Split,
   kernels: LibraryKernels,
-  at: { tid: number; n: number; start: number; end: number; per: number; scratch: ThreadLayout["scratch"] },
+  at: { tid: number; chunk: number; start: number; end: number; size: number; scratch: ThreadLayout["scratch"] },
 ): void {
   const name = split.range?.kernel ?? call.fn;
   const fn = kernels.kernel(name);
   const type = kernels.typeOf(fn);
   const passed = call.args.length + (split.range ? 2 : 0);
   if (type.params.length !== passed) fail(`internal: ${name} takes ${type.params.length} arguments, the entry passes ${passed}`);
-  const chunks = Math.ceil(split.units / split.align);
-  // per = ceil(chunks / n) · align; start = tid · per; end = min(start + per, units)
-  b.constant("i32", chunks).paramGet(at.n).bytes(0x6a).constant("i32", 1).bytes(0x6b).paramGet(at.n).bytes(0x6e);
-  b.constant("i32", split.align).bytes(0x6c).localSet(at.per);
-  b.paramGet(at.tid).localGet(at.per).bytes(0x6c).localSet(at.start);
-  b.localGet(at.start).constant("i32", split.units).bytes(0x48, 0x04, 0x40); // if (start < units)
-  b.localGet(at.start).localGet(at.per).bytes(0x6a).localSet(at.end);
+  b.localGet(at.chunk).constant("i32", at.size).bytes(0x6c).localSet(at.start);
+  b.localGet(at.start).constant("i32", at.size).bytes(0x6a).localSet(at.end);
   b.localGet(at.end).constant("i32", split.units).localGet(at.end).constant("i32", split.units).bytes(0x48, 0x1b).localSet(at.end);
   call.args.forEach((value, i) => {
     const offset = split.offsets.find((o) => o.arg === i);
@@ -306,7 +328,6 @@ function encodeParallelCall(
   }
   b.callLibrary(fn);
   if (type.results.length) b.bytes(0x1a);
-  b.bytes(0x0b);
 }
 
 /**

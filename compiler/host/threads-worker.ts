@@ -1,7 +1,7 @@
 /**
  * One worker of loadThreadedBlob (compiler/host/threads.ts): a Node worker_threads worker or a browser module
  * Web Worker. It instantiates the threaded blob on the shared memory, then sleeps on the start word: each time
- * the host bumps it, it runs its part (run_thread(tid, n)) and counts itself done; the last one done tells the host.
+ * the host bumps it, it runs its part (run_thread(tid, n, run number)) and counts itself done; the last one done tells the host.
  */
 import { SYNC_WORDS } from "../codegen/manifest.js";
 import { spinWhile } from "./spin.js";
@@ -31,7 +31,7 @@ const port = await connect();
 const START_SPIN_MS = 0.2;
 
 port.once(async ({ module, memory, tid, threads, workers, report, sync, entry }) => {
-  let run: (tid: number, n: number) => number;
+  let run: (tid: number, n: number, run: number) => number;
   try {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     run = instance.exports[entry] as typeof run;
@@ -51,9 +51,9 @@ port.once(async ({ module, memory, tid, threads, workers, report, sync, entry })
     if (Atomics.load(words, SYNC_WORDS.stop)) break;
     let status: number;
     try {
-      status = run(tid, threads);
+      status = run(tid, threads, now - 1);
     } catch (e) {
-      port.post({ error: `run_thread(${tid}, ${threads}) trapped: ${(e as Error).message}` });
+      port.post({ error: `run_thread(${tid}, ${threads}, ${now - 1}) trapped: ${(e as Error).message}` });
       break;
     }
     if (tid === 0) Atomics.store(words, SYNC_WORDS.status, status);

@@ -123,10 +123,10 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
   const callerComputes = opts.callerComputes ?? isNode;
   if (callerComputes && !isNode) fail(`${source}: callerComputes needs a thread that may Atomics.wait (Node); a browser's main thread may not`);
   const workers = callerComputes ? threads - 1 : threads;
-  let ownEntry: ((tid: number, n: number) => number) | null = null;
+  let ownEntry: ((tid: number, n: number, run: number) => number) | null = null;
   if (callerComputes) {
     try {
-      ownEntry = (await WebAssembly.instantiate(module, { env: { memory } })).exports[spec.entry] as (tid: number, n: number) => number;
+      ownEntry = (await WebAssembly.instantiate(module, { env: { memory } })).exports[spec.entry] as (tid: number, n: number, run: number) => number;
     } catch (e) {
       fail(`${source}: the threaded blob does not instantiate: ${(e as Error).message}`);
     }
@@ -175,12 +175,13 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
     Atomics.store(words, SYNC_WORDS.done, 0);
     let status: number;
     if (ownEntry) {
-      Atomics.add(words, SYNC_WORDS.start, 1);
+      // the start count before this run is the run's number
+      const runIndex = Atomics.add(words, SYNC_WORDS.start, 1);
       Atomics.notify(words, SYNC_WORDS.start);
       try {
-        status = ownEntry(0, threads);
+        status = ownEntry(0, threads, runIndex);
       } catch (e) {
-        fail(`${source}: run_thread(0, ${threads}) trapped: ${(e as Error).message}`);
+        fail(`${source}: run_thread(0, ${threads}, ${runIndex}) trapped: ${(e as Error).message}`);
       }
       // the workers are past the last barrier: at most their share of the last step is left, so spin before sleeping
       for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
