@@ -158,21 +158,14 @@ const ATOMIC = { notify: 0x00, wait32: 0x01, load: 0x10, store: 0x17, add: 0x1e 
  */
 const SPINS = 200_000;
 const MAX_SPIN_LEVEL = 6;
-/**
- * A parallel step is cut into at most this many chunks (aligned sub-ranges, the same for every N), which the
- * workers claim one at a time: a worker that is late (asleep at the run's start, descheduled) leaves its share to the others.
- */
-const CHUNKS = 8;
-
-/** the units of one chunk of a parallel step */
-const chunkUnits = (split: Split) => split.align * Math.ceil(Math.ceil(split.units / split.align) / CHUNKS);
-const chunkCount = (step: Step) => ("serial" in step ? 1 : Math.ceil(step.split.units / chunkUnits(step.split)));
 
 /**
  * Builds the threaded module from the kernel library: run_thread(tid, n, run) -> i32 (worker 0 returns the
- * first non-zero status of its statements), one function per run of worker-0 statements, and the waits. Step k
- * starts when every chunk of step k − 1 is done. Per step, a claim and a done count only grow: in run number
- * `run` each of the n workers claims until a claim fails, so the step's claims so far are run · (chunks + n).
+ * first non-zero status of its statements), one function per run of worker-0 statements, and the waits. A
+ * parallel step is cut into n chunks (aligned sub-ranges: more would cost the GEMMs their reuse of the input),
+ * which the workers claim, so a worker that is late (asleep at the run's start, descheduled) leaves its chunk to
+ * the others; step k starts when every chunk of step k − 1 is done. Per step, a claim and a done count only grow:
+ * in run number `run` each worker claims until a claim fails, so the step's claims so far are run · 2n.
  */
 export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts: { simd: boolean; threads: ThreadLayout }): Uint8Array {
   if (program.wasi) fail("target wasm-simd-threads builds reactor blobs only (its workers share an imported memory): drop --wasi");
@@ -239,10 +232,11 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
 
   const run = new Body(3);
   const tid = 0, n = 1, runIndex = 2;
-  const status = run.local("i32"), start = run.local("i32"), end = run.local("i32"), chunk = run.local("i32");
-  // awaitCount(dones(k), (run + 1) · chunks of step k, tid)
+  const status = run.local("i32"), start = run.local("i32"), end = run.local("i32"), per = run.local("i32"), chunk = run.local("i32");
+  // awaitCount(dones(k), (run + 1) · chunks of step k (1 for worker 0's statements, else n), tid)
   const awaitStep = (k: number) => {
-    run.constant("i32", dones(k)).paramGet(runIndex).constant("i32", 1).bytes(0x6a).constant("i32", chunkCount(steps[k])).bytes(0x6c);
+    run.constant("i32", dones(k)).paramGet(runIndex).constant("i32", 1).bytes(0x6a);
+    if ("parallel" in steps[k]) run.paramGet(n).bytes(0x6c);
     run.paramGet(tid).callOwn(AWAIT);
   };
   let serialIndex = 0;
@@ -257,14 +251,17 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
       run.bytes(0x0b);
       return;
     }
-    const chunks = chunkCount(step);
+    // per = ceil(aligned chunks / n) · align: the units of one chunk
+    const aligned = Math.ceil(step.split.units / step.split.align);
+    run.constant("i32", aligned).paramGet(n).bytes(0x6a).constant("i32", 1).bytes(0x6b).paramGet(n).bytes(0x6e);
+    run.constant("i32", step.split.align).bytes(0x6c).localSet(per);
     run.bytes(0x02, 0x40, 0x03, 0x40); // block loop
-    // chunk = claims(k)++ - run · (chunks + n); out when chunk >= chunks (unsigned)
+    // chunk = claims(k)++ - run · 2n; out when chunk >= n (unsigned)
     run.constant("i32", 0).constant("i32", 1);
     atomic(run, ATOMIC.add, claims(k));
-    run.paramGet(runIndex).constant("i32", chunks).paramGet(n).bytes(0x6a, 0x6c, 0x6b).localSet(chunk);
-    run.localGet(chunk).constant("i32", chunks).bytes(0x4f, 0x0d, 1);
-    encodeParallelCall(run, step.parallel, step.split, kernels, { tid, chunk, start, end, size: chunkUnits(step.split), scratch });
+    run.paramGet(runIndex).paramGet(n).constant("i32", 1).bytes(0x74, 0x6c, 0x6b).localSet(chunk);
+    run.localGet(chunk).paramGet(n).bytes(0x4f, 0x0d, 1);
+    encodeParallelCall(run, step.parallel, step.split, kernels, { tid, chunk, start, end, per, scratch });
     run.constant("i32", dones(k)).callOwn(DONE);
     run.bytes(0x0c, 0, 0x0b, 0x0b); // br loop, end loop, end block
   });
@@ -290,21 +287,22 @@ export function linkThreadedEntry(lib: LibraryIndex, program: EntryProgram, opts
   ]);
 }
 
-/** kernel(arguments of chunk `chunk`: the units [chunk · size, min(chunk · size + size, units))) */
+/** if (start < units) kernel(arguments of chunk `chunk`: the units [start, end) = [chunk · per, min(start + per, units))) */
 function encodeParallelCall(
   b: Body,
   call: Extract<EntryStatement, { kind: "call" }>,
   split: Split,
   kernels: LibraryKernels,
-  at: { tid: number; chunk: number; start: number; end: number; size: number; scratch: ThreadLayout["scratch"] },
+  at: { tid: number; chunk: number; start: number; end: number; per: number; scratch: ThreadLayout["scratch"] },
 ): void {
   const name = split.range?.kernel ?? call.fn;
   const fn = kernels.kernel(name);
   const type = kernels.typeOf(fn);
   const passed = call.args.length + (split.range ? 2 : 0);
   if (type.params.length !== passed) fail(`internal: ${name} takes ${type.params.length} arguments, the entry passes ${passed}`);
-  b.localGet(at.chunk).constant("i32", at.size).bytes(0x6c).localSet(at.start);
-  b.localGet(at.start).constant("i32", at.size).bytes(0x6a).localSet(at.end);
+  b.localGet(at.chunk).localGet(at.per).bytes(0x6c).localSet(at.start);
+  b.localGet(at.start).constant("i32", split.units).bytes(0x48, 0x04, 0x40); // if (start < units)
+  b.localGet(at.start).localGet(at.per).bytes(0x6a).localSet(at.end);
   b.localGet(at.end).constant("i32", split.units).localGet(at.end).constant("i32", split.units).bytes(0x48, 0x1b).localSet(at.end);
   call.args.forEach((value, i) => {
     const offset = split.offsets.find((o) => o.arg === i);
@@ -328,6 +326,7 @@ function encodeParallelCall(
   }
   b.callLibrary(fn);
   if (type.results.length) b.bytes(0x1a);
+  b.bytes(0x0b);
 }
 
 /**
