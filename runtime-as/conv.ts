@@ -1010,9 +1010,11 @@ function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, 
 }
 
 /**
- * conv2dIm2col on output pixels [first, end) of one image and one group (N == groups == 1): a worker's share in
- * the threaded build (compiler/codegen/threads.ts). `first` is a multiple of `tile`, so each block is one the
- * whole call computes, with the same bytes. (conv2dIm2col keeps its own loop: the single-threaded blobs stay as they were.)
+ * conv2dIm2col on output pixels [first, end) of one image and one group (N == groups == 1), in blocks of up to
+ * `tile` from `first`: a worker's share in the threaded build (compiler/codegen/threads.ts). `first` is a multiple
+ * of 8, the GEMM tile's width, so every pixel's column takes the path it takes in the whole call (full 8-wide
+ * tiles, and the same ragged tail at the plane's end), with the same bytes. (conv2dIm2col keeps its own loop: the
+ * single-threaded blobs stay as they were.)
  */
 export function conv2dIm2colPixels(
   x: usize, w: usize, bias: usize, y: usize,
@@ -1036,7 +1038,7 @@ export function conv2dIm2colPixels(
   dilationH = DH;
   dilationW = DW;
   for (let q = first, stop = min(end, P); q < stop; q += tile) {
-    const T = min(tile, P - q);
+    const T = min(tile, stop - q);
     im2colBlock(x, scratch, q, T);
     const at = <usize>q << 2;
     gemm(w, scratch, y + at, bias, OC, T, K, K, T, P, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1, res == 0 ? 0 : res + at);

@@ -60,8 +60,9 @@ class Depthwise extends nn.Module {
 }
 
 /**
- * odd sizes: im2col convolutions split by blocks of output pixels (a partial last block, an odd count of blocks)
- * or, on a plane of one block, by channels (a ragged last block of 4), and a direct convolution's ragged last channel block
+ * odd sizes: im2col convolutions split by output pixels (workers' ranges starting inside the whole call's im2col
+ * blocks, a ragged last GEMM tile) or, on a plane under 16 pixels, by channels (a ragged last block of 4), and a
+ * direct convolution's ragged last channel block
  */
 class OddSizes extends nn.Module {
   a = new nn.Conv2d(5, 20, 3, { padding: 1 });
@@ -134,7 +135,7 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     }
   });
 
-  test("odd sizes split every way: im2col by pixel blocks (partial last block, odd count) and by channels, direct by channels with a ragged block", () => {
+  test("odd sizes split every way: im2col by pixels (ranges inside the whole call's blocks, a ragged tail) and by channels, direct by channels with a ragged block", () => {
     manualSeed(SEED);
     const g = traceModule(new OddSizes(), ODD_INPUTS);
     optimize(g, { simd: true });
@@ -143,9 +144,10 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     const splits = threadSteps(entry.program).flatMap((s) => ("parallel" in s ? [{ fn: s.parallel.fn, args: s.parallel.args, ...s.split }] : []));
     assert.equal(splits.length, 5);
     const pixels = splits.filter((s) => s.range?.kernel === "conv2dIm2colPixels");
-    const P = (a: number[]) => a[9] * a[10];
-    assert.ok(pixels.some((s) => P(s.args) % s.range!.perUnit !== 0), "a partial last pixel block");
-    assert.ok(pixels.some((s) => s.units % 2 === 1), "an odd count of pixel blocks");
+    const tile = (s: (typeof splits)[number]) => s.args[24];
+    const share = (s: (typeof splits)[number], n: number) => Math.ceil(Math.ceil(s.units / 8) / n) * 8;
+    assert.ok(pixels.some((s) => s.units % 8 !== 0), "a plane whose pixels end in a ragged GEMM tile");
+    assert.ok(pixels.some((s) => share(s, 2) % tile(s) !== 0 && share(s, 3) % tile(s) !== 0), "2 and 3 workers' ranges start inside the whole call's im2col blocks");
     assert.ok(splits.some((s) => s.fn === "conv2dIm2col" && !s.range && s.units === s.args[8]), "an im2col split by channels");
     assert.ok(splits.some((s) => s.fn === "conv2d" && s.units % 4 !== 0), "a direct convolution with a ragged channel block");
   });

@@ -83,12 +83,9 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const residual = fn === "conv2dIm2col" ? 25 : 23;
     const work = OC * OH * OW * (C / groups) * KH * KW;
     if (groups === 1) {
-      if (fn === "conv2dIm2col") {
-        // by blocks of `tile` output pixels: a chunk of channels would repeat the whole plane's im2col copy
-        const tile = a[24], blocks = Math.ceil((OH * OW) / tile);
-        if (blocks >= 2) {
-          return { work, units: blocks, align: 1, offsets: [], counts: [], scratch, range: { kernel: "conv2dIm2colPixels", perUnit: tile } };
-        }
+      // by output pixels (8 at a time, the GEMM tile's width): a chunk of channels would repeat the plane's whole im2col copy
+      if (fn === "conv2dIm2col" && OH * OW >= 2 * COLUMNS) {
+        return { work, units: OH * OW, align: COLUMNS, offsets: [], counts: [], scratch, range: { kernel: "conv2dIm2colPixels", perUnit: 1 } };
       }
       return { work, units: OC, align: ROWS, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
