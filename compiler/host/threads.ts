@@ -183,7 +183,7 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
       } catch (e) {
         fail(`${source}: run_thread(0, ${threads}, ${runIndex}) trapped: ${(e as Error).message}`);
       }
-      // the workers are past the last barrier: at most their share of the last step is left, so spin before sleeping
+      // worker 0 returned when the last step was done: the others are at most finishing their last claim, so spin before sleeping
       for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
         if (!spinWhile(words, SYNC_WORDS.done, d, DONE_SPIN_MS)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
       }
