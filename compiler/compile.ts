@@ -1,9 +1,9 @@
 import { checkBudget, footprint, type Footprint } from "./budget.js";
 import { buildModule, type CodegenReport } from "./codegen/build.js";
 import { emitEntry } from "./codegen/emit.js";
-import { SYNC_BYTES, type Manifest, type StateSlot, type TensorSlot } from "./codegen/manifest.js";
+import type { Manifest, StateSlot, TensorSlot } from "./codegen/manifest.js";
 import { layoutMemory } from "./codegen/memory.js";
-import { THREAD_ENTRY, threadLayout } from "./codegen/threads.js";
+import { THREAD_ENTRY, threadLayout, threadSteps } from "./codegen/threads.js";
 import { fail } from "./errors.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { optimize, type PassStats } from "./passes/index.js";
@@ -95,6 +95,7 @@ function uniqueNames(slots: TensorSlot[]): TensorSlot[] {
 export async function compile(model: Module | Graph, inputs: Record<string, number[] | InputSpec> = {}, opts: CompileOptions = {}): Promise<CompileResult> {
   const t0 = performance.now();
   const target = getTarget(opts.target ?? "wasm-simd");
+  if (opts.threads !== undefined && !target.threads) fail(`threads (${opts.threads}) applies to target wasm-simd-threads; ${target.name} runs on one thread`);
   const name = opts.name ?? (isModule(model) ? model.constructor.name : "graph");
   const progress = opts.onProgress ?? (() => {});
   if (isModule(model)) progress(`tracing ${name}`);
@@ -112,7 +113,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
   const separateWeights = Boolean(opts.separateWeights) || inSharedHeap;
   const t3 = performance.now();
   const entry = emitEntry(graph, layout, { wasi: Boolean(opts.wasi), modelName: name });
-  const threads = target.threads ? threadLayout(layout.scratch, layout.end, opts.threads ?? 4) : undefined;
+  const threads = target.threads ? threadLayout(layout.scratch, layout.end, opts.threads ?? 4, "unsupported" in entry.program ? 0 : threadSteps(entry.program).length) : undefined;
 
   const slot = (v: Value, label = v.name): TensorSlot => ({
     name: label, dtype: v.dtype, shape: [...v.shape], offset: layout.address.get(v)!, bytes: v.bytes, ...(v.quantization ? { quantization: { ...v.quantization } } : {}),
@@ -133,7 +134,7 @@ export async function compile(model: Module | Graph, inputs: Record<string, numb
     codegen: opts.codegen,
     onProgress: progress,
     optimizeLevel: opts.optimizeLevel,
-    memoryBase: threads ? threads.sync + SYNC_BYTES : layout.end,
+    memoryBase: threads ? threads.end : layout.end,
     threads,
     weights: { offset: layout.weights.offset, bytes: weightBytes, embedded: !separateWeights },
     manifest: (pages, heapBase, features): Manifest => ({

@@ -1008,3 +1008,39 @@ function depthwiseRowsStride2(xp: usize, wc: usize, b: f32, yc: usize, OH: i32, 
     }
   }
 }
+
+/**
+ * conv2dIm2col on output pixels [first, end) of one image and one group (N == groups == 1), in blocks of up to
+ * `tile` from `first`: a worker's share in the threaded build (compiler/codegen/threads.ts). `first` is a multiple
+ * of 8, the GEMM tile's width, so every pixel's column takes the path it takes in the whole call (full 8-wide
+ * tiles, and the same ragged tail at the plane's end), with the same bytes. (conv2dIm2col keeps its own loop: the
+ * single-threaded blobs stay as they were.)
+ */
+export function conv2dIm2colPixels(
+  x: usize, w: usize, bias: usize, y: usize,
+  N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  groups: i32, act: i32, p0: f32, p1: f32, scratch: usize, tile: i32, res: usize, first: i32, end: i32,
+): void {
+  if (N != 1 || groups != 1 || OC <= 0 || OH <= 0 || OW <= 0) return;
+  const K = C * KH * KW;
+  const P = OH * OW;
+  chanPerGroup = C;
+  inH = H;
+  inW = W;
+  outW = OW;
+  kernelH = KH;
+  kernelW = KW;
+  strideH = SH;
+  strideW = SW;
+  padTop = PH;
+  padLeft = PW;
+  dilationH = DH;
+  dilationW = DW;
+  for (let q = first, stop = min(end, P); q < stop; q += tile) {
+    const T = min(tile, stop - q);
+    im2colBlock(x, scratch, q, T);
+    const at = <usize>q << 2;
+    gemm(w, scratch, y + at, bias, OC, T, K, K, T, P, bias == 0 ? BIAS_NONE : BIAS_ROW, act, p0, p1, res == 0 ? 0 : res + at);
+  }
+}

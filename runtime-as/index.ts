@@ -16,3 +16,5 @@ export {
 export { softmax } from "./softmax";
 export { layernorm } from "./norm";
 export { stridedCopy, fill32, gatherRows } from "./copy";
+// the threaded build's share of an im2col convolution (compiler/codegen/threads.ts)
+export { conv2dIm2colPixels } from "./conv";

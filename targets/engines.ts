@@ -4,7 +4,8 @@
  * as commands), "wamr" and "wasm3" are those interpreters in teenygrad-native-run (reactor blobs whose
  * features the interpreter has: the wasm-scalar target), "chromium" is headless Chromium loading the blob in a
  * page through the same loader as "node"; "qemu" boots a firmware image from `teenygrad firmware` in QEMU and
- * "qemu-cortex-m4" builds the blob into one first (targets/mcu: WAMR on an emulated Cortex-M4).
+ * "qemu-cortex-m4" builds the blob into one first (targets/mcu: WAMR on an emulated Cortex-M4). A wasm-simd-threads
+ * blob runs on "node" only (loadThreadedBlob); the other engines refuse it.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { fail } from "../compiler/errors.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
 import { inspectWasm, type WasmFeature } from "../compiler/host/wasm-info.js";
 import { loadBlob, type InputValues } from "../compiler/host/loader.js";
+import { loadThreadedBlob } from "../compiler/host/threads.js";
 import { findChromium, runInChromium } from "./chromium/runner.js";
 import { checkNativeFeatures, findNativeRunner, NATIVE_ENGINES, runInNativeRunner } from "./native-runner/runner.js";
 import { bytesOf, checkedInputs, splitOutputs } from "./protocol.js";
@@ -30,6 +32,8 @@ export const ENGINES: readonly Engine[] = ["node", "wasmtime", "wamr", "wasm3", 
  */
 export function availableEngines(features?: readonly WasmFeature[]): Engine[] {
   const engines: Engine[] = ["node"];
+  // a threaded blob (shared memory, atomics) runs on workers sharing its imported memory: loadThreadedBlob, in Node here
+  if (features?.includes("threads")) return engines;
   if (findWasmtime()) engines.push("wasmtime");
   if (findChromium()) engines.push("chromium");
   if (features && findNativeRunner()) {
@@ -57,6 +61,16 @@ export async function runOnEngine(
   const source = opts.source ?? (typeof blob === "string" ? blob : "<blob>");
   const bytes = typeof blob === "string" ? await readBlob(blob) : blob;
 
+  // "qemu" boots a firmware image, not a blob
+  if (engine !== "qemu" && inspectWasm(bytes, source).manifest?.threads) {
+    if (engine !== "node") fail(`${source}: a wasm-simd-threads blob runs on workers sharing its imported memory (engine node, or loadThreadedBlob in a cross-origin isolated page); ${engine} cannot run it: compile for another target`);
+    const model = await loadThreadedBlob(bytes, { weights: opts.weights, source });
+    try {
+      return Object.fromEntries(Object.entries(await model.run(inputs)).map(([name, view]) => [name, view.slice()]));
+    } finally {
+      await model.terminate();
+    }
+  }
   if (engine === "node") {
     if (inspectWasm(bytes, source).features.includes("relaxed-simd")) enableRelaxedSimd();
     const model = await loadBlob(bytes, { weights: opts.weights, source });

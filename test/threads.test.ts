@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { compile, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, nn, Tensor, TeenygradError, type CompileResult } from "../compiler/index.js";
+import { compile, encodeNpy, loadBlob, loadBlobPool, loadThreadedBlob, manualSeed, nn, Tensor, TeenygradError, type CompileResult } from "../compiler/index.js";
 import { MIN_PARALLEL_WORK, threadSteps } from "../compiler/codegen/threads.js";
 import { emitEntry } from "../compiler/codegen/emit.js";
+import { inspectWasm } from "../compiler/host/wasm-info.js";
 import { layoutMemory } from "../compiler/codegen/memory.js";
 import type { Graph } from "../compiler/ir/graph.js";
 import type { TypedArray } from "../compiler/ir/dtype.js";
@@ -15,6 +18,7 @@ import { traceModule } from "../compiler/tensor/nn.js";
 import { apply } from "../compiler/tensor/tensor.js";
 import { CHROMIUM_FLAGS, findChromium } from "../targets/chromium/runner.js";
 import { serveLocal } from "../targets/chromium/server.js";
+import { availableEngines, runOnEngine } from "../targets/engines.js";
 import CNN, { inputs as cnnInputs } from "../examples/cnn.js";
 import KWS, { inputs as kwsInputs } from "../examples/kws-dscnn.js";
 import MLP, { inputs as mlpInputs } from "../examples/mlp.js";
@@ -55,8 +59,24 @@ class Depthwise extends nn.Module {
   forward(x: Tensor) { return this.grouped.forward(this.dw5.forward(this.pw.forward(this.dw.forward(x).relu()).relu())).relu(); }
 }
 
+/**
+ * odd sizes: im2col convolutions split by output pixels (workers' ranges starting inside the whole call's im2col
+ * blocks, a ragged last GEMM tile) or, on a plane under 16 pixels, by channels (a ragged last block of 4), and a
+ * direct convolution's ragged last channel block
+ */
+class OddSizes extends nn.Module {
+  a = new nn.Conv2d(5, 20, 3, { padding: 1 });
+  b = new nn.Conv2d(20, 13, 3, { padding: 1 });
+  c = new nn.Conv2d(13, 22, 3, { padding: 1, stride: 2 });
+  d = new nn.Conv2d(22, 19, 3, { padding: 1 });
+  e = new nn.Conv2d(19, 42, 3, { stride: 4 });
+  forward(x: Tensor) { return this.e.forward(this.d.forward(this.c.forward(this.b.forward(this.a.forward(x).relu()).relu()).relu())); }
+}
+const ODD_INPUTS = { x: [1, 5, 23, 19] };
+
 const CASES: Case[] = [
   moduleCase("small CNN", () => new CNN(), cnnInputs),
+  moduleCase("odd sizes", () => new OddSizes(), ODD_INPUTS),
   moduleCase("depthwise, pointwise and grouped convolutions", () => new Depthwise(), { x: [1, 16, 20, 20] }),
   moduleCase("KWS DS-CNN (example)", () => new KWS(), kwsInputs),
   moduleCase("MLP", () => new MLP(), mlpInputs),
@@ -115,6 +135,23 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     }
   });
 
+  test("odd sizes split every way: im2col by pixels (ranges inside the whole call's blocks, a ragged tail) and by channels, direct by channels with a ragged block", () => {
+    manualSeed(SEED);
+    const g = traceModule(new OddSizes(), ODD_INPUTS);
+    optimize(g, { simd: true });
+    const entry = emitEntry(g, layoutMemory(g), { wasi: false, modelName: "odd" });
+    assert.ok(!("unsupported" in entry.program));
+    const splits = threadSteps(entry.program).flatMap((s) => ("parallel" in s ? [{ fn: s.parallel.fn, args: s.parallel.args, ...s.split }] : []));
+    assert.equal(splits.length, 5);
+    const pixels = splits.filter((s) => s.range?.kernel === "conv2dIm2colPixels");
+    const tile = (s: (typeof splits)[number]) => s.args[24];
+    const share = (s: (typeof splits)[number], n: number) => Math.ceil(Math.ceil(s.units / 8) / n) * 8;
+    assert.ok(pixels.some((s) => s.units % 8 !== 0), "a plane whose pixels end in a ragged GEMM tile");
+    assert.ok(pixels.some((s) => share(s, 2) % tile(s) !== 0 && share(s, 3) % tile(s) !== 0), "2 and 3 workers' ranges start inside the whole call's im2col blocks");
+    assert.ok(splits.some((s) => s.fn === "conv2dIm2col" && !s.range && s.units === s.args[8]), "an im2col split by channels");
+    assert.ok(splits.some((s) => s.fn === "conv2d" && s.units % 4 !== 0), "a direct convolution with a ragged channel block");
+  });
+
   test("a fault on worker 0 (a gather index out of range) is run()'s status, later steps still meet at their barriers", async () => {
     const w = Tensor.randn([32, 32], { generator: rng });
     const model = new FnModule((table: Tensor, idx: Tensor) => apply("matmul", [apply("gather", [table, idx], { axis: 0 }), w], {}).relu());
@@ -155,6 +192,43 @@ describe(`wasm-simd-threads (seed ${SEED})`, () => {
     const model = await loadThreadedBlob(threaded.wasm, { threads: 2 });
     await model.terminate();
     await assert.rejects(model.run({ image: new Float32Array(784) }), /terminated/);
+  });
+});
+
+describe(`wasm-simd-threads through the engines and the CLI (seed ${SEED})`, () => {
+  test("runOnEngine: node runs a threaded blob on its workers, every other engine refuses it clearly", async () => {
+    manualSeed(SEED);
+    const net = new CNN();
+    const threaded = await compile(net, cnnInputs, { target: "wasm-simd-threads", threads: 2 });
+    const single = await compile(net, cnnInputs, { target: "wasm-simd" });
+    const image = Tensor.randn([784], { generator: rng }).data as Float32Array;
+    const got = await runOnEngine("node", threaded.wasm, { image }, { source: "cnn.wasm" });
+    assert.ok(Buffer.from(bytesOf(got.output)).equals(Buffer.from(bytesOf((await loadBlob(single.wasm)).run({ image }).output))));
+    for (const engine of ["wasmtime", "wamr", "wasm3", "chromium", "qemu-cortex-m4"] as const) {
+      await assert.rejects(runOnEngine(engine, threaded.wasm, { image }, { source: "cnn.wasm" }), (e: Error) => e instanceof TeenygradError && e.message === `cnn.wasm: a wasm-simd-threads blob runs on workers sharing its imported memory (engine node, or loadThreadedBlob in a cross-origin isolated page); ${engine} cannot run it: compile for another target`);
+    }
+    assert.deepEqual(availableEngines(inspectWasm(threaded.wasm).features), ["node"]);
+    await assert.rejects(compile(net, cnnInputs, { target: "wasm-simd", threads: 2 }), (e: Error) => e instanceof TeenygradError && e.message === "threads (2) applies to target wasm-simd-threads; wasm-simd runs on one thread");
+  });
+
+  test("teenygrad compile --threads N sets the blob's maxThreads; run --engine node runs it, wasmtime refuses it", { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "teenygrad-threads-cli-"));
+    const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "compiler/cli/bin.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+    const blob = join(dir, "cnn.wasm");
+    const compiled = cli("compile", "examples/cnn.ts", "-o", blob, "--target", "wasm-simd-threads", "--threads", "3");
+    assert.equal(compiled.status, 0, compiled.stderr);
+    assert.equal(inspectWasm(readFileSync(blob)).manifest?.threads?.maxThreads, 3);
+    writeFileSync(join(dir, "x.npy"), encodeNpy("float32", [1, 1, 28, 28], Tensor.randn([784], { generator: rng }).data as Float32Array));
+    const ran = cli("run", blob, "--input", `image=${join(dir, "x.npy")}`, "--out", join(dir, "out"), "--engine", "node");
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.match(ran.stdout, /output: 10 values/);
+    const refused = cli("run", blob, "--input", `image=${join(dir, "x.npy")}`, "--out", join(dir, "out2"), "--engine", "wasmtime");
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /wasm-simd-threads blob runs on workers sharing its imported memory .*; wasmtime cannot run it/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
+    const bad = cli("compile", "examples/cnn.ts", "-o", join(dir, "x.wasm"), "--target", "wasm-simd-threads", "--threads", "two");
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /bad thread count 'two'/);
   });
 });
 

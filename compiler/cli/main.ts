@@ -85,6 +85,11 @@ function parseOptimizeLevel(text: string): 0 | 1 | 2 | 3 {
   return Number(text) as 0 | 1 | 2 | 3;
 }
 
+function parseThreadCount(text: string): number {
+  if (!/^[0-9]+$/.test(text)) throw new InvalidArgumentError(`bad thread count '${text}': use a whole number, 1 to 64`);
+  return Number(text);
+}
+
 /** A --const value: a .npy file, or comma-separated numbers (true/false for booleans). */
 function parseConstant(text: string): ConstantInput {
   if (/\.npy$/i.test(text)) return parseNpy(readFileSync(text), text);
@@ -182,6 +187,7 @@ export function buildProgram(): Command {
     .option("--ram <size>", "fail unless the device RAM the target needs fits, e.g. 256K")
     .option("--flash <size>", "fail unless the module (plus weights kept apart) fits, e.g. 1M")
     .option("-O, --optimize <level>", "binaryen optimisation level 0-3 (lower compiles faster)", (v) => parseOptimizeLevel(v))
+    .option("--threads <n>", "--target wasm-simd-threads: the most workers the blob may run on (default 4; the host picks 1..n)", (v) => parseThreadCount(v))
     .action(async (modelPath: string, o) => {
       const assigned = (o.input as string[]).map((a) => splitAssignment(a, "SHAPE"));
       // a sequence input's element shapes are listed in brackets; "none" leaves an optional input empty
@@ -212,7 +218,7 @@ export function buildProgram(): Command {
         model.loadStateDict(loadSafetensors(readFileSync(o.state), o.state));
       }
       const budget = { ram: o.ram === undefined ? undefined : parseSize(o.ram), flash: o.flash === undefined ? undefined : parseSize(o.flash) };
-      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, optimizeLevel: o.optimize, streamState, onProgress: progress });
+      const result = await compile(model, inputs, { target: o.target, wasi: o.wasi, separateWeights: o.weightsFile, name, budget, optimizeLevel: o.optimize, streamState, threads: o.threads, onProgress: progress });
       writeFileSync(o.output, result.wasm);
       if (result.weights) writeFileSync(`${o.output.replace(/\.wasm$/, "")}.weights.bin`, result.weights);
       if (o.report) writeFileSync(o.report, JSON.stringify(result.report, null, 2) + "\n");

@@ -99,9 +99,9 @@ export interface TrainingManifest {
 export const MANIFEST_SECTION = "teenygrad.manifest";
 
 /**
- * A threaded blob's sync words (i32 indices from the manifest's `threads.sync`): the barrier's arrivals and
- * generation (compiler/codegen/threads.ts), and the host's start generation, workers done, worker 0's status
- * and stop (compiler/host/threads.ts). The blob reserves SYNC_BYTES there.
+ * A threaded blob's sync words (i32 indices from the manifest's `threads.sync`): the host's start count (runs so
+ * far), workers done, worker 0's status and stop (compiler/host/threads.ts), and how many workers sleep waiting
+ * for a step (compiler/codegen/threads.ts). The blob reserves SYNC_BYTES there.
  */
-export const SYNC_WORDS = { arrived: 0, generation: 1, start: 2, done: 3, status: 4, stop: 5 } as const;
+export const SYNC_WORDS = { start: 0, done: 1, status: 2, stop: 3, sleepers: 4 } as const;
 export const SYNC_BYTES = 32;

@@ -1,9 +1,10 @@
 /**
  * One worker of loadThreadedBlob (compiler/host/threads.ts): a Node worker_threads worker or a browser module
  * Web Worker. It instantiates the threaded blob on the shared memory, then sleeps on the start word: each time
- * the host bumps it, it runs its part (run_thread(tid, n)) and counts itself done; the last one done tells the host.
+ * the host bumps it, it runs its part (run_thread(tid, n, run number)) and counts itself done; the last one done tells the host.
  */
 import { SYNC_WORDS } from "../codegen/manifest.js";
+import { spinWhile } from "./spin.js";
 
 /** `workers`: how many workers count themselves done per run (the caller's thread may be worker 0 in Node); `report`: the last one done posts it */
 export interface ThreadStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; threads: number; workers: number; report: boolean; sync: number; entry: string }
@@ -26,11 +27,11 @@ async function connect(): Promise<Port> {
 }
 
 const port = await connect();
-/** start-word polls before a worker sleeps: back-to-back runs then skip the futex wake-up */
-const SPINS = 4000;
+/** how long a worker polls the start word after a run before it sleeps: back-to-back runs then skip the futex wake-up */
+const START_SPIN_MS = 0.2;
 
 port.once(async ({ module, memory, tid, threads, workers, report, sync, entry }) => {
-  let run: (tid: number, n: number) => number;
+  let run: (tid: number, n: number, run: number) => number;
   try {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     run = instance.exports[entry] as typeof run;
@@ -43,17 +44,16 @@ port.once(async ({ module, memory, tid, threads, workers, report, sync, entry })
   port.post({ ready: true });
   // a worker blocks here between runs (Atomics.wait is allowed in workers, also in browsers)
   for (;;) {
-    for (let i = 0; i < SPINS && Atomics.load(words, SYNC_WORDS.start) === seen; i++);
-    Atomics.wait(words, SYNC_WORDS.start, seen);
+    if (!spinWhile(words, SYNC_WORDS.start, seen, START_SPIN_MS)) Atomics.wait(words, SYNC_WORDS.start, seen);
     const now = Atomics.load(words, SYNC_WORDS.start);
     if (now === seen) continue;
     seen = now;
     if (Atomics.load(words, SYNC_WORDS.stop)) break;
     let status: number;
     try {
-      status = run(tid, threads);
+      status = run(tid, threads, now - 1);
     } catch (e) {
-      port.post({ error: `run_thread(${tid}, ${threads}) trapped: ${(e as Error).message}` });
+      port.post({ error: `run_thread(${tid}, ${threads}, ${now - 1}) trapped: ${(e as Error).message}` });
       break;
     }
     if (tid === 0) Atomics.store(words, SYNC_WORDS.status, status);

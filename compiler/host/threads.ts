@@ -10,6 +10,7 @@ import { fail, TeenygradError } from "../errors.js";
 import type { TypedArray } from "../ir/dtype.js";
 import { SYNC_WORDS, type Manifest } from "../codegen/manifest.js";
 import { compileBlob, runStatusMessage, slotViews, writeInputs, type InputValues, type OutputTensor } from "./loader.js";
+import { spinWhile } from "./spin.js";
 import type { ThreadReply, ThreadStart } from "./threads-worker.js";
 
 export interface ThreadedModel {
@@ -87,6 +88,9 @@ const defaultThreads = (max: number): number => {
   return Math.max(1, Math.min(max, cores));
 };
 
+/** how long the caller's thread polls the done word at the end of a run before it sleeps */
+const DONE_SPIN_MS = 0.2;
+
 export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: ThreadedOptions = {}): Promise<ThreadedModel> {
   const source = opts.source ?? "<blob>";
   const { module, manifest } = await compileBlob(bytes, source);
@@ -119,10 +123,10 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
   const callerComputes = opts.callerComputes ?? isNode;
   if (callerComputes && !isNode) fail(`${source}: callerComputes needs a thread that may Atomics.wait (Node); a browser's main thread may not`);
   const workers = callerComputes ? threads - 1 : threads;
-  let ownEntry: ((tid: number, n: number) => number) | null = null;
+  let ownEntry: ((tid: number, n: number, run: number) => number) | null = null;
   if (callerComputes) {
     try {
-      ownEntry = (await WebAssembly.instantiate(module, { env: { memory } })).exports[spec.entry] as (tid: number, n: number) => number;
+      ownEntry = (await WebAssembly.instantiate(module, { env: { memory } })).exports[spec.entry] as (tid: number, n: number, run: number) => number;
     } catch (e) {
       fail(`${source}: the threaded blob does not instantiate: ${(e as Error).message}`);
     }
@@ -171,15 +175,18 @@ export async function loadThreadedBlob(bytes: Uint8Array | ArrayBuffer, opts: Th
     Atomics.store(words, SYNC_WORDS.done, 0);
     let status: number;
     if (ownEntry) {
-      Atomics.add(words, SYNC_WORDS.start, 1);
+      // the start count before this run is the run's number
+      const runIndex = Atomics.add(words, SYNC_WORDS.start, 1);
       Atomics.notify(words, SYNC_WORDS.start);
       try {
-        status = ownEntry(0, threads);
+        status = ownEntry(0, threads, runIndex);
       } catch (e) {
-        fail(`${source}: run_thread(0, ${threads}) trapped: ${(e as Error).message}`);
+        fail(`${source}: run_thread(0, ${threads}, ${runIndex}) trapped: ${(e as Error).message}`);
       }
-      // the workers are past the last barrier: at most their share of the last step is left
-      for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+      // worker 0 returned when the last step was done: the others are at most finishing their last claim, so spin before sleeping
+      for (let d = Atomics.load(words, SYNC_WORDS.done); d !== workers; d = Atomics.load(words, SYNC_WORDS.done)) {
+        if (!spinWhile(words, SYNC_WORDS.done, d, DONE_SPIN_MS)) Atomics.wait(words, SYNC_WORDS.done, d, 1000);
+      }
     } else {
       const done = new Promise<void>((resolve, reject) => (waiting = { resolve, reject }));
       channels.forEach((c) => c.hold(true));
