@@ -62,13 +62,14 @@ class Depthwise extends nn.Module {
 /**
  * odd sizes: im2col convolutions split by output pixels (workers' ranges starting inside the whole call's im2col
  * blocks, a ragged last GEMM tile) or, on a plane under 16 pixels, by channels (a ragged last block of 4), and a
- * direct convolution's ragged last channel block
+ * direct convolution's ragged last channel block; d (22 -> 19 on 12x10) is a Winograd convolution on SIMD targets,
+ * split by channels; b and d have no bias (a null pointer a sub-range must not offset)
  */
 class OddSizes extends nn.Module {
   a = new nn.Conv2d(5, 20, 3, { padding: 1 });
-  b = new nn.Conv2d(20, 13, 3, { padding: 1 });
+  b = new nn.Conv2d(20, 13, 3, { padding: 1, bias: false });
   c = new nn.Conv2d(13, 22, 3, { padding: 1, stride: 2 });
-  d = new nn.Conv2d(22, 19, 3, { padding: 1 });
+  d = new nn.Conv2d(22, 19, 3, { padding: 1, bias: false });
   e = new nn.Conv2d(19, 42, 3, { stride: 4 });
   forward(x: Tensor) { return this.e.forward(this.d.forward(this.c.forward(this.b.forward(this.a.forward(x).relu()).relu()).relu())); }
 }

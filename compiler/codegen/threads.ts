@@ -73,8 +73,8 @@ interface Split {
 
 /** The kernels that split, by their parameter lists (runtime-as/); any other call runs on worker 0. */
 export function kernelSplit(fn: string, a: number[]): Split | null {
-  // the output and the fused residual (runtime-as: laid out like the output, 0 when there is none) move alike
-  const likeOutput = (args: number[], bytesPerUnit: number) => args.filter((arg) => a[arg] !== 0).map((arg) => ({ arg, bytesPerUnit }));
+  // optional pointers (bias, the fused residual laid out like the output) are 0 when absent and stay 0
+  const pointers = (args: number[], bytesPerUnit: number) => args.filter((arg) => a[arg] !== 0).map((arg) => ({ arg, bytesPerUnit }));
   if (fn === "conv2d" || fn === "conv2dIm2col") {
     const [, , , , N, C, H, W, OC, OH, OW, KH, KW] = a;
     const groups = a[19];
@@ -87,7 +87,7 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
       if (fn === "conv2dIm2col" && OH * OW >= 2 * COLUMNS) {
         return { work, units: OH * OW, align: COLUMNS, offsets: [], counts: [], scratch, range: { kernel: "conv2dIm2colPixels", perUnit: 1 } };
       }
-      return { work, units: OC, align: ROWS, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
+      return { work, units: OC, align: ROWS, offsets: [{ arg: 1, bytesPerUnit: C * KH * KW * 4 }, ...pointers([2], 4), ...pointers([3, residual], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch };
     }
     // the direct kernel's masked tiles read within the whole input tensor (inputStart/inputEnd in runtime-as/conv.ts):
     // a group range would narrow that and send border columns down another path, with other roundings
@@ -95,21 +95,28 @@ export function kernelSplit(fn: string, a: number[]): Split | null {
     const Cg = C / groups, OCg = OC / groups;
     return {
       work, units: groups, align: 1, scratch,
-      offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, { arg: 2, bytesPerUnit: OCg * 4 }, ...likeOutput([3, residual], OCg * OH * OW * 4)],
+      offsets: [{ arg: 0, bytesPerUnit: Cg * H * W * 4 }, { arg: 1, bytesPerUnit: OCg * Cg * KH * KW * 4 }, ...pointers([2], OCg * 4), ...pointers([3, residual], OCg * OH * OW * 4)],
       counts: [{ arg: 5, perUnit: Cg }, { arg: 8, perUnit: OCg }, { arg: 19, perUnit: 1 }],
     };
+  }
+  if (fn === "conv2dWinograd") {
+    // (x, u, bias, y, N, C, H, W, K, OH, OW, PH, PW, act, p0, p1, scratch, block, res): u is [K][16][C], so a range
+    // of output channels is a contiguous slice of it; each worker transforms the whole input again (~15-20%)
+    const [, , , , N, C, , , K, OH, OW] = a;
+    if (N !== 1) return null;
+    return { work: K * OH * OW * C * 9, units: K, align: ROWS, offsets: [{ arg: 1, bytesPerUnit: 16 * C * 4 }, ...pointers([2], 4), ...pointers([3, 18], OH * OW * 4)], counts: [{ arg: 8, perUnit: 1 }], scratch: 16 };
   }
   if (fn === "depthwise3x3") {
     const [, , , , N, , H, W, OH, OW] = a;
     if (N !== 1) return null;
-    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, { arg: 2, bytesPerUnit: 4 }, ...likeOutput([3, 18], OH * OW * 4)], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
+    return { work: a[5] * OH * OW * 9, units: a[5], align: 1, offsets: [{ arg: 0, bytesPerUnit: H * W * 4 }, { arg: 1, bytesPerUnit: 36 }, ...pointers([2], 4), ...pointers([3, 18], OH * OW * 4)], counts: [{ arg: 5, perUnit: 1 }], scratch: 17 };
   }
   if (fn === "gemm") {
     const [, , , , M, N, K, lda, , ldc, biasMode] = a;
     const work = M * N * K;
     // rows when there are enough of them, else columns (a batch-1 Linear is one row)
-    if (M >= 2 * ROWS) return { work, units: M, align: ROWS, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, ...likeOutput([2, 14], ldc * 4), ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
-    if (N >= 2 * COLUMNS) return { work, units: N, align: COLUMNS, offsets: [{ arg: 1, bytesPerUnit: 4 }, ...likeOutput([2, 14], 4), ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
+    if (M >= 2 * ROWS) return { work, units: M, align: ROWS, offsets: [{ arg: 0, bytesPerUnit: lda * 4 }, ...pointers([2, 14], ldc * 4), ...(biasMode === 2 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 4, perUnit: 1 }] };
+    if (N >= 2 * COLUMNS) return { work, units: N, align: COLUMNS, offsets: [{ arg: 1, bytesPerUnit: 4 }, ...pointers([2, 14], 4), ...(biasMode === 1 ? [{ arg: 3, bytesPerUnit: 4 }] : [])], counts: [{ arg: 5, perUnit: 1 }] };
     return null;
   }
   if (fn === "maxpool2d" || fn === "avgpool2d") {
