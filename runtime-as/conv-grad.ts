@@ -27,12 +27,12 @@ export function conv2dInputGrad(
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32, scratch: usize, tile: i32,
 ): void {
   const ocPerGroup = OC / G, CG = C / G;
-  // rows as wide as the input's: the patch gradient wᵀ·dL/dy (a quarter of the transposed convolution's patch
+  // rows as wide as the input's: the patch gradient wᵀ·dL/dy (half the transposed convolution's patch
   // matrix for the MNIST CNN's second layer, so less to write and read) added back as shifted rows, in blocks that
   // fit where that patch matrix's block would
   const rowsBlock = tile * ocPerGroup / CG;
   if (tile > 0 && OW == W && rowsBlock >= 4) {
-    inputGradByShiftedRows(gy, w, gx, N, C, H, W, OC, OH, OW, KH, KW, PH, PW, G, scratch, min(tile, rowsBlock));
+    inputGradByShiftedRows(gy, w, gx, N, C, H, W, OC, OH, OW, KH, KW, PH, PW, G, scratch, rowsBlock);
     return;
   }
   if (tile > 0) {
