@@ -7,6 +7,7 @@
 import { ACT_NONE } from "./act";
 import { ceilDiv, floorDiv, loadStrided, madd } from "./common";
 import { conv2dIm2col, im2colPixels } from "./conv";
+import { BIAS_NONE, gemm } from "./gemm";
 
 /** First and last output column whose tap kw reads an input column inside [0, W - overRead). */
 @inline function columnRange(OW: i32, W: i32, kw: i32, SW: i32, PW: i32, DW: i32, overRead: i32): i64 {
@@ -26,6 +27,14 @@ export function conv2dInputGrad(
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32, scratch: usize, tile: i32,
 ): void {
   const ocPerGroup = OC / G, CG = C / G;
+  // rows as wide as the input's: the patch gradient wᵀ·dL/dy (half the transposed convolution's patch
+  // matrix for the MNIST CNN's second layer, so less to write and read) added back as shifted rows, in blocks that
+  // fit where that patch matrix's block would
+  const rowsBlock = tile * ocPerGroup / CG;
+  if (tile > 0 && OW == W && rowsBlock >= 4) {
+    inputGradByShiftedRows(gy, w, gx, N, C, H, W, OC, OH, OW, KH, KW, PH, PW, G, scratch, rowsBlock);
+    return;
+  }
   if (tile > 0) {
     flipWeights(w, scratch, OC, CG, KH, KW, G);
     conv2dIm2col(gy, scratch, 0, gx, N, OC, OH, OW, C, H, W, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, 1, 1, G, ACT_NONE, 0, 0,
@@ -78,6 +87,66 @@ export function conv2dInputGrad(
         }
       }
     }
+  }
+}
+
+/**
+ * dL/dx at stride 1 without dilation when OW == W: per image, group and block of T output pixels, the block's patch
+ * gradient P[k, t] = Σ_oc w[oc, k]·dL/dy[oc, t] (k = (c, kh, kw); GEMM on the weights transposed to [K, OC/G] in
+ * `scratch`), then each row P[k, ·] added to its input plane shifted by its tap, as shiftedPatches reads it: zero
+ * where a tap's column leaves the row, and only where the shifted pixel is inside the plane.
+ */
+function inputGradByShiftedRows(
+  gy: usize, w: usize, gx: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, PH: i32, PW: i32, G: i32, scratch: usize, T: i32,
+): void {
+  const ocPerGroup = OC / G, CG = C / G, K = CG * KH * KW, P = OH * OW, HW = H * W;
+  const wt = scratch, patch = scratch + (<usize>(OC * K) << 2);
+  for (let oc = 0; oc < OC; oc++) {
+    const g = oc / ocPerGroup, j = oc - g * ocPerGroup;
+    const src = w + (<usize>(oc * K) << 2), dst = wt + (<usize>(g * K * ocPerGroup + j) << 2);
+    for (let k = 0; k < K; k++) store<f32>(dst + (<usize>(k * ocPerGroup) << 2), load<f32>(src + (<usize>k << 2)));
+  }
+  memory.fill(gx, 0, <usize>(N * C * HW) << 2);
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const gyg = gy + (<usize>((n * OC + g * ocPerGroup) * P) << 2), gxg = gx + (<usize>((n * C + g * CG) * HW) << 2);
+      for (let first = 0; first < P; first += T) {
+        const cols = min(T, P - first);
+        gemm(wt + (<usize>(g * K * ocPerGroup) << 2), gyg + (<usize>first << 2), patch, 0, K, cols, ocPerGroup, ocPerGroup, P, cols, BIAS_NONE, ACT_NONE, 0, 0, 0);
+        let row = patch;
+        for (let c = 0; c < CG; c++) {
+          const plane = gxg + (<usize>(c * HW) << 2);
+          for (let kh = 0; kh < KH; kh++) {
+            for (let kw = 0; kw < KW; kw++, row += <usize>cols << 2) {
+              const dx = kw - PW, start = first + (kh - PH) * W + dx;
+              const lo = min(cols, max(0, -start)), hi = max(lo, min(cols, HW - start));
+              if (dx != 0) {
+                // columns ow with ow + dx outside [0, W): the first -dx of a row, or the last dx
+                const bad0 = dx < 0 ? 0 : W - dx, bad1 = dx < 0 ? -dx : W;
+                for (let t = -(first % W); t < cols; t += W) for (let ow = bad0; ow < bad1; ow++) if (t + ow >= 0 && t + ow < cols) store<f32>(row + (<usize>(t + ow) << 2), 0);
+              }
+              addRow(plane + (<usize>(start + lo) << 2), row + (<usize>lo << 2), hi - lo);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dst[i] += src[i], i < n */
+@inline function addRow(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const q = dst + (<usize>i << 2);
+      v128.store(q, f32x4.add(v128.load(q), v128.load(src + (<usize>i << 2))));
+    }
+  }
+  for (; i < n; i++) {
+    const q = dst + (<usize>i << 2);
+    store<f32>(q, load<f32>(q) + load<f32>(src + (<usize>i << 2)));
   }
 }
 
@@ -188,15 +257,15 @@ function shiftedPatches(xg: usize, dst: usize, first: i32, T: i32, CG: i32, H: i
   }
 }
 
-/** gw[r, k] += Σ_{t < T} gy[r·gyRow + t] · patch[k·T + t] for r < rows, k < K (rows a multiple of 4): four rows by two patch rows at a time. */
+/** gw[r, k] += Σ_{t < T} gy[r·gyRow + t] · patch[k·T + t] for r < rows, k < K (rows even): two rows by four patch rows at a time. */
 function accumulatePatchProducts(gy: usize, gyRow: usize, patch: usize, T: i32, gw: usize, rows: i32, K: i32): void {
   const patchRow = <usize>T << 2, gwRow = <usize>K << 2;
-  for (let r = 0; r < rows; r += 4) {
+  for (let r = 0; r < rows; r += 2) {
     const g0 = gy + <usize>r * gyRow, out = gw + <usize>r * gwRow;
     let k = 0;
-    for (; k + 2 <= K; k += 2) fourByTwo(g0, gyRow, patch + <usize>k * patchRow, patchRow, T, out + (<usize>k << 2), gwRow);
+    for (; k + 4 <= K; k += 4) twoByFour(g0, gyRow, patch + <usize>k * patchRow, patchRow, T, out + (<usize>k << 2), gwRow);
     for (; k < K; k++) {
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 2; i++) {
         const q = out + <usize>i * gwRow + (<usize>k << 2);
         store<f32>(q, load<f32>(q) + dot(g0 + <usize>i * gyRow, patch + <usize>k * patchRow, T));
       }
@@ -204,57 +273,64 @@ function accumulatePatchProducts(gy: usize, gyRow: usize, patch: usize, T: i32, 
   }
 }
 
-/** 4 x 2 dot products of length T: rows of gy `gyRow` bytes apart, two patch rows `patchRow` apart, added to gw (rows `gwRow` apart). */
-@inline function fourByTwo(g0: usize, gyRow: usize, p0: usize, patchRow: usize, T: i32, out: usize, gwRow: usize): void {
-  const p1 = p0 + patchRow, g1 = g0 + gyRow, g2 = g1 + gyRow, g3 = g2 + gyRow;
-  let s00: f32 = 0, s01: f32 = 0, s10: f32 = 0, s11: f32 = 0, s20: f32 = 0, s21: f32 = 0, s30: f32 = 0, s31: f32 = 0;
+/**
+ * 2 x 4 dot products of length T: two rows of gy `gyRow` bytes apart, four patch rows `patchRow` apart, added to gw
+ * (rows `gwRow` apart). SIMD: each gw row's four sums leave their accumulators as one vector (a transpose-add).
+ */
+@inline function twoByFour(g0: usize, gyRow: usize, p0: usize, patchRow: usize, T: i32, out: usize, gwRow: usize): void {
+  const p1 = p0 + patchRow, p2 = p1 + patchRow, p3 = p2 + patchRow, g1 = g0 + gyRow;
   let t = 0;
   if (ASC_FEATURE_SIMD) {
-    let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
     for (; t + 4 <= T; t += 4) {
       const o = <usize>t << 2;
-      const c0 = v128.load(p0 + o), c1 = v128.load(p1 + o);
+      const c0 = v128.load(p0 + o), c1 = v128.load(p1 + o), c2 = v128.load(p2 + o), c3 = v128.load(p3 + o);
       let g = v128.load(g0 + o);
       a00 = madd(g, c0, a00);
       a01 = madd(g, c1, a01);
+      a02 = madd(g, c2, a02);
+      a03 = madd(g, c3, a03);
       g = v128.load(g1 + o);
       a10 = madd(g, c0, a10);
       a11 = madd(g, c1, a11);
-      g = v128.load(g2 + o);
-      a20 = madd(g, c0, a20);
-      a21 = madd(g, c1, a21);
-      g = v128.load(g3 + o);
-      a30 = madd(g, c0, a30);
-      a31 = madd(g, c1, a31);
+      a12 = madd(g, c2, a12);
+      a13 = madd(g, c3, a13);
     }
-    s00 = lanes(a00); s01 = lanes(a01); s10 = lanes(a10); s11 = lanes(a11);
-    s20 = lanes(a20); s21 = lanes(a21); s30 = lanes(a30); s31 = lanes(a31);
+    v128.store(out, f32x4.add(v128.load(out), sums(a00, a01, a02, a03)));
+    v128.store(out + gwRow, f32x4.add(v128.load(out + gwRow), sums(a10, a11, a12, a13)));
   }
+  if (t == T) return;
+  let s00: f32 = 0, s01: f32 = 0, s02: f32 = 0, s03: f32 = 0, s10: f32 = 0, s11: f32 = 0, s12: f32 = 0, s13: f32 = 0;
   for (; t < T; t++) {
     const o = <usize>t << 2;
-    const c0 = load<f32>(p0 + o), c1 = load<f32>(p1 + o);
+    const c0 = load<f32>(p0 + o), c1 = load<f32>(p1 + o), c2 = load<f32>(p2 + o), c3 = load<f32>(p3 + o);
     let g = load<f32>(g0 + o);
     s00 += g * c0;
     s01 += g * c1;
+    s02 += g * c2;
+    s03 += g * c3;
     g = load<f32>(g1 + o);
     s10 += g * c0;
     s11 += g * c1;
-    g = load<f32>(g2 + o);
-    s20 += g * c0;
-    s21 += g * c1;
-    g = load<f32>(g3 + o);
-    s30 += g * c0;
-    s31 += g * c1;
+    s12 += g * c2;
+    s13 += g * c3;
   }
-  addPair(out, s00, s01);
-  addPair(out + gwRow, s10, s11);
-  addPair(out + 2 * gwRow, s20, s21);
-  addPair(out + 3 * gwRow, s30, s31);
+  addFour(out, s00, s01, s02, s03);
+  addFour(out + gwRow, s10, s11, s12, s13);
 }
 
-@inline function addPair(q: usize, a: f32, b: f32): void {
+/** [Σ lanes of a, of b, of c, of d] */
+@inline function sums(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+@inline function addFour(q: usize, a: f32, b: f32, c: f32, d: f32): void {
   store<f32>(q, load<f32>(q) + a);
   store<f32>(q + 4, load<f32>(q + 4) + b);
+  store<f32>(q + 8, load<f32>(q + 8) + c);
+  store<f32>(q + 12, load<f32>(q + 12) + d);
 }
 
 @inline function lanes(v: v128): f32 {

@@ -57,6 +57,8 @@ export function maxpool2dScatter(indices: usize, indexBytes: i32, gy: usize, y: 
   const overRead = SW == 2 ? 1 : 0; // see loadStrided
   const owLo = min(OW, max(0, ceilDiv(PW, SW)));
   const owHi = min(OW - 1, floorDiv(W - 1 - overRead + PW - (KW - 1) * DW, SW));
+  const twoByTwo = KH == 2 && KW == 2 && SW == 2 && DW == 1 && DH == 1;
+  const owHi2x2 = min(OW - 1, floorDiv(W - 2 + PW, 2));
   for (let p = 0; p < NC; p++) {
     const xp = x + (<usize>(p * plane) << 2), gp = gx + (<usize>(p * plane) << 2);
     for (let oh = 0; oh < OH; oh++) {
@@ -68,32 +70,15 @@ export function maxpool2dScatter(indices: usize, indexBytes: i32, gy: usize, y: 
       let ow = 0;
       if (ASC_FEATURE_SIMD) {
         if (khCount > 0) {
-          const lanes = i32x4(0, SW, 2 * SW, 3 * SW);
-          for (ow = owLo; ow + 4 <= owHi + 1; ow += 4) {
-            const first = rowStart + ow * SW - PW;
-            let best = f32x4.splat(-Infinity);
-            let at = i32x4.add(i32x4.splat(first), lanes);
-            for (let kh = 0; kh < khCount; kh++) {
-              for (let kw = 0; kw < KW; kw++) {
-                const offset = first + kh * DH * W + kw * DW;
-                const v = loadStrided(xp + (<usize>offset << 2), SW);
-                const wins = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
-                best = v128.bitselect(v, best, wins);
-                at = v128.bitselect(i32x4.add(i32x4.splat(offset), lanes), at, wins);
-              }
-            }
-            const o = row + (<usize>ow << 2);
-            if (gx) {
-              const g = v128.load(gy + o);
-              addAt(gp, i32x4.extract_lane(at, 0), f32x4.extract_lane(g, 0));
-              addAt(gp, i32x4.extract_lane(at, 1), f32x4.extract_lane(g, 1));
-              addAt(gp, i32x4.extract_lane(at, 2), f32x4.extract_lane(g, 2));
-              addAt(gp, i32x4.extract_lane(at, 3), f32x4.extract_lane(g, 3));
-            } else {
-              v128.store(gy + o, best);
-              if (indexBytes == 2) v128.store64_lane(indices + (o >> 1), i16x8.narrow_i32x4_s(at, at), 0);
-              else v128.store(indices + o, at);
-            }
+          // 2×2 windows at stride 2 (the usual pooling) read exactly their rows' [first, first + 8): no over-read, so
+          // the windows up to the last one inside the row are vector windows, the last four (overlapping those before
+          // them) rewritten when they are not a multiple of four: with indices that is idempotent, unlike adding to gx
+          const fast = twoByTwo && khCount == 2;
+          const hi = fast ? owHi2x2 : owHi;
+          for (ow = owLo; ow + 4 <= hi + 1; ow += 4) fourWindows(xp, gp, gy, indices, indexBytes, row + (<usize>ow << 2), rowStart + ow * SW - PW, W, khCount, KW, SW, DH, DW, fast);
+          if (fast && !gx && ow <= hi && hi - 3 >= owLo) {
+            fourWindows(xp, gp, gy, indices, indexBytes, row + (<usize>(hi - 3) << 2), rowStart + (hi - 3) * SW - PW, W, khCount, KW, SW, DH, DW, fast);
+            ow = hi + 1;
           }
         }
         for (let o = 0; o < OW; o++) {
@@ -105,6 +90,55 @@ export function maxpool2dScatter(indices: usize, indexBytes: i32, gy: usize, y: 
         for (; ow < OW; ow++) maxWindow(xp, gp, gy, indices, indexBytes, row + (<usize>ow << 2), rowStart, W, khCount, KW, ow * SW - PW, DH, DW);
       }
     }
+  }
+}
+
+/** Four neighbouring windows starting at element `first` (outputs at byte offset `o`), handled as in maxWindows. */
+@inline function fourWindows(
+  xp: usize, gp: usize, gy: usize, indices: usize, indexBytes: i32, o: usize, first: i32, W: i32, khCount: i32, KW: i32, SW: i32, DH: i32, DW: i32, twoByTwo: bool,
+): void {
+  const lanes = i32x4(0, SW, 2 * SW, 3 * SW);
+  let best = f32x4.splat(-Infinity);
+  let at = i32x4.add(i32x4.splat(first), lanes);
+  if (twoByTwo) {
+    const top = xp + (<usize>first << 2), bottom = top + (<usize>W << 2);
+    const a = v128.load(top), b = v128.load(top, 16), c = v128.load(bottom), d = v128.load(bottom, 16);
+    // the first tap always wins against -inf or ties it (as maxWindow's loop would)
+    best = f32x4.shuffle(a, b, 0, 2, 4, 6);
+    let v = f32x4.shuffle(a, b, 1, 3, 5, 7);
+    let wins = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+    best = v128.bitselect(v, best, wins);
+    at = v128.bitselect(i32x4.add(at, i32x4.splat(1)), at, wins);
+    const atBottom = i32x4.add(i32x4.splat(first + W), lanes);
+    v = f32x4.shuffle(c, d, 0, 2, 4, 6);
+    wins = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+    best = v128.bitselect(v, best, wins);
+    at = v128.bitselect(atBottom, at, wins);
+    v = f32x4.shuffle(c, d, 1, 3, 5, 7);
+    wins = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+    best = v128.bitselect(v, best, wins);
+    at = v128.bitselect(i32x4.add(atBottom, i32x4.splat(1)), at, wins);
+  } else {
+    for (let kh = 0; kh < khCount; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        const offset = first + kh * DH * W + kw * DW;
+        const v = loadStrided(xp + (<usize>offset << 2), SW);
+        const wins = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+        best = v128.bitselect(v, best, wins);
+        at = v128.bitselect(i32x4.add(i32x4.splat(offset), lanes), at, wins);
+      }
+    }
+  }
+  if (indices) {
+    v128.store(gy + o, best);
+    if (indexBytes == 2) v128.store64_lane(indices + (o >> 1), i16x8.narrow_i32x4_s(at, at), 0);
+    else v128.store(indices + o, at);
+  } else {
+    const g = v128.load(gy + o);
+    addAt(gp, i32x4.extract_lane(at, 0), f32x4.extract_lane(g, 0));
+    addAt(gp, i32x4.extract_lane(at, 1), f32x4.extract_lane(g, 1));
+    addAt(gp, i32x4.extract_lane(at, 2), f32x4.extract_lane(g, 2));
+    addAt(gp, i32x4.extract_lane(at, 3), f32x4.extract_lane(g, 3));
   }
 }
 

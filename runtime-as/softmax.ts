@@ -41,15 +41,16 @@ function softmaxRow(x: usize, y: usize, R: i32, log: i32): void {
     if (!log) store<f32>(y + i, e);
     s += e;
   }
-  // pass 3: normalise (log: x - m - log s)
+  // pass 3: normalise (log: (x - m) - log s, in that order: rounding m + log s first would cost half an ulp of m,
+  // all of a small log-probability such as a confident right answer's loss)
   i = 0;
   if (log) {
-    const shift = m + logScalar(s);
+    const ls = logScalar(s);
     if (ASC_FEATURE_SIMD) {
-      const shiftVec = f32x4.splat(shift);
-      for (; i + 16 <= n; i += 16) v128.store(y + i, f32x4.sub(v128.load(x + i), shiftVec));
+      const mVec = f32x4.splat(m), lsVec = f32x4.splat(ls);
+      for (; i + 16 <= n; i += 16) v128.store(y + i, f32x4.sub(f32x4.sub(v128.load(x + i), mVec), lsVec));
     }
-    for (; i < n; i += 4) store<f32>(y + i, load<f32>(x + i) - shift);
+    for (; i < n; i += 4) store<f32>(y + i, (load<f32>(x + i) - m) - ls);
   } else {
     const inv: f32 = 1.0 / s;
     if (ASC_FEATURE_SIMD) {
@@ -81,8 +82,8 @@ function softmaxColumns(x: usize, y: usize, R: i32, inner: i32, log: i32): void 
       p = px0;
       q = py0;
       if (log) {
-        const shift = f32x4.add(m, logVec(s));
-        for (let r = 0; r < R; r++, p += stride, q += stride) v128.store(q, f32x4.sub(v128.load(p), shift));
+        const ls = logVec(s);
+        for (let r = 0; r < R; r++, p += stride, q += stride) v128.store(q, f32x4.sub(f32x4.sub(v128.load(p), m), ls));
       } else {
         const inv = f32x4.div(f32x4.splat(1.0), s);
         for (let r = 0; r < R; r++, q += stride) v128.store(q, f32x4.mul(v128.load(q), inv));
@@ -106,8 +107,8 @@ function softmaxColumns(x: usize, y: usize, R: i32, inner: i32, log: i32): void 
     p = px0;
     q = py0;
     if (log) {
-      const shift = m + logScalar(s);
-      for (let r = 0; r < R; r++, p += stride, q += stride) store<f32>(q, load<f32>(p) - shift);
+      const ls = logScalar(s);
+      for (let r = 0; r < R; r++, p += stride, q += stride) store<f32>(q, (load<f32>(p) - m) - ls);
     } else {
       const inv: f32 = 1.0 / s;
       for (let r = 0; r < R; r++, q += stride) store<f32>(q, load<f32>(q) * inv);

@@ -145,14 +145,22 @@ describe(`linear algebra and NN ops (seed ${SEED})`, () => {
       // blocks of four output channels (the SIMD weight gradient), stride 1
       [[8, 6, 3, 3], { stride: [1, 1], pads: [1, 2, 1, 2], dilation: [1, 2], groups: 1 }],
     ];
-    const ws = geometries.map(([shape]) => randn(...shape));
-    await checkCompiled((x, u) => Object.fromEntries(geometries.flatMap(([shape, attrs], i) => {
-      const gy = apply("conv2d", [x, ws[i]], attrs).mul(u);
-      return [
-        [`dx${i}`, apply("conv2dInputGrad", [gy, ws[i]], { ...attrs, inputShape: x.shape })],
-        [`dw${i}`, apply("conv2dWeightGrad", [x, gy], { ...attrs, weightShape: shape })],
-      ];
-    })), { x: randn(2, 6, 11, 21), u: randn(1) });
+    // groups of 4 input channels, rows as wide as the input's: the input gradient as shifted rows of wᵀ·dL/dy per group
+    const grouped: typeof geometries = [
+      [[6, 4, 3, 3], { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 2 }],
+      [[8, 4, 2, 3], { stride: [1, 1], pads: [0, 2, 1, 0], dilation: [1, 1], groups: 2 }],
+    ];
+    const ws = geometries.map(([shape]) => randn(...shape)), wsGrouped = grouped.map(([shape]) => randn(...shape));
+    await checkCompiled((x, u, x8) => Object.fromEntries([
+      ...geometries.flatMap(([shape, attrs], i) => {
+        const gy = apply("conv2d", [x, ws[i]], attrs).mul(u);
+        return [
+          [`dx${i}`, apply("conv2dInputGrad", [gy, ws[i]], { ...attrs, inputShape: x.shape })],
+          [`dw${i}`, apply("conv2dWeightGrad", [x, gy], { ...attrs, weightShape: shape })],
+        ];
+      }),
+      ...grouped.map(([, attrs], i) => [`dxGrouped${i}`, apply("conv2dInputGrad", [apply("conv2d", [x8, wsGrouped[i]], attrs).mul(u), wsGrouped[i]], { ...attrs, inputShape: x8.shape })]),
+    ]), { x: randn(2, 6, 11, 21), u: randn(1), x8: randn(2, 8, 9, 13) });
   });
   test("conv2d with asymmetric padding (graph level)", async () => {
     const w = randn(4, 3, 3, 3);
@@ -246,11 +254,13 @@ describe(`training-step rewrites (seed ${SEED})`, () => {
   // maxpool2dArgmax / maxpool2dScatter exist only in training graphs: one SGD step (w - grad) against eager backward
   class PoolNet extends nn.Module {
     conv = new nn.Conv2d(3, 4, 3, { padding: 1 });
-    fc = new nn.Linear(4 * 4 * 6 + 4 * 5 * 7, 3);
+    fc = new nn.Linear(2 * 4 * 4 * 6 + 4 * 5 * 7, 3);
     forward(x: Tensor): Tensor {
       const masked = this.conv.forward(x).relu().maxPool2d(2);
       const plain = this.conv.forward(x).maxPool2d(3, { stride: 2, padding: 1 });
-      return this.fc.forward(Tensor.cat([masked.flatten(1), plain.flatten(1)], 1));
+      // 2×2 at stride 2 unmasked: every choice gets its gradient (SIMD: 6 windows a row, the last four rewritten)
+      const twoByTwo = this.conv.forward(x).mul(-1).maxPool2d(2);
+      return this.fc.forward(Tensor.cat([masked.flatten(1), plain.flatten(1), twoByTwo.flatten(1)], 1));
     }
   }
   for (const target of TARGET_NAMES) {
