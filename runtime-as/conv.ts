@@ -63,19 +63,8 @@ export function conv2d(
     return;
   }
 
-  chanPerGroup = Cg;
-  inH = H;
-  inW = W;
+  setGeometry(Cg, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW);
   outH = OH;
-  outW = OW;
-  kernelH = KH;
-  kernelW = KW;
-  strideH = SH;
-  strideW = SW;
-  padTop = PH;
-  padLeft = PW;
-  dilationH = DH;
-  dilationW = DW;
   inputStart = x;
   inputEnd = x + <usize>N * imageX;
   // Direct: blocks of 4 output channels share every input load (1 at a time for the remainder, which
@@ -117,18 +106,7 @@ export function conv2dIm2col(
   const planeX = <usize>(H * W) << 2;
   const imageX = <usize>C * planeX;
   const imageY = <usize>OC * (<usize>P << 2);
-  chanPerGroup = Cg;
-  inH = H;
-  inW = W;
-  outW = OW;
-  kernelH = KH;
-  kernelW = KW;
-  strideH = SH;
-  strideW = SW;
-  padTop = PH;
-  padLeft = PW;
-  dilationH = DH;
-  dilationW = DW;
+  setGeometry(Cg, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < groups; g++) {
       const xg = x + <usize>n * imageX + <usize>(g * Cg) * planeX;
@@ -189,6 +167,14 @@ export function im2colPixels(
   xg: usize, dst: usize, first: i32, T: i32, Cg: i32, H: i32, W: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
 ): void {
+  setGeometry(Cg, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW);
+  im2colBlock(xg, dst, first, T);
+}
+
+/** The geometry the tile and im2col helpers read from globals (kept out of their argument lists). */
+@inline function setGeometry(
+  Cg: i32, H: i32, W: i32, OW: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+): void {
   chanPerGroup = Cg;
   inH = H;
   inW = W;
@@ -201,7 +187,6 @@ export function im2colPixels(
   padLeft = PW;
   dilationH = DH;
   dilationW = DW;
-  im2colBlock(xg, dst, first, T);
 }
 
 /** n zero floats at dst: the segments are short, where memory.fill's call costs more than the stores. */
@@ -1025,18 +1010,7 @@ export function conv2dIm2colPixels(
   if (N != 1 || groups != 1 || OC <= 0 || OH <= 0 || OW <= 0) return;
   const K = C * KH * KW;
   const P = OH * OW;
-  chanPerGroup = C;
-  inH = H;
-  inW = W;
-  outW = OW;
-  kernelH = KH;
-  kernelW = KW;
-  strideH = SH;
-  strideW = SW;
-  padTop = PH;
-  padLeft = PW;
-  dilationH = DH;
-  dilationW = DW;
+  setGeometry(C, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW);
   for (let q = first, stop = min(end, P); q < stop; q += tile) {
     const T = min(tile, stop - q);
     im2colBlock(x, scratch, q, T);

@@ -11,6 +11,7 @@ import type { TypedArray } from "../ir/dtype.js";
 import { SYNC_WORDS, type Manifest } from "../codegen/manifest.js";
 import { compileBlob, runStatusMessage, slotViews, writeInputs, type InputValues, type OutputTensor } from "./loader.js";
 import { spinWhile } from "./spin.js";
+import { nodeWorker } from "./worker.js";
 import type { ThreadReply, ThreadStart } from "./threads-worker.js";
 
 export interface ThreadedModel {
@@ -57,11 +58,7 @@ function defaultWorkerUrl(): URL {
 
 async function startThread(url: string | URL): Promise<ThreadChannel> {
   if (typeof process !== "undefined" && process.versions?.node) {
-    const { Worker } = await import("node:worker_threads");
-    // a worker thread does not inherit tsx's loader hooks: a .ts worker registers them before loading itself
-    const worker = String(url).endsWith(".ts")
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(String(url))}); })`, { eval: true })
-      : new Worker(url);
+    const worker = await nodeWorker(url);
     return {
       send: (start) => worker.postMessage(start),
       onReply: (handle) => worker.on("message", handle),

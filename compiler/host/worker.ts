@@ -60,13 +60,18 @@ function defaultWorkerUrl(): URL {
   return new URL(import.meta.url.endsWith(".ts") ? "./blob-worker.ts" : "./blob-worker.js", import.meta.url);
 }
 
+/** A Node worker thread running the module at `url` (a checkout's .ts worker too). */
+export async function nodeWorker(url: string | URL): Promise<import("node:worker_threads").Worker> {
+  const { Worker } = await import("node:worker_threads");
+  // a worker thread does not inherit tsx's loader hooks: a .ts worker registers them before loading itself
+  return String(url).endsWith(".ts")
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(String(url))}); })`, { eval: true })
+    : new Worker(url);
+}
+
 async function startWorker(url: string | URL): Promise<Channel> {
   if (typeof process !== "undefined" && process.versions?.node) {
-    const { Worker } = await import("node:worker_threads");
-    // a worker thread does not inherit tsx's loader hooks: a .ts worker registers them before loading itself
-    const worker = String(url).endsWith(".ts")
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(String(url))}); })`, { eval: true })
-      : new Worker(url);
+    const worker = await nodeWorker(url);
     return {
       send: (request) => worker.postMessage(request),
       onReply: (handle) => worker.on("message", handle),
