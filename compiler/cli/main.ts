@@ -108,7 +108,7 @@ export function formatReport(r: CompileReport): string {
     `  weights        ${kb(r.weightsBytes).padStart(10)}`,
     `  code           ${kb(r.codeBytes).padStart(10)}`,
     `  wasm           ${kb(r.wasmBytes).padStart(10)}   ${r.memory.pages} page(s) of memory (${kb(r.memory.bytes)}), initial = maximum; ${kb(r.memory.heapBase ?? r.memory.bytes)} used`,
-    `  graph          ${String(r.nodes).padStart(10)} nodes, ${r.kernelCalls} kernel calls; ${r.passes.epiloguesFused} epilogues and ${r.passes.elementwiseFused} element-wise ops fused, ${r.passes.batchNormsFolded} batch norms folded`,
+    `  graph          ${String(r.nodes).padStart(10)} nodes, ${r.kernelCalls} kernel calls; ${r.passes.epiloguesFused} epilogues and ${r.passes.elementwiseFused} element-wise ops fused, ${r.passes.batchNormsFolded} batch norms folded, ${r.passes.winogradConvs} convolutions on Winograd`,
     `  compile time   ${`${r.millis.total.toFixed(0)} ms`.padStart(10)}   (${r.codegen.path === "asc" ? `asc ${r.millis.asc.toFixed(0)} ms${r.codegen.reason ? `: ${r.codegen.reason}` : ""}` : `linked with the kernel library${r.millis.asc ? `, built now in ${r.millis.asc.toFixed(0)} ms (cached for later compiles)` : ""}`})`,
   ];
   return `${r.model} → ${r.target}\n${formatFootprint(r.footprint)}\n${rows.join("\n")}`;

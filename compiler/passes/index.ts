@@ -16,6 +16,8 @@ export interface PassStats {
   deadNodesRemoved: number;
   epiloguesFused: number;
   elementwiseFused: number;
+  /** dense 3x3 convolutions turned into Winograd ones (SIMD targets) */
+  winogradConvs: number;
 }
 
 /** The optimisation pipeline, in order; each pass rewrites the graph in place. */
@@ -27,9 +29,9 @@ export function optimize(g: Graph, lowering: LoweringOptions = {}): PassStats {
   const deadNodesRemoved = eliminateDeadNodes(g);
   const epiloguesFused = fuseEpilogues(g);
   const elementwiseFused = fuseElementwise(g);
-  if (lowering.simd === true) useWinograd(g);
+  const winogradConvs = lowering.simd === true ? useWinograd(g) : 0;
   if (lowering.simd === false) for (const n of g.nodes) if (n.op === "conv2d") n.attrs = { ...n.attrs, scalarKernels: true };
-  return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused };
+  return { batchNormsFolded, decomposed, constantsFolded, deadNodesRemoved, epiloguesFused, elementwiseFused, winogradConvs };
 }
 
 export { saturateIndexCasts, foldConstants, eliminateDeadNodes, decompose, foldBatchNorm, fuseElementwise, fuseEpilogues, useWinograd };
